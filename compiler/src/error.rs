@@ -1,0 +1,294 @@
+//! Compile errors: one miette diagnostic kind per mistake, each with a stable code.
+
+use miette::{Diagnostic, NamedSource};
+use segql_grammar::ast::Span;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// The source text a diagnostic points into.
+pub type Src = NamedSource<Arc<str>>;
+
+/// An error found while loading, resolving, type-checking or lowering segments.
+#[derive(Debug, Error, Diagnostic)]
+pub enum CompileError {
+    /// Parse error in one of the files.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Parse(#[from] segql_grammar::ParseError),
+
+    /// A segment file could not be read.
+    #[error("cannot read segment file `{path}`: {reason}")]
+    #[diagnostic(
+        code(segql::load::file_not_found),
+        help("check the path; imports are relative to the importing file")
+    )]
+    FileNotReadable {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+        /// The importing file, when the path came from an import.
+        #[source_code]
+        src: Option<Src>,
+        /// The import's path literal.
+        #[label("imported here")]
+        span: Option<Span>,
+    },
+
+    /// An import that points outside the project root.
+    #[error("import `{path}` leaves the project directory")]
+    #[diagnostic(
+        code(segql::load::import_outside_root),
+        help("segment files may only import files inside the project directory `{root}`")
+    )]
+    ImportOutsideRoot {
+        /// The import path.
+        path: String,
+        /// The root.
+        root: String,
+        /// The importing file.
+        #[source_code]
+        src: Src,
+        /// The import's path literal.
+        #[label("outside the project")]
+        span: Span,
+    },
+
+    /// Files import each other in a circle.
+    #[error("import cycle: {cycle}")]
+    #[diagnostic(
+        code(segql::load::import_cycle),
+        help("move the shared segments into a file that both import")
+    )]
+    ImportCycle {
+        /// The files in the circle.
+        cycle: String,
+        /// The importing file.
+        #[source_code]
+        src: Src,
+        /// The import that closes the circle.
+        #[label("this import closes the circle")]
+        span: Span,
+    },
+
+    /// Two segments with one name.
+    #[error("segment `{name}` is defined twice")]
+    #[diagnostic(
+        code(segql::resolve::duplicate_segment),
+        help("the first definition is in {first}; rename one of them")
+    )]
+    DuplicateSegment {
+        /// The name.
+        name: String,
+        /// Where the first one is.
+        first: String,
+        /// The second definition's file.
+        #[source_code]
+        src: Src,
+        /// The second definition's name.
+        #[label("defined again here")]
+        span: Span,
+    },
+
+    /// A name that is neither a segment, a metric nor an attribute.
+    #[error("unknown {what} `{name}`")]
+    #[diagnostic(code(segql::resolve::unknown_name))]
+    UnknownName {
+        /// "segment", "metric or attribute", ...
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where.
+        #[label("not known")]
+        span: Span,
+        /// "did you mean ...?" and what is known.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// A metric written where a condition belongs.
+    #[error("`{name}` is a {what}, not a condition")]
+    #[diagnostic(code(segql::resolve::not_a_condition))]
+    NotACondition {
+        /// The name.
+        name: String,
+        /// "metric" or "customer attribute".
+        what: &'static str,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where.
+        #[label("compare it with a value")]
+        span: Span,
+        /// An example.
+        #[help]
+        help: String,
+    },
+
+    /// Segments that refer to each other in a circle.
+    #[error("segment `{name}` refers to itself: {cycle}")]
+    #[diagnostic(
+        code(segql::resolve::segment_cycle),
+        help("a segment cannot be defined in terms of itself, directly or through others")
+    )]
+    SegmentCycle {
+        /// The segment.
+        name: String,
+        /// The chain of references.
+        cycle: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// The reference that closes the circle.
+        #[label("this reference closes the circle")]
+        span: Span,
+    },
+
+    /// A value of the wrong type.
+    #[error("type mismatch: {message}")]
+    #[diagnostic(code(segql::types::mismatch))]
+    TypeMismatch {
+        /// What is wrong.
+        message: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// The value.
+        #[label("{label}")]
+        span: Span,
+        /// Label text.
+        label: String,
+        /// How to write it instead.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// An operator that does not apply to this kind of value.
+    #[error("`{op}` cannot be used with {what}")]
+    #[diagnostic(code(segql::types::bad_operator))]
+    BadOperator {
+        /// The operator.
+        op: String,
+        /// The value described.
+        what: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where.
+        #[label("not applicable")]
+        span: Span,
+        /// What works instead.
+        #[help]
+        help: String,
+    },
+
+    /// A value outside the allowed set (e.g. an unknown lifecycle stage).
+    #[error("unknown {what} `{value}`")]
+    #[diagnostic(code(segql::types::unknown_value))]
+    UnknownValue {
+        /// What kind of value.
+        what: &'static str,
+        /// The value.
+        value: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where.
+        #[label("not one of the known values")]
+        span: Span,
+        /// Suggestion and the list of values.
+        #[help]
+        help: String,
+    },
+
+    /// `within` on something that has no time dimension.
+    #[error("`{name}` cannot take a time window")]
+    #[diagnostic(
+        code(segql::types::window_not_allowed),
+        help("windows apply to purchase metrics such as frequency, monetary or recency")
+    )]
+    WindowNotAllowed {
+        /// The name.
+        name: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// The window clause.
+        #[label("remove this window")]
+        span: Span,
+    },
+
+    /// A construct needs a column the data does not have.
+    #[error("{what} needs the `{column}` column of {table}, which the data does not have")]
+    #[diagnostic(code(segql::catalog::missing_column))]
+    MissingColumn {
+        /// The construct.
+        what: String,
+        /// The canonical column.
+        column: String,
+        /// The table.
+        table: &'static str,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where.
+        #[label("needs `{column}`")]
+        span: Span,
+        /// How to map it.
+        #[help]
+        help: String,
+    },
+
+    /// A value that is valid text but out of range.
+    #[error("invalid value: {message}")]
+    #[diagnostic(code(segql::types::invalid_value))]
+    InvalidValue {
+        /// What is wrong.
+        message: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where.
+        #[label("{message}")]
+        span: Span,
+    },
+
+    /// A segment asked for by name that no file defines.
+    #[error("no segment named `{name}`")]
+    #[diagnostic(code(segql::resolve::segment_not_found))]
+    SegmentNotFound {
+        /// The name.
+        name: String,
+        /// What exists.
+        #[help]
+        help: String,
+    },
+
+    /// DataFusion refused the plan (a bug in segql when it happens).
+    #[error("could not build the query plan: {0}")]
+    #[diagnostic(
+        code(segql::lower::plan),
+        help("this is a bug in segql; please report it with the segment text")
+    )]
+    Plan(String),
+}
+
+impl From<datafusion::error::DataFusionError> for CompileError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        CompileError::Plan(e.to_string())
+    }
+}
+
+/// Suggests the closest of `candidates` to `name`, if any is close enough.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1) || c.starts_with(&lower))
+        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)))
+        .map(|(_, c)| c)
+}

@@ -1,0 +1,346 @@
+//! The resolved, typed intermediate representation: a segment is a predicate over customers
+//! whose leaves compare per-customer values (metrics, attributes, lifecycle) with constants.
+//! Segment references are inlined; windows are whole days.
+
+use chrono::NaiveDate;
+use segql_grammar::ast::{CmpOp, Dimension};
+use std::fmt;
+
+/// A per-customer aggregate of transactions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MetricKind {
+    /// Whole days from the last purchase to the as-of date.
+    Recency,
+    /// Number of purchases (distinct receipts when `receipt_id` is mapped, else rows).
+    Frequency,
+    /// Sum of `amount`.
+    Monetary,
+    /// monetary / frequency, rounded to the amount's scale.
+    AvgCheck,
+    /// Whole days from the first purchase to the as-of date.
+    Tenure,
+    /// Date of the first purchase.
+    FirstPurchase,
+    /// Date of the last purchase.
+    LastPurchase,
+    /// Sum of `quantity`.
+    Items,
+    /// Purchases with `dimension` in `values`.
+    Bought {
+        /// The matched column.
+        dimension: Dimension,
+        /// The values, as text.
+        values: Vec<String>,
+    },
+    /// Sum of `amount` over transactions with `dimension` in `values`.
+    Spend {
+        /// The matched column.
+        dimension: Dimension,
+        /// The values, as text.
+        values: Vec<String>,
+    },
+}
+
+impl MetricKind {
+    /// Metrics users can name directly.
+    pub const NAMED: [(&'static str, MetricKind); 8] = [
+        ("recency", MetricKind::Recency),
+        ("frequency", MetricKind::Frequency),
+        ("monetary", MetricKind::Monetary),
+        ("avg_check", MetricKind::AvgCheck),
+        ("tenure", MetricKind::Tenure),
+        ("first_purchase", MetricKind::FirstPurchase),
+        ("last_purchase", MetricKind::LastPurchase),
+        ("items", MetricKind::Items),
+    ];
+
+    /// Looks a metric up by name.
+    pub fn by_name(name: &str) -> Option<MetricKind> {
+        Self::NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| m.clone())
+    }
+
+    /// The value type of the metric.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            MetricKind::Recency | MetricKind::Tenure => ValueType::Days,
+            MetricKind::Frequency | MetricKind::Bought { .. } => ValueType::Count,
+            MetricKind::Monetary | MetricKind::AvgCheck | MetricKind::Spend { .. } => {
+                ValueType::Money
+            }
+            MetricKind::Items => ValueType::Quantity,
+            MetricKind::FirstPurchase | MetricKind::LastPurchase => ValueType::Date,
+        }
+    }
+
+    /// True when the metric is NULL for a customer without (windowed) purchases; the others
+    /// are 0.
+    pub fn nullable(&self) -> bool {
+        matches!(
+            self,
+            MetricKind::Recency
+                | MetricKind::Tenure
+                | MetricKind::AvgCheck
+                | MetricKind::FirstPurchase
+                | MetricKind::LastPurchase
+        )
+    }
+}
+
+/// A metric with its optional window in days.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Metric {
+    /// What is aggregated.
+    pub kind: MetricKind,
+    /// `within N days`, if any.
+    pub window: Option<u64>,
+}
+
+/// Lifecycle stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    /// A known customer without any purchase up to the as-of date.
+    Prospect,
+    /// First purchase less than `new_days` ago.
+    New,
+    /// Last purchase less than `at_risk_days` ago.
+    Active,
+    /// Last purchase `at_risk_days` to `churned_days` ago.
+    AtRisk,
+    /// Last purchase `churned_days` to `lost_days` ago.
+    Churned,
+    /// Last purchase `lost_days` or more ago.
+    Lost,
+}
+
+impl Stage {
+    /// All stages, in order.
+    pub const ALL: [Stage; 6] = [
+        Stage::Prospect,
+        Stage::New,
+        Stage::Active,
+        Stage::AtRisk,
+        Stage::Churned,
+        Stage::Lost,
+    ];
+
+    /// The stage's name in the language and in outputs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Prospect => "prospect",
+            Stage::New => "new",
+            Stage::Active => "active",
+            Stage::AtRisk => "at_risk",
+            Stage::Churned => "churned",
+            Stage::Lost => "lost",
+        }
+    }
+
+    /// Looks a stage up by name.
+    pub fn by_name(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|st| st.name() == s)
+    }
+}
+
+/// The type of a per-customer value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// Whole days, compared with durations (`30d`).
+    Days,
+    /// A count, compared with numbers.
+    Count,
+    /// An amount of money, compared with numbers.
+    Money,
+    /// A quantity, compared with numbers.
+    Quantity,
+    /// A date, compared with dates.
+    Date,
+    /// A lifecycle stage.
+    Stage,
+    /// Text.
+    Text,
+    /// A number attribute.
+    Number,
+    /// true / false.
+    Bool,
+}
+
+impl ValueType {
+    /// True when `<`, `between`, ... apply.
+    pub fn ordered(&self) -> bool {
+        !matches!(self, ValueType::Stage | ValueType::Text | ValueType::Bool)
+    }
+}
+
+/// A per-customer value a condition compares.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Value {
+    /// An aggregate of transactions.
+    Metric(Metric),
+    /// A column of the customers table.
+    Attribute(String),
+    /// The lifecycle stage.
+    Lifecycle,
+}
+
+/// A constant of a condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Const {
+    /// A number, kept as written.
+    Number(String),
+    /// Whole days.
+    Days(u64),
+    /// Text.
+    Text(String),
+    /// A date.
+    Date(NaiveDate),
+    /// true / false.
+    Bool(bool),
+    /// A lifecycle stage.
+    Stage(Stage),
+}
+
+/// A predicate over customers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pred {
+    /// All hold.
+    And(Vec<Pred>),
+    /// Any holds.
+    Or(Vec<Pred>),
+    /// Does not hold.
+    Not(Box<Pred>),
+    /// `value op constant`
+    Cmp {
+        /// The compared value.
+        value: Value,
+        /// Its type.
+        ty: ValueType,
+        /// The operator.
+        op: CmpOp,
+        /// The constant.
+        rhs: Const,
+    },
+    /// `value [not] in (...)`
+    In {
+        /// The compared value.
+        value: Value,
+        /// Its type.
+        ty: ValueType,
+        /// `not in`
+        negated: bool,
+        /// The constants.
+        list: Vec<Const>,
+    },
+    /// `value [not] between low and high`, inclusive.
+    Between {
+        /// The compared value.
+        value: Value,
+        /// Its type.
+        ty: ValueType,
+        /// `not between`
+        negated: bool,
+        /// Lower bound.
+        low: Const,
+        /// Upper bound.
+        high: Const,
+    },
+}
+
+impl Pred {
+    /// Every value the predicate reads, in order of first appearance.
+    pub fn values(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        self.collect_values(&mut out);
+        out
+    }
+
+    fn collect_values(&self, out: &mut Vec<Value>) {
+        match self {
+            Pred::And(ps) | Pred::Or(ps) => ps.iter().for_each(|p| p.collect_values(out)),
+            Pred::Not(p) => p.collect_values(out),
+            Pred::Cmp { value, .. } | Pred::In { value, .. } | Pred::Between { value, .. } => {
+                if !out.contains(value) {
+                    out.push(value.clone());
+                }
+            }
+        }
+    }
+}
+
+/// A resolved segment, ready to lower.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// Its name (`expr` for an inline expression).
+    pub name: String,
+    /// Its description, if any.
+    pub description: Option<String>,
+    /// Who is in it.
+    pub pred: Pred,
+}
+
+impl fmt::Display for Const {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Const::Number(n) => f.write_str(n),
+            Const::Days(d) => write!(f, "{d}d"),
+            Const::Text(t) => write!(f, "{t:?}"),
+            Const::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            Const::Bool(b) => write!(f, "{b}"),
+            Const::Stage(s) => f.write_str(s.name()),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.column_name())
+    }
+}
+
+impl Value {
+    /// The output column name of the value: `recency`, `monetary_365d`,
+    /// `bought_category_coffee_30d`, an attribute's own name, `lifecycle`.
+    pub fn column_name(&self) -> String {
+        match self {
+            Value::Attribute(a) => a.clone(),
+            Value::Lifecycle => "lifecycle".into(),
+            Value::Metric(m) => {
+                let base = match &m.kind {
+                    MetricKind::Bought { dimension, values } => {
+                        format!("bought_{}_{}", dimension, slug(values))
+                    }
+                    MetricKind::Spend { dimension, values } => {
+                        format!("spend_{}_{}", dimension, slug(values))
+                    }
+                    k => MetricKind::NAMED
+                        .iter()
+                        .find(|(_, m)| m == k)
+                        .map(|(n, _)| n.to_string())
+                        .unwrap_or_default(),
+                };
+                match m.window {
+                    Some(w) => format!("{base}_{w}d"),
+                    None => base,
+                }
+            }
+        }
+    }
+}
+
+/// Lower-case ASCII letters, digits and `_` from a list of values, at most 40 characters.
+fn slug(values: &[String]) -> String {
+    let joined = values.join("_").to_lowercase();
+    let mut s = String::new();
+    for c in joined.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c);
+        } else if !s.ends_with('_') {
+            s.push('_');
+        }
+    }
+    let s = s.trim_matches('_');
+    let s: String = s.chars().take(40).collect();
+    if s.is_empty() { "value".into() } else { s }
+}

@@ -1,0 +1,25 @@
+//! The segql compiler: from syntax tree to a DataFusion logical plan.
+//!
+//! ```text
+//! Program::load_file --> resolve_segment / resolve_expr --> ir::Pred --> lower_segment --> LogicalPlan
+//!    (imports, names)       (names, types, refs inlined)                  (one scan, one aggregate)
+//! ```
+//!
+//! - [`program`]: loads `.seg` files and their imports (cycles, root confinement).
+//! - [`resolve`]: names and types against the [`catalog::Catalog`]; produces [`ir`].
+//! - [`lower`]: builds the plan with DataFusion's `LogicalPlanBuilder`, never SQL text.
+//! - [`reference`]: the same semantics in plain Rust, for cross-checking.
+
+pub mod catalog;
+pub mod error;
+pub mod ir;
+pub mod lower;
+pub mod program;
+pub mod reference;
+pub mod resolve;
+
+pub use catalog::{Catalog, LifecycleThresholds};
+pub use error::CompileError;
+pub use lower::{Query, lower_memberships, lower_segment};
+pub use program::Program;
+pub use resolve::{check_all, resolve_expr, resolve_segment};

@@ -1,0 +1,587 @@
+//! Lowering: resolved segments to a DataFusion logical plan.
+//!
+//! Whatever the number of conditions, a segment becomes
+//! one scan of transactions (only the needed columns, time-filtered to the widest window)
+//! -> one aggregation by customer, each condition's measure an aggregate with its own FILTER
+//! -> a join with customers only where attributes or customers without purchases matter
+//! -> one projection of the per-customer values -> one filter -> the requested columns.
+
+use crate::catalog::Catalog;
+use crate::ir::*;
+use chrono::NaiveDate;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Column, Result, ScalarValue};
+use datafusion::functions::expr_fn::coalesce;
+use datafusion::functions_aggregate::count::count_all;
+use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
+use datafusion::logical_expr::{
+    Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, SortExpr, cast, ident, lit,
+    when,
+};
+use segql_grammar::ast::{CmpOp, Dimension};
+use std::collections::{BTreeMap, HashMap};
+
+/// A lowered query: the members (unsorted) with their output columns.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// The plan producing one row per member.
+    pub plan: LogicalPlan,
+}
+
+impl Query {
+    /// The members sorted by `customer_id`.
+    pub fn sorted(&self) -> Result<LogicalPlan> {
+        LogicalPlanBuilder::from(self.plan.clone())
+            .sort(vec![SortExpr::new(ident("customer_id"), true, true)])?
+            .build()
+    }
+
+    /// One row, one column `members`: how many rows the query has.
+    pub fn count(&self) -> Result<LogicalPlan> {
+        LogicalPlanBuilder::from(self.plan.clone())
+            .aggregate(Vec::<Expr>::new(), vec![count_all().alias("members")])?
+            .build()
+    }
+}
+
+/// Members of one segment: `customer_id` plus every value its conditions read.
+pub fn lower_segment(catalog: &Catalog, pred: &Pred) -> Result<Query> {
+    let values = pred.values();
+    let profile = Profile::build(catalog, &values, &[pred])?;
+    let filter = profile.pred(pred);
+    let mut cols = vec![ident("customer_id")];
+    cols.extend(values.iter().map(|v| ident(&profile.names[v])));
+    let plan = LogicalPlanBuilder::from(profile.plan.clone())
+        .filter(filter)?
+        .project(cols)?
+        .build()?;
+    Ok(Query { plan })
+}
+
+/// Memberships of several segments at once: `customer_id` and one true/false column per
+/// segment, for customers in at least one of them. One scan and one aggregation serve all.
+pub fn lower_memberships(catalog: &Catalog, segments: &[Segment]) -> Result<Query> {
+    let mut values = Vec::new();
+    for s in segments {
+        for v in s.pred.values() {
+            if !values.contains(&v) {
+                values.push(v);
+            }
+        }
+    }
+    let preds: Vec<&Pred> = segments.iter().map(|s| &s.pred).collect();
+    let profile = Profile::build(catalog, &values, &preds)?;
+    let mut cols = vec![ident("customer_id")];
+    let mut any = Vec::new();
+    for s in segments {
+        let e = profile.pred(&s.pred);
+        any.push(e.clone());
+        cols.push(e.alias(&s.name));
+    }
+    let any = any.into_iter().reduce(Expr::or).unwrap_or(lit(false));
+    let plan = LogicalPlanBuilder::from(profile.plan.clone())
+        .filter(any)?
+        .project(cols)?
+        .build()?;
+    Ok(Query { plan })
+}
+
+/// An aggregate over one customer's transactions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Agg {
+    MaxTs(Option<u64>),
+    MinTs(Option<u64>),
+    Count(Option<u64>, Option<(Dimension, Vec<String>)>),
+    SumAmount(Option<u64>, Option<(Dimension, Vec<String>)>),
+    SumQuantity(Option<u64>),
+}
+
+impl Agg {
+    fn window(&self) -> Option<u64> {
+        match self {
+            Agg::MaxTs(w) | Agg::MinTs(w) | Agg::SumQuantity(w) => *w,
+            Agg::Count(w, _) | Agg::SumAmount(w, _) => *w,
+        }
+    }
+
+    fn name(&self) -> String {
+        let (base, w, m) = match self {
+            Agg::MaxTs(w) => ("last_ts", w, &None),
+            Agg::MinTs(w) => ("first_ts", w, &None),
+            Agg::Count(w, m) => ("n_purchases", w, m),
+            Agg::SumAmount(w, m) => ("sum_amount", w, m),
+            Agg::SumQuantity(w) => ("sum_quantity", w, &None),
+        };
+        let mut s = base.to_string();
+        if let Some((d, vals)) = m {
+            let v = Value::Metric(Metric {
+                kind: MetricKind::Bought {
+                    dimension: *d,
+                    values: vals.clone(),
+                },
+                window: None,
+            })
+            .column_name();
+            s.push_str(v.trim_start_matches("bought"));
+        }
+        if let Some(w) = w {
+            s.push_str(&format!("_{w}d"));
+        }
+        format!("__{s}")
+    }
+}
+
+/// Days since 1970-01-01, the representation of Arrow's Date32.
+fn epoch_days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")).num_days() as i32
+}
+
+fn date_lit(d: NaiveDate) -> Expr {
+    lit(ScalarValue::Date32(Some(epoch_days(d))))
+}
+
+/// The per-customer table a query filters: `customer_id` and one column per value.
+struct Profile {
+    plan: LogicalPlan,
+    names: HashMap<Value, String>,
+    types: HashMap<Value, ValueType>,
+}
+
+impl Profile {
+    fn build(catalog: &Catalog, values: &[Value], preds: &[&Pred]) -> Result<Profile> {
+        let as_of = catalog.as_of;
+        let as_of_days = epoch_days(as_of) as i64;
+
+        // 1. The aggregates every value needs.
+        let mut aggs: Vec<Agg> = Vec::new();
+        let mut need = |a: Agg| {
+            if !aggs.contains(&a) {
+                aggs.push(a)
+            }
+        };
+        for v in values {
+            match v {
+                Value::Metric(m) => {
+                    let w = m.window;
+                    match &m.kind {
+                        MetricKind::Recency | MetricKind::LastPurchase => need(Agg::MaxTs(w)),
+                        MetricKind::Tenure | MetricKind::FirstPurchase => need(Agg::MinTs(w)),
+                        MetricKind::Frequency => need(Agg::Count(w, None)),
+                        MetricKind::Monetary => need(Agg::SumAmount(w, None)),
+                        MetricKind::AvgCheck => {
+                            need(Agg::SumAmount(w, None));
+                            need(Agg::Count(w, None));
+                        }
+                        MetricKind::Items => need(Agg::SumQuantity(w)),
+                        MetricKind::Bought { dimension, values } => {
+                            need(Agg::Count(w, Some((*dimension, values.clone()))))
+                        }
+                        MetricKind::Spend { dimension, values } => {
+                            need(Agg::SumAmount(w, Some((*dimension, values.clone()))))
+                        }
+                    }
+                }
+                Value::Lifecycle => {
+                    need(Agg::MinTs(None));
+                    need(Agg::MaxTs(None));
+                }
+                Value::Attribute(_) => {}
+            }
+        }
+        if aggs.is_empty() {
+            // Only attributes: the base still comes from transactions (one row per customer).
+            aggs.push(Agg::Count(None, None));
+        }
+
+        // 2. Scan: purchases up to the as-of date, no earlier than the widest window needs.
+        let widest = aggs
+            .iter()
+            .map(|a| a.window())
+            .try_fold(0u64, |acc, w| w.map(|w| acc.max(w)));
+        let ts = ident("ts");
+        let mut scan_filter = ident("customer_id")
+            .is_not_null()
+            .and(ts.clone().lt_eq(date_lit(as_of)));
+        if let Some(w) = widest {
+            scan_filter = scan_filter.and(ts.clone().gt(window_start(as_of, w)));
+        }
+        let has_receipt = catalog.has_tx_column("receipt_id");
+        let mut agg_exprs = Vec::new();
+        let mut agg_names = BTreeMap::new();
+        for a in &aggs {
+            let mut filters = Vec::new();
+            if let Some(w) = a.window()
+                && Some(w) != widest
+            {
+                filters.push(ts.clone().gt(window_start(as_of, w)));
+            }
+            let m = match a {
+                Agg::Count(_, m) | Agg::SumAmount(_, m) => m.clone(),
+                _ => None,
+            };
+            if let Some((d, vals)) = m {
+                let list = vals.iter().map(|v| lit(v.as_str())).collect();
+                filters.push(ident(d.column()).in_list(list, false));
+            }
+            let filter = filters.into_iter().reduce(Expr::and);
+            let base = match a {
+                Agg::MaxTs(_) => max(ts.clone()),
+                Agg::MinTs(_) => min(ts.clone()),
+                Agg::Count(..) if has_receipt => count(ident("receipt_id")),
+                Agg::Count(..) => count_all(),
+                Agg::SumAmount(..) => sum(ident("amount")),
+                Agg::SumQuantity(_) => sum(ident("quantity")),
+            };
+            let distinct = matches!(a, Agg::Count(..)) && has_receipt;
+            let e = match (filter, distinct) {
+                (None, false) => base,
+                (None, true) => base.distinct().build()?,
+                (Some(f), false) => base.filter(f).build()?,
+                (Some(f), true) => base.distinct().filter(f).build()?,
+            };
+            let name = unique(a.name(), &agg_names);
+            agg_names.insert(name.clone(), ());
+            agg_exprs.push(e.alias(&name));
+        }
+        let agg_plan = LogicalPlanBuilder::from(catalog.transactions.clone())
+            .filter(scan_filter)?
+            .aggregate(vec![ident("customer_id")], agg_exprs.clone())?
+            .build()?;
+        let agg_name = |a: &Agg| -> String {
+            let i = aggs.iter().position(|x| x == a).expect("aggregate planned");
+            match &agg_exprs[i] {
+                Expr::Alias(al) => al.name.clone(),
+                _ => unreachable!("aggregates are aliased"),
+            }
+        };
+        let agg_type = |a: &Agg| -> DataType {
+            agg_plan
+                .schema()
+                .field_with_unqualified_name(&agg_name(a))
+                .map(|f| f.data_type().clone())
+                .unwrap_or(DataType::Int64)
+        };
+
+        // 3. Join customers where needed.
+        let attrs: Vec<&String> = values
+            .iter()
+            .filter_map(|v| match v {
+                Value::Attribute(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        let join = match &catalog.customers {
+            None => None,
+            Some(c) => {
+                let without_purchases = preds
+                    .iter()
+                    .any(|p| empty_profile(p, &catalog.customers.is_some()) != Tri::False);
+                if without_purchases {
+                    Some((c, JoinType::Full))
+                } else if !attrs.is_empty() {
+                    Some((c, JoinType::Left))
+                } else {
+                    None
+                }
+            }
+        };
+        let p = |name: &str| -> Expr {
+            if join.is_some() {
+                Expr::Column(Column::new(Some("p"), name))
+            } else {
+                ident(name)
+            }
+        };
+        let (builder, id_expr) = match join {
+            None => (
+                LogicalPlanBuilder::from(agg_plan.clone()),
+                ident("customer_id"),
+            ),
+            Some((c, jt)) => {
+                let mut ccols = vec![ident("customer_id")];
+                ccols.extend(attrs.iter().map(|a| ident(a.as_str())));
+                let cust = LogicalPlanBuilder::from(c.clone())
+                    .project(ccols)?
+                    .alias("c")?
+                    .build()?;
+                let b = LogicalPlanBuilder::from(agg_plan.clone())
+                    .alias("p")?
+                    .join(
+                        cust,
+                        jt,
+                        (
+                            vec![Column::new(Some("p"), "customer_id")],
+                            vec![Column::new(Some("c"), "customer_id")],
+                        ),
+                        None,
+                    )?;
+                let id = if jt == JoinType::Full {
+                    coalesce(vec![
+                        p("customer_id"),
+                        Expr::Column(Column::new(Some("c"), "customer_id")),
+                    ])
+                } else {
+                    p("customer_id")
+                };
+                (b, id)
+            }
+        };
+
+        // 4. One column per value.
+        let days_since =
+            |e: Expr| lit(as_of_days) - cast(cast(e, DataType::Int32), DataType::Int64);
+        let zero_if_null = |a: &Agg| -> Expr {
+            let zero = ScalarValue::new_zero(&agg_type(a)).unwrap_or(ScalarValue::Int64(Some(0)));
+            coalesce(vec![p(&agg_name(a)), lit(zero)])
+        };
+        let mut names = HashMap::new();
+        let mut types = HashMap::new();
+        let mut taken = BTreeMap::new();
+        taken.insert("customer_id".to_string(), ());
+        let mut proj = vec![id_expr.alias("customer_id")];
+        for v in values {
+            let e = match v {
+                Value::Attribute(a) => Expr::Column(Column::new(Some("c"), a.as_str())),
+                Value::Lifecycle => {
+                    let t = catalog.lifecycle;
+                    let first = p(&agg_name(&Agg::MinTs(None)));
+                    let recency = days_since(p(&agg_name(&Agg::MaxTs(None))));
+                    when(first.clone().is_null(), lit("prospect"))
+                        .when(days_since(first).lt(lit(t.new_days as i64)), lit("new"))
+                        .when(
+                            recency.clone().lt(lit(t.at_risk_days as i64)),
+                            lit("active"),
+                        )
+                        .when(
+                            recency.clone().lt(lit(t.churned_days as i64)),
+                            lit("at_risk"),
+                        )
+                        .when(recency.lt(lit(t.lost_days as i64)), lit("churned"))
+                        .otherwise(lit("lost"))?
+                }
+                Value::Metric(m) => {
+                    let w = m.window;
+                    match &m.kind {
+                        MetricKind::Recency => days_since(p(&agg_name(&Agg::MaxTs(w)))),
+                        MetricKind::Tenure => days_since(p(&agg_name(&Agg::MinTs(w)))),
+                        MetricKind::LastPurchase => p(&agg_name(&Agg::MaxTs(w))),
+                        MetricKind::FirstPurchase => p(&agg_name(&Agg::MinTs(w))),
+                        MetricKind::Frequency => zero_if_null(&Agg::Count(w, None)),
+                        MetricKind::Monetary => zero_if_null(&Agg::SumAmount(w, None)),
+                        MetricKind::Items => zero_if_null(&Agg::SumQuantity(w)),
+                        MetricKind::Bought { dimension, values } => {
+                            zero_if_null(&Agg::Count(w, Some((*dimension, values.clone()))))
+                        }
+                        MetricKind::Spend { dimension, values } => {
+                            zero_if_null(&Agg::SumAmount(w, Some((*dimension, values.clone()))))
+                        }
+                        MetricKind::AvgCheck => {
+                            let sum_a = Agg::SumAmount(w, None);
+                            let n = zero_if_null(&Agg::Count(w, None));
+                            let amount_type = agg_type(&sum_a);
+                            let out_type = match amount_type {
+                                DataType::Decimal128(_, s) => DataType::Decimal128(38, s),
+                                _ => DataType::Float64,
+                            };
+                            let divisor = match &out_type {
+                                DataType::Decimal128(..) => {
+                                    cast(n.clone(), DataType::Decimal128(20, 0))
+                                }
+                                _ => cast(n.clone(), DataType::Float64),
+                            };
+                            when(n.eq(lit(0i64)), lit(ScalarValue::try_from(&out_type)?))
+                                .otherwise(cast(p(&agg_name(&sum_a)) / divisor, out_type))?
+                        }
+                    }
+                }
+            };
+            let name = unique(v.column_name(), &taken);
+            taken.insert(name.clone(), ());
+            proj.push(e.alias(&name));
+            names.insert(v.clone(), name);
+            types.insert(v.clone(), value_type(v, catalog));
+        }
+        let plan = builder.project(proj)?.build()?;
+        Ok(Profile { plan, names, types })
+    }
+
+    /// The predicate as a boolean expression over the profile's columns; never NULL.
+    fn pred(&self, p: &Pred) -> Expr {
+        match p {
+            Pred::And(ps) => ps
+                .iter()
+                .map(|p| self.pred(p))
+                .reduce(Expr::and)
+                .unwrap_or(lit(true)),
+            Pred::Or(ps) => ps
+                .iter()
+                .map(|p| self.pred(p))
+                .reduce(Expr::or)
+                .unwrap_or(lit(false)),
+            Pred::Not(p) => !self.pred(p),
+            Pred::Cmp { value, op, rhs, .. } => {
+                let l = ident(&self.names[value]);
+                let r = const_expr(rhs);
+                let e = match op {
+                    CmpOp::Lt => l.lt(r),
+                    CmpOp::Le => l.lt_eq(r),
+                    CmpOp::Gt => l.gt(r),
+                    CmpOp::Ge => l.gt_eq(r),
+                    CmpOp::Eq => l.eq(r),
+                    CmpOp::Ne => l.not_eq(r),
+                };
+                self.not_null(value, e)
+            }
+            Pred::In {
+                value,
+                negated,
+                list,
+                ..
+            } => {
+                let l = ident(&self.names[value]);
+                let e = l.in_list(list.iter().map(const_expr).collect(), *negated);
+                self.not_null(value, e)
+            }
+            Pred::Between {
+                value,
+                negated,
+                low,
+                high,
+                ..
+            } => {
+                let l = ident(&self.names[value]);
+                let e = if *negated {
+                    l.not_between(const_expr(low), const_expr(high))
+                } else {
+                    l.between(const_expr(low), const_expr(high))
+                };
+                self.not_null(value, e)
+            }
+        }
+    }
+
+    /// Conditions on values that can be missing are false where the value is missing.
+    fn not_null(&self, v: &Value, e: Expr) -> Expr {
+        let nullable = match v {
+            Value::Metric(m) => m.kind.nullable(),
+            Value::Attribute(_) => true,
+            Value::Lifecycle => false,
+        };
+        let _ = &self.types;
+        // `coalesce(e, false)` rather than `e IS TRUE`: the same truth, and DataFusion agrees
+        // on its nullability between logical and physical plans.
+        if nullable {
+            coalesce(vec![e, lit(false)])
+        } else {
+            e
+        }
+    }
+}
+
+fn value_type(v: &Value, _catalog: &Catalog) -> ValueType {
+    match v {
+        Value::Metric(m) => m.kind.value_type(),
+        Value::Lifecycle => ValueType::Stage,
+        Value::Attribute(_) => ValueType::Text,
+    }
+}
+
+fn window_start(as_of: NaiveDate, days: u64) -> Expr {
+    let days = days.min(1_000_000) as i64;
+    let start = as_of
+        .checked_sub_signed(chrono::Duration::days(days))
+        .unwrap_or(NaiveDate::MIN);
+    date_lit(start)
+}
+
+fn unique(base: String, taken: &BTreeMap<String, ()>) -> String {
+    if !taken.contains_key(&base) {
+        return base;
+    }
+    (2..)
+        .map(|i| format!("{base}_{i}"))
+        .find(|n| !taken.contains_key(n))
+        .expect("some suffix is free")
+}
+
+/// A constant as a literal. Numbers stay exact: integers as Int64, others as decimals.
+pub(crate) fn const_expr(c: &Const) -> Expr {
+    match c {
+        Const::Number(n) => lit(number_scalar(n)),
+        Const::Days(d) => lit(*d as i64),
+        Const::Text(t) => lit(t.as_str()),
+        Const::Date(d) => date_lit(*d),
+        Const::Bool(b) => lit(*b),
+        Const::Stage(s) => lit(s.name()),
+    }
+}
+
+/// Parses a number literal into an exact scalar.
+pub fn number_scalar(n: &str) -> ScalarValue {
+    if !n.contains('.')
+        && let Ok(i) = n.parse::<i64>()
+    {
+        return ScalarValue::Int64(Some(i));
+    }
+    let (neg, digits) = match n.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, n),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let all = format!("{int}{frac}");
+    match all.parse::<i128>() {
+        Ok(v) => {
+            let scale = frac.len() as i8;
+            let precision =
+                (all.trim_start_matches('0').len().max(scale as usize + 1)).min(38) as u8;
+            ScalarValue::Decimal128(Some(if neg { -v } else { v }), precision, scale)
+        }
+        Err(_) => ScalarValue::Float64(n.parse().ok()),
+    }
+}
+
+/// Three-valued truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tri {
+    True,
+    False,
+    Unknown,
+}
+
+/// Could a customer without any purchase satisfy `p`? (Attributes are unknown.)
+fn empty_profile(p: &Pred, has_customers: &bool) -> Tri {
+    let _ = has_customers;
+    match p {
+        Pred::And(ps) => ps.iter().fold(Tri::True, |acc, p| {
+            match (acc, empty_profile(p, has_customers)) {
+                (Tri::False, _) | (_, Tri::False) => Tri::False,
+                (Tri::Unknown, _) | (_, Tri::Unknown) => Tri::Unknown,
+                _ => Tri::True,
+            }
+        }),
+        Pred::Or(ps) => ps.iter().fold(Tri::False, |acc, p| {
+            match (acc, empty_profile(p, has_customers)) {
+                (Tri::True, _) | (_, Tri::True) => Tri::True,
+                (Tri::Unknown, _) | (_, Tri::Unknown) => Tri::Unknown,
+                _ => Tri::False,
+            }
+        }),
+        Pred::Not(p) => match empty_profile(p, has_customers) {
+            Tri::True => Tri::False,
+            Tri::False => Tri::True,
+            Tri::Unknown => Tri::Unknown,
+        },
+        Pred::Cmp { value, .. } | Pred::In { value, .. } | Pred::Between { value, .. } => {
+            match value {
+                Value::Attribute(_) => Tri::Unknown,
+                _ => {
+                    if crate::reference::eval_leaf_on_empty(p) {
+                        Tri::True
+                    } else {
+                        Tri::False
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Loading segment files and their imports into one program: the set of named segments, each
+//! with the source it came from (for diagnostics).
+
+use crate::error::{CompileError, Src};
+use miette::NamedSource;
+use segql_grammar::ast::{Expr, File, Item, SegmentDef, Span};
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+/// One loaded source: a file or an inline expression.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The name shown in diagnostics.
+    pub name: String,
+    /// The canonical path, for files.
+    pub path: Option<PathBuf>,
+    /// The text.
+    pub text: Arc<str>,
+}
+
+impl Source {
+    /// The source as miette sees it.
+    pub fn named(&self) -> Src {
+        NamedSource::new(self.name.clone(), self.text.clone())
+    }
+}
+
+/// A segment definition and the source it lives in.
+#[derive(Debug, Clone)]
+pub struct SegmentEntry {
+    /// The definition.
+    pub def: SegmentDef,
+    /// Index into [`Program::sources`].
+    pub source: usize,
+    /// True when defined in a file given on the command line (not only imported).
+    pub top_level: bool,
+}
+
+/// All segments loaded from a set of files and their imports.
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    /// Every source, in load order.
+    pub sources: Vec<Source>,
+    /// Every segment, in definition order.
+    pub segments: Vec<SegmentEntry>,
+    index: HashMap<String, usize>,
+    /// Imports may not leave this directory, when set.
+    root: Option<PathBuf>,
+}
+
+impl Program {
+    /// An empty program whose imports must stay inside `root` (when given).
+    pub fn new(root: Option<&Path>) -> Self {
+        Program {
+            root: root.map(|r| normalize(&absolute(r))),
+            ..Default::default()
+        }
+    }
+
+    /// Loads a file and, recursively, its imports. Segments of `path` itself are top-level.
+    pub fn load_file(&mut self, path: &Path) -> Result<(), CompileError> {
+        let mut stack = Vec::new();
+        self.load(path, true, None, &mut stack)
+    }
+
+    /// Adds segment text that is not a file (e.g. typed in the REPL) under `name`; imports in
+    /// it are relative to the current directory.
+    pub fn load_text(&mut self, name: &str, text: &str) -> Result<(), CompileError> {
+        let file = segql_grammar::parse_file(name, text)?;
+        let idx = self.sources.len();
+        self.sources.push(Source {
+            name: name.to_string(),
+            path: None,
+            text: Arc::from(text),
+        });
+        let base = std::env::current_dir().unwrap_or_default();
+        let mut stack = Vec::new();
+        self.add_items(idx, &file, true, &base, &mut stack)
+    }
+
+    /// Parses an inline expression, registering its text as a source for diagnostics.
+    pub fn parse_inline(&mut self, name: &str, text: &str) -> Result<(Expr, usize), CompileError> {
+        let expr = segql_grammar::parse_expr(name, text)?;
+        self.sources.push(Source {
+            name: name.to_string(),
+            path: None,
+            text: Arc::from(text),
+        });
+        Ok((expr, self.sources.len() - 1))
+    }
+
+    /// The segment named `name`.
+    pub fn segment(&self, name: &str) -> Option<&SegmentEntry> {
+        self.index.get(name).map(|i| &self.segments[*i])
+    }
+
+    /// Names of all segments.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().map(|s| s.def.name.name.as_str())
+    }
+
+    fn load(
+        &mut self,
+        path: &Path,
+        top_level: bool,
+        from: Option<(usize, Span)>,
+        stack: &mut Vec<PathBuf>,
+    ) -> Result<(), CompileError> {
+        let abs = normalize(&absolute(path));
+        if let Some(pos) = stack.iter().position(|p| p == &abs) {
+            let (src, span) = from.expect("a cycle always has an importer");
+            let mut names: Vec<String> = stack[pos..].iter().map(|p| display(p)).collect();
+            names.push(display(&abs));
+            return Err(CompileError::ImportCycle {
+                cycle: names.join(" -> "),
+                src: self.sources[src].named(),
+                span,
+            });
+        }
+        if let Some(existing) = self
+            .sources
+            .iter()
+            .position(|s| s.path.as_ref() == Some(&abs))
+        {
+            // Already loaded (a diamond of imports): mark its segments top-level if needed.
+            if top_level {
+                for s in self.segments.iter_mut().filter(|s| s.source == existing) {
+                    s.top_level = true;
+                }
+            }
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(&abs).map_err(|e| CompileError::FileNotReadable {
+            path: path.display().to_string(),
+            reason: io_reason(&e),
+            src: from.map(|(s, _)| self.sources[s].named()),
+            span: from.map(|(_, sp)| sp),
+        })?;
+        let name = path.display().to_string();
+        let file = segql_grammar::parse_file(&name, &text)?;
+        let idx = self.sources.len();
+        self.sources.push(Source {
+            name,
+            path: Some(abs.clone()),
+            text: Arc::from(text.as_str()),
+        });
+        let base = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+        stack.push(abs);
+        let r = self.add_items(idx, &file, top_level, &base, stack);
+        stack.pop();
+        r
+    }
+
+    fn add_items(
+        &mut self,
+        idx: usize,
+        file: &File,
+        top_level: bool,
+        base: &Path,
+        stack: &mut Vec<PathBuf>,
+    ) -> Result<(), CompileError> {
+        for item in &file.items {
+            match item {
+                Item::Import(imp) => {
+                    let target = normalize(&base.join(&imp.path));
+                    if let Some(root) = &self.root
+                        && !target.starts_with(root)
+                    {
+                        return Err(CompileError::ImportOutsideRoot {
+                            path: imp.path.clone(),
+                            root: display(root),
+                            src: self.sources[idx].named(),
+                            span: imp.path_span,
+                        });
+                    }
+                    self.load(&target, false, Some((idx, imp.path_span)), stack)?;
+                }
+                Item::Segment(def) => {
+                    let name = def.name.name.clone();
+                    if let Some(&first) = self.index.get(&name) {
+                        let f = &self.segments[first];
+                        let src = &self.sources[f.source];
+                        let line = src.text[..f.def.name.span.start].lines().count().max(1);
+                        return Err(CompileError::DuplicateSegment {
+                            name,
+                            first: format!("{} line {}", src.name, line),
+                            src: self.sources[idx].named(),
+                            span: def.name.span,
+                        });
+                    }
+                    self.index.insert(name, self.segments.len());
+                    self.segments.push(SegmentEntry {
+                        def: def.clone(),
+                        source: idx,
+                        top_level,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::InvalidData => "the file is not UTF-8 text".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    }
+}
+
+/// Removes `.` and resolves `..` lexically (the file need not exist).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c.as_os_str()),
+        }
+    }
+    out
+}
+
+fn display(p: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    p.strip_prefix(&cwd).unwrap_or(p).display().to_string()
+}

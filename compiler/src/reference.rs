@@ -1,0 +1,360 @@
+//! The reference evaluator: the semantics of the language written as plain Rust over
+//! in-memory rows, one customer at a time. It is slow and obvious on purpose; property tests
+//! compare it with the compiled DataFusion plans on generated data.
+
+use crate::catalog::LifecycleThresholds;
+use crate::ir::*;
+use chrono::NaiveDate;
+use segql_grammar::ast::{CmpOp, Dimension};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// An exact decimal number: `mantissa * 10^-scale`.
+#[derive(Debug, Clone, Copy)]
+pub struct Dec {
+    /// The digits.
+    pub mantissa: i128,
+    /// Digits after the point.
+    pub scale: u32,
+}
+
+impl Dec {
+    /// An integer.
+    pub fn int(v: i128) -> Dec {
+        Dec {
+            mantissa: v,
+            scale: 0,
+        }
+    }
+
+    /// Parses `-12.50`.
+    pub fn parse(s: &str) -> Option<Dec> {
+        let (neg, digits) = match s.strip_prefix('-') {
+            Some(d) => (true, d),
+            None => (false, s),
+        };
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let m: i128 = format!("{int}{frac}").parse().ok()?;
+        Some(Dec {
+            mantissa: if neg { -m } else { m },
+            scale: frac.len() as u32,
+        })
+    }
+
+    fn rescale(&self, scale: u32) -> i128 {
+        self.mantissa * 10i128.pow(scale - self.scale)
+    }
+}
+
+impl PartialEq for Dec {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Dec {}
+impl PartialOrd for Dec {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Dec {
+    fn cmp(&self, o: &Self) -> Ordering {
+        let s = self.scale.max(o.scale);
+        self.rescale(s).cmp(&o.rescale(s))
+    }
+}
+
+/// One transaction row (canonical columns).
+#[derive(Debug, Clone)]
+pub struct Tx {
+    /// Customer.
+    pub customer_id: String,
+    /// Day of purchase.
+    pub ts: NaiveDate,
+    /// Amount.
+    pub amount: Dec,
+    /// Receipt, if mapped.
+    pub receipt_id: Option<String>,
+    /// Quantity, if mapped.
+    pub quantity: Option<Dec>,
+    /// Dimension values.
+    pub dims: BTreeMap<Dimension, String>,
+}
+
+/// A customer attribute value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attr {
+    /// Missing.
+    Null,
+    /// Text.
+    Text(String),
+    /// A number.
+    Number(Dec),
+    /// A date.
+    Date(NaiveDate),
+    /// true / false.
+    Bool(bool),
+}
+
+/// The in-memory data set.
+#[derive(Debug, Clone, Default)]
+pub struct Data {
+    /// Transactions.
+    pub transactions: Vec<Tx>,
+    /// Customers and their attributes, when a customers table exists.
+    pub customers: Option<BTreeMap<String, HashMap<String, Attr>>>,
+    /// True when purchases are counted by distinct receipt.
+    pub has_receipt: bool,
+}
+
+/// A per-customer value as the reference computes it.
+#[derive(Debug, Clone, PartialEq)]
+enum V {
+    Null,
+    Num(Dec),
+    Date(NaiveDate),
+    Text(String),
+    Bool(bool),
+}
+
+/// The members of `pred` as of `as_of`.
+pub fn evaluate(
+    data: &Data,
+    pred: &Pred,
+    as_of: NaiveDate,
+    lifecycle: LifecycleThresholds,
+) -> BTreeSet<String> {
+    let mut by_customer: BTreeMap<&str, Vec<&Tx>> = BTreeMap::new();
+    for t in &data.transactions {
+        if t.ts <= as_of {
+            by_customer.entry(&t.customer_id).or_default().push(t);
+        }
+    }
+    let mut base: BTreeSet<&str> = by_customer.keys().copied().collect();
+    if let Some(c) = &data.customers {
+        base.extend(c.keys().map(String::as_str));
+    }
+    let empty = Vec::new();
+    base.into_iter()
+        .filter(|id| {
+            let txs = by_customer.get(id).unwrap_or(&empty);
+            let attrs = data.customers.as_ref().and_then(|c| c.get(*id));
+            let ctx = Ctx {
+                txs,
+                attrs,
+                as_of,
+                lifecycle,
+                has_receipt: data.has_receipt,
+            };
+            ctx.pred(pred)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether a leaf condition holds for a customer without any purchase (attributes missing).
+pub(crate) fn eval_leaf_on_empty(p: &Pred) -> bool {
+    let empty = Vec::new();
+    Ctx {
+        txs: &empty,
+        attrs: None,
+        as_of: NaiveDate::MIN,
+        lifecycle: LifecycleThresholds::default(),
+        has_receipt: false,
+    }
+    .pred(p)
+}
+
+struct Ctx<'a> {
+    txs: &'a [&'a Tx],
+    attrs: Option<&'a HashMap<String, Attr>>,
+    as_of: NaiveDate,
+    lifecycle: LifecycleThresholds,
+    has_receipt: bool,
+}
+
+impl Ctx<'_> {
+    fn pred(&self, p: &Pred) -> bool {
+        match p {
+            Pred::And(ps) => ps.iter().all(|p| self.pred(p)),
+            Pred::Or(ps) => ps.iter().any(|p| self.pred(p)),
+            Pred::Not(p) => !self.pred(p),
+            Pred::Cmp { value, op, rhs, .. } => {
+                let v = self.value(value);
+                match compare(&v, &konst(rhs)) {
+                    None => false,
+                    Some(o) => match op {
+                        CmpOp::Lt => o == Ordering::Less,
+                        CmpOp::Le => o != Ordering::Greater,
+                        CmpOp::Gt => o == Ordering::Greater,
+                        CmpOp::Ge => o != Ordering::Less,
+                        CmpOp::Eq => o == Ordering::Equal,
+                        CmpOp::Ne => o != Ordering::Equal,
+                    },
+                }
+            }
+            Pred::In {
+                value,
+                negated,
+                list,
+                ..
+            } => {
+                let v = self.value(value);
+                if v == V::Null {
+                    return false;
+                }
+                let found = list
+                    .iter()
+                    .any(|c| compare(&v, &konst(c)) == Some(Ordering::Equal));
+                found != *negated
+            }
+            Pred::Between {
+                value,
+                negated,
+                low,
+                high,
+                ..
+            } => {
+                let v = self.value(value);
+                match (compare(&v, &konst(low)), compare(&v, &konst(high))) {
+                    (Some(a), Some(b)) => {
+                        let inside = a != Ordering::Less && b != Ordering::Greater;
+                        inside != *negated
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    fn in_window(&self, t: &Tx, w: Option<u64>) -> bool {
+        match w {
+            None => true,
+            Some(w) => (self.as_of - t.ts).num_days() < w as i64,
+        }
+    }
+
+    fn purchases<'b>(&self, txs: impl Iterator<Item = &'b Tx>) -> i128 {
+        if self.has_receipt {
+            txs.filter_map(|t| t.receipt_id.as_deref())
+                .collect::<BTreeSet<_>>()
+                .len() as i128
+        } else {
+            txs.count() as i128
+        }
+    }
+
+    fn value(&self, v: &Value) -> V {
+        match v {
+            Value::Attribute(a) => match self.attrs.and_then(|m| m.get(a)) {
+                None | Some(Attr::Null) => V::Null,
+                Some(Attr::Text(t)) => V::Text(t.clone()),
+                Some(Attr::Number(n)) => V::Num(*n),
+                Some(Attr::Date(d)) => V::Date(*d),
+                Some(Attr::Bool(b)) => V::Bool(*b),
+            },
+            Value::Lifecycle => V::Text(self.stage().name().to_string()),
+            Value::Metric(m) => self.metric(m),
+        }
+    }
+
+    fn stage(&self) -> Stage {
+        let t = self.lifecycle;
+        let (Some(first), Some(last)) = (
+            self.txs.iter().map(|t| t.ts).min(),
+            self.txs.iter().map(|t| t.ts).max(),
+        ) else {
+            return Stage::Prospect;
+        };
+        let tenure = (self.as_of - first).num_days();
+        let recency = (self.as_of - last).num_days();
+        if tenure < t.new_days as i64 {
+            Stage::New
+        } else if recency < t.at_risk_days as i64 {
+            Stage::Active
+        } else if recency < t.churned_days as i64 {
+            Stage::AtRisk
+        } else if recency < t.lost_days as i64 {
+            Stage::Churned
+        } else {
+            Stage::Lost
+        }
+    }
+
+    fn metric(&self, m: &Metric) -> V {
+        let w = m.window;
+        let txs = || {
+            self.txs
+                .iter()
+                .copied()
+                .filter(move |t| self.in_window(t, w))
+        };
+        let matching = |d: &Dimension, vals: &[String]| {
+            let vals: Vec<String> = vals.to_vec();
+            let d = *d;
+            txs().filter(move |t| t.dims.get(&d).is_some_and(|x| vals.contains(x)))
+        };
+        let sum = |it: &mut dyn Iterator<Item = Dec>| -> Dec {
+            let items: Vec<Dec> = it.collect();
+            let scale = items.iter().map(|d| d.scale).max().unwrap_or(0);
+            Dec {
+                mantissa: items.iter().map(|d| d.rescale(scale)).sum(),
+                scale,
+            }
+        };
+        match &m.kind {
+            MetricKind::Recency => txs().map(|t| t.ts).max().map_or(V::Null, |d| {
+                V::Num(Dec::int((self.as_of - d).num_days() as i128))
+            }),
+            MetricKind::Tenure => txs().map(|t| t.ts).min().map_or(V::Null, |d| {
+                V::Num(Dec::int((self.as_of - d).num_days() as i128))
+            }),
+            MetricKind::FirstPurchase => txs().map(|t| t.ts).min().map_or(V::Null, V::Date),
+            MetricKind::LastPurchase => txs().map(|t| t.ts).max().map_or(V::Null, V::Date),
+            MetricKind::Frequency => V::Num(Dec::int(self.purchases(txs()))),
+            MetricKind::Monetary => V::Num(sum(&mut txs().map(|t| t.amount))),
+            MetricKind::Items => V::Num(sum(&mut txs().filter_map(|t| t.quantity))),
+            MetricKind::Bought { dimension, values } => {
+                V::Num(Dec::int(self.purchases(matching(dimension, values))))
+            }
+            MetricKind::Spend { dimension, values } => {
+                V::Num(sum(&mut matching(dimension, values).map(|t| t.amount)))
+            }
+            MetricKind::AvgCheck => {
+                let n = self.purchases(txs());
+                if n == 0 {
+                    return V::Null;
+                }
+                let total = sum(&mut txs().map(|t| t.amount));
+                // Rounded half away from zero to the amount's scale.
+                let q = total.mantissa * 10 / n;
+                let rounded = if q >= 0 { (q + 5) / 10 } else { (q - 5) / 10 };
+                V::Num(Dec {
+                    mantissa: rounded,
+                    scale: total.scale,
+                })
+            }
+        }
+    }
+}
+
+fn konst(c: &Const) -> V {
+    match c {
+        Const::Number(n) => Dec::parse(n).map_or(V::Null, V::Num),
+        Const::Days(d) => V::Num(Dec::int(*d as i128)),
+        Const::Text(t) => V::Text(t.clone()),
+        Const::Date(d) => V::Date(*d),
+        Const::Bool(b) => V::Bool(*b),
+        Const::Stage(s) => V::Text(s.name().to_string()),
+    }
+}
+
+fn compare(a: &V, b: &V) -> Option<Ordering> {
+    match (a, b) {
+        (V::Num(x), V::Num(y)) => Some(x.cmp(y)),
+        (V::Date(x), V::Date(y)) => Some(x.cmp(y)),
+        (V::Text(x), V::Text(y)) => Some(x.cmp(y)),
+        (V::Bool(x), V::Bool(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}

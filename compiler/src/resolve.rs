@@ -1,0 +1,549 @@
+//! Name resolution and type checking: syntax tree to [`crate::ir`].
+
+use crate::catalog::{AttrType, Catalog};
+use crate::error::{CompileError, closest};
+use crate::ir::*;
+use crate::program::Program;
+use segql_grammar::ast::{self, CmpOp, Dimension, Expr, ExprKind, Literal, LiteralKind, Span};
+
+/// Resolves segment `name` of the program (with references inlined).
+pub fn resolve_segment(
+    program: &Program,
+    catalog: &Catalog,
+    name: &str,
+) -> Result<Segment, CompileError> {
+    let entry = program
+        .segment(name)
+        .ok_or_else(|| CompileError::SegmentNotFound {
+            name: name.to_string(),
+            help: known_segments_help(program, name),
+        })?;
+    let mut r = Resolver {
+        program,
+        catalog,
+        stack: vec![],
+    };
+    let pred = r.segment(name, entry.source, entry.def.name.span)?;
+    Ok(Segment {
+        name: name.to_string(),
+        description: entry.def.description.clone(),
+        pred,
+    })
+}
+
+/// Resolves an inline expression parsed into `program` as source `source`.
+pub fn resolve_expr(
+    program: &Program,
+    catalog: &Catalog,
+    expr: &Expr,
+    source: usize,
+) -> Result<Pred, CompileError> {
+    Resolver {
+        program,
+        catalog,
+        stack: vec![],
+    }
+    .expr(expr, source)
+}
+
+/// Resolves every segment of the program, collecting every error instead of stopping at the
+/// first.
+pub fn check_all(program: &Program, catalog: &Catalog) -> Vec<CompileError> {
+    program
+        .segments
+        .iter()
+        .filter_map(|s| resolve_segment(program, catalog, &s.def.name.name).err())
+        // A broken segment also breaks every segment referring to it; report it once.
+        .fold(Vec::new(), |mut acc, e| {
+            let key = format!("{e:?}");
+            if !acc.iter().any(|x: &CompileError| format!("{x:?}") == key) {
+                acc.push(e);
+            }
+            acc
+        })
+}
+
+fn known_segments_help(program: &Program, name: &str) -> String {
+    let names: Vec<&str> = program.names().collect();
+    match closest(name, names.iter().copied()) {
+        Some(c) => format!("did you mean `{c}`?"),
+        None if names.is_empty() => "no segments are defined".to_string(),
+        None => format!("known segments: {}", names.join(", ")),
+    }
+}
+
+struct Resolver<'a> {
+    program: &'a Program,
+    catalog: &'a Catalog,
+    /// Segments being resolved, for cycle detection.
+    stack: Vec<String>,
+}
+
+impl Resolver<'_> {
+    fn segment(&mut self, name: &str, from_src: usize, from: Span) -> Result<Pred, CompileError> {
+        if let Some(pos) = self.stack.iter().position(|s| s == name) {
+            let mut chain: Vec<String> = self.stack[pos..].to_vec();
+            chain.push(name.to_string());
+            return Err(CompileError::SegmentCycle {
+                name: name.to_string(),
+                cycle: chain.join(" -> "),
+                src: self.program.sources[from_src].named(),
+                span: from,
+            });
+        }
+        let entry = self.program.segment(name).expect("checked by the caller");
+        self.stack.push(name.to_string());
+        let r = self.expr(&entry.def.body, entry.source);
+        self.stack.pop();
+        r
+    }
+
+    fn src(&self, s: usize) -> crate::error::Src {
+        self.program.sources[s].named()
+    }
+
+    fn expr(&mut self, e: &Expr, s: usize) -> Result<Pred, CompileError> {
+        match &e.kind {
+            ExprKind::And(es) => Ok(Pred::And(
+                es.iter()
+                    .map(|x| self.expr(x, s))
+                    .collect::<Result<_, _>>()?,
+            )),
+            ExprKind::Or(es) => Ok(Pred::Or(
+                es.iter()
+                    .map(|x| self.expr(x, s))
+                    .collect::<Result<_, _>>()?,
+            )),
+            ExprKind::Not(x) => Ok(Pred::Not(Box::new(self.expr(x, s)?))),
+            ExprKind::Group(x) => self.expr(x, s),
+            ExprKind::SegmentRef(id) => {
+                if self.program.segment(&id.name).is_some() {
+                    return self.segment(&id.name, s, id.span);
+                }
+                if MetricKind::by_name(&id.name).is_some() || id.name == "lifecycle" {
+                    let example = match id.name.as_str() {
+                        "recency" | "tenure" => format!("{} < 30d", id.name),
+                        "lifecycle" => "lifecycle = active".to_string(),
+                        "first_purchase" | "last_purchase" => format!("{} >= 2024-01-01", id.name),
+                        n => format!("{n} >= 3"),
+                    };
+                    return Err(CompileError::NotACondition {
+                        name: id.name.clone(),
+                        what: "metric",
+                        src: self.src(s),
+                        span: id.span,
+                        help: format!("compare it with a value, for example `{example}`"),
+                    });
+                }
+                if self.catalog.attribute(&id.name).is_some() {
+                    return Err(CompileError::NotACondition {
+                        name: id.name.clone(),
+                        what: "customer attribute",
+                        src: self.src(s),
+                        span: id.span,
+                        help: format!(
+                            "compare it with a value, for example `{} = \"...\"`",
+                            id.name
+                        ),
+                    });
+                }
+                let names: Vec<&str> = self.program.names().collect();
+                let help = match closest(&id.name, names.iter().copied()) {
+                    Some(c) => Some(format!("did you mean `{c}`?")),
+                    None if names.is_empty() => Some(
+                        "no segments are defined here; define one with `segment NAME = ...`"
+                            .to_string(),
+                    ),
+                    None => Some(format!("known segments: {}", names.join(", "))),
+                };
+                Err(CompileError::UnknownName {
+                    what: "segment",
+                    name: id.name.clone(),
+                    src: self.src(s),
+                    span: id.span,
+                    help,
+                })
+            }
+            ExprKind::Bought {
+                dimension,
+                values,
+                at_least,
+                window,
+            } => {
+                let dimension = dimension.unwrap_or(Dimension::Product);
+                self.require_dimension(dimension, "`bought`", e.span, s)?;
+                let values = self.item_values(values, s)?;
+                let (n, nspan) = at_least.unwrap_or((1, e.span));
+                if n == 0 {
+                    return Err(CompileError::InvalidValue {
+                        message: "`at least 0 times` is always true; use 1 or more".into(),
+                        src: self.src(s),
+                        span: nspan,
+                    });
+                }
+                let window = window.map(|w| w.duration.days());
+                self.check_window(window, e.span, s)?;
+                Ok(Pred::Cmp {
+                    value: Value::Metric(Metric {
+                        kind: MetricKind::Bought { dimension, values },
+                        window,
+                    }),
+                    ty: ValueType::Count,
+                    op: CmpOp::Ge,
+                    rhs: Const::Number(n.to_string()),
+                })
+            }
+            ExprKind::Compare { lhs, op, rhs } => {
+                let (value, ty) = self.operand(lhs, s)?;
+                if !ty.ordered() && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                    return Err(self.bad_operator(op.as_str(), &value, ty, lhs.span, s));
+                }
+                let rhs = self.constant(rhs, &value, ty, s)?;
+                Ok(Pred::Cmp {
+                    value,
+                    ty,
+                    op: *op,
+                    rhs,
+                })
+            }
+            ExprKind::In { lhs, negated, list } => {
+                let (value, ty) = self.operand(lhs, s)?;
+                let list = list
+                    .iter()
+                    .map(|l| self.constant(l, &value, ty, s))
+                    .collect::<Result<_, _>>()?;
+                Ok(Pred::In {
+                    value,
+                    ty,
+                    negated: *negated,
+                    list,
+                })
+            }
+            ExprKind::Between {
+                lhs,
+                negated,
+                low,
+                high,
+            } => {
+                let (value, ty) = self.operand(lhs, s)?;
+                if !ty.ordered() {
+                    return Err(self.bad_operator("between", &value, ty, lhs.span, s));
+                }
+                let low = self.constant(low, &value, ty, s)?;
+                let high = self.constant(high, &value, ty, s)?;
+                Ok(Pred::Between {
+                    value,
+                    ty,
+                    negated: *negated,
+                    low,
+                    high,
+                })
+            }
+        }
+    }
+
+    fn bad_operator(
+        &self,
+        op: &str,
+        value: &Value,
+        ty: ValueType,
+        span: Span,
+        s: usize,
+    ) -> CompileError {
+        let what = match ty {
+            ValueType::Stage => "the lifecycle stage".to_string(),
+            ValueType::Bool => format!("the true/false attribute `{value}`"),
+            _ => format!("the text attribute `{value}`"),
+        };
+        CompileError::BadOperator {
+            op: op.to_string(),
+            what,
+            src: self.src(s),
+            span,
+            help: "use `=`, `!=` or `in (...)`".to_string(),
+        }
+    }
+
+    fn check_window(&self, window: Option<u64>, span: Span, s: usize) -> Result<(), CompileError> {
+        if window == Some(0) {
+            return Err(CompileError::InvalidValue {
+                message: "a window of 0 days is always empty".into(),
+                src: self.src(s),
+                span,
+            });
+        }
+        Ok(())
+    }
+
+    fn require_dimension(
+        &self,
+        d: Dimension,
+        what: &str,
+        span: Span,
+        s: usize,
+    ) -> Result<(), CompileError> {
+        self.require_column(d.column(), &format!("{what} on {d}"), span, s)
+    }
+
+    fn require_column(
+        &self,
+        column: &str,
+        what: &str,
+        span: Span,
+        s: usize,
+    ) -> Result<(), CompileError> {
+        if self.catalog.has_tx_column(column) {
+            return Ok(());
+        }
+        Err(CompileError::MissingColumn {
+            what: what.to_string(),
+            column: column.to_string(),
+            table: "transactions",
+            src: self.src(s),
+            span,
+            help: format!(
+                "map a column of your transactions file onto `{column}` under [transactions.columns] in segql.toml"
+            ),
+        })
+    }
+
+    fn item_values(&self, values: &[Literal], s: usize) -> Result<Vec<String>, CompileError> {
+        values
+            .iter()
+            .map(|l| match &l.kind {
+                LiteralKind::String(t) => Ok(t.clone()),
+                LiteralKind::Number(n) => Ok(n.clone()),
+                other => Err(CompileError::TypeMismatch {
+                    message: format!("expected a quoted value, found {}", other.kind_name()),
+                    src: self.src(s),
+                    span: l.span,
+                    label: "not a value of this column".into(),
+                    help: Some("write values in double quotes, like \"Coffee\"".into()),
+                }),
+            })
+            .collect()
+    }
+
+    fn operand(&self, op: &ast::Operand, s: usize) -> Result<(Value, ValueType), CompileError> {
+        match &op.kind {
+            ast::OperandKind::Spend {
+                dimension,
+                values,
+                window,
+            } => {
+                self.require_dimension(*dimension, "`spend`", op.span, s)?;
+                let values = self.item_values(values, s)?;
+                let window = window.map(|w| w.duration.days());
+                self.check_window(window, op.span, s)?;
+                Ok((
+                    Value::Metric(Metric {
+                        kind: MetricKind::Spend {
+                            dimension: *dimension,
+                            values,
+                        },
+                        window,
+                    }),
+                    ValueType::Money,
+                ))
+            }
+            ast::OperandKind::Name { name, window } => {
+                if let Some(kind) = MetricKind::by_name(&name.name) {
+                    if kind == MetricKind::Items {
+                        self.require_column("quantity", "`items`", name.span, s)?;
+                    }
+                    let w = window.map(|w| w.duration.days());
+                    self.check_window(w, op.span, s)?;
+                    let ty = kind.value_type();
+                    return Ok((Value::Metric(Metric { kind, window: w }), ty));
+                }
+                let no_window = |what: &str| -> Result<(), CompileError> {
+                    match window {
+                        Some(w) => Err(CompileError::WindowNotAllowed {
+                            name: what.to_string(),
+                            src: self.src(s),
+                            span: w.span,
+                        }),
+                        None => Ok(()),
+                    }
+                };
+                if name.name == "lifecycle" {
+                    no_window("lifecycle")?;
+                    return Ok((Value::Lifecycle, ValueType::Stage));
+                }
+                match self.catalog.attribute(&name.name) {
+                    Some(Some(t)) => {
+                        no_window(&name.name)?;
+                        let ty = match t {
+                            AttrType::Text => ValueType::Text,
+                            AttrType::Number => ValueType::Number,
+                            AttrType::Date => ValueType::Date,
+                            AttrType::Bool => ValueType::Bool,
+                        };
+                        Ok((Value::Attribute(name.name.clone()), ty))
+                    }
+                    Some(None) => Err(CompileError::TypeMismatch {
+                        message: format!(
+                            "the customer attribute `{}` has a type conditions cannot compare",
+                            name.name
+                        ),
+                        src: self.src(s),
+                        span: name.span,
+                        label: "unsupported column type".into(),
+                        help: Some(
+                            "conditions compare text, numbers, dates and true/false columns".into(),
+                        ),
+                    }),
+                    None => Err(self.unknown_operand(name, s)),
+                }
+            }
+        }
+    }
+
+    fn unknown_operand(&self, name: &ast::Ident, s: usize) -> CompileError {
+        let attrs = self.catalog.attributes();
+        let mut known: Vec<&str> = MetricKind::NAMED.iter().map(|(n, _)| *n).collect();
+        known.push("lifecycle");
+        known.extend(attrs.iter().map(|(n, _)| n.as_str()));
+        let help = if let Some(c) = closest(&name.name, known.iter().copied()) {
+            format!("did you mean `{c}`?")
+        } else if self.program.segment(&name.name).is_some() {
+            format!(
+                "`{}` is a segment: use it on its own, without a comparison",
+                name.name
+            )
+        } else {
+            let mut h = format!(
+                "metrics: {}",
+                MetricKind::NAMED
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            if attrs.is_empty() {
+                h.push_str(
+                    "; no customers file is configured, so there are no customer attributes",
+                );
+            } else {
+                h.push_str(&format!(
+                    "; customer attributes: {}",
+                    attrs
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            h
+        };
+        CompileError::UnknownName {
+            what: "metric or attribute",
+            name: name.name.clone(),
+            src: self.src(s),
+            span: name.span,
+            help: Some(help),
+        }
+    }
+
+    fn constant(
+        &self,
+        l: &Literal,
+        value: &Value,
+        ty: ValueType,
+        s: usize,
+    ) -> Result<Const, CompileError> {
+        let mismatch = |expected: &str, help: Option<String>| CompileError::TypeMismatch {
+            message: format!(
+                "`{value}` is compared with {}, but it holds {expected}",
+                l.kind.kind_name()
+            ),
+            src: self.src(s),
+            span: l.span,
+            label: format!("expected {expected}"),
+            help,
+        };
+        match (ty, &l.kind) {
+            (ValueType::Days, LiteralKind::Duration(d)) => Ok(Const::Days(d.days())),
+            (ValueType::Days, LiteralKind::Number(n)) => Err(mismatch(
+                "a number of days",
+                Some(format!(
+                    "write a duration such as `{n}d` (days), `{n}w` or `{n}m`"
+                )),
+            )),
+            (ValueType::Days, _) => Err(mismatch(
+                "a number of days",
+                Some("write a duration such as `30d`, `8w`, `6m` or `1y`".into()),
+            )),
+            (
+                ValueType::Count | ValueType::Money | ValueType::Quantity | ValueType::Number,
+                LiteralKind::Number(n),
+            ) => {
+                if n.trim_start_matches('-').len() > 30 {
+                    return Err(CompileError::InvalidValue {
+                        message: "this number has too many digits".into(),
+                        src: self.src(s),
+                        span: l.span,
+                    });
+                }
+                Ok(Const::Number(n.clone()))
+            }
+            (
+                ValueType::Count | ValueType::Money | ValueType::Quantity | ValueType::Number,
+                LiteralKind::Duration(d),
+            ) => Err(mismatch(
+                "a number",
+                Some(format!(
+                    "durations apply to day metrics such as recency; to count over a period write `{value} within {d} ...`",
+                    value = match value {
+                        Value::Metric(m) => MetricKind::NAMED
+                            .iter()
+                            .find(|(_, k)| *k == m.kind)
+                            .map(|(n, _)| *n)
+                            .unwrap_or("frequency"),
+                        _ => "frequency",
+                    },
+                )),
+            )),
+            (ValueType::Count | ValueType::Money | ValueType::Quantity | ValueType::Number, _) => {
+                Err(mismatch("a number", None))
+            }
+            (ValueType::Date, LiteralKind::Date(d)) => Ok(Const::Date(*d)),
+            (ValueType::Date, _) => Err(mismatch(
+                "a date",
+                Some("write dates as YYYY-MM-DD, like 2024-06-30".into()),
+            )),
+            (ValueType::Text, LiteralKind::String(t)) => Ok(Const::Text(t.clone())),
+            (ValueType::Text, LiteralKind::Word(w)) => Err(mismatch(
+                "text",
+                Some(format!("put text values in double quotes: \"{w}\"")),
+            )),
+            (ValueType::Text, LiteralKind::Number(n)) => Err(mismatch(
+                "text",
+                Some(format!("put text values in double quotes: \"{n}\"")),
+            )),
+            (ValueType::Text, _) => Err(mismatch("text", None)),
+            (ValueType::Bool, LiteralKind::Bool(b)) => Ok(Const::Bool(*b)),
+            (ValueType::Bool, _) => Err(mismatch("true or false", None)),
+            (ValueType::Stage, LiteralKind::Word(w) | LiteralKind::String(w)) => {
+                Stage::by_name(w).map(Const::Stage).ok_or_else(|| {
+                    let names: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
+                    let help = match closest(w, names.iter().copied()) {
+                        Some(c) => format!("did you mean `{c}`? stages: {}", names.join(", ")),
+                        None => format!("stages: {}", names.join(", ")),
+                    };
+                    CompileError::UnknownValue {
+                        what: "lifecycle stage",
+                        value: w.clone(),
+                        src: self.src(s),
+                        span: l.span,
+                        help,
+                    }
+                })
+            }
+            (ValueType::Stage, _) => Err(mismatch(
+                "a lifecycle stage",
+                Some("stages: prospect, new, active, at_risk, churned, lost".into()),
+            )),
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The syntax tree of segment files and expressions. Every node carries the byte span of the
+//! text it came from, so later stages can point at the exact spot of a mistake.
+
+use std::fmt;
+
+/// A byte range `[start, end)` in the source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+impl Span {
+    /// A span from `start` to `end`.
+    pub fn new(start: usize, end: usize) -> Self {
+        Span { start, end }
+    }
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+    /// True for a zero-length span.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+impl From<Span> for miette::SourceSpan {
+    fn from(s: Span) -> Self {
+        (s.start, s.len()).into()
+    }
+}
+
+/// A name with its span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ident {
+    /// The name as written.
+    pub name: String,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// A whole `.seg` file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct File {
+    /// Imports and segment definitions in source order.
+    pub items: Vec<Item>,
+}
+
+/// One top-level item of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// `import "other.seg"`
+    Import(Import),
+    /// `segment NAME ["description"] = EXPR`
+    Segment(SegmentDef),
+}
+
+/// `import "path"`: a path relative to the importing file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Import {
+    /// The path as written (unescaped).
+    pub path: String,
+    /// The span of the string literal.
+    pub path_span: Span,
+    /// The span of the whole import.
+    pub span: Span,
+}
+
+/// `segment NAME ["description"] = EXPR`
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentDef {
+    /// The segment's name.
+    pub name: Ident,
+    /// Optional human description.
+    pub description: Option<String>,
+    /// The defining expression.
+    pub body: Expr,
+    /// The span of the whole definition.
+    pub span: Span,
+}
+
+/// A boolean expression over customers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    /// What kind of expression.
+    pub kind: ExprKind,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// The kinds of expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    /// All of the operands (two or more).
+    And(Vec<Expr>),
+    /// Any of the operands (two or more).
+    Or(Vec<Expr>),
+    /// The negation of the operand.
+    Not(Box<Expr>),
+    /// A parenthesised expression, kept for faithful printing.
+    Group(Box<Expr>),
+    /// `operand op literal`
+    Compare {
+        /// Left side.
+        lhs: Operand,
+        /// Operator.
+        op: CmpOp,
+        /// Right side.
+        rhs: Literal,
+    },
+    /// `operand [not] in (a, b, ...)`
+    In {
+        /// Left side.
+        lhs: Operand,
+        /// `not in`
+        negated: bool,
+        /// The list.
+        list: Vec<Literal>,
+    },
+    /// `operand [not] between low and high` (both bounds inclusive)
+    Between {
+        /// Left side.
+        lhs: Operand,
+        /// `not between`
+        negated: bool,
+        /// Lower bound.
+        low: Literal,
+        /// Upper bound.
+        high: Literal,
+    },
+    /// `bought [dimension] values [at least N times] [within W]`
+    Bought {
+        /// Which column the values are matched against (`product` when omitted).
+        dimension: Option<Dimension>,
+        /// One or more values.
+        values: Vec<Literal>,
+        /// `at least N times`
+        at_least: Option<(u64, Span)>,
+        /// `within W`
+        window: Option<Window>,
+    },
+    /// A reference to another segment by name.
+    SegmentRef(Ident),
+}
+
+/// The left side of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operand {
+    /// What is compared.
+    pub kind: OperandKind,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// Kinds of operand.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OperandKind {
+    /// A metric or a customer attribute, with an optional window.
+    Name {
+        /// The name.
+        name: Ident,
+        /// `within W`
+        window: Option<Window>,
+    },
+    /// `spend on DIMENSION values [within W]`
+    Spend {
+        /// The column the values are matched against.
+        dimension: Dimension,
+        /// One or more values.
+        values: Vec<Literal>,
+        /// `within W`
+        window: Option<Window>,
+    },
+}
+
+/// A transaction column that `bought` and `spend on` can match against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dimension {
+    /// `category`
+    Category,
+    /// `product`
+    Product,
+    /// `partner`
+    Partner,
+    /// `store`
+    Store,
+}
+
+impl Dimension {
+    /// The canonical column name.
+    pub fn column(&self) -> &'static str {
+        match self {
+            Dimension::Category => "category",
+            Dimension::Product => "product",
+            Dimension::Partner => "partner",
+            Dimension::Store => "store",
+        }
+    }
+}
+
+impl fmt::Display for Dimension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.column())
+    }
+}
+
+/// `within 30d`
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    /// The window's length.
+    pub duration: Duration,
+    /// The span of the whole `within ...` clause.
+    pub span: Span,
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `=`
+    Eq,
+    /// `!=`
+    Ne,
+}
+
+impl CmpOp {
+    /// The operator as written.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "!=",
+        }
+    }
+}
+
+/// Units of a duration literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DurationUnit {
+    /// `d`: one day.
+    Day,
+    /// `w`: 7 days.
+    Week,
+    /// `m`: 30 days.
+    Month,
+    /// `y`: 365 days.
+    Year,
+}
+
+/// A duration such as `30d`, `8w`, `6m`, `1y`. Durations are whole days: a week is 7 days, a
+/// month 30 days and a year 365 days, so `6m` is exactly 180 days whatever the calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Duration {
+    /// The number as written.
+    pub value: u64,
+    /// The unit as written.
+    pub unit: DurationUnit,
+}
+
+impl Duration {
+    /// The length in days (saturating).
+    pub fn days(&self) -> u64 {
+        let per = match self.unit {
+            DurationUnit::Day => 1,
+            DurationUnit::Week => 7,
+            DurationUnit::Month => 30,
+            DurationUnit::Year => 365,
+        };
+        self.value.saturating_mul(per)
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let u = match self.unit {
+            DurationUnit::Day => "d",
+            DurationUnit::Week => "w",
+            DurationUnit::Month => "m",
+            DurationUnit::Year => "y",
+        };
+        write!(f, "{}{}", self.value, u)
+    }
+}
+
+/// A literal value with its span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Literal {
+    /// The value.
+    pub kind: LiteralKind,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// Kinds of literal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiteralKind {
+    /// A number, kept as written (`12`, `-3.50`) so no precision is lost.
+    Number(String),
+    /// A quoted string, unescaped.
+    String(String),
+    /// A calendar date `YYYY-MM-DD` (already validated).
+    Date(chrono::NaiveDate),
+    /// A duration such as `30d`.
+    Duration(Duration),
+    /// `true` or `false`.
+    Bool(bool),
+    /// A bare word such as `new` or `at_risk` (a value of an enumeration).
+    Word(String),
+}
+
+impl fmt::Display for LiteralKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LiteralKind::Number(n) => f.write_str(n),
+            LiteralKind::String(s) => {
+                f.write_str("\"")?;
+                for c in s.chars() {
+                    match c {
+                        '"' => f.write_str("\\\"")?,
+                        '\\' => f.write_str("\\\\")?,
+                        '\n' => f.write_str("\\n")?,
+                        '\t' => f.write_str("\\t")?,
+                        c => write!(f, "{c}")?,
+                    }
+                }
+                f.write_str("\"")
+            }
+            LiteralKind::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            LiteralKind::Duration(d) => write!(f, "{d}"),
+            LiteralKind::Bool(b) => write!(f, "{b}"),
+            LiteralKind::Word(w) => f.write_str(w),
+        }
+    }
+}
+
+impl LiteralKind {
+    /// A short description of the literal's kind, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            LiteralKind::Number(_) => "a number",
+            LiteralKind::String(_) => "a text value",
+            LiteralKind::Date(_) => "a date",
+            LiteralKind::Duration(_) => "a duration",
+            LiteralKind::Bool(_) => "true/false",
+            LiteralKind::Word(_) => "a word",
+        }
+    }
+}

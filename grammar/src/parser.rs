@@ -1,0 +1,505 @@
+//! Text to syntax tree: the pest parser and the translation of its pairs into [`crate::ast`].
+
+use crate::ast::*;
+use crate::error::{ParseError, syntax_error};
+use pest::Parser as _;
+use pest::iterators::Pair;
+use pest_derive::Parser;
+
+/// How deeply parentheses and `not`s may nest. Deeper input gets a clear error instead of
+/// exhausting the stack.
+pub const MAX_NESTING: usize = 64;
+
+#[derive(Parser)]
+#[grammar = "segql.pest"]
+struct SegParser;
+
+/// Parses a whole `.seg` file. `name` is used in diagnostics.
+pub fn parse_file(name: &str, text: &str) -> Result<File, ParseError> {
+    check_nesting(name, text)?;
+    let mut pairs = SegParser::parse(Rule::file, text).map_err(|e| syntax_error(name, text, e))?;
+    let file = pairs.next().expect("the file rule always yields one pair");
+    let b = Builder { name, text };
+    let mut items = Vec::new();
+    for p in file.into_inner() {
+        match p.as_rule() {
+            Rule::import => items.push(Item::Import(b.import(p))),
+            Rule::segment_def => items.push(Item::Segment(b.segment_def(p)?)),
+            Rule::EOI => {}
+            r => unreachable!("unexpected rule in file: {r:?}"),
+        }
+    }
+    Ok(File { items })
+}
+
+/// Parses a single expression (as given with `segql run -e`).
+pub fn parse_expr(name: &str, text: &str) -> Result<Expr, ParseError> {
+    check_nesting(name, text)?;
+    let mut pairs =
+        SegParser::parse(Rule::expr_input, text).map_err(|e| syntax_error(name, text, e))?;
+    let input = pairs.next().expect("expr_input yields one pair");
+    let expr = input
+        .into_inner()
+        .next()
+        .expect("expr_input holds an expression");
+    Builder { name, text }.expr(expr, 0)
+}
+
+/// Rejects input whose parentheses nest deeper than [`MAX_NESTING`] before pest's recursive
+/// descent sees it.
+fn check_nesting(name: &str, text: &str) -> Result<(), ParseError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut in_comment = false;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if in_comment {
+            in_comment = c != '\n';
+            continue;
+        }
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' | '\n' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '#' => in_comment = true,
+            '"' => in_string = true,
+            '(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(ParseError::too_deep(name, text, Span::new(i, i + 1)));
+                }
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn span_of(p: &Pair<Rule>) -> Span {
+    let s = p.as_span();
+    Span::new(s.start(), s.end())
+}
+
+struct Builder<'a> {
+    name: &'a str,
+    text: &'a str,
+}
+
+impl Builder<'_> {
+    fn import(&self, p: Pair<Rule>) -> Import {
+        let span = span_of(&p);
+        let s = p
+            .into_inner()
+            .find(|p| p.as_rule() == Rule::string)
+            .expect("import has a string");
+        Import {
+            path_span: span_of(&s),
+            path: unescape(&s),
+            span,
+        }
+    }
+
+    fn segment_def(&self, p: Pair<Rule>) -> Result<SegmentDef, ParseError> {
+        let span = span_of(&p);
+        let mut name = None;
+        let mut description = None;
+        let mut body = None;
+        for c in p.into_inner() {
+            match c.as_rule() {
+                Rule::ident => name = Some(ident(&c)),
+                Rule::string => description = Some(unescape(&c)),
+                Rule::expr => body = Some(self.expr(c, 0)?),
+                _ => {}
+            }
+        }
+        Ok(SegmentDef {
+            name: name.expect("segment has a name"),
+            description,
+            body: body.expect("segment has a body"),
+            span,
+        })
+    }
+
+    fn expr(&self, p: Pair<Rule>, depth: usize) -> Result<Expr, ParseError> {
+        let span = span_of(&p);
+        if depth > MAX_NESTING * 4 {
+            return Err(ParseError::too_deep(self.name, self.text, span));
+        }
+        match p.as_rule() {
+            Rule::expr | Rule::and_expr => {
+                let is_or = p.as_rule() == Rule::expr;
+                let mut parts = Vec::new();
+                for c in p.into_inner() {
+                    if !matches!(c.as_rule(), Rule::kw_and | Rule::kw_or) {
+                        parts.push(self.expr(c, depth + 1)?);
+                    }
+                }
+                if parts.len() == 1 {
+                    return Ok(parts.pop().expect("one part"));
+                }
+                let kind = if is_or {
+                    ExprKind::Or(parts)
+                } else {
+                    ExprKind::And(parts)
+                };
+                Ok(Expr { kind, span })
+            }
+            Rule::not_expr => {
+                let mut nots = Vec::new();
+                let mut inner = None;
+                for c in p.into_inner() {
+                    if c.as_rule() == Rule::kw_not {
+                        nots.push(span_of(&c).start);
+                    } else {
+                        inner = Some(c);
+                    }
+                }
+                if nots.len() > MAX_NESTING {
+                    return Err(ParseError::too_deep(self.name, self.text, span));
+                }
+                let mut e = self.expr(inner.expect("not_expr has an operand"), depth + 1)?;
+                for start in nots.into_iter().rev() {
+                    let s = Span::new(start, e.span.end);
+                    e = Expr {
+                        kind: ExprKind::Not(Box::new(e)),
+                        span: s,
+                    };
+                }
+                Ok(e)
+            }
+            Rule::group => {
+                let inner = p
+                    .into_inner()
+                    .find(|c| c.as_rule() == Rule::expr)
+                    .expect("group holds an expression");
+                Ok(Expr {
+                    kind: ExprKind::Group(Box::new(self.expr(inner, depth + 1)?)),
+                    span,
+                })
+            }
+            Rule::segment_ref => {
+                let id = ident(&p.into_inner().next().expect("segment_ref has a name"));
+                Ok(Expr {
+                    kind: ExprKind::SegmentRef(id),
+                    span,
+                })
+            }
+            Rule::bought => self.bought(p),
+            Rule::comparison => self.comparison(p),
+            r => unreachable!("unexpected rule in expression: {r:?}"),
+        }
+    }
+
+    fn bought(&self, p: Pair<Rule>) -> Result<Expr, ParseError> {
+        let span = span_of(&p);
+        let mut dimension = None;
+        let mut values = Vec::new();
+        let mut at_least = None;
+        let mut window = None;
+        for c in p.into_inner() {
+            match c.as_rule() {
+                Rule::dimension => dimension = Some(dimension_of(&c)),
+                Rule::values => values = self.values(c)?,
+                Rule::at_least => {
+                    let n = c
+                        .into_inner()
+                        .find(|x| x.as_rule() == Rule::integer)
+                        .expect("at least has a count");
+                    at_least = Some((self.integer(&n)?, span_of(&n)));
+                }
+                Rule::window => window = Some(self.window(c)?),
+                _ => {}
+            }
+        }
+        Ok(Expr {
+            kind: ExprKind::Bought {
+                dimension,
+                values,
+                at_least,
+                window,
+            },
+            span,
+        })
+    }
+
+    fn comparison(&self, p: Pair<Rule>) -> Result<Expr, ParseError> {
+        let span = span_of(&p);
+        let mut inner = p.into_inner();
+        let lhs = self.operand(inner.next().expect("comparison has an operand"))?;
+        let tail = inner.next().expect("comparison has a tail");
+        let rule = tail.as_rule();
+        let mut negated = false;
+        let mut op = None;
+        let mut lits = Vec::new();
+        let mut list = Vec::new();
+        for c in tail.into_inner() {
+            match c.as_rule() {
+                Rule::negation => negated = true,
+                Rule::cmp_op => op = Some(cmp_op(c.as_str())),
+                Rule::value_list => list = self.literal_list(c)?,
+                Rule::kw_in | Rule::kw_between | Rule::kw_and => {}
+                _ => lits.push(self.literal(c)?),
+            }
+        }
+        let kind = match rule {
+            Rule::compare_tail => ExprKind::Compare {
+                lhs,
+                op: op.expect("compare has an operator"),
+                rhs: lits.pop().expect("compare has a value"),
+            },
+            Rule::in_tail => ExprKind::In { lhs, negated, list },
+            Rule::between_tail => {
+                let high = lits.pop().expect("between has an upper bound");
+                let low = lits.pop().expect("between has a lower bound");
+                ExprKind::Between {
+                    lhs,
+                    negated,
+                    low,
+                    high,
+                }
+            }
+            r => unreachable!("unexpected comparison tail {r:?}"),
+        };
+        Ok(Expr { kind, span })
+    }
+
+    fn operand(&self, p: Pair<Rule>) -> Result<Operand, ParseError> {
+        let span = span_of(&p);
+        let inner = p.into_inner().next().expect("operand has content");
+        let kind = match inner.as_rule() {
+            Rule::metric => {
+                let mut name = None;
+                let mut window = None;
+                for c in inner.into_inner() {
+                    match c.as_rule() {
+                        Rule::ident => name = Some(ident(&c)),
+                        Rule::window => window = Some(self.window(c)?),
+                        _ => {}
+                    }
+                }
+                OperandKind::Name {
+                    name: name.expect("metric has a name"),
+                    window,
+                }
+            }
+            Rule::spend => {
+                let mut dimension = None;
+                let mut values = Vec::new();
+                let mut window = None;
+                for c in inner.into_inner() {
+                    match c.as_rule() {
+                        Rule::dimension => dimension = Some(dimension_of(&c)),
+                        Rule::values => values = self.values(c)?,
+                        Rule::window => window = Some(self.window(c)?),
+                        _ => {}
+                    }
+                }
+                OperandKind::Spend {
+                    dimension: dimension.expect("spend has a dimension"),
+                    values,
+                    window,
+                }
+            }
+            r => unreachable!("unexpected operand {r:?}"),
+        };
+        Ok(Operand { kind, span })
+    }
+
+    fn values(&self, p: Pair<Rule>) -> Result<Vec<Literal>, ParseError> {
+        let inner = p.into_inner().next().expect("values has content");
+        if inner.as_rule() == Rule::item_list {
+            self.literal_list(inner)
+        } else {
+            Ok(vec![self.literal(inner)?])
+        }
+    }
+
+    fn literal_list(&self, p: Pair<Rule>) -> Result<Vec<Literal>, ParseError> {
+        p.into_inner()
+            .filter(|c| !matches!(c.as_rule(), Rule::lparen | Rule::rparen | Rule::comma))
+            .map(|c| self.literal(c))
+            .collect()
+    }
+
+    fn window(&self, p: Pair<Rule>) -> Result<Window, ParseError> {
+        let span = span_of(&p);
+        let d = p
+            .into_inner()
+            .find(|c| c.as_rule() == Rule::duration)
+            .expect("window has a duration");
+        Ok(Window {
+            duration: self.duration(&d)?,
+            span,
+        })
+    }
+
+    fn integer(&self, p: &Pair<Rule>) -> Result<u64, ParseError> {
+        p.as_str().parse::<u64>().map_err(|_| {
+            ParseError::bad_literal(self.name, self.text, span_of(p), "this number is too large")
+        })
+    }
+
+    fn duration(&self, p: &Pair<Rule>) -> Result<Duration, ParseError> {
+        let s = p.as_str();
+        let (num, unit) = s.split_at(s.len() - 1);
+        let unit = match unit {
+            "d" => DurationUnit::Day,
+            "w" => DurationUnit::Week,
+            "m" => DurationUnit::Month,
+            _ => DurationUnit::Year,
+        };
+        let value = num
+            .parse::<u64>()
+            .ok()
+            .filter(|v| *v <= 100_000)
+            .ok_or_else(|| {
+                ParseError::bad_literal(
+                    self.name,
+                    self.text,
+                    span_of(p),
+                    "this duration is too long (at most 100000 units)",
+                )
+            })?;
+        Ok(Duration { value, unit })
+    }
+
+    fn literal(&self, p: Pair<Rule>) -> Result<Literal, ParseError> {
+        let span = span_of(&p);
+        let kind = match p.as_rule() {
+            Rule::number => LiteralKind::Number(p.as_str().to_string()),
+            Rule::string => LiteralKind::String(unescape(&p)),
+            Rule::boolean => LiteralKind::Bool(p.as_str() == "true"),
+            Rule::word => LiteralKind::Word(p.as_str().to_string()),
+            Rule::duration => LiteralKind::Duration(self.duration(&p)?),
+            Rule::date => {
+                let d =
+                    chrono::NaiveDate::parse_from_str(p.as_str(), "%Y-%m-%d").map_err(|_| {
+                        ParseError::bad_literal(
+                            self.name,
+                            self.text,
+                            span,
+                            "this is not a date in the calendar",
+                        )
+                    })?;
+                LiteralKind::Date(d)
+            }
+            r => unreachable!("unexpected literal {r:?}"),
+        };
+        Ok(Literal { kind, span })
+    }
+}
+
+fn ident(p: &Pair<Rule>) -> Ident {
+    Ident {
+        name: p.as_str().to_string(),
+        span: span_of(p),
+    }
+}
+
+fn dimension_of(p: &Pair<Rule>) -> Dimension {
+    match p.as_str() {
+        "category" => Dimension::Category,
+        "product" => Dimension::Product,
+        "partner" => Dimension::Partner,
+        _ => Dimension::Store,
+    }
+}
+
+fn cmp_op(s: &str) -> CmpOp {
+    match s {
+        "<" => CmpOp::Lt,
+        "<=" => CmpOp::Le,
+        ">" => CmpOp::Gt,
+        ">=" => CmpOp::Ge,
+        "=" => CmpOp::Eq,
+        _ => CmpOp::Ne,
+    }
+}
+
+fn unescape(p: &Pair<Rule>) -> String {
+    let raw = p.as_str();
+    let inner = &raw[1..raw.len() - 1];
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(o) => out.push(o),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Plain words for each grammar rule, used in "expected ..." messages. No catch-all arm: a new
+/// rule must be described here before the crate compiles.
+pub(crate) fn describe_rule(rule: Rule) -> &'static str {
+    match rule {
+        Rule::EOI => "the end of the input",
+        Rule::WHITESPACE | Rule::COMMENT => "a space",
+        Rule::file | Rule::item => "a segment definition",
+        Rule::primary | Rule::condition => "a condition",
+        Rule::literal | Rule::item_value => "a value",
+        Rule::ident_start | Rule::ident_char => "a name",
+        Rule::expr_input => "a condition",
+        Rule::import | Rule::kw_import => "`import \"file.seg\"`",
+        Rule::segment_def | Rule::kw_segment => "`segment NAME = condition`",
+        Rule::expr
+        | Rule::and_expr
+        | Rule::not_expr
+        | Rule::group
+        | Rule::comparison
+        | Rule::bought
+        | Rule::segment_ref
+        | Rule::operand
+        | Rule::metric
+        | Rule::spend => "a condition",
+        Rule::compare_tail | Rule::cmp_op => "a comparison such as `<`, `>=`, `=` or `!=`",
+        Rule::in_tail | Rule::kw_in => "`in (...)`",
+        Rule::between_tail | Rule::kw_between => "`between A and B`",
+        Rule::negation | Rule::kw_not => "`not`",
+        Rule::dimension => "`category`, `product`, `partner` or `store`",
+        Rule::values | Rule::item_list => "a quoted value or a list of values in parentheses",
+        Rule::value_list => "a list of values in parentheses, like (\"a\", \"b\")",
+        Rule::at_least | Rule::kw_at => "`at least N times`",
+        Rule::kw_least => "`least`",
+        Rule::kw_times | Rule::kw_time => "`times`",
+        Rule::window | Rule::kw_within => "`within` and a duration like 30d",
+        Rule::date => "a date like 2024-06-30",
+        Rule::duration => "a duration like 30d, 8w, 6m or 1y",
+        Rule::number => "a number",
+        Rule::integer => "a whole number",
+        Rule::string | Rule::string_inner => "a quoted text like \"Coffee\"",
+        Rule::boolean => "true or false",
+        Rule::word => "a value",
+        Rule::ident => "a name",
+        Rule::keyword => "a keyword",
+        Rule::kw_and => "`and`",
+        Rule::kw_or => "`or`",
+        Rule::kw_bought => "`bought`",
+        Rule::kw_spend => "`spend`",
+        Rule::kw_on => "`on`",
+        Rule::kw_category => "`category`",
+        Rule::kw_product => "`product`",
+        Rule::kw_partner => "`partner`",
+        Rule::kw_store => "`store`",
+        Rule::eq_sign => "`=`",
+        Rule::lparen => "`(`",
+        Rule::rparen => "`)`",
+        Rule::comma => "`,`",
+    }
+}
+
+pub(crate) use Rule as GrammarRule;

@@ -1,0 +1,311 @@
+//! The project file `segql.toml`: where the data is and how its columns map onto segql's
+//! canonical names.
+
+use crate::error::RuntimeError;
+use miette::NamedSource;
+use segql_compiler::LifecycleThresholds;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use toml::Spanned;
+
+/// The project file's name.
+pub const PROJECT_FILE: &str = "segql.toml";
+
+/// Canonical transaction columns, required ones first.
+pub const TX_REQUIRED: [&str; 3] = ["customer_id", "ts", "amount"];
+/// Optional canonical transaction columns.
+pub const TX_OPTIONAL: [&str; 8] = [
+    "receipt_id",
+    "quantity",
+    "partner",
+    "store",
+    "category",
+    "product",
+    "points_earned",
+    "points_redeemed",
+];
+/// Canonical communications columns.
+pub const COMM_COLUMNS: [&str; 4] = ["customer_id", "ts", "channel", "campaign"];
+
+/// The whole project file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectFile {
+    /// General settings.
+    #[serde(default)]
+    pub project: ProjectSection,
+    /// The transactions table (required).
+    pub transactions: Option<Spanned<TableConfig>>,
+    /// The customers table.
+    pub customers: Option<Spanned<TableConfig>>,
+    /// The communications log.
+    pub communications: Option<Spanned<TableConfig>>,
+    /// Lifecycle thresholds.
+    pub lifecycle: Option<Spanned<LifecycleConfig>>,
+}
+
+/// `[project]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSection {
+    /// A display name.
+    pub name: Option<String>,
+    /// A fixed as-of date (`YYYY-MM-DD`); default: the latest transaction date.
+    pub as_of: Option<Spanned<String>>,
+}
+
+/// One data table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// A file, a directory or a glob, relative to the project directory.
+    pub path: Spanned<String>,
+    /// `csv` or `parquet`; by default from the file extension.
+    pub format: Option<FileFormat>,
+    /// CSV field delimiter (one character), default `,`.
+    pub delimiter: Option<Spanned<String>>,
+    /// chrono format of text or integer dates, e.g. `%Y%m%d` or `%d.%m.%Y`.
+    pub date_format: Option<String>,
+    /// Canonical name = the file's column name.
+    #[serde(default)]
+    pub columns: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// File formats segql reads.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// `[lifecycle]`
+#[derive(Debug, Clone, Copy, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleConfig {
+    /// Default 30.
+    pub new_days: Option<u32>,
+    /// Default 60.
+    pub at_risk_days: Option<u32>,
+    /// Default 180.
+    pub churned_days: Option<u32>,
+    /// Default 365.
+    pub lost_days: Option<u32>,
+}
+
+/// A loaded project: the parsed file and the directory it lives in.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The directory relative paths start from (and imports may not leave).
+    pub dir: PathBuf,
+    /// The parsed settings.
+    pub file: ProjectFile,
+    /// The project file's text, for diagnostics (empty when built from flags).
+    pub source: Option<NamedSource<Arc<str>>>,
+}
+
+impl TableConfig {
+    /// A table at `path` with canonical column names.
+    pub fn at(path: &str) -> Self {
+        TableConfig {
+            path: Spanned::new(0..0, path.to_string()),
+            format: None,
+            delimiter: None,
+            date_format: None,
+            columns: BTreeMap::new(),
+        }
+    }
+}
+
+impl Project {
+    /// Finds `segql.toml` in `dir` or, when `dir` is `None`, in the current directory or the
+    /// nearest parent that has one.
+    pub fn discover(dir: Option<&Path>) -> Result<Project, RuntimeError> {
+        let path = match dir {
+            Some(d) if d.is_file() => d.to_path_buf(),
+            Some(d) => {
+                let p = d.join(PROJECT_FILE);
+                if !p.is_file() {
+                    return Err(RuntimeError::NoProject {
+                        searched: d.display().to_string(),
+                    });
+                }
+                p
+            }
+            None => {
+                let cwd = std::env::current_dir().map_err(|e| RuntimeError::Io {
+                    path: ".".into(),
+                    reason: e.to_string(),
+                })?;
+                cwd.ancestors()
+                    .map(|a| a.join(PROJECT_FILE))
+                    .find(|p| p.is_file())
+                    .ok_or_else(|| RuntimeError::NoProject {
+                        searched: cwd.display().to_string(),
+                    })?
+            }
+        };
+        Self::load(&path)
+    }
+
+    /// Loads and validates a project file.
+    pub fn load(path: &Path) -> Result<Project, RuntimeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| RuntimeError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let src = NamedSource::new(path.display().to_string(), Arc::<str>::from(text.as_str()));
+        let file: ProjectFile = toml::from_str(&text).map_err(|e| RuntimeError::ProjectSyntax {
+            message: e.message().to_string(),
+            src: src.clone(),
+            span: e.span().map(|s| (s.start, s.len().max(1)).into()),
+        })?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        let p = Project {
+            dir,
+            file,
+            source: Some(src),
+        };
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// A project from command-line flags: canonical column names, no project file.
+    pub fn from_paths(
+        transactions: &str,
+        customers: Option<&str>,
+        communications: Option<&str>,
+        date_format: Option<&str>,
+    ) -> Project {
+        let mk = |p: &str| {
+            let mut t = TableConfig::at(p);
+            t.date_format = date_format.map(str::to_string);
+            Spanned::new(0..0, t)
+        };
+        Project {
+            dir: PathBuf::from("."),
+            file: ProjectFile {
+                transactions: Some(mk(transactions)),
+                customers: customers.map(mk),
+                communications: communications.map(mk),
+                ..Default::default()
+            },
+            source: None,
+        }
+    }
+
+    fn invalid(&self, message: String, span: Option<std::ops::Range<usize>>) -> RuntimeError {
+        RuntimeError::ProjectInvalid {
+            message,
+            src: self.source.clone(),
+            span: span.map(|s| (s.start, s.len().max(1)).into()),
+        }
+    }
+
+    fn validate(&self) -> Result<(), RuntimeError> {
+        let f = &self.file;
+        if f.transactions.is_none() {
+            return Err(self.invalid(
+                "the project file has no [transactions] table; add one with at least `path`".into(),
+                None,
+            ));
+        }
+        let tables = [
+            (
+                "transactions",
+                &f.transactions,
+                Some(&TX_REQUIRED[..]),
+                Some(&TX_OPTIONAL[..]),
+            ),
+            ("customers", &f.customers, None, None),
+            (
+                "communications",
+                &f.communications,
+                Some(&COMM_COLUMNS[..]),
+                None,
+            ),
+        ];
+        for (name, table, req, opt) in tables {
+            let Some(t) = table else { continue };
+            if let Some(d) = &t.get_ref().delimiter
+                && d.get_ref().chars().count() != 1
+            {
+                return Err(self.invalid(
+                    format!("[{name}] delimiter must be exactly one character"),
+                    Some(d.span()),
+                ));
+            }
+            if let Some(req) = req {
+                let known: Vec<&str> = req.iter().chain(opt.unwrap_or(&[])).copied().collect();
+                for key in t.get_ref().columns.keys() {
+                    if !known.contains(&key.get_ref().as_str()) {
+                        let hint =
+                            segql_compiler::error::closest(key.get_ref(), known.iter().copied())
+                                .map(|c| format!(" (did you mean `{c}`?)"))
+                                .unwrap_or_default();
+                        return Err(self.invalid(
+                            format!(
+                                "[{name}.columns] has no canonical column `{}`{hint}; known: {}",
+                                key.get_ref(),
+                                known.join(", ")
+                            ),
+                            Some(key.span()),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(a) = &f.project.as_of
+            && chrono::NaiveDate::parse_from_str(a.get_ref(), "%Y-%m-%d").is_err()
+        {
+            return Err(self.invalid(
+                format!("as_of `{}` is not a date like 2024-06-30", a.get_ref()),
+                Some(a.span()),
+            ));
+        }
+        if let Some(l) = &f.lifecycle
+            && let Err(m) = self.lifecycle().validate()
+        {
+            return Err(self.invalid(format!("[lifecycle] {m}"), Some(l.span())));
+        }
+        Ok(())
+    }
+
+    /// Lifecycle thresholds: the project's, else the defaults.
+    pub fn lifecycle(&self) -> LifecycleThresholds {
+        let d = LifecycleThresholds::default();
+        match &self.file.lifecycle {
+            None => d,
+            Some(l) => {
+                let l = l.get_ref();
+                LifecycleThresholds {
+                    new_days: l.new_days.unwrap_or(d.new_days),
+                    at_risk_days: l.at_risk_days.unwrap_or(d.at_risk_days),
+                    churned_days: l.churned_days.unwrap_or(d.churned_days),
+                    lost_days: l.lost_days.unwrap_or(d.lost_days),
+                }
+            }
+        }
+    }
+
+    /// The fixed as-of date of the project file, if any.
+    pub fn as_of(&self) -> Option<chrono::NaiveDate> {
+        self.file
+            .project
+            .as_of
+            .as_ref()
+            .and_then(|a| chrono::NaiveDate::parse_from_str(a.get_ref(), "%Y-%m-%d").ok())
+    }
+}

@@ -1,0 +1,151 @@
+//! The engine: a DataFusion session over a project's tables, with the catalog segments are
+//! compiled against.
+
+use crate::config::Project;
+use crate::error::RuntimeError;
+use crate::sources::{Tables, load_tables};
+use chrono::NaiveDate;
+use datafusion::arrow::array::{Array, Date32Array};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::functions_aggregate::expr_fn::max;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, ident};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use segql_compiler::Catalog;
+
+/// Options of a session.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Evaluate as of this date instead of the project's or the latest transaction date.
+    pub as_of: Option<NaiveDate>,
+    /// Parallelism (default: the number of cores).
+    pub target_partitions: Option<usize>,
+}
+
+/// A session over one project.
+pub struct Engine {
+    ctx: SessionContext,
+    /// The project.
+    pub project: Project,
+    /// The normalized tables.
+    pub tables: Tables,
+    /// What segments compile against.
+    pub catalog: Catalog,
+}
+
+impl Engine {
+    /// Opens the project's tables. With `need_as_of` false and no date given, no data is
+    /// scanned (the as-of date is then a placeholder, fine for checking but not for running).
+    pub async fn open(
+        project: Project,
+        options: EngineOptions,
+        need_as_of: bool,
+    ) -> Result<Engine, RuntimeError> {
+        let mut config = SessionConfig::new();
+        if let Some(n) = options.target_partitions {
+            config = config.with_target_partitions(n.max(1));
+        }
+        let ctx = SessionContext::new_with_config(config);
+        let tables = load_tables(&ctx, &project).await?;
+        let as_of = match options.as_of.or(project.as_of()) {
+            Some(d) => d,
+            None if need_as_of => latest_date(&ctx, &tables.transactions).await?,
+            None => chrono::Utc::now().date_naive(),
+        };
+        let catalog = Catalog {
+            transactions: tables.transactions.clone(),
+            customers: tables.customers.clone(),
+            as_of,
+            lifecycle: project.lifecycle(),
+        };
+        Ok(Engine {
+            ctx,
+            project,
+            tables,
+            catalog,
+        })
+    }
+
+    /// The DataFusion session.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Runs a plan and collects every batch.
+    pub async fn collect(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>, RuntimeError> {
+        let df = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| RuntimeError::data("planning the query", e))?;
+        df.collect()
+            .await
+            .map_err(|e| RuntimeError::data("running the query", e))
+    }
+
+    /// Runs a plan as a stream of batches.
+    pub async fn stream(
+        &self,
+        plan: LogicalPlan,
+    ) -> Result<SendableRecordBatchStream, RuntimeError> {
+        let df = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| RuntimeError::data("planning the query", e))?;
+        df.execute_stream()
+            .await
+            .map_err(|e| RuntimeError::data("running the query", e))
+    }
+
+    /// The plan after DataFusion's optimizer.
+    pub fn optimize(&self, plan: &LogicalPlan) -> Result<LogicalPlan, RuntimeError> {
+        self.ctx
+            .state()
+            .optimize(plan)
+            .map_err(|e| RuntimeError::data("optimizing the query", e))
+    }
+
+    /// The physical plan, as text.
+    pub async fn physical_plan(&self, plan: &LogicalPlan) -> Result<String, RuntimeError> {
+        let state = self.ctx.state();
+        let optimized = self.optimize(plan)?;
+        let physical = state
+            .create_physical_plan(&optimized)
+            .await
+            .map_err(|e| RuntimeError::data("planning the query", e))?;
+        Ok(datafusion::physical_plan::displayable(physical.as_ref())
+            .indent(false)
+            .to_string())
+    }
+}
+
+/// The latest transaction date: the default as-of date.
+async fn latest_date(ctx: &SessionContext, tx: &LogicalPlan) -> Result<NaiveDate, RuntimeError> {
+    let plan = LogicalPlanBuilder::from(tx.clone())
+        .aggregate(Vec::<Expr>::new(), vec![max(ident("ts")).alias("latest")])
+        .and_then(|b| b.build())
+        .map_err(|e| RuntimeError::data("finding the latest transaction date", e))?;
+    let batches = ctx
+        .execute_logical_plan(plan)
+        .await
+        .map_err(|e| RuntimeError::data("reading transactions", e))?
+        .collect()
+        .await
+        .map_err(|e| RuntimeError::data("reading transactions", e))?;
+    let latest = batches
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .filter_map(|b| b.column(0).as_any().downcast_ref::<Date32Array>().cloned())
+        .find_map(|a| if a.is_null(0) { None } else { Some(a.value(0)) });
+    match latest {
+        Some(days) => Ok(NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+            + chrono::Duration::days(days as i64)),
+        None => Err(RuntimeError::Empty {
+            message:
+                "the transactions have no dated rows, so there is no latest date to evaluate as of"
+                    .into(),
+            help: Some("check the transactions file, or give --as-of DATE".into()),
+        }),
+    }
+}

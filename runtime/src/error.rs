@@ -1,0 +1,204 @@
+//! Runtime errors: project file, data sources, execution and output.
+
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// An error while loading the project or its data, running a query or writing its result.
+#[derive(Debug, Error, Diagnostic)]
+pub enum RuntimeError {
+    /// A compile error.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Compile(#[from] segql_compiler::CompileError),
+
+    /// No project file was found.
+    #[error("no segql.toml found in {searched} or any parent directory")]
+    #[diagnostic(
+        code(segql::project::not_found),
+        help(
+            "pass --project DIR, or name the data directly with --transactions FILE [--customers FILE]"
+        )
+    )]
+    NoProject {
+        /// Where the search started.
+        searched: String,
+    },
+
+    /// A file could not be read or written.
+    #[error("cannot access `{path}`: {reason}")]
+    #[diagnostic(code(segql::io))]
+    Io {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// The project file is not valid TOML or does not match the expected shape.
+    #[error("invalid project file: {message}")]
+    #[diagnostic(code(segql::project::syntax))]
+    ProjectSyntax {
+        /// What the TOML parser said.
+        message: String,
+        /// The file.
+        #[source_code]
+        src: NamedSource<Arc<str>>,
+        /// Where.
+        #[label("here")]
+        span: Option<SourceSpan>,
+    },
+
+    /// The project file parses but says something impossible.
+    #[error("invalid project file: {message}")]
+    #[diagnostic(code(segql::project::invalid))]
+    ProjectInvalid {
+        /// What is wrong.
+        message: String,
+        /// The file.
+        #[source_code]
+        src: Option<NamedSource<Arc<str>>>,
+        /// Where.
+        #[label("here")]
+        span: Option<SourceSpan>,
+    },
+
+    /// A table's path matches no file.
+    #[error("the {table} path `{path}` matches no file")]
+    #[diagnostic(
+        code(segql::data::no_files),
+        help(
+            "paths are relative to the project directory; a path may be a file, a directory or a glob like data/*.parquet"
+        )
+    )]
+    NoFiles {
+        /// Which table.
+        table: String,
+        /// The configured path.
+        path: String,
+    },
+
+    /// The file format cannot be told from the name.
+    #[error("cannot tell the format of {table} file `{path}`")]
+    #[diagnostic(
+        code(segql::data::unknown_format),
+        help(
+            "name files *.csv or *.parquet, or set `format = \"csv\"` or `\"parquet\"` for the table in segql.toml"
+        )
+    )]
+    UnknownFormat {
+        /// Which table.
+        table: String,
+        /// The file.
+        path: String,
+    },
+
+    /// A required column is missing.
+    #[error("the {table} data has no column `{column}` (for `{canonical}`)")]
+    #[diagnostic(code(segql::data::missing_column))]
+    MissingColumn {
+        /// Which table.
+        table: String,
+        /// The column looked for.
+        column: String,
+        /// The canonical name it stands for.
+        canonical: String,
+        /// Advice, with the available columns.
+        #[help]
+        help: String,
+    },
+
+    /// A column has a type that cannot be used for its role.
+    #[error(
+        "column `{column}` of the {table} data has type {found}, which cannot be used as `{canonical}`"
+    )]
+    #[diagnostic(code(segql::data::bad_column_type))]
+    BadColumnType {
+        /// Which table.
+        table: String,
+        /// The column.
+        column: String,
+        /// Its canonical role.
+        canonical: String,
+        /// Its type.
+        found: String,
+        /// Advice.
+        #[help]
+        help: String,
+    },
+
+    /// Reading or evaluating the data failed.
+    #[error("{context}: {message}")]
+    #[diagnostic(code(segql::data::read))]
+    Data {
+        /// What was being done.
+        context: String,
+        /// The engine's message.
+        message: String,
+        /// Advice.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// There is nothing to evaluate.
+    #[error("{message}")]
+    #[diagnostic(code(segql::data::empty))]
+    Empty {
+        /// What is missing.
+        message: String,
+        /// Advice.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// A bad command-line value.
+    #[error("{message}")]
+    #[diagnostic(code(segql::usage))]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// Advice.
+        #[help]
+        help: Option<String>,
+    },
+}
+
+impl RuntimeError {
+    /// Wraps an engine error with what was being done.
+    pub fn data(context: impl Into<String>, e: datafusion::error::DataFusionError) -> Self {
+        let message = clean_message(&e);
+        let help = if message.contains("parse")
+            || message.contains("Parser")
+            || message.contains("Cast")
+        {
+            Some("check the column's values and the table's `date_format` in segql.toml".into())
+        } else {
+            None
+        };
+        RuntimeError::Data {
+            context: context.into(),
+            message,
+            help,
+        }
+    }
+}
+
+/// The engine's message without its nested "External error:" prefixes and backtraces.
+fn clean_message(e: &datafusion::error::DataFusionError) -> String {
+    let s = e.to_string();
+    let mut s = s.as_str();
+    for prefix in [
+        "External error: ",
+        "Arrow error: ",
+        "Execution error: ",
+        "Parquet error: ",
+    ] {
+        while let Some(rest) = s.strip_prefix(prefix) {
+            s = rest;
+        }
+    }
+    if std::env::var_os("SEGQL_DEBUG").is_some() {
+        return s.to_string();
+    }
+    s.lines().next().unwrap_or("").to_string()
+}

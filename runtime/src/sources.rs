@@ -1,0 +1,381 @@
+//! Data sources: finding a table's files, reading them with DataFusion and normalizing their
+//! columns to segql's canonical names and types.
+//!
+//! Canonical types: `customer_id` Int64 or Utf8 (Utf8 in every table when the tables
+//! disagree), dates Date32, `amount` Decimal128(38, 2 or the file's larger scale), `quantity`
+//! Int64 or Decimal128(38, 3), dimensions and ids Utf8.
+
+use crate::config::{FileFormat, Project, TX_OPTIONAL, TX_REQUIRED, TableConfig};
+use crate::error::RuntimeError;
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::functions::expr_fn::to_date;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, ident, lit};
+use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
+use std::path::{Path, PathBuf};
+
+/// The normalized input tables.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    /// Transactions.
+    pub transactions: LogicalPlan,
+    /// Customers, if configured.
+    pub customers: Option<LogicalPlan>,
+    /// Communications, if configured.
+    pub communications: Option<LogicalPlan>,
+}
+
+/// Which table, for names and column roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Transactions,
+    Customers,
+    Communications,
+}
+
+impl Kind {
+    fn name(&self) -> &'static str {
+        match self {
+            Kind::Transactions => "transactions",
+            Kind::Customers => "customers",
+            Kind::Communications => "communications",
+        }
+    }
+}
+
+/// Reads every configured table (lazily: only schemas are inferred, no data is scanned).
+pub async fn load_tables(ctx: &SessionContext, project: &Project) -> Result<Tables, RuntimeError> {
+    let f = &project.file;
+    let tx_cfg = f
+        .transactions
+        .as_ref()
+        .expect("validated: transactions exist");
+    let mut transactions = load(ctx, project, tx_cfg.get_ref(), Kind::Transactions).await?;
+    let mut customers = match &f.customers {
+        Some(c) => Some(load(ctx, project, c.get_ref(), Kind::Customers).await?),
+        None => None,
+    };
+    let mut communications = match &f.communications {
+        Some(c) => Some(load(ctx, project, c.get_ref(), Kind::Communications).await?),
+        None => None,
+    };
+    // One id type everywhere: text when the tables disagree.
+    let id_type = |p: &LogicalPlan| -> DataType {
+        p.schema()
+            .field_with_unqualified_name("customer_id")
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Utf8)
+    };
+    let t = id_type(&transactions);
+    let differs = customers
+        .iter()
+        .chain(communications.iter())
+        .any(|p| id_type(p) != t);
+    if differs {
+        transactions = ids_as_text(transactions)?;
+        customers = customers.map(ids_as_text).transpose()?;
+        communications = communications.map(ids_as_text).transpose()?;
+    }
+    Ok(Tables {
+        transactions,
+        customers,
+        communications,
+    })
+}
+
+fn ids_as_text(p: LogicalPlan) -> Result<LogicalPlan, RuntimeError> {
+    let exprs: Vec<Expr> = p
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.name() == "customer_id" && f.data_type() != &DataType::Utf8 {
+                cast(ident("customer_id"), DataType::Utf8).alias("customer_id")
+            } else {
+                ident(f.name())
+            }
+        })
+        .collect();
+    LogicalPlanBuilder::from(p)
+        .project(exprs)
+        .and_then(|b| b.build())
+        .map_err(|e| RuntimeError::data("normalizing customer ids", e))
+}
+
+/// Expands a configured path (file, directory or glob) into a sorted list of files.
+pub fn expand_path(base: &Path, path: &str, table: &str) -> Result<Vec<PathBuf>, RuntimeError> {
+    let full = if Path::new(path).is_absolute() {
+        PathBuf::from(path)
+    } else {
+        base.join(path)
+    };
+    let no_files = || RuntimeError::NoFiles {
+        table: table.to_string(),
+        path: path.to_string(),
+    };
+    let mut files = Vec::new();
+    if path.contains(['*', '?', '[']) {
+        let pattern = full.to_string_lossy().to_string();
+        let paths = glob::glob(&pattern).map_err(|e| RuntimeError::Usage {
+            message: format!("invalid glob `{path}`: {e}"),
+            help: None,
+        })?;
+        files.extend(paths.filter_map(Result::ok).filter(|p| p.is_file()));
+    } else if full.is_dir() {
+        let entries = std::fs::read_dir(&full).map_err(|e| RuntimeError::Io {
+            path: full.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        files.extend(
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && format_of(p).is_some()),
+        );
+    } else if full.is_file() {
+        files.push(full);
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(no_files());
+    }
+    Ok(files)
+}
+
+fn format_of(p: &Path) -> Option<FileFormat> {
+    let name = p.file_name()?.to_string_lossy().to_lowercase();
+    if name.ends_with(".csv") || name.ends_with(".tsv") || name.ends_with(".txt") {
+        Some(FileFormat::Csv)
+    } else if name.ends_with(".parquet") || name.ends_with(".pq") {
+        Some(FileFormat::Parquet)
+    } else {
+        None
+    }
+}
+
+async fn load(
+    ctx: &SessionContext,
+    project: &Project,
+    cfg: &TableConfig,
+    kind: Kind,
+) -> Result<LogicalPlan, RuntimeError> {
+    let table = kind.name();
+    let files = expand_path(&project.dir, cfg.path.get_ref(), table)?;
+    let format = match cfg.format {
+        Some(f) => f,
+        None => format_of(&files[0]).ok_or_else(|| RuntimeError::UnknownFormat {
+            table: table.into(),
+            path: files[0].display().to_string(),
+        })?,
+    };
+    let ext = files[0]
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .and_then(|n| n.rfind('.').map(|i| n[i..].to_string()))
+        .unwrap_or_default();
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let what = format!("reading {table} from {}", cfg.path.get_ref());
+    let df = match format {
+        FileFormat::Csv => {
+            let delim = cfg
+                .delimiter
+                .as_ref()
+                .and_then(|d| d.get_ref().bytes().next())
+                .unwrap_or(if ext == ".tsv" { b'\t' } else { b',' });
+            let opts = CsvReadOptions::new()
+                .has_header(true)
+                .delimiter(delim)
+                .file_extension(&ext)
+                .schema_infer_max_records(10_000);
+            ctx.read_csv(paths, opts).await
+        }
+        FileFormat::Parquet => {
+            let opts = ParquetReadOptions::default().file_extension(&ext);
+            ctx.read_parquet(paths, opts).await
+        }
+    }
+    .map_err(|e| RuntimeError::data(what.clone(), e))?;
+    let schema: Schema = df.schema().as_arrow().clone();
+    let plan = df.into_unoptimized_plan();
+    let exprs = normalize(&schema, cfg, kind)?;
+    LogicalPlanBuilder::from(plan)
+        .project(exprs)
+        .and_then(|b| b.build())
+        .map_err(|e| RuntimeError::data(what, e))
+}
+
+/// The role of a canonical column, which decides its type.
+fn role(kind: Kind, canonical: &str) -> &'static str {
+    match (kind, canonical) {
+        (_, "customer_id") => "id",
+        (Kind::Transactions | Kind::Communications, "ts") => "date",
+        (Kind::Customers, "birthday" | "signup_date") => "date",
+        (Kind::Transactions, "amount") => "amount",
+        (Kind::Transactions, "quantity") => "quantity",
+        (Kind::Transactions, "points_earned" | "points_redeemed") => "number",
+        (Kind::Customers, _) => "attribute",
+        _ => "text",
+    }
+}
+
+/// The projection that renames and casts a file's columns to the canonical ones.
+fn normalize(schema: &Schema, cfg: &TableConfig, kind: Kind) -> Result<Vec<Expr>, RuntimeError> {
+    let table = kind.name();
+    let mapped = |canonical: &str| -> Option<&str> {
+        cfg.columns
+            .iter()
+            .find(|(k, _)| k.get_ref() == canonical)
+            .map(|(_, v)| v.get_ref().as_str())
+    };
+    let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let missing = |canonical: &str, column: &str| {
+        let close = segql_compiler::error::closest(column, available.iter().copied())
+            .map(|c| format!("did you mean `{c}`? "))
+            .unwrap_or_default();
+        RuntimeError::MissingColumn {
+            table: table.into(),
+            column: column.into(),
+            canonical: canonical.into(),
+            help: format!(
+                "{close}the file has: {}. Map the column in segql.toml: [{table}.columns] {canonical} = \"...\"",
+                available.join(", ")
+            ),
+        }
+    };
+    // (canonical name, source column)
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    match kind {
+        Kind::Transactions | Kind::Communications => {
+            let (required, optional): (&[&str], &[&str]) = if kind == Kind::Transactions {
+                (&TX_REQUIRED, &TX_OPTIONAL)
+            } else {
+                (&["customer_id", "ts"], &["channel", "campaign"])
+            };
+            for c in required {
+                let src = mapped(c).unwrap_or(c);
+                if !available.contains(&src) {
+                    return Err(missing(c, src));
+                }
+                pairs.push((c.to_string(), src.to_string()));
+            }
+            for c in optional {
+                match mapped(c) {
+                    Some(src) if !available.contains(&src) => return Err(missing(c, src)),
+                    Some(src) => pairs.push((c.to_string(), src.to_string())),
+                    None if available.contains(c) => pairs.push((c.to_string(), c.to_string())),
+                    None => {}
+                }
+            }
+        }
+        Kind::Customers => {
+            for (k, v) in &cfg.columns {
+                if !available.contains(&v.get_ref().as_str()) {
+                    return Err(missing(k.get_ref(), v.get_ref()));
+                }
+            }
+            let id = mapped("customer_id").unwrap_or("customer_id");
+            if !available.contains(&id) {
+                return Err(missing("customer_id", id));
+            }
+            for col in &available {
+                let canonical = cfg
+                    .columns
+                    .iter()
+                    .find(|(_, v)| v.get_ref() == col)
+                    .map(|(k, _)| k.get_ref().clone())
+                    .unwrap_or_else(|| col.to_string());
+                if canonical != "customer_id" || *col == id {
+                    pairs.push((canonical, col.to_string()));
+                }
+            }
+        }
+    }
+    pairs
+        .into_iter()
+        .map(|(canonical, src)| {
+            let dt = schema
+                .field_with_name(&src)
+                .map(|f| f.data_type().clone())
+                .unwrap_or(DataType::Utf8);
+            let e = cast_for_role(
+                ident(&src),
+                &dt,
+                role(kind, &canonical),
+                cfg.date_format.as_deref(),
+            )
+            .ok_or_else(|| RuntimeError::BadColumnType {
+                table: table.into(),
+                column: src.clone(),
+                canonical: canonical.clone(),
+                found: dt.to_string(),
+                help: match role(kind, &canonical) {
+                    "date" => {
+                        "dates may be date, timestamp, text or integer (YYYYMMDD) columns".into()
+                    }
+                    "amount" | "quantity" | "number" => "use a numeric column".into(),
+                    _ => "use a text or integer column".into(),
+                },
+            })?;
+            Ok(e.alias(canonical))
+        })
+        .collect()
+}
+
+fn is_text(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
+}
+
+fn is_int(dt: &DataType) -> bool {
+    dt.is_integer()
+}
+
+fn cast_for_role(e: Expr, dt: &DataType, role: &str, date_format: Option<&str>) -> Option<Expr> {
+    Some(match role {
+        "id" if is_int(dt) => cast(e, DataType::Int64),
+        "id" if is_text(dt) || matches!(dt, DataType::Dictionary(..)) => cast(e, DataType::Utf8),
+        "id" => return None,
+        "date" => match dt {
+            DataType::Date32 => e,
+            DataType::Date64 | DataType::Timestamp(..) => cast(e, DataType::Date32),
+            d if is_text(d) => match date_format {
+                Some(f) => to_date(vec![e, lit(f)]),
+                None => to_date(vec![e]),
+            },
+            d if is_int(d) => to_date(vec![
+                cast(e, DataType::Utf8),
+                lit(date_format.unwrap_or("%Y%m%d")),
+            ]),
+            _ => return None,
+        },
+        "amount" => match dt {
+            DataType::Decimal128(_, s) | DataType::Decimal256(_, s) => {
+                cast(e, DataType::Decimal128(38, (*s).max(2)))
+            }
+            d if d.is_numeric() || is_text(d) => cast(e, DataType::Decimal128(38, 2)),
+            _ => return None,
+        },
+        "quantity" => match dt {
+            d if is_int(d) => cast(e, DataType::Int64),
+            d if d.is_numeric() || is_text(d) => cast(e, DataType::Decimal128(38, 3)),
+            _ => return None,
+        },
+        "number" => match dt {
+            d if is_int(d) => cast(e, DataType::Int64),
+            d if d.is_numeric() => cast(e, DataType::Float64),
+            _ => return None,
+        },
+        "attribute" => match dt {
+            d if is_text(d) => cast(e, DataType::Utf8),
+            _ => e,
+        },
+        _ => match dt {
+            DataType::Utf8 => e,
+            d if is_text(d) || is_int(d) || matches!(d, DataType::Dictionary(..)) => {
+                cast(e, DataType::Utf8)
+            }
+            _ => cast(e, DataType::Utf8),
+        },
+    })
+}

@@ -1,0 +1,520 @@
+//! Command-line arguments and the commands behind them.
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use miette::{IntoDiagnostic, Report, Result};
+use segql_compiler::ir::Segment;
+use segql_compiler::{Program, lower_memberships, lower_segment, resolve_expr, resolve_segment};
+use segql_runtime::config::FileFormat;
+use segql_runtime::datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use segql_runtime::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use segql_runtime::datafusion::error::DataFusionError;
+use segql_runtime::{Engine, EngineOptions, Format, Project, RuntimeError};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// segql: customer segments for loyalty and CRM marketing, written as declarative conditions.
+#[derive(Debug, Parser)]
+#[command(name = "segql", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate segments: who is in them (or how many).
+    Run(RunArgs),
+    /// Parse, resolve and type-check segment files against the data's schema, without
+    /// scanning the data. Exits 1 when there are errors.
+    Check(CheckArgs),
+    /// Print the plan of a segment at each stage.
+    Explain(ExplainArgs),
+    /// Generate a deterministic coalition-loyalty data set.
+    Demo(DemoArgs),
+}
+
+/// Where the data is and when to evaluate.
+#[derive(Debug, Args, Clone)]
+struct DataArgs {
+    /// Project directory (or segql.toml). Default: the nearest segql.toml upwards.
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+    /// Transactions file, directory or glob with canonical column names (no project file).
+    #[arg(long, value_name = "PATH")]
+    transactions: Option<String>,
+    /// Customers file with canonical column names (with --transactions).
+    #[arg(long, value_name = "PATH", requires = "transactions")]
+    customers: Option<String>,
+    /// Communications file with canonical column names (with --transactions).
+    #[arg(long, value_name = "PATH", requires = "transactions")]
+    communications: Option<String>,
+    /// chrono format of text or integer dates, e.g. %Y%m%d (with --transactions).
+    #[arg(long, value_name = "FORMAT", requires = "transactions")]
+    date_format: Option<String>,
+    /// Evaluate as of this date (YYYY-MM-DD). Default: the project's as_of, else the latest
+    /// transaction date.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    as_of: Option<NaiveDate>,
+    /// Parallelism of query execution. Default: the number of cores.
+    #[arg(long, value_name = "N")]
+    partitions: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Segment files. Their segments can be referenced by name in -e.
+    files: Vec<PathBuf>,
+    /// An expression to evaluate, e.g. 'recency < 30d and frequency >= 3'.
+    #[arg(short = 'e', long = "expr", value_name = "EXPR")]
+    expr: Option<String>,
+    /// Segments to evaluate (repeatable). Default: every segment of the files.
+    #[arg(short, long = "segment", value_name = "NAME", conflicts_with = "expr")]
+    segment: Vec<String>,
+    /// Print only the number of members.
+    #[arg(long)]
+    count: bool,
+    /// Output format. Default: from --output's extension, else table.
+    #[arg(long, value_enum)]
+    format: Option<OutFormat>,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Segment files to check.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Debug, Args)]
+struct ExplainArgs {
+    /// Segment files.
+    files: Vec<PathBuf>,
+    /// An expression to explain.
+    #[arg(short = 'e', long = "expr", value_name = "EXPR")]
+    expr: Option<String>,
+    /// The segment to explain. Default: all segments of the files, evaluated together.
+    #[arg(short, long = "segment", value_name = "NAME", conflicts_with = "expr")]
+    segment: Vec<String>,
+    /// What to print.
+    #[arg(long, value_enum, default_value = "plans")]
+    stage: Stage,
+    /// Explain the count query instead of the member list.
+    #[arg(long)]
+    count: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Number of customers.
+    #[arg(long, default_value_t = 1000)]
+    customers: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output directory.
+    #[arg(long, default_value = "demo")]
+    out: PathBuf,
+    /// Format of the transactions file.
+    #[arg(long, value_enum, default_value = "parquet")]
+    format: DemoFormat,
+    /// Last day of the data.
+    #[arg(long, value_parser = parse_date, default_value = "2026-10-31")]
+    end: NaiveDate,
+    /// Days of history.
+    #[arg(long, default_value_t = 730)]
+    days: i64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutFormat {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DemoFormat {
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Stage {
+    /// The syntax tree.
+    Ast,
+    /// The resolved, typed representation.
+    Ir,
+    /// The logical and the optimized DataFusion plan.
+    Plans,
+    /// The physical plan.
+    Physical,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date like 2024-06-30"))
+}
+
+/// Runs a command; diagnostics come back as the error.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run(a) => run_cmd(a).await,
+        Command::Check(a) => check_cmd(a).await,
+        Command::Explain(a) => explain_cmd(a).await,
+        Command::Demo(a) => demo_cmd(a),
+    }
+}
+
+fn project(d: &DataArgs) -> Result<Project, RuntimeError> {
+    match &d.transactions {
+        Some(t) => Ok(Project::from_paths(
+            t,
+            d.customers.as_deref(),
+            d.communications.as_deref(),
+            d.date_format.as_deref(),
+        )),
+        None => Project::discover(d.project.as_deref()),
+    }
+}
+
+async fn engine(d: &DataArgs, need_as_of: bool) -> Result<Engine, RuntimeError> {
+    let p = project(d)?;
+    Engine::open(
+        p,
+        EngineOptions {
+            as_of: d.as_of,
+            target_partitions: d.partitions,
+        },
+        need_as_of,
+    )
+    .await
+}
+
+fn load_program(files: &[PathBuf], root: Option<&Path>) -> Result<Program> {
+    let mut program = Program::new(root);
+    for f in files {
+        program.load_file(f)?;
+    }
+    Ok(program)
+}
+
+fn import_root(engine: &Engine, d: &DataArgs) -> Option<PathBuf> {
+    if d.transactions.is_some() {
+        None
+    } else {
+        Some(engine.project.dir.clone())
+    }
+}
+
+/// What a run or explain evaluates: one segment (members with metrics) or several
+/// (membership columns).
+fn select(
+    engine: &Engine,
+    program: &mut Program,
+    expr: Option<&str>,
+    names: &[String],
+) -> Result<Vec<Segment>> {
+    if let Some(e) = expr {
+        let (ast, src) = program.parse_inline("expression", e)?;
+        let pred = resolve_expr(program, &engine.catalog, &ast, src)?;
+        return Ok(vec![Segment {
+            name: "expression".into(),
+            description: None,
+            pred,
+        }]);
+    }
+    let names: Vec<String> = if names.is_empty() {
+        program
+            .segments
+            .iter()
+            .filter(|s| s.top_level)
+            .map(|s| s.def.name.name.clone())
+            .collect()
+    } else {
+        names.to_vec()
+    };
+    if names.is_empty() {
+        return Err(RuntimeError::Usage {
+            message: "nothing to evaluate".into(),
+            help: Some("give segment files, or an expression with -e 'recency < 30d'".into()),
+        }
+        .into());
+    }
+    names
+        .iter()
+        .map(|n| resolve_segment(program, &engine.catalog, n).map_err(Report::from))
+        .collect()
+}
+
+async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
+    let engine = engine(&a.data, true).await?;
+    let mut program = load_program(&a.files, import_root(&engine, &a.data).as_deref())?;
+    let segments = select(&engine, &mut program, a.expr.as_deref(), &a.segment)?;
+    let format = match (a.format, &a.output) {
+        (Some(f), _) => match f {
+            OutFormat::Table => Format::Table,
+            OutFormat::Csv => Format::Csv,
+            OutFormat::Json => Format::Json,
+            OutFormat::Parquet => Format::Parquet,
+        },
+        (None, Some(p)) => Format::from_path(p).unwrap_or(Format::Table),
+        (None, None) => Format::Table,
+    };
+    let out = a.output.as_deref();
+    if segments.len() == 1 {
+        let q = lower_segment(&engine.catalog, &segments[0].pred).map_err(compile_err)?;
+        if a.count {
+            let n = count(&engine, q.count().map_err(compile_err)?).await?;
+            write_text(out, &format!("{n}\n"))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let stream = engine.stream(q.sorted().map_err(compile_err)?).await?;
+        let rows = segql_runtime::output::write_stream(stream, format, out).await?;
+        if format == Format::Table || out.is_some() {
+            eprintln!(
+                "{}: {rows} member{} as of {}",
+                segments[0].name,
+                if rows == 1 { "" } else { "s" },
+                engine.catalog.as_of
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let q = lower_memberships(&engine.catalog, &segments).map_err(compile_err)?;
+    if a.count {
+        let batch = segment_counts(&engine, &q, &segments).await?;
+        let stream = one_batch_stream(batch);
+        segql_runtime::output::write_stream(stream, format, out).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stream = engine.stream(q.sorted().map_err(compile_err)?).await?;
+    let rows = segql_runtime::output::write_stream(stream, format, out).await?;
+    if format == Format::Table || out.is_some() {
+        eprintln!(
+            "{rows} customers in at least one of {} segments as of {}",
+            segments.len(),
+            engine.catalog.as_of
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compile_err(e: DataFusionError) -> Report {
+    Report::from(segql_compiler::CompileError::from(e))
+}
+
+fn write_text(out: Option<&Path>, text: &str) -> Result<()> {
+    use std::io::Write;
+    match out {
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+        Some(p) => {
+            let mut f = segql_runtime::output::AtomicFile::create(p)?;
+            f.write_all(text.as_bytes()).into_diagnostic()?;
+            f.commit().into_diagnostic()
+        }
+    }
+}
+
+async fn count(
+    engine: &Engine,
+    plan: segql_runtime::datafusion::logical_expr::LogicalPlan,
+) -> Result<i64> {
+    let batches = engine.collect(plan).await?;
+    Ok(batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(0))
+}
+
+/// Per segment: name, description and member count, from one pass over the memberships.
+async fn segment_counts(
+    engine: &Engine,
+    q: &segql_compiler::Query,
+    segments: &[Segment],
+) -> Result<RecordBatch> {
+    use segql_runtime::datafusion::functions_aggregate::expr_fn::count;
+    use segql_runtime::datafusion::logical_expr::{
+        ExprFunctionExt, LogicalPlanBuilder, ident, lit,
+    };
+    let aggs = segments
+        .iter()
+        .map(|s| {
+            count(lit(1))
+                .filter(ident(&s.name))
+                .build()
+                .map(|e| e.alias(&s.name))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(compile_err)?;
+    let plan = LogicalPlanBuilder::from(q.plan.clone())
+        .aggregate(
+            Vec::<segql_runtime::datafusion::logical_expr::Expr>::new(),
+            aggs,
+        )
+        .and_then(|b| b.build())
+        .map_err(compile_err)?;
+    let batches = engine.collect(plan).await?;
+    let counts: Vec<i64> = (0..segments.len())
+        .map(|i| {
+            batches
+                .iter()
+                .find(|b| b.num_rows() > 0)
+                .and_then(|b| {
+                    b.column(i)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .map(|a| a.value(0))
+                })
+                .unwrap_or(0)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("segment", DataType::Utf8, false),
+        Field::new("description", DataType::Utf8, true),
+        Field::new("members", DataType::Int64, false),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            segments.iter().map(|s| s.name.as_str()),
+        )),
+        Arc::new(StringArray::from_iter(
+            segments.iter().map(|s| s.description.as_deref()),
+        )),
+        Arc::new(Int64Array::from(counts)),
+    ];
+    RecordBatch::try_new(schema, cols).into_diagnostic()
+}
+
+fn one_batch_stream(
+    batch: RecordBatch,
+) -> segql_runtime::datafusion::execution::SendableRecordBatchStream {
+    use segql_runtime::datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+    let schema = batch.schema();
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures_lite_once(batch),
+    ))
+}
+
+fn futures_lite_once(
+    batch: RecordBatch,
+) -> impl futures::Stream<Item = segql_runtime::datafusion::error::Result<RecordBatch>> {
+    futures::stream::once(async move { Ok(batch) })
+}
+
+async fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
+    let engine = engine(&a.data, false).await?;
+    let mut program = Program::new(import_root(&engine, &a.data).as_deref());
+    let mut errors: Vec<Report> = Vec::new();
+    for f in &a.files {
+        if let Err(e) = program.load_file(f) {
+            errors.push(e.into());
+        }
+    }
+    for e in segql_compiler::check_all(&program, &engine.catalog) {
+        errors.push(e.into());
+    }
+    if errors.is_empty() {
+        println!(
+            "ok: {} segment{} in {} file{}",
+            program.segments.len(),
+            if program.segments.len() == 1 { "" } else { "s" },
+            program.sources.len(),
+            if program.sources.len() == 1 { "" } else { "s" },
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for e in &errors {
+        eprintln!("{e:?}");
+    }
+    eprintln!(
+        "{} error{} found",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
+    let need_as_of = a.stage != Stage::Ast;
+    let engine = engine(&a.data, need_as_of).await?;
+    let mut program = load_program(&a.files, import_root(&engine, &a.data).as_deref())?;
+    if a.stage == Stage::Ast {
+        if let Some(e) = &a.expr {
+            let (ast, _) = program.parse_inline("expression", e)?;
+            println!("{ast:#?}");
+        } else {
+            for s in &program.segments {
+                println!("{:#?}", s.def);
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let segments = select(&engine, &mut program, a.expr.as_deref(), &a.segment)?;
+    if a.stage == Stage::Ir {
+        for s in &segments {
+            println!("segment {} =\n{:#?}", s.name, s.pred);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let q = if segments.len() == 1 {
+        lower_segment(&engine.catalog, &segments[0].pred)
+    } else {
+        lower_memberships(&engine.catalog, &segments)
+    }
+    .map_err(compile_err)?;
+    let plan = if a.count { q.count() } else { q.sorted() }.map_err(compile_err)?;
+    if a.stage == Stage::Physical {
+        println!("{}", engine.physical_plan(&plan).await?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let optimized = engine.optimize(&plan)?;
+    println!("as of {}\n", engine.catalog.as_of);
+    println!("Logical plan:\n{}\n", plan.display_indent());
+    println!("Optimized plan:\n{}", optimized.display_indent());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo_cmd(a: DemoArgs) -> Result<ExitCode> {
+    let opts = segql_runtime::demo::DemoOptions {
+        customers: a.customers,
+        seed: a.seed,
+        end: a.end,
+        days: a.days,
+        format: match a.format {
+            DemoFormat::Csv => FileFormat::Csv,
+            DemoFormat::Parquet => FileFormat::Parquet,
+        },
+        out: a.out.clone(),
+    };
+    let s = segql_runtime::demo::generate(&opts)?;
+    println!(
+        "wrote {} customers, {} transaction lines and {} messages to {}",
+        s.customers,
+        s.transactions,
+        s.communications,
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

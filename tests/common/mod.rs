@@ -1,0 +1,53 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use chrono::NaiveDate;
+use segql_runtime::datafusion::arrow::array::{Array, AsArray};
+use segql_runtime::datafusion::arrow::datatypes::DataType;
+use segql_runtime::datafusion::logical_expr::LogicalPlan;
+use segql_runtime::{Engine, EngineOptions, Project};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+/// Runs a future on a fresh current-thread runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Opens a project evaluated as of `as_of`.
+pub async fn open(project: Project, as_of: NaiveDate) -> Engine {
+    Engine::open(
+        project,
+        EngineOptions {
+            as_of: Some(as_of),
+            target_partitions: Some(2),
+        },
+        true,
+    )
+    .await
+    .expect("engine opens")
+}
+
+/// The customer ids a plan returns (first column), as text.
+pub async fn ids(engine: &Engine, plan: LogicalPlan) -> BTreeSet<String> {
+    let batches = engine.collect(plan).await.expect("plan runs");
+    let mut out = BTreeSet::new();
+    for b in batches {
+        let col = b.column(0);
+        let col = segql_runtime::datafusion::arrow::compute::cast(col, &DataType::Utf8).unwrap();
+        let s = col.as_string::<i32>();
+        for i in 0..s.len() {
+            out.insert(s.value(i).to_string());
+        }
+    }
+    out
+}
+
+/// The example project's directory.
+pub fn example_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/coalition")
+}

@@ -1,0 +1,349 @@
+//! Property tests: random data and random segments, the compiled DataFusion plan against the
+//! reference evaluator (plain Rust over in-memory rows), and the partition oracle (P and
+//! `not P` split the customer base exactly).
+
+mod common;
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+use segql_compiler::reference::{self, Attr, Data, Dec, Tx};
+use segql_compiler::{Program, lower_segment, resolve_expr};
+use segql_grammar::ast::Dimension;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+
+const AS_OF: (i32, u32, u32) = (2025, 6, 30);
+
+fn as_of() -> NaiveDate {
+    NaiveDate::from_ymd_opt(AS_OF.0, AS_OF.1, AS_OF.2).unwrap()
+}
+
+#[derive(Debug, Clone)]
+struct GenTx {
+    customer: u8,
+    days_ago: i64,
+    cents: i64,
+    receipt: u8,
+    quantity: u8,
+    category: u8,
+    partner: u8,
+}
+
+#[derive(Debug, Clone)]
+struct GenData {
+    txs: Vec<GenTx>,
+    customers: Option<Vec<(u8, u8, u8, i64)>>, // (id, city, age, signup days ago)
+    receipts: bool,
+}
+
+const CATEGORIES: [&str; 3] = ["Coffee", "Tea", "Fuel"];
+const PARTNERS: [&str; 3] = ["OKKO", "Silpo", "ALLO"];
+const CITIES: [&str; 3] = ["Kyiv", "Lviv", "Odesa"];
+
+fn data_strategy() -> impl Strategy<Value = GenData> {
+    let tx = (
+        0u8..25,
+        -5i64..420,
+        -3000i64..60000,
+        0u8..40,
+        1u8..5,
+        0u8..3,
+        0u8..3,
+    )
+        .prop_map(
+            |(customer, days_ago, cents, receipt, quantity, category, partner)| GenTx {
+                customer,
+                days_ago,
+                cents,
+                receipt,
+                quantity,
+                category,
+                partner,
+            },
+        );
+    (
+        prop::collection::vec(tx, 1..120),
+        prop::option::of(prop::collection::vec(
+            (0u8..30, 0u8..3, 18u8..80, 0i64..900),
+            0..30,
+        )),
+        any::<bool>(),
+    )
+        .prop_map(|(txs, customers, receipts)| {
+            let customers = customers.map(|mut c| {
+                c.sort_by_key(|x| x.0);
+                c.dedup_by_key(|x| x.0);
+                c
+            });
+            GenData {
+                txs,
+                customers,
+                receipts,
+            }
+        })
+}
+
+fn window() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        (1u32..400).prop_map(|d| format!(" within {d}d")),
+        (1u32..20).prop_map(|w| format!(" within {w}w")),
+        (1u32..13).prop_map(|m| format!(" within {m}m")),
+        Just(" within 1y".to_string()),
+    ]
+}
+
+fn op() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("<"),
+        Just("<="),
+        Just(">"),
+        Just(">="),
+        Just("="),
+        Just("!=")
+    ]
+}
+
+fn money() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (0i64..2000).prop_map(|v| v.to_string()),
+        (-100i64..200000).prop_map(|c| format!("{}.{:02}", c / 100, (c % 100).abs())),
+    ]
+}
+
+fn leaf() -> impl Strategy<Value = String> {
+    let date = (0i64..500).prop_map(|d| {
+        (as_of() - chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    });
+    prop_oneof![
+        (window(), op(), 0u32..400).prop_map(|(w, o, d)| format!("recency{w} {o} {d}d")),
+        (window(), op(), 0u32..8).prop_map(|(w, o, n)| format!("frequency{w} {o} {n}")),
+        (window(), op(), money()).prop_map(|(w, o, m)| format!("monetary{w} {o} {m}")),
+        (window(), op(), money()).prop_map(|(w, o, m)| format!("avg_check{w} {o} {m}")),
+        (window(), op(), 0u32..500).prop_map(|(w, o, d)| format!("tenure{w} {o} {d}d")),
+        (window(), op(), date.clone()).prop_map(|(w, o, d)| format!("first_purchase{w} {o} {d}")),
+        (window(), op(), date.clone()).prop_map(|(w, o, d)| format!("last_purchase{w} {o} {d}")),
+        (window(), op(), 0u32..20).prop_map(|(w, o, n)| format!("items{w} {o} {n}")),
+        (0usize..3, prop::option::of(1u32..4), window()).prop_map(|(c, n, w)| {
+            let n = n
+                .map(|n| format!(" at least {n} times"))
+                .unwrap_or_default();
+            format!("bought category \"{}\"{n}{w}", CATEGORIES[c])
+        }),
+        (0usize..3, 0usize..3, window()).prop_map(|(a, b, w)| format!(
+            "bought partner (\"{}\", \"{}\"){w}",
+            PARTNERS[a], PARTNERS[b]
+        )),
+        (0usize..3, window(), op(), money())
+            .prop_map(|(c, w, o, m)| format!("spend on category \"{}\"{w} {o} {m}", CATEGORIES[c])),
+        (window(), money(), money())
+            .prop_map(|(w, a, b)| format!("monetary{w} between {a} and {b}")),
+        (0u32..200, 0u32..400).prop_map(|(a, b)| format!("recency not between {a}d and {b}d")),
+        prop_oneof![
+            Just("lifecycle = new"),
+            Just("lifecycle = active"),
+            Just("lifecycle = at_risk"),
+            Just("lifecycle != churned"),
+            Just("lifecycle in (lost, prospect)"),
+            Just("lifecycle not in (new, active)"),
+        ]
+        .prop_map(str::to_string),
+    ]
+}
+
+fn customer_leaf() -> impl Strategy<Value = String> {
+    let date = (0i64..900).prop_map(|d| {
+        (as_of() - chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    });
+    prop_oneof![
+        (0usize..3).prop_map(|c| format!("city = \"{}\"", CITIES[c])),
+        (0usize..3, 0usize..3)
+            .prop_map(|(a, b)| format!("city not in (\"{}\", \"{}\")", CITIES[a], CITIES[b])),
+        (op(), 18u32..80).prop_map(|(o, a)| format!("age {o} {a}")),
+        (18u32..50, 30u32..80).prop_map(|(a, b)| format!("age between {a} and {b}")),
+        (op(), date).prop_map(|(o, d)| format!("signup_date {o} {d}")),
+    ]
+}
+
+fn expr(with_customers: bool) -> impl Strategy<Value = String> {
+    let base = if with_customers {
+        prop_oneof![3 => leaf(), 1 => customer_leaf()].boxed()
+    } else {
+        leaf().boxed()
+    };
+    base.prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} and {b}")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} or {b})")),
+            inner.clone().prop_map(|a| format!("not ({a})")),
+            (inner.clone(), inner).prop_map(|(a, b)| format!("({a}) or not {b}")),
+        ]
+    })
+}
+
+fn cid(c: u8) -> String {
+    format!("c{c:02}")
+}
+
+fn cents_text(c: i64) -> String {
+    let sign = if c < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", c.abs() / 100, c.abs() % 100)
+}
+
+/// Writes the data as CSV files and the same rows in memory for the reference.
+fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
+    let mut f = std::fs::File::create(dir.join("transactions.csv")).unwrap();
+    let receipt_col = if g.receipts { ",receipt_id" } else { "" };
+    writeln!(
+        f,
+        "customer_id,ts,amount,quantity,category,partner{receipt_col}"
+    )
+    .unwrap();
+    let mut txs = Vec::new();
+    for t in &g.txs {
+        let ts = as_of() - chrono::Duration::days(t.days_ago);
+        let receipt = format!("r{}{}", t.customer, t.receipt);
+        let receipt_val = if g.receipts {
+            format!(",{receipt}")
+        } else {
+            String::new()
+        };
+        writeln!(
+            f,
+            "{},{},{},{},{},{}{receipt_val}",
+            cid(t.customer),
+            ts.format("%Y-%m-%d"),
+            cents_text(t.cents),
+            t.quantity,
+            CATEGORIES[t.category as usize],
+            PARTNERS[t.partner as usize]
+        )
+        .unwrap();
+        let mut dims = BTreeMap::new();
+        dims.insert(
+            Dimension::Category,
+            CATEGORIES[t.category as usize].to_string(),
+        );
+        dims.insert(Dimension::Partner, PARTNERS[t.partner as usize].to_string());
+        txs.push(Tx {
+            customer_id: cid(t.customer),
+            ts,
+            amount: Dec {
+                mantissa: t.cents as i128,
+                scale: 2,
+            },
+            receipt_id: g.receipts.then_some(receipt),
+            quantity: Some(Dec::int(t.quantity as i128)),
+            dims,
+        });
+    }
+    let customers = g.customers.as_ref().map(|cs| {
+        let mut f = std::fs::File::create(dir.join("customers.csv")).unwrap();
+        writeln!(f, "customer_id,city,age,signup_date").unwrap();
+        let mut m = BTreeMap::new();
+        for (id, city, age, signup) in cs {
+            let d = as_of() - chrono::Duration::days(*signup);
+            writeln!(
+                f,
+                "{},{},{},{}",
+                cid(*id),
+                CITIES[*city as usize],
+                age,
+                d.format("%Y-%m-%d")
+            )
+            .unwrap();
+            let mut attrs = HashMap::new();
+            attrs.insert(
+                "city".to_string(),
+                Attr::Text(CITIES[*city as usize].to_string()),
+            );
+            attrs.insert("age".to_string(), Attr::Number(Dec::int(*age as i128)));
+            attrs.insert("signup_date".to_string(), Attr::Date(d));
+            m.insert(cid(*id), attrs);
+        }
+        m
+    });
+    Data {
+        transactions: txs,
+        customers,
+        has_receipt: g.receipts,
+    }
+}
+
+fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let data = materialize(g, dir.path());
+    let tx = dir.path().join("transactions.csv");
+    let cust = dir.path().join("customers.csv");
+    common::block_on(async {
+        let project = segql_runtime::Project::from_paths(
+            tx.to_str().unwrap(),
+            g.customers.as_ref().map(|_| cust.to_str().unwrap()),
+            None,
+            None,
+        );
+        let engine = common::open(project, as_of()).await;
+        let catalog = &engine.catalog;
+        let base: BTreeSet<String> = {
+            let mut b: BTreeSet<String> = data
+                .transactions
+                .iter()
+                .filter(|t| t.ts <= as_of())
+                .map(|t| t.customer_id.clone())
+                .collect();
+            if let Some(c) = &data.customers {
+                b.extend(c.keys().cloned());
+            }
+            b
+        };
+        for (label, t) in [("P", text.to_string()), ("not P", format!("not ({text})"))] {
+            let mut program = Program::new(None);
+            let (ast, src) = program
+                .parse_inline("expr", &t)
+                .expect("generated text parses");
+            let pred = resolve_expr(&program, catalog, &ast, src).expect("generated text resolves");
+            let q = lower_segment(catalog, &pred).expect("lowers");
+            let got = common::ids(&engine, q.sorted().unwrap()).await;
+            let want = reference::evaluate(&data, &pred, as_of(), catalog.lifecycle);
+            prop_assert_eq!(&got, &want, "{} = {}", label, t);
+            if label == "P" {
+                let neg = format!("not ({text})");
+                let mut program = Program::new(None);
+                let (ast, src) = program.parse_inline("expr", &neg).unwrap();
+                let pred = resolve_expr(&program, catalog, &ast, src).unwrap();
+                let q = lower_segment(catalog, &pred).unwrap();
+                let other = common::ids(&engine, q.sorted().unwrap()).await;
+                prop_assert!(got.is_disjoint(&other), "P and not P overlap for {}", text);
+                let union: BTreeSet<String> = got.union(&other).cloned().collect();
+                prop_assert_eq!(
+                    union,
+                    base.clone(),
+                    "P and not P do not cover the base for {}",
+                    text
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, max_shrink_iters: 200, .. ProptestConfig::default() })]
+
+    #[test]
+    fn compiled_plans_match_the_reference(g in data_strategy(), e in expr(false)) {
+        check(&g, &e)?;
+    }
+
+    #[test]
+    fn compiled_plans_match_the_reference_with_customers(
+        g in data_strategy().prop_filter("needs customers", |g| g.customers.is_some()),
+        e in expr(true),
+    ) {
+        check(&g, &e)?;
+    }
+}
