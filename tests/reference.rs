@@ -65,7 +65,7 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
         prop::collection::vec(tx, 1..120),
         prop::option::of(prop::collection::vec(
             (0u8..30, 0u8..3, 18u8..80, 0i64..900),
-            0..30,
+            1..30,
         )),
         any::<bool>(),
     )

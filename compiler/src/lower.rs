@@ -194,10 +194,16 @@ impl Profile {
         }
 
         // 2. Scan: purchases up to the as-of date, no earlier than the widest window needs.
+        // Customers without purchases in that window look, to every windowed aggregate, like
+        // customers without any purchase: they may be dropped from the scan only when no
+        // predicate can hold for such a customer. Otherwise (`not bought ... within 30d`)
+        // every customer must be scanned to be in the base.
+        let never_empty = preds.iter().all(|p| empty_profile(p) == Tri::False);
         let widest = aggs
             .iter()
             .map(|a| a.window())
-            .try_fold(0u64, |acc, w| w.map(|w| acc.max(w)));
+            .try_fold(0u64, |acc, w| w.map(|w| acc.max(w)))
+            .filter(|_| never_empty);
         let ts = ident("ts");
         let mut scan_filter = ident("customer_id")
             .is_not_null()
@@ -228,7 +234,7 @@ impl Profile {
                 Agg::MaxTs(_) => max(ts.clone()),
                 Agg::MinTs(_) => min(ts.clone()),
                 Agg::Count(..) if has_receipt => count(ident("receipt_id")),
-                Agg::Count(..) => count_all(),
+                Agg::Count(..) => count_all().unalias(),
                 Agg::SumAmount(..) => sum(ident("amount")),
                 Agg::SumQuantity(_) => sum(ident("quantity")),
             };
@@ -273,10 +279,7 @@ impl Profile {
         let join = match &catalog.customers {
             None => None,
             Some(c) => {
-                let without_purchases = preds
-                    .iter()
-                    .any(|p| empty_profile(p, &catalog.customers.is_some()) != Tri::False);
-                if without_purchases {
+                if !never_empty {
                     Some((c, JoinType::Full))
                 } else if !attrs.is_empty() {
                     Some((c, JoinType::Left))
@@ -549,24 +552,23 @@ enum Tri {
 }
 
 /// Could a customer without any purchase satisfy `p`? (Attributes are unknown.)
-fn empty_profile(p: &Pred, has_customers: &bool) -> Tri {
-    let _ = has_customers;
+fn empty_profile(p: &Pred) -> Tri {
     match p {
-        Pred::And(ps) => ps.iter().fold(Tri::True, |acc, p| {
-            match (acc, empty_profile(p, has_customers)) {
+        Pred::And(ps) => ps
+            .iter()
+            .fold(Tri::True, |acc, p| match (acc, empty_profile(p)) {
                 (Tri::False, _) | (_, Tri::False) => Tri::False,
                 (Tri::Unknown, _) | (_, Tri::Unknown) => Tri::Unknown,
                 _ => Tri::True,
-            }
-        }),
-        Pred::Or(ps) => ps.iter().fold(Tri::False, |acc, p| {
-            match (acc, empty_profile(p, has_customers)) {
+            }),
+        Pred::Or(ps) => ps
+            .iter()
+            .fold(Tri::False, |acc, p| match (acc, empty_profile(p)) {
                 (Tri::True, _) | (_, Tri::True) => Tri::True,
                 (Tri::Unknown, _) | (_, Tri::Unknown) => Tri::Unknown,
                 _ => Tri::False,
-            }
-        }),
-        Pred::Not(p) => match empty_profile(p, has_customers) {
+            }),
+        Pred::Not(p) => match empty_profile(p) {
             Tri::True => Tri::False,
             Tri::False => Tri::True,
             Tri::Unknown => Tri::Unknown,

@@ -21,8 +21,10 @@ pub enum ParseError {
         #[source_code]
         src: NamedSource<Arc<str>>,
         /// Where.
-        #[label("expected {expected} here")]
+        #[label("{label}")]
         span: Span,
+        /// The label's text.
+        label: String,
         /// Extra advice.
         #[help]
         help: Option<String>,
@@ -140,7 +142,21 @@ pub(crate) fn syntax_error(
     // A keyword where a name was expected shows up as a negative `keyword`.
     let keyword_clash = negatives.contains(&GrammarRule::keyword);
     rules.sort_by_key(|r| rule_rank(*r));
-    let expected = join_words(rules.iter().map(|r| describe_rule(*r)).collect());
+    let literals = [
+        GrammarRule::date,
+        GrammarRule::duration,
+        GrammarRule::number,
+        GrammarRule::string,
+        GrammarRule::boolean,
+        GrammarRule::word,
+    ];
+    let mut words: Vec<&'static str> = Vec::new();
+    if rules.iter().filter(|r| literals.contains(r)).count() >= 3 {
+        words.push("a value such as 30d, 1000, \"Kyiv\" or 2024-06-30");
+        rules.retain(|r| !literals.contains(r));
+    }
+    words.extend(rules.iter().map(|r| describe_rule(*r)));
+    let expected = join_words(words);
     let (found, tok_span) = found_at(text, pos);
     let help = if keyword_clash {
         Some(format!(
@@ -148,17 +164,28 @@ pub(crate) fn syntax_error(
         ))
     } else if text[pos..].starts_with('\'') {
         Some("text values are written in double quotes, like \"Coffee\"".to_string())
-    } else if text[pos..].starts_with("==") {
+    } else if text[pos..].starts_with('=') && text[..pos].ends_with('=') {
         Some("equality is written with a single `=`".to_string())
     } else {
         None
     };
-    let span = tok_span;
+    // At the end of the input there is nothing to underline: point at what came last.
+    let (span, label) = if tok_span.is_empty() {
+        let trimmed = text.trim_end();
+        let last = trimmed.char_indices().last().map_or(0, |(i, _)| i);
+        (
+            Span::new(last, trimmed.len()),
+            format!("expected {expected} after this"),
+        )
+    } else {
+        (tok_span, "unexpected here".to_string())
+    };
     ParseError::Syntax {
         expected,
         found,
         src: source(name, text),
         span,
+        label,
         help,
     }
 }

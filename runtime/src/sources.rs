@@ -332,6 +332,16 @@ fn is_int(dt: &DataType) -> bool {
 }
 
 fn cast_for_role(e: Expr, dt: &DataType, role: &str, date_format: Option<&str>) -> Option<Expr> {
+    if dt == &DataType::Null {
+        // An empty CSV file has no values to infer types from: give each role its type.
+        let t = match role {
+            "date" => DataType::Date32,
+            "amount" => DataType::Decimal128(38, 2),
+            "quantity" | "number" => DataType::Int64,
+            _ => DataType::Utf8,
+        };
+        return Some(cast(e, t));
+    }
     Some(match role {
         "id" if is_int(dt) => cast(e, DataType::Int64),
         "id" if is_text(dt) || matches!(dt, DataType::Dictionary(..)) => cast(e, DataType::Utf8),

@@ -1,0 +1,166 @@
+//! Golden tests of plans and result rows for every segment of the example project, and the
+//! shape every plan must have: one scan of transactions and one aggregation, whatever the
+//! number of conditions.
+
+mod common;
+
+use segql_compiler::{Program, lower_memberships, lower_segment, resolve_expr, resolve_segment};
+use segql_runtime::datafusion::arrow::util::pretty::pretty_format_batches;
+use segql_runtime::datafusion::logical_expr::LogicalPlan;
+use segql_runtime::{Engine, EngineOptions, Project};
+
+fn engine() -> Engine {
+    common::block_on(async {
+        let project = Project::discover(Some(&common::example_dir())).unwrap();
+        Engine::open(
+            project,
+            EngineOptions {
+                as_of: None,
+                target_partitions: Some(2),
+            },
+            true,
+        )
+        .await
+        .unwrap()
+    })
+}
+
+fn program() -> Program {
+    let dir = common::example_dir();
+    let mut p = Program::new(Some(&dir));
+    p.load_file(&dir.join("segments/campaigns.seg")).unwrap();
+    p
+}
+
+/// Counts plan nodes by their one-line description's first word.
+fn count_nodes(plan: &LogicalPlan, kind: &str) -> usize {
+    plan.display_indent()
+        .to_string()
+        .lines()
+        .filter(|l| l.trim_start().starts_with(kind))
+        .count()
+}
+
+fn optimized(engine: &Engine, plan: &LogicalPlan) -> String {
+    engine.optimize(plan).unwrap().display_indent().to_string()
+}
+
+#[test]
+fn as_of_defaults_to_the_latest_transaction_date() {
+    assert_eq!(engine().catalog.as_of.to_string(), "2026-10-31");
+}
+
+#[test]
+fn every_example_segment_plans_to_one_scan_and_one_aggregate() {
+    let engine = engine();
+    let program = program();
+    let mut out = String::new();
+    for s in &program.segments {
+        let name = &s.def.name.name;
+        let seg = resolve_segment(&program, &engine.catalog, name).unwrap();
+        let plan = lower_segment(&engine.catalog, &seg.pred)
+            .unwrap()
+            .sorted()
+            .unwrap();
+        let opt = engine.optimize(&plan).unwrap();
+        assert_eq!(
+            count_nodes(&opt, "Aggregate"),
+            1,
+            "{name}:\n{}",
+            opt.display_indent()
+        );
+        let tx_scans = opt
+            .display_indent()
+            .to_string()
+            .lines()
+            .filter(|l| l.contains("TableScan") && l.contains("amount"))
+            .count();
+        assert!(
+            tx_scans <= 1 && count_nodes(&opt, "TableScan") <= 2,
+            "{name} scans more than transactions and customers once:\n{}",
+            opt.display_indent()
+        );
+        out.push_str(&format!("## {name}\n{}\n\n", optimized(&engine, &plan)));
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn all_segments_of_a_file_share_one_aggregate() {
+    let engine = engine();
+    let program = program();
+    let segs: Vec<_> = program
+        .segments
+        .iter()
+        .map(|s| resolve_segment(&program, &engine.catalog, &s.def.name.name).unwrap())
+        .collect();
+    let q = lower_memberships(&engine.catalog, &segs).unwrap();
+    let opt = engine.optimize(&q.sorted().unwrap()).unwrap();
+    assert_eq!(
+        count_nodes(&opt, "Aggregate"),
+        1,
+        "{}",
+        opt.display_indent()
+    );
+    insta::assert_snapshot!(opt.display_indent().to_string());
+}
+
+#[test]
+fn windowed_segment_scans_only_its_widest_window() {
+    let engine = engine();
+    let mut program = Program::new(None);
+    let (ast, src) = program
+        .parse_inline(
+            "expression",
+            "frequency within 30d >= 2 and monetary within 90d > 500 and bought category \"Coffee\" within 2w",
+        )
+        .unwrap();
+    let pred = resolve_expr(&program, &engine.catalog, &ast, src).unwrap();
+    let plan = lower_segment(&engine.catalog, &pred)
+        .unwrap()
+        .sorted()
+        .unwrap();
+    let text = format!(
+        "Logical plan:\n{}\n\nOptimized plan:\n{}",
+        plan.display_indent(),
+        optimized(&engine, &plan)
+    );
+    // The 90-day window bounds the scan: 2026-10-31 - 90 days.
+    assert!(text.contains("2026-08-02"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn example_segment_members() {
+    let engine = engine();
+    let program = program();
+    let mut out = String::new();
+    for s in &program.segments {
+        let name = &s.def.name.name;
+        let seg = resolve_segment(&program, &engine.catalog, name).unwrap();
+        let plan = lower_segment(&engine.catalog, &seg.pred)
+            .unwrap()
+            .sorted()
+            .unwrap();
+        let batches = common::block_on(engine.collect(plan)).unwrap();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        // Keep the golden file readable: the first 15 rows and the count.
+        let mut shown = Vec::new();
+        let mut left = 15;
+        for b in &batches {
+            if left == 0 {
+                break;
+            }
+            let n = b.num_rows().min(left);
+            shown.push(b.slice(0, n));
+            left -= n;
+        }
+        let table = if shown.is_empty() {
+            "(none)".to_string()
+        } else {
+            pretty_format_batches(&shown).unwrap().to_string()
+        };
+        out.push_str(&format!("## {name}: {rows} members\n{table}\n\n"));
+    }
+    insta::assert_snapshot!(out);
+}
