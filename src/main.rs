@@ -1,5 +1,9 @@
 //! The `segql` command line.
 
+// Diagnostics carry their source text and spans, so error values are large; they are
+// built only on the (cold) failure path, where their size does not matter.
+#![allow(clippy::result_large_err)]
+
 mod cli;
 
 use clap::Parser;
@@ -18,6 +22,14 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
+        Err(report)
+            if matches!(
+                report.downcast_ref::<segql_runtime::RuntimeError>(),
+                Some(segql_runtime::RuntimeError::OutputClosed)
+            ) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
         Err(report) => {
             eprintln!("{report:?}");
             std::process::ExitCode::FAILURE

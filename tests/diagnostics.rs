@@ -1,5 +1,7 @@
 //! Golden tests of rendered diagnostics: every kind of mistake, its code, span and help.
 
+#![allow(clippy::result_large_err)]
+
 mod common;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};

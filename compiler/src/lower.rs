@@ -144,7 +144,6 @@ fn date_lit(d: NaiveDate) -> Expr {
 struct Profile {
     plan: LogicalPlan,
     names: HashMap<Value, String>,
-    types: HashMap<Value, ValueType>,
 }
 
 impl Profile {
@@ -338,7 +337,6 @@ impl Profile {
             coalesce(vec![p(&agg_name(a)), lit(zero)])
         };
         let mut names = HashMap::new();
-        let mut types = HashMap::new();
         let mut taken = BTreeMap::new();
         taken.insert("customer_id".to_string(), ());
         let mut proj = vec![id_expr.alias("customer_id")];
@@ -402,10 +400,9 @@ impl Profile {
             taken.insert(name.clone(), ());
             proj.push(e.alias(&name));
             names.insert(v.clone(), name);
-            types.insert(v.clone(), value_type(v, catalog));
         }
         let plan = builder.project(proj)?.build()?;
-        Ok(Profile { plan, names, types })
+        Ok(Profile { plan, names })
     }
 
     /// The predicate as a boolean expression over the profile's columns; never NULL.
@@ -470,7 +467,6 @@ impl Profile {
             Value::Attribute(_) => true,
             Value::Lifecycle => false,
         };
-        let _ = &self.types;
         // `coalesce(e, false)` rather than `e IS TRUE`: the same truth, and DataFusion agrees
         // on its nullability between logical and physical plans.
         if nullable {
@@ -478,14 +474,6 @@ impl Profile {
         } else {
             e
         }
-    }
-}
-
-fn value_type(v: &Value, _catalog: &Catalog) -> ValueType {
-    match v {
-        Value::Metric(m) => m.kind.value_type(),
-        Value::Lifecycle => ValueType::Stage,
-        Value::Attribute(_) => ValueType::Text,
     }
 }
 

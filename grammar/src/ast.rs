@@ -51,6 +51,7 @@ pub struct File {
 
 /// One top-level item of a file.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a file holds few items
 pub enum Item {
     /// `import "other.seg"`
     Import(Import),

@@ -151,6 +151,11 @@ pub enum RuntimeError {
         help: Option<String>,
     },
 
+    /// Standard output was closed by its reader.
+    #[error("the output was closed before the result was complete")]
+    #[diagnostic(code(segql::io::closed))]
+    OutputClosed,
+
     /// A bad command-line value.
     #[error("{message}")]
     #[diagnostic(code(segql::usage))]

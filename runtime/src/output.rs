@@ -37,9 +37,14 @@ impl Format {
 }
 
 fn io_err(path: &str, e: impl std::fmt::Display) -> RuntimeError {
+    let reason = e.to_string();
+    if reason.contains("Broken pipe") {
+        // The reader went away (`segql run ... | head`): not an error of ours.
+        return RuntimeError::OutputClosed;
+    }
     RuntimeError::Io {
         path: path.to_string(),
-        reason: e.to_string(),
+        reason,
     }
 }
 
