@@ -458,3 +458,59 @@ fn demo_is_deterministic_and_matches_the_example_data() {
     assert!(a.status.success(), "{}", stderr(&a));
     assert_eq!(stdout(&a), stdout(&b));
 }
+
+#[test]
+fn directories_globs_delimiters_and_date_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let tx = dir.path().join("tx");
+    std::fs::create_dir_all(&tx).unwrap();
+    std::fs::write(
+        tx.join("2024-01.csv"),
+        "card;day;total\n1;05.01.2024;10,00\n2;20.01.2024;7\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tx.join("2024-02.csv"),
+        "card;day;total\n1;03.02.2024;5\n3;28.02.2024;1\n",
+    )
+    .unwrap();
+    std::fs::write(tx.join("notes.md"), "not data\n").unwrap();
+    let toml = |path: &str| {
+        format!(
+            "[project]\nas_of = \"2024-02-29\"\n[transactions]\npath = \"{path}\"\ndelimiter = \";\"\ndate_format = \"%d.%m.%Y\"\n[transactions.columns]\ncustomer_id = \"card\"\nts = \"day\"\namount = \"total\"\n"
+        )
+    };
+    for path in ["tx", "tx/*.csv"] {
+        std::fs::write(dir.path().join("segql.toml"), toml(path)).unwrap();
+        let o = segql(
+            &["run", "-e", "monetary > 0", "--format", "csv"],
+            Some(dir.path()),
+        );
+        // "10,00" is not a number in a ;-separated file with a dot decimal separator.
+        assert_eq!(o.status.code(), Some(1), "{path}: {}", stdout(&o));
+        assert!(stderr(&o).contains("segql::data::read"), "{}", stderr(&o));
+    }
+    std::fs::write(
+        tx.join("2024-01.csv"),
+        "card;day;total\n1;05.01.2024;10.00\n2;20.01.2024;7\n",
+    )
+    .unwrap();
+    for path in ["tx", "tx/*.csv"] {
+        std::fs::write(dir.path().join("segql.toml"), toml(path)).unwrap();
+        let o = segql(
+            &["run", "-e", "frequency >= 1", "--format", "csv"],
+            Some(dir.path()),
+        );
+        assert!(o.status.success(), "{path}: {}", stderr(&o));
+        assert_eq!(
+            stdout(&o),
+            "customer_id,frequency\n1,2\n2,1\n3,1\n",
+            "{path}"
+        );
+        let o = segql(
+            &["run", "-e", "recency <= 1d", "--format", "csv"],
+            Some(dir.path()),
+        );
+        assert_eq!(stdout(&o), "customer_id,recency\n3,1\n", "{path}");
+    }
+}

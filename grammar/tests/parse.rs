@@ -1,0 +1,135 @@
+//! Parser tests: every construct parses to the expected tree shape, and arbitrary or mutated
+//! text never panics.
+
+use proptest::prelude::*;
+use segql_grammar::ast::{ExprKind, Item, LiteralKind};
+use segql_grammar::{parse_expr, parse_file};
+
+#[test]
+fn every_construct_parses() {
+    let text = r#"
+        # comment
+        import "other.seg"
+        segment a "described" = recency < 30d and not (frequency within 8w >= 3 or monetary > 12.50)
+        segment b = city in ("Kyiv", "Lviv") and gender not in ("m") and avg_check between 10 and 20
+        segment c = bought category "Coffee" at least 2 times within 30d and bought ("X", 5)
+        segment d = spend on partner ("OKKO", "WOG") within 6m > 100 and lifecycle = at_risk
+        segment e = signup_date < 2024-01-01 and sms_opt_in = true and a and recency not between 1d and 2y
+    "#;
+    let f = parse_file("t.seg", text).unwrap();
+    assert_eq!(f.items.len(), 6);
+    let Item::Segment(a) = &f.items[1] else {
+        panic!()
+    };
+    assert_eq!(a.description.as_deref(), Some("described"));
+    let ExprKind::And(parts) = &a.body.kind else {
+        panic!("{:?}", a.body)
+    };
+    assert_eq!(parts.len(), 2);
+    assert!(matches!(parts[1].kind, ExprKind::Not(_)));
+    let Item::Segment(c) = &f.items[3] else {
+        panic!()
+    };
+    let ExprKind::And(parts) = &c.body.kind else {
+        panic!()
+    };
+    let ExprKind::Bought {
+        at_least,
+        window,
+        values,
+        ..
+    } = &parts[0].kind
+    else {
+        panic!()
+    };
+    assert_eq!(at_least.map(|a| a.0), Some(2));
+    assert_eq!(window.unwrap().duration.days(), 30);
+    assert_eq!(values[0].kind, LiteralKind::String("Coffee".into()));
+}
+
+#[test]
+fn and_binds_tighter_than_or() {
+    let e = parse_expr("x", "a or b and c").unwrap();
+    let ExprKind::Or(parts) = e.kind else {
+        panic!()
+    };
+    assert!(matches!(parts[1].kind, ExprKind::And(_)));
+}
+
+#[test]
+fn durations_are_whole_days() {
+    for (text, days) in [("1d", 1), ("8w", 56), ("6m", 180), ("1y", 365)] {
+        let e = parse_expr("x", &format!("recency < {text}")).unwrap();
+        let ExprKind::Compare { rhs, .. } = e.kind else {
+            panic!()
+        };
+        let LiteralKind::Duration(d) = rhs.kind else {
+            panic!()
+        };
+        assert_eq!(d.days(), days);
+    }
+}
+
+#[test]
+fn spans_point_at_the_source() {
+    let text = "recency < 30d and city = \"Kyiv\"";
+    let e = parse_expr("x", text).unwrap();
+    let ExprKind::And(parts) = e.kind else {
+        panic!()
+    };
+    assert_eq!(
+        &text[parts[1].span.start..parts[1].span.end],
+        "city = \"Kyiv\""
+    );
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let deep = format!("{}recency < 30d{}", "(".repeat(10_000), ")".repeat(10_000));
+    assert!(parse_expr("x", &deep).is_err());
+    let nots = format!("{}recency < 30d", "not ".repeat(10_000));
+    assert!(parse_expr("x", &nots).is_err());
+}
+
+const PIECES: [&str; 24] = [
+    "segment",
+    "import",
+    "and",
+    "or",
+    "not",
+    "(",
+    ")",
+    "\"",
+    "=",
+    "<",
+    ">=",
+    "in",
+    "between",
+    "within",
+    "30d",
+    "bought",
+    "category",
+    "\"Coffee\"",
+    "2024-01-01",
+    "12.5",
+    "recency",
+    "#",
+    "\n",
+    "at least",
+];
+
+proptest! {
+    #[test]
+    fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
+        let _ = parse_file("x", &s);
+        let _ = parse_expr("x", &s);
+    }
+
+    #[test]
+    fn token_soup_never_panics(parts in prop::collection::vec(0usize..PIECES.len(), 0..40)) {
+        let s: Vec<&str> = parts.iter().map(|i| PIECES[*i]).collect();
+        let s = s.join(" ");
+        let _ = parse_file("x", &s);
+        let _ = parse_expr("x", &s);
+    }
+}
