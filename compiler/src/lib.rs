@@ -24,6 +24,6 @@ pub mod resolve;
 
 pub use catalog::{Catalog, LifecycleThresholds};
 pub use error::CompileError;
-pub use lower::{Query, lower_memberships, lower_segment};
+pub use lower::{Profile, Query, lower_memberships, lower_segment, needs_full_base};
 pub use program::Program;
 pub use resolve::{check_all, resolve_expr, resolve_segment};

@@ -47,15 +47,14 @@ impl Query {
 /// Members of one segment: `customer_id` plus every value its conditions read.
 pub fn lower_segment(catalog: &Catalog, pred: &Pred) -> Result<Query> {
     let values = pred.values();
-    let profile = Profile::build(catalog, &values, &[pred])?;
-    let filter = profile.pred(pred);
-    let mut cols = vec![ident("customer_id")];
-    cols.extend(values.iter().map(|v| ident(&profile.names[v])));
-    let plan = LogicalPlanBuilder::from(profile.plan.clone())
-        .filter(filter)?
-        .project(cols)?
-        .build()?;
-    Ok(Query { plan })
+    let profile = Profile::build(catalog, &values, needs_full_base(&[pred]))?;
+    profile.members(pred)
+}
+
+/// True when some predicate can hold for a customer without purchases, so the query must see
+/// the whole customer base (every customer with a purchase, and the customers table).
+pub fn needs_full_base(preds: &[&Pred]) -> bool {
+    preds.iter().any(|p| empty_profile(p) != Tri::False)
 }
 
 /// Memberships of several segments at once: `customer_id` and one true/false column per
@@ -70,11 +69,11 @@ pub fn lower_memberships(catalog: &Catalog, segments: &[Segment]) -> Result<Quer
         }
     }
     let preds: Vec<&Pred> = segments.iter().map(|s| &s.pred).collect();
-    let profile = Profile::build(catalog, &values, &preds)?;
+    let profile = Profile::build(catalog, &values, needs_full_base(&preds))?;
     let mut cols = vec![ident("customer_id")];
     let mut any = Vec::new();
     for s in segments {
-        let e = profile.pred(&s.pred);
+        let e = profile.condition(&s.pred);
         any.push(e.clone());
         cols.push(e.alias(&s.name));
     }
@@ -140,14 +139,55 @@ fn date_lit(d: NaiveDate) -> Expr {
     lit(ScalarValue::Date32(Some(epoch_days(d))))
 }
 
-/// The per-customer table a query filters: `customer_id` and one column per value.
-struct Profile {
-    plan: LogicalPlan,
-    names: HashMap<Value, String>,
+/// The per-customer table a query filters: `customer_id` and one column per value. Built from
+/// transactions by [`Profile::build`], or over a cached table by [`Profile::over`].
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The plan producing one row per customer.
+    pub plan: LogicalPlan,
+    /// The column of each value.
+    pub names: HashMap<Value, String>,
 }
 
 impl Profile {
-    fn build(catalog: &Catalog, values: &[Value], preds: &[&Pred]) -> Result<Profile> {
+    /// A profile over an existing per-customer table (e.g. one cached in memory) whose
+    /// columns hold `names`.
+    pub fn over(plan: LogicalPlan, names: HashMap<Value, String>) -> Profile {
+        Profile { plan, names }
+    }
+
+    /// True when every value `pred` reads is a column of the profile.
+    pub fn covers(&self, pred: &Pred) -> bool {
+        pred.values().iter().all(|v| self.names.contains_key(v))
+    }
+
+    /// Members of `pred`: `customer_id` and the values it reads. The profile must cover it.
+    pub fn members(&self, pred: &Pred) -> Result<Query> {
+        let mut cols = vec![ident("customer_id")];
+        cols.extend(pred.values().iter().map(|v| ident(&self.names[v])));
+        let plan = LogicalPlanBuilder::from(self.plan.clone())
+            .filter(self.condition(pred))?
+            .project(cols)?
+            .build()?;
+        Ok(Query { plan })
+    }
+
+    /// Members of `pred` with every profile column.
+    pub fn filtered(&self, pred: &Pred) -> Result<LogicalPlan> {
+        LogicalPlanBuilder::from(self.plan.clone())
+            .filter(self.condition(pred))?
+            .build()
+    }
+
+    /// The column holding `v`, if profiled.
+    pub fn column(&self, v: &Value) -> Option<&str> {
+        self.names.get(v).map(String::as_str)
+    }
+
+    /// Builds the profile of `values` from transactions. With `full_base`, every customer
+    /// (with purchases up to the as-of date, or in the customers table) has a row; without
+    /// it, only customers with purchases in the widest window the values need.
+    pub fn build(catalog: &Catalog, values: &[Value], full_base: bool) -> Result<Profile> {
         let as_of = catalog.as_of;
         let as_of_days = epoch_days(as_of) as i64;
 
@@ -197,7 +237,7 @@ impl Profile {
         // customers without any purchase: they may be dropped from the scan only when no
         // predicate can hold for such a customer. Otherwise (`not bought ... within 30d`)
         // every customer must be scanned to be in the base.
-        let never_empty = preds.iter().all(|p| empty_profile(p) == Tri::False);
+        let never_empty = !full_base;
         let widest = aggs
             .iter()
             .map(|a| a.window())
@@ -406,19 +446,19 @@ impl Profile {
     }
 
     /// The predicate as a boolean expression over the profile's columns; never NULL.
-    fn pred(&self, p: &Pred) -> Expr {
+    pub fn condition(&self, p: &Pred) -> Expr {
         match p {
             Pred::And(ps) => ps
                 .iter()
-                .map(|p| self.pred(p))
+                .map(|p| self.condition(p))
                 .reduce(Expr::and)
                 .unwrap_or(lit(true)),
             Pred::Or(ps) => ps
                 .iter()
-                .map(|p| self.pred(p))
+                .map(|p| self.condition(p))
                 .reduce(Expr::or)
                 .unwrap_or(lit(false)),
-            Pred::Not(p) => !self.pred(p),
+            Pred::Not(p) => !self.condition(p),
             Pred::Cmp { value, op, rhs, .. } => {
                 let l = ident(&self.names[value]);
                 let r = const_expr(rhs);

@@ -12,6 +12,7 @@
 
 pub mod ast;
 mod error;
+pub mod fmt;
 mod parser;
 
 pub use error::ParseError;

@@ -133,3 +133,27 @@ proptest! {
         let _ = parse_expr("x", &s);
     }
 }
+
+#[test]
+fn formatting_round_trips() {
+    let cases = [
+        "recency < 30d and not (frequency within 8w >= 3 or monetary > 12.50)",
+        "city in (\"Kyiv\", \"Lviv\") and gender not in (\"m\") and avg_check between 10 and 20",
+        "bought category \"Coffee\" at least 2 times within 30d or bought (\"X\", 5)",
+        "spend on partner (\"OKKO\", \"WOG\") within 6m > 100 and lifecycle = at_risk",
+        "signup_date < 2024-01-01 and sms_opt_in = true and a and recency not between 1d and 2y",
+        "not not a",
+    ];
+    for c in cases {
+        let e = parse_expr("x", c).unwrap();
+        let text = segql_grammar::fmt::format_expr(&e);
+        assert_eq!(text, c);
+        let seg = segql_grammar::fmt::format_segment("s", Some("say \"hi\""), &e);
+        let f = parse_file("s.seg", &seg).unwrap();
+        let Item::Segment(d) = &f.items[0] else {
+            panic!()
+        };
+        assert_eq!(segql_grammar::fmt::format_expr(&d.body), c, "{seg}");
+        assert_eq!(d.description.as_deref(), Some("say \"hi\""));
+    }
+}

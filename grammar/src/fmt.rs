@@ -1,0 +1,101 @@
+//! The canonical text of expressions and segment definitions (used when saving segments).
+
+use crate::ast::*;
+
+/// An expression on one line, in canonical spacing.
+pub fn format_expr(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::And(ps) => ps.iter().map(format_expr).collect::<Vec<_>>().join(" and "),
+        ExprKind::Or(ps) => ps.iter().map(format_expr).collect::<Vec<_>>().join(" or "),
+        ExprKind::Not(x) => format!("not {}", format_expr(x)),
+        ExprKind::Group(x) => format!("({})", format_expr(x)),
+        ExprKind::SegmentRef(id) => id.name.clone(),
+        ExprKind::Compare { lhs, op, rhs } => {
+            format!("{} {} {}", operand(lhs), op.as_str(), rhs.kind)
+        }
+        ExprKind::In { lhs, negated, list } => format!(
+            "{}{} in {}",
+            operand(lhs),
+            if *negated { " not" } else { "" },
+            list_text(list, true)
+        ),
+        ExprKind::Between {
+            lhs,
+            negated,
+            low,
+            high,
+        } => format!(
+            "{}{} between {} and {}",
+            operand(lhs),
+            if *negated { " not" } else { "" },
+            low.kind,
+            high.kind
+        ),
+        ExprKind::Bought {
+            dimension,
+            values,
+            at_least,
+            window,
+        } => {
+            let mut s = String::from("bought ");
+            if let Some(d) = dimension {
+                s.push_str(&format!("{d} "));
+            }
+            s.push_str(&list_text(values, false));
+            if let Some((n, _)) = at_least {
+                s.push_str(&format!(
+                    " at least {n} time{}",
+                    if *n == 1 { "" } else { "s" }
+                ));
+            }
+            if let Some(w) = window {
+                s.push_str(&format!(" within {}", w.duration));
+            }
+            s
+        }
+    }
+}
+
+/// A segment definition: top-level `and` conditions each on their own line.
+pub fn format_segment(name: &str, description: Option<&str>, body: &Expr) -> String {
+    let desc = description
+        .map(|d| format!(" {}", LiteralKind::String(d.to_string())))
+        .unwrap_or_default();
+    let body = match &body.kind {
+        ExprKind::And(ps) => ps
+            .iter()
+            .map(format_expr)
+            .collect::<Vec<_>>()
+            .join("\n    and "),
+        _ => format_expr(body),
+    };
+    format!("segment {name}{desc} =\n    {body}\n")
+}
+
+fn operand(o: &Operand) -> String {
+    match &o.kind {
+        OperandKind::Name { name, window } => match window {
+            Some(w) => format!("{} within {}", name.name, w.duration),
+            None => name.name.clone(),
+        },
+        OperandKind::Spend {
+            dimension,
+            values,
+            window,
+        } => {
+            let mut s = format!("spend on {dimension} {}", list_text(values, false));
+            if let Some(w) = window {
+                s.push_str(&format!(" within {}", w.duration));
+            }
+            s
+        }
+    }
+}
+
+fn list_text(values: &[Literal], always_parens: bool) -> String {
+    if values.len() == 1 && !always_parens {
+        return values[0].kind.to_string();
+    }
+    let items: Vec<String> = values.iter().map(|v| v.kind.to_string()).collect();
+    format!("({})", items.join(", "))
+}
