@@ -33,6 +33,16 @@ enum Command {
     Explain(ExplainArgs),
     /// Generate a deterministic coalition-loyalty data set.
     Demo(DemoArgs),
+    /// Explore segments interactively: members, shares and revenue at once.
+    Repl(ReplArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReplArgs {
+    /// Segment files to load; their segments can be used by name.
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 /// Where the data is and when to evaluate.
@@ -174,6 +184,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(a) => check_cmd(a).await,
         Command::Explain(a) => explain_cmd(a).await,
         Command::Demo(a) => demo_cmd(a),
+        Command::Repl(a) => repl_cmd(a).await,
     }
 }
 
@@ -516,5 +527,28 @@ fn demo_cmd(a: DemoArgs) -> Result<ExitCode> {
         s.communications,
         a.out.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn repl_cmd(a: ReplArgs) -> Result<ExitCode> {
+    let p = project(&a.data)?;
+    let root = if a.data.transactions.is_some() {
+        None
+    } else {
+        Some(p.dir.clone())
+    };
+    let options = EngineOptions {
+        as_of: a.data.as_of,
+        target_partitions: a.data.partitions,
+    };
+    let session = crate::repl::Session::open(
+        p,
+        options,
+        &a.files,
+        root.as_deref(),
+        &mut std::io::stderr(),
+    )
+    .await?;
+    crate::repl::run(session).await?;
     Ok(ExitCode::SUCCESS)
 }

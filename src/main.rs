@@ -4,12 +4,10 @@
 // built only on the (cold) failure path, where their size does not matter.
 #![allow(clippy::result_large_err)]
 
-mod cli;
-
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let args = cli::Cli::parse();
+    let args = segql::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -20,7 +18,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(args)) {
+    match runtime.block_on(segql::cli::run(args)) {
         Ok(code) => code,
         Err(report)
             if matches!(

@@ -47,6 +47,9 @@ pub struct Program {
     index: HashMap<String, usize>,
     /// Imports may not leave this directory, when set.
     root: Option<PathBuf>,
+    /// The confinement of the load in progress: the project root, or the directory of a
+    /// top-level file that lies outside it.
+    current_root: Option<PathBuf>,
 }
 
 impl Program {
@@ -60,6 +63,12 @@ impl Program {
 
     /// Loads a file and, recursively, its imports. Segments of `path` itself are top-level.
     pub fn load_file(&mut self, path: &Path) -> Result<(), CompileError> {
+        let abs = normalize(&absolute(path));
+        self.current_root = match &self.root {
+            Some(r) if abs.starts_with(r) => Some(r.clone()),
+            Some(_) => abs.parent().map(Path::to_path_buf),
+            None => None,
+        };
         let mut stack = Vec::new();
         self.load(path, true, None, &mut stack)
     }
@@ -75,8 +84,45 @@ impl Program {
             text: Arc::from(text),
         });
         let base = std::env::current_dir().unwrap_or_default();
+        self.current_root = self.root.clone();
         let mut stack = Vec::new();
         self.add_items(idx, &file, true, &base, &mut stack)
+    }
+
+    /// Adds or replaces segments typed interactively: definitions in `text` replace earlier
+    /// segments of the same name. Returns the names defined.
+    pub fn define(&mut self, name: &str, text: &str) -> Result<Vec<String>, CompileError> {
+        let file = segql_grammar::parse_file(name, text)?;
+        let names: Vec<String> = file
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Segment(d) => Some(d.def_name()),
+                Item::Import(_) => None,
+            })
+            .collect();
+        let before = (
+            self.segments.clone(),
+            self.index.clone(),
+            self.sources.len(),
+        );
+        self.segments.retain(|s| !names.contains(&s.def.name.name));
+        self.reindex();
+        if let Err(e) = self.load_text(name, text) {
+            (self.segments, self.index) = (before.0, before.1);
+            self.sources.truncate(before.2);
+            return Err(e);
+        }
+        Ok(names)
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.def.name.name.clone(), i))
+            .collect();
     }
 
     /// Parses an inline expression, registering its text as a source for diagnostics.
@@ -164,7 +210,7 @@ impl Program {
             match item {
                 Item::Import(imp) => {
                     let target = normalize(&base.join(&imp.path));
-                    if let Some(root) = &self.root
+                    if let Some(root) = &self.current_root
                         && !target.starts_with(root)
                     {
                         return Err(CompileError::ImportOutsideRoot {

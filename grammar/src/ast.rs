@@ -83,6 +83,13 @@ pub struct SegmentDef {
     pub span: Span,
 }
 
+impl SegmentDef {
+    /// The segment's name.
+    pub fn def_name(&self) -> String {
+        self.name.name.clone()
+    }
+}
+
 /// A boolean expression over customers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {

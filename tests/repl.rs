@@ -1,0 +1,241 @@
+//! The REPL driven as a user would: a script on standard input, completion as the editor asks
+//! for it, and the cached profile checked against fresh scans.
+
+#![allow(clippy::result_large_err)]
+
+mod common;
+
+use segql::repl::{Session, complete, is_incomplete};
+use segql_compiler::{Program, lower_segment, resolve_expr};
+use segql_runtime::{EngineOptions, Project};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn session() -> Session {
+    common::block_on(async {
+        let project = Project::discover(Some(&common::example_dir())).unwrap();
+        Session::open(
+            project,
+            EngineOptions {
+                as_of: None,
+                target_partitions: Some(2),
+            },
+            &[],
+            None,
+            &mut std::io::sink(),
+        )
+        .await
+        .unwrap()
+    })
+}
+
+/// Runs `segql repl` on the example project with `script` as standard input.
+fn repl_script(script: &str, cwd: &std::path::Path) -> (String, String, bool) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_segql"))
+        .args([
+            "repl",
+            "--project",
+            &common::example_dir().display().to_string(),
+        ])
+        .env("NO_COLOR", "1")
+        .env("SEGQL_HISTORY", cwd.join("history"))
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+        o.status.success(),
+    )
+}
+
+#[test]
+fn completion_offers_values_from_the_data() {
+    let s = session();
+    let words = s.words().lock().unwrap().clone();
+    let (start, c) = complete("bought category ", 16, &words);
+    assert_eq!(start, 16);
+    assert!(c.contains(&"\"Coffee\"".to_string()), "{c:?}");
+    assert!(c.contains(&"\"Fuel\"".to_string()), "{c:?}");
+    let line = "bought category \"Co";
+    let (start, c) = complete(line, line.len(), &words);
+    assert_eq!((start, c), (16, vec!["\"Coffee\"".to_string()]));
+    let line = "recency < 30d and city = ";
+    let (_, c) = complete(line, line.len(), &words);
+    assert!(
+        c.contains(&"\"Kyiv\"".to_string()) && c.contains(&"\"Lviv\"".to_string()),
+        "{c:?}"
+    );
+    let line = "city in (\"Kyiv\", \"L";
+    let (_, c) = complete(line, line.len(), &words);
+    assert_eq!(c, vec!["\"Lviv\"".to_string()]);
+    let line = "not bought partner ";
+    let (_, c) = complete(line, line.len(), &words);
+    assert!(
+        c.contains(&"\"OKKO\"".to_string()) && c.contains(&"\"ALLO\"".to_string()),
+        "{c:?}"
+    );
+    let line = "lifecycle = at";
+    let (_, c) = complete(line, line.len(), &words);
+    assert_eq!(c, vec!["at_risk".to_string()]);
+    let (_, c) = complete("rec", 3, &words);
+    assert_eq!(c, vec!["recency".to_string()]);
+    let (_, c) = complete("frequency > 2 and sms", 21, &words);
+    assert_eq!(c, vec!["sms_opt_in".to_string()]);
+    let (_, c) = complete(":sa", 3, &words);
+    assert_eq!(c, vec![":save".to_string()]);
+}
+
+#[test]
+fn incomplete_input_continues() {
+    assert!(is_incomplete("recency < 30d and"));
+    assert!(is_incomplete("(recency < 30d or"));
+    assert!(is_incomplete(
+        "segment x = (frequency > 2\n or monetary > 10"
+    ));
+    assert!(is_incomplete("city = \"Ky"));
+    assert!(!is_incomplete("recency < 30d"));
+    assert!(!is_incomplete("(recency < 30d)"));
+    assert!(!is_incomplete(":save x"));
+    assert!(!is_incomplete("city = \"and\""));
+}
+
+#[test]
+fn a_scripted_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "\
+recency < 30d and frequency >= 3
+segment loyal =
+    frequency within 90d >= 5 and
+    (monetary > 1000 or
+     city = \"Kyiv\")
+loyal and lifecycle = active
+recncy < 30d
+:show 2
+loyal and gender = \"f\"
+:save loyal_women my.seg
+:export women.csv
+:as-of 2026-06-30
+loyal_women
+:quit
+";
+    let (out, err, ok) = repl_script(script, dir.path());
+    assert!(ok, "{err}");
+    // The first answer: members, shares, revenue and a preview.
+    assert!(
+        out.contains("members (") && out.contains("% of 1000 customers), revenue"),
+        "{out}"
+    );
+    assert!(out.contains("defined loyal"), "{out}");
+    // The error is reported and the session goes on.
+    assert!(
+        out.contains("segql::resolve::unknown_name") && out.contains("did you mean `recency`?"),
+        "{out}"
+    );
+    assert!(out.contains("saved segment loyal_women to my.seg"), "{out}");
+    assert!(out.contains("rows to women.csv"), "{out}");
+    assert!(out.contains("as of 2026-06-30"), "{out}");
+    assert!(err.contains("profiled 1000 customers"), "{err}");
+    // What :save wrote is a valid segment file.
+    let saved = std::fs::read_to_string(dir.path().join("my.seg")).unwrap();
+    assert_eq!(
+        saved,
+        "segment loyal_women =\n    loyal\n    and gender = \"f\"\n"
+    );
+    // It refers to `loyal`, defined only in the session: check it together with a definition.
+    std::fs::write(
+        dir.path().join("loyal.seg"),
+        "segment loyal = frequency within 90d >= 5 and (monetary > 1000 or city = \"Kyiv\")\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("my.seg"),
+        format!("import \"loyal.seg\"\n{saved}"),
+    )
+    .unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_segql"))
+        .args([
+            "check",
+            "--project",
+            &common::example_dir().display().to_string(),
+            "my.seg",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let csv = std::fs::read_to_string(dir.path().join("women.csv")).unwrap();
+    assert!(csv.starts_with("customer_id,"), "{csv}");
+    // History is kept for the next session.
+    let history = std::fs::read_to_string(dir.path().join("history")).unwrap();
+    assert!(history.contains("loyal and gender"), "{history}");
+}
+
+#[test]
+fn the_cache_answers_like_a_fresh_scan() {
+    let mut s = session();
+    let engine_catalog = common::block_on(async {
+        let project = Project::discover(Some(&common::example_dir())).unwrap();
+        common::open(
+            project,
+            chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        )
+        .await
+    });
+    for (text, cached) in [
+        ("recency < 30d and frequency >= 3", true),
+        ("lifecycle in (at_risk, churned) and city = \"Lviv\"", true),
+        (
+            "monetary within 365d > 5000 or not (frequency within 90d > 2)",
+            true,
+        ),
+        ("lifecycle = prospect", true),
+        (
+            "bought category \"Coffee\" at least 2 times within 60d",
+            false,
+        ),
+        ("not spend on partner \"ALLO\" within 1y > 100", false),
+    ] {
+        let a = common::block_on(s.answer(text)).unwrap();
+        assert_eq!(a.from_cache, cached, "{text}");
+        let mut program = Program::new(None);
+        let (ast, src) = program.parse_inline("x", text).unwrap();
+        let pred = resolve_expr(&program, &engine_catalog.catalog, &ast, src).unwrap();
+        let plan = lower_segment(&engine_catalog.catalog, &pred)
+            .unwrap()
+            .sorted()
+            .unwrap();
+        let fresh = common::block_on(common::ids(&engine_catalog, plan));
+        assert_eq!(a.totals.customers as usize, fresh.len(), "{text}");
+        let preview = common::block_on(async {
+            let mut ids = Vec::new();
+            for b in &a.preview {
+                let col = segql_runtime::datafusion::arrow::compute::cast(
+                    b.column(0),
+                    &segql_runtime::datafusion::arrow::datatypes::DataType::Utf8,
+                )
+                .unwrap();
+                use segql_runtime::datafusion::arrow::array::{Array, AsArray};
+                let s = col.as_string::<i32>();
+                ids.extend((0..s.len()).map(|i| s.value(i).to_string()));
+            }
+            ids
+        });
+        let first: Vec<String> = fresh.iter().take(preview.len()).cloned().collect();
+        assert_eq!(preview, first, "{text}");
+    }
+}
