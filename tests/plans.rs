@@ -1,6 +1,7 @@
 //! Golden tests of plans and result rows for every segment of the example project, and the
-//! shape every plan must have: one scan of transactions and one aggregation, whatever the
-//! number of conditions.
+//! shape every plan must have, whatever the number of conditions: one scan of transactions
+//! and one aggregation by customer (preceded, when purchases are counted by receipt, by one
+//! roll-up of lines into receipts).
 
 mod common;
 
@@ -30,6 +31,27 @@ fn program() -> Program {
     let mut p = Program::new(Some(&dir));
     p.load_file(&dir.join("segments/campaigns.seg")).unwrap();
     p
+}
+
+/// Aggregations by customer, and roll-ups of lines into receipts.
+fn aggregates(plan: &LogicalPlan) -> (usize, usize) {
+    let text = plan.display_indent().to_string();
+    let by_customer = text
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .starts_with("Aggregate: groupBy=[[customer_id]]")
+                || l.contains("groupBy=[[p.customer_id]]")
+        })
+        .count();
+    let by_receipt = text
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .starts_with("Aggregate: groupBy=[[customer_id, receipt_id]]")
+        })
+        .count();
+    (by_customer, by_receipt)
 }
 
 /// Counts plan nodes by their one-line description's first word.
@@ -63,11 +85,24 @@ fn every_example_segment_plans_to_one_scan_and_one_aggregate() {
             .sorted()
             .unwrap();
         let opt = engine.optimize(&plan).unwrap();
+        let (by_customer, by_receipt) = aggregates(&opt);
+        assert_eq!(
+            by_customer,
+            1,
+            "{name}:
+{}",
+            opt.display_indent()
+        );
+        assert!(
+            by_receipt <= 1,
+            "{name}:
+{}",
+            opt.display_indent()
+        );
         assert_eq!(
             count_nodes(&opt, "Aggregate"),
-            1,
-            "{name}:\n{}",
-            opt.display_indent()
+            by_customer + by_receipt,
+            "{name}"
         );
         let tx_scans = opt
             .display_indent()
@@ -96,9 +131,10 @@ fn all_segments_of_a_file_share_one_aggregate() {
         .collect();
     let q = lower_memberships(&engine.catalog, &segs).unwrap();
     let opt = engine.optimize(&q.sorted().unwrap()).unwrap();
+    assert_eq!(aggregates(&opt), (1, 1), "{}", opt.display_indent());
     assert_eq!(
         count_nodes(&opt, "Aggregate"),
-        1,
+        2,
         "{}",
         opt.display_indent()
     );

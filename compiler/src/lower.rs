@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, Result, ScalarValue};
 use datafusion::functions::expr_fn::coalesce;
 use datafusion::functions_aggregate::count::count_all;
-use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
+use datafusion::functions_aggregate::expr_fn::{bool_or, max, min, sum};
 use datafusion::logical_expr::{
     Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, SortExpr, cast, ident, lit,
     when,
@@ -250,10 +250,16 @@ impl Profile {
         if let Some(w) = widest {
             scan_filter = scan_filter.and(ts.clone().gt(window_start(as_of, w)));
         }
-        let has_receipt = catalog.has_tx_column("receipt_id");
+        // Purchases are counted by distinct receipt when receipts are mapped. Rather than
+        // COUNT(DISTINCT receipt_id) per condition (a hash set per customer and condition),
+        // aggregate twice: per (customer, receipt), then per customer, where each purchase
+        // condition becomes a plain filtered COUNT over receipts.
+        let has_receipt =
+            catalog.has_tx_column("receipt_id") && aggs.iter().any(|a| matches!(a, Agg::Count(..)));
         let mut agg_exprs = Vec::new();
+        let mut stage1 = Vec::new();
         let mut agg_names = BTreeMap::new();
-        for a in &aggs {
+        for (k, a) in aggs.iter().enumerate() {
             let mut filters = Vec::new();
             if let Some(w) = a.window()
                 && Some(w) != widest
@@ -269,27 +275,57 @@ impl Profile {
                 filters.push(ident(d.column()).in_list(list, false));
             }
             let filter = filters.into_iter().reduce(Expr::and);
-            let base = match a {
-                Agg::MaxTs(_) => max(ts.clone()),
-                Agg::MinTs(_) => min(ts.clone()),
-                Agg::Count(..) if has_receipt => count(ident("receipt_id")),
-                Agg::Count(..) => count_all().unalias(),
-                Agg::SumAmount(..) => sum(ident("amount")),
-                Agg::SumQuantity(_) => sum(ident("quantity")),
+            let with_filter = |e: Expr, f: Option<Expr>| -> Result<Expr> {
+                match f {
+                    None => Ok(e),
+                    Some(f) => e.filter(f).build(),
+                }
             };
-            let distinct = matches!(a, Agg::Count(..)) && has_receipt;
-            let e = match (filter, distinct) {
-                (None, false) => base,
-                (None, true) => base.distinct().build()?,
-                (Some(f), false) => base.filter(f).build()?,
-                (Some(f), true) => base.distinct().filter(f).build()?,
+            let e = if has_receipt {
+                let s1 = format!("__r{k}");
+                let receipt_known = ident("receipt_id").is_not_null();
+                match a {
+                    Agg::Count(..) => match filter {
+                        None => count_all().unalias().filter(receipt_known).build()?,
+                        Some(f) => {
+                            stage1.push(bool_or(f).alias(&s1));
+                            count_all()
+                                .unalias()
+                                .filter(ident(&s1).and(receipt_known))
+                                .build()?
+                        }
+                    },
+                    _ => {
+                        let (s1_expr, combine): (Expr, fn(Expr) -> Expr) = match a {
+                            Agg::MaxTs(_) => (max(ts.clone()), max),
+                            Agg::MinTs(_) => (min(ts.clone()), min),
+                            Agg::SumAmount(..) => (sum(ident("amount")), sum),
+                            _ => (sum(ident("quantity")), sum),
+                        };
+                        stage1.push(with_filter(s1_expr, filter)?.alias(&s1));
+                        combine(ident(&s1))
+                    }
+                }
+            } else {
+                let base = match a {
+                    Agg::MaxTs(_) => max(ts.clone()),
+                    Agg::MinTs(_) => min(ts.clone()),
+                    Agg::Count(..) => count_all().unalias(),
+                    Agg::SumAmount(..) => sum(ident("amount")),
+                    Agg::SumQuantity(_) => sum(ident("quantity")),
+                };
+                with_filter(base, filter)?
             };
             let name = unique(a.name(), &agg_names);
             agg_names.insert(name.clone(), ());
             agg_exprs.push(e.alias(&name));
         }
-        let agg_plan = LogicalPlanBuilder::from(catalog.transactions.clone())
-            .filter(scan_filter)?
+        let mut input =
+            LogicalPlanBuilder::from(catalog.transactions.clone()).filter(scan_filter)?;
+        if has_receipt {
+            input = input.aggregate(vec![ident("customer_id"), ident("receipt_id")], stage1)?;
+        }
+        let agg_plan = input
             .aggregate(vec![ident("customer_id")], agg_exprs.clone())?
             .build()?;
         let agg_name = |a: &Agg| -> String {
