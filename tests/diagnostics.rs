@@ -106,6 +106,8 @@ expr_cases! {
     window_on_attribute: "city within 30d = \"Kyiv\"";
     at_least_zero: "bought category \"Coffee\" at least 0 times";
     date_for_number: "frequency >= 2024-01-01";
+    scope_on_attribute: "city at \"OKKO\" = \"Kyiv\"";
+    scope_without_value: "recency at < 14d";
 }
 
 #[test]

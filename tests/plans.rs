@@ -29,8 +29,34 @@ fn engine() -> Engine {
 fn program() -> Program {
     let dir = common::example_dir();
     let mut p = Program::new(Some(&dir));
-    p.load_file(&dir.join("segments/campaigns.seg")).unwrap();
+    for f in ["campaigns.seg", "partners.seg"] {
+        p.load_file(&dir.join("segments").join(f)).unwrap();
+    }
     p
+}
+
+#[test]
+fn partner_thresholds_decide_partner_lifecycle() {
+    let engine = engine();
+    let program = program();
+    let t = engine.catalog.lifecycle_for(&["OKKO".to_string()]);
+    assert_eq!(
+        (t.new_days, t.at_risk_days, t.churned_days, t.lost_days),
+        (30, 30, 90, 180)
+    );
+    let seg = resolve_segment(&program, &engine.catalog, "okko_at_risk").unwrap();
+    let plan = lower_segment(&engine.catalog, &seg.pred)
+        .unwrap()
+        .sorted()
+        .unwrap();
+    let text = plan.display_indent().to_string();
+    // OKKO's at_risk band is 30 to 90 days, not the default 60 to 180.
+    assert!(text.contains("< Int64(30) THEN Utf8(\"active\")"), "{text}");
+    assert!(
+        text.contains("< Int64(90) THEN Utf8(\"at_risk\")"),
+        "{text}"
+    );
+    assert!(text.contains("partner IN ([Utf8(\"OKKO\")])"), "{text}");
 }
 
 /// Aggregations by customer, and roll-ups of lines into receipts.

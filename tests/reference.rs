@@ -141,6 +141,19 @@ fn leaf() -> impl Strategy<Value = String> {
         (window(), money(), money())
             .prop_map(|(w, a, b)| format!("monetary{w} between {a} and {b}")),
         (0u32..200, 0u32..400).prop_map(|(a, b)| format!("recency not between {a}d and {b}d")),
+        (0usize..3, window(), op(), 0u32..200)
+            .prop_map(|(a, w, o, d)| format!("recency at \"{}\"{w} {o} {d}d", PARTNERS[a])),
+        (0usize..3, 0usize..3, window(), op(), 0u32..5).prop_map(|(a, b, w, o, n)| format!(
+            "frequency at (\"{}\", \"{}\"){w} {o} {n}",
+            PARTNERS[a], PARTNERS[b]
+        )),
+        (0usize..3, window(), op(), money())
+            .prop_map(|(a, w, o, m)| format!("avg_check at \"{}\"{w} {o} {m}", PARTNERS[a])),
+        (0usize..3, 0usize..6).prop_map(|(a, s)| format!(
+            "lifecycle at \"{}\" = {}",
+            PARTNERS[a],
+            ["prospect", "new", "active", "at_risk", "churned", "lost"][s]
+        )),
         prop_oneof![
             Just("lifecycle = new"),
             Just("lifecycle = active"),
@@ -308,7 +321,11 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
             let pred = resolve_expr(&program, catalog, &ast, src).expect("generated text resolves");
             let q = lower_segment(catalog, &pred).expect("lowers");
             let got = common::ids(&engine, q.sorted().unwrap()).await;
-            let want = reference::evaluate(&data, &pred, as_of(), catalog.lifecycle);
+            let thresholds = reference::Thresholds {
+                default: catalog.lifecycle,
+                partners: catalog.partner_lifecycle.clone(),
+            };
+            let want = reference::evaluate(&data, &pred, as_of(), &thresholds);
             prop_assert_eq!(&got, &want, "{} = {}", label, t);
             if label == "P" {
                 let neg = format!("not ({text})");

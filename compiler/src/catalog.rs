@@ -61,6 +61,8 @@ pub struct Catalog {
     pub as_of: NaiveDate,
     /// Lifecycle thresholds.
     pub lifecycle: LifecycleThresholds,
+    /// Thresholds of single partners, for `lifecycle at "PARTNER"`.
+    pub partner_lifecycle: std::collections::BTreeMap<String, LifecycleThresholds>,
 }
 
 /// The kind of value a customer attribute holds, as far as the language cares.
@@ -104,6 +106,19 @@ impl AttrType {
 }
 
 impl Catalog {
+    /// The thresholds of `lifecycle at scope`: a single partner's own when configured, else
+    /// the project's.
+    pub fn lifecycle_for(&self, scope: &[String]) -> LifecycleThresholds {
+        match scope {
+            [one] => self
+                .partner_lifecycle
+                .get(one)
+                .copied()
+                .unwrap_or(self.lifecycle),
+            _ => self.lifecycle,
+        }
+    }
+
     /// True when transactions have the canonical column `name`.
     pub fn has_tx_column(&self, name: &str) -> bool {
         self.transactions

@@ -221,6 +221,25 @@ pub enum CompileError {
         span: Span,
     },
 
+    /// `at "PARTNER"` on something that is not about purchases.
+    #[error("`{name}` cannot be measured at a partner")]
+    #[diagnostic(
+        code(segql::types::scope_not_allowed),
+        help(
+            "`at \"PARTNER\"` applies to purchase metrics and lifecycle, e.g. `recency at \"OKKO\" < 14d`"
+        )
+    )]
+    ScopeNotAllowed {
+        /// The name.
+        name: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// The scope clause.
+        #[label("remove this")]
+        span: Span,
+    },
+
     /// A construct needs a column the data does not have.
     #[error("{what} needs the `{column}` column of {table}, which the data does not have")]
     #[diagnostic(code(segql::catalog::missing_column))]

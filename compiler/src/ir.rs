@@ -96,6 +96,8 @@ pub struct Metric {
     pub kind: MetricKind,
     /// `within N days`, if any.
     pub window: Option<u64>,
+    /// `at "PARTNER"`: only purchases at these partners (all when empty).
+    pub scope: Vec<String>,
 }
 
 /// Lifecycle stages.
@@ -181,8 +183,8 @@ pub enum Value {
     Metric(Metric),
     /// A column of the customers table.
     Attribute(String),
-    /// The lifecycle stage.
-    Lifecycle,
+    /// The lifecycle stage (at the given partners; everywhere when empty).
+    Lifecycle(Vec<String>),
 }
 
 /// A constant of a condition.
@@ -305,7 +307,8 @@ impl Value {
     pub fn column_name(&self) -> String {
         match self {
             Value::Attribute(a) => a.clone(),
-            Value::Lifecycle => "lifecycle".into(),
+            Value::Lifecycle(scope) if scope.is_empty() => "lifecycle".into(),
+            Value::Lifecycle(scope) => format!("lifecycle_at_{}", slug(scope)),
             Value::Metric(m) => {
                 let base = match &m.kind {
                     MetricKind::Bought { dimension, values } => {
@@ -320,6 +323,11 @@ impl Value {
                         .map(|(n, _)| n.to_string())
                         .unwrap_or_default(),
                 };
+                let base = if m.scope.is_empty() {
+                    base
+                } else {
+                    format!("{base}_at_{}", slug(&m.scope))
+                };
                 match m.window {
                     Some(w) => format!("{base}_{w}d"),
                     None => base,
@@ -330,7 +338,7 @@ impl Value {
 }
 
 /// Lower-case ASCII letters, digits and `_` from a list of values, at most 40 characters.
-fn slug(values: &[String]) -> String {
+pub(crate) fn slug(values: &[String]) -> String {
     let joined = values.join("_").to_lowercase();
     let mut s = String::new();
     for c in joined.chars() {

@@ -85,45 +85,73 @@ pub fn lower_memberships(catalog: &Catalog, segments: &[Segment]) -> Result<Quer
     Ok(Query { plan })
 }
 
-/// An aggregate over one customer's transactions.
+/// What an aggregate computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum AggKind {
+    MaxTs,
+    MinTs,
+    Count,
+    SumAmount,
+    SumQuantity,
+}
+
+/// An aggregate over one customer's transactions: in a window, over lines matching filters
+/// (a partner scope, the values of `bought` or `spend on`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Agg {
-    MaxTs(Option<u64>),
-    MinTs(Option<u64>),
-    Count(Option<u64>, Option<(Dimension, Vec<String>)>),
-    SumAmount(Option<u64>, Option<(Dimension, Vec<String>)>),
-    SumQuantity(Option<u64>),
+struct Agg {
+    kind: AggKind,
+    window: Option<u64>,
+    filters: Vec<(Dimension, Vec<String>)>,
 }
 
 impl Agg {
-    fn window(&self) -> Option<u64> {
-        match self {
-            Agg::MaxTs(w) | Agg::MinTs(w) | Agg::SumQuantity(w) => *w,
-            Agg::Count(w, _) | Agg::SumAmount(w, _) => *w,
+    /// The aggregate `kind` over the lines metric `m` looks at.
+    fn of(kind: AggKind, m: &Metric) -> Agg {
+        let mut filters = Vec::new();
+        if !m.scope.is_empty() {
+            filters.push((Dimension::Partner, m.scope.clone()));
+        }
+        if let MetricKind::Bought { dimension, values } | MetricKind::Spend { dimension, values } =
+            &m.kind
+        {
+            filters.push((*dimension, values.clone()));
+        }
+        Agg {
+            kind,
+            window: m.window,
+            filters,
         }
     }
 
-    fn name(&self) -> String {
-        let (base, w, m) = match self {
-            Agg::MaxTs(w) => ("last_ts", w, &None),
-            Agg::MinTs(w) => ("first_ts", w, &None),
-            Agg::Count(w, m) => ("n_purchases", w, m),
-            Agg::SumAmount(w, m) => ("sum_amount", w, m),
-            Agg::SumQuantity(w) => ("sum_quantity", w, &None),
-        };
-        let mut s = base.to_string();
-        if let Some((d, vals)) = m {
-            let v = Value::Metric(Metric {
-                kind: MetricKind::Bought {
-                    dimension: *d,
-                    values: vals.clone(),
-                },
+    /// First and last purchase for the lifecycle (at `scope`'s partners).
+    fn lifecycle(kind: AggKind, scope: &[String]) -> Agg {
+        Agg::of(
+            kind,
+            &Metric {
+                kind: MetricKind::Recency,
                 window: None,
-            })
-            .column_name();
-            s.push_str(v.trim_start_matches("bought"));
+                scope: scope.to_vec(),
+            },
+        )
+    }
+
+    fn window(&self) -> Option<u64> {
+        self.window
+    }
+
+    fn name(&self) -> String {
+        let mut s = match self.kind {
+            AggKind::MaxTs => "last_ts",
+            AggKind::MinTs => "first_ts",
+            AggKind::Count => "n_purchases",
+            AggKind::SumAmount => "sum_amount",
+            AggKind::SumQuantity => "sum_quantity",
         }
-        if let Some(w) = w {
+        .to_string();
+        for (d, vals) in &self.filters {
+            s.push_str(&format!("_{d}_{}", crate::ir::slug(vals)));
+        }
+        if let Some(w) = self.window {
             s.push_str(&format!("_{w}d"));
         }
         format!("__{s}")
@@ -201,35 +229,37 @@ impl Profile {
         for v in values {
             match v {
                 Value::Metric(m) => {
-                    let w = m.window;
+                    let of = |k| Agg::of(k, m);
                     match &m.kind {
-                        MetricKind::Recency | MetricKind::LastPurchase => need(Agg::MaxTs(w)),
-                        MetricKind::Tenure | MetricKind::FirstPurchase => need(Agg::MinTs(w)),
-                        MetricKind::Frequency => need(Agg::Count(w, None)),
-                        MetricKind::Monetary => need(Agg::SumAmount(w, None)),
+                        MetricKind::Recency | MetricKind::LastPurchase => need(of(AggKind::MaxTs)),
+                        MetricKind::Tenure | MetricKind::FirstPurchase => need(of(AggKind::MinTs)),
+                        MetricKind::Frequency | MetricKind::Bought { .. } => {
+                            need(of(AggKind::Count))
+                        }
+                        MetricKind::Monetary | MetricKind::Spend { .. } => {
+                            need(of(AggKind::SumAmount))
+                        }
                         MetricKind::AvgCheck => {
-                            need(Agg::SumAmount(w, None));
-                            need(Agg::Count(w, None));
+                            need(of(AggKind::SumAmount));
+                            need(of(AggKind::Count));
                         }
-                        MetricKind::Items => need(Agg::SumQuantity(w)),
-                        MetricKind::Bought { dimension, values } => {
-                            need(Agg::Count(w, Some((*dimension, values.clone()))))
-                        }
-                        MetricKind::Spend { dimension, values } => {
-                            need(Agg::SumAmount(w, Some((*dimension, values.clone()))))
-                        }
+                        MetricKind::Items => need(of(AggKind::SumQuantity)),
                     }
                 }
-                Value::Lifecycle => {
-                    need(Agg::MinTs(None));
-                    need(Agg::MaxTs(None));
+                Value::Lifecycle(scope) => {
+                    need(Agg::lifecycle(AggKind::MinTs, scope));
+                    need(Agg::lifecycle(AggKind::MaxTs, scope));
                 }
                 Value::Attribute(_) => {}
             }
         }
         if aggs.is_empty() {
             // Only attributes: the base still comes from transactions (one row per customer).
-            aggs.push(Agg::Count(None, None));
+            aggs.push(Agg {
+                kind: AggKind::Count,
+                window: None,
+                filters: vec![],
+            });
         }
 
         // 2. Scan: purchases up to the as-of date, no earlier than the widest window needs.
@@ -255,7 +285,7 @@ impl Profile {
         // aggregate twice: per (customer, receipt), then per customer, where each purchase
         // condition becomes a plain filtered COUNT over receipts.
         let has_receipt =
-            catalog.has_tx_column("receipt_id") && aggs.iter().any(|a| matches!(a, Agg::Count(..)));
+            catalog.has_tx_column("receipt_id") && aggs.iter().any(|a| a.kind == AggKind::Count);
         let mut agg_exprs = Vec::new();
         let mut stage1 = Vec::new();
         let mut agg_names = BTreeMap::new();
@@ -266,11 +296,7 @@ impl Profile {
             {
                 filters.push(ts.clone().gt(window_start(as_of, w)));
             }
-            let m = match a {
-                Agg::Count(_, m) | Agg::SumAmount(_, m) => m.clone(),
-                _ => None,
-            };
-            if let Some((d, vals)) = m {
+            for (d, vals) in &a.filters {
                 let list = vals.iter().map(|v| lit(v.as_str())).collect();
                 filters.push(ident(d.column()).in_list(list, false));
             }
@@ -284,8 +310,8 @@ impl Profile {
             let e = if has_receipt {
                 let s1 = format!("__r{k}");
                 let receipt_known = ident("receipt_id").is_not_null();
-                match a {
-                    Agg::Count(..) => match filter {
+                match a.kind {
+                    AggKind::Count => match filter {
                         None => count_all().unalias().filter(receipt_known).build()?,
                         Some(f) => {
                             stage1.push(bool_or(f).alias(&s1));
@@ -296,10 +322,10 @@ impl Profile {
                         }
                     },
                     _ => {
-                        let (s1_expr, combine): (Expr, fn(Expr) -> Expr) = match a {
-                            Agg::MaxTs(_) => (max(ts.clone()), max),
-                            Agg::MinTs(_) => (min(ts.clone()), min),
-                            Agg::SumAmount(..) => (sum(ident("amount")), sum),
+                        let (s1_expr, combine): (Expr, fn(Expr) -> Expr) = match a.kind {
+                            AggKind::MaxTs => (max(ts.clone()), max),
+                            AggKind::MinTs => (min(ts.clone()), min),
+                            AggKind::SumAmount => (sum(ident("amount")), sum),
                             _ => (sum(ident("quantity")), sum),
                         };
                         stage1.push(with_filter(s1_expr, filter)?.alias(&s1));
@@ -307,12 +333,12 @@ impl Profile {
                     }
                 }
             } else {
-                let base = match a {
-                    Agg::MaxTs(_) => max(ts.clone()),
-                    Agg::MinTs(_) => min(ts.clone()),
-                    Agg::Count(..) => count_all().unalias(),
-                    Agg::SumAmount(..) => sum(ident("amount")),
-                    Agg::SumQuantity(_) => sum(ident("quantity")),
+                let base = match a.kind {
+                    AggKind::MaxTs => max(ts.clone()),
+                    AggKind::MinTs => min(ts.clone()),
+                    AggKind::Count => count_all().unalias(),
+                    AggKind::SumAmount => sum(ident("amount")),
+                    AggKind::SumQuantity => sum(ident("quantity")),
                 };
                 with_filter(base, filter)?
             };
@@ -419,10 +445,10 @@ impl Profile {
         for v in values {
             let e = match v {
                 Value::Attribute(a) => Expr::Column(Column::new(Some("c"), a.as_str())),
-                Value::Lifecycle => {
-                    let t = catalog.lifecycle;
-                    let first = p(&agg_name(&Agg::MinTs(None)));
-                    let recency = days_since(p(&agg_name(&Agg::MaxTs(None))));
+                Value::Lifecycle(scope) => {
+                    let t = catalog.lifecycle_for(scope);
+                    let first = p(&agg_name(&Agg::lifecycle(AggKind::MinTs, scope)));
+                    let recency = days_since(p(&agg_name(&Agg::lifecycle(AggKind::MaxTs, scope))));
                     when(first.clone().is_null(), lit("prospect"))
                         .when(days_since(first).lt(lit(t.new_days as i64)), lit("new"))
                         .when(
@@ -437,24 +463,22 @@ impl Profile {
                         .otherwise(lit("lost"))?
                 }
                 Value::Metric(m) => {
-                    let w = m.window;
+                    let of = |k| Agg::of(k, m);
                     match &m.kind {
-                        MetricKind::Recency => days_since(p(&agg_name(&Agg::MaxTs(w)))),
-                        MetricKind::Tenure => days_since(p(&agg_name(&Agg::MinTs(w)))),
-                        MetricKind::LastPurchase => p(&agg_name(&Agg::MaxTs(w))),
-                        MetricKind::FirstPurchase => p(&agg_name(&Agg::MinTs(w))),
-                        MetricKind::Frequency => zero_if_null(&Agg::Count(w, None)),
-                        MetricKind::Monetary => zero_if_null(&Agg::SumAmount(w, None)),
-                        MetricKind::Items => zero_if_null(&Agg::SumQuantity(w)),
-                        MetricKind::Bought { dimension, values } => {
-                            zero_if_null(&Agg::Count(w, Some((*dimension, values.clone()))))
+                        MetricKind::Recency => days_since(p(&agg_name(&of(AggKind::MaxTs)))),
+                        MetricKind::Tenure => days_since(p(&agg_name(&of(AggKind::MinTs)))),
+                        MetricKind::LastPurchase => p(&agg_name(&of(AggKind::MaxTs))),
+                        MetricKind::FirstPurchase => p(&agg_name(&of(AggKind::MinTs))),
+                        MetricKind::Frequency | MetricKind::Bought { .. } => {
+                            zero_if_null(&of(AggKind::Count))
                         }
-                        MetricKind::Spend { dimension, values } => {
-                            zero_if_null(&Agg::SumAmount(w, Some((*dimension, values.clone()))))
+                        MetricKind::Monetary | MetricKind::Spend { .. } => {
+                            zero_if_null(&of(AggKind::SumAmount))
                         }
+                        MetricKind::Items => zero_if_null(&of(AggKind::SumQuantity)),
                         MetricKind::AvgCheck => {
-                            let sum_a = Agg::SumAmount(w, None);
-                            let n = zero_if_null(&Agg::Count(w, None));
+                            let sum_a = of(AggKind::SumAmount);
+                            let n = zero_if_null(&of(AggKind::Count));
                             let amount_type = agg_type(&sum_a);
                             let out_type = match amount_type {
                                 DataType::Decimal128(_, s) => DataType::Decimal128(38, s),
@@ -541,7 +565,7 @@ impl Profile {
         let nullable = match v {
             Value::Metric(m) => m.kind.nullable(),
             Value::Attribute(_) => true,
-            Value::Lifecycle => false,
+            Value::Lifecycle(_) => false,
         };
         // `coalesce(e, false)` rather than `e IS TRUE`: the same truth, and DataFusion agrees
         // on its nullability between logical and physical plans.

@@ -122,7 +122,7 @@ pub fn evaluate(
     data: &Data,
     pred: &Pred,
     as_of: NaiveDate,
-    lifecycle: LifecycleThresholds,
+    lifecycle: &Thresholds,
 ) -> BTreeSet<String> {
     let mut by_customer: BTreeMap<&str, Vec<&Tx>> = BTreeMap::new();
     for t in &data.transactions {
@@ -143,7 +143,7 @@ pub fn evaluate(
                 txs,
                 attrs,
                 as_of,
-                lifecycle,
+                lifecycle: lifecycle.clone(),
                 has_receipt: data.has_receipt,
             };
             ctx.pred(pred)
@@ -159,7 +159,7 @@ pub(crate) fn eval_leaf_on_empty(p: &Pred) -> bool {
         txs: &empty,
         attrs: None,
         as_of: NaiveDate::MIN,
-        lifecycle: LifecycleThresholds::default(),
+        lifecycle: Thresholds::default(),
         has_receipt: false,
     }
     .pred(p)
@@ -169,7 +169,7 @@ struct Ctx<'a> {
     txs: &'a [&'a Tx],
     attrs: Option<&'a HashMap<String, Attr>>,
     as_of: NaiveDate,
-    lifecycle: LifecycleThresholds,
+    lifecycle: Thresholds,
     has_receipt: bool,
 }
 
@@ -253,16 +253,17 @@ impl Ctx<'_> {
                 Some(Attr::Date(d)) => V::Date(*d),
                 Some(Attr::Bool(b)) => V::Bool(*b),
             },
-            Value::Lifecycle => V::Text(self.stage().name().to_string()),
+            Value::Lifecycle(scope) => V::Text(self.stage(scope).name().to_string()),
             Value::Metric(m) => self.metric(m),
         }
     }
 
-    fn stage(&self) -> Stage {
-        let t = self.lifecycle;
+    fn stage(&self, scope: &[String]) -> Stage {
+        let t = self.lifecycle.get(scope);
+        let at = |t: &&&Tx| in_scope(t, scope);
         let (Some(first), Some(last)) = (
-            self.txs.iter().map(|t| t.ts).min(),
-            self.txs.iter().map(|t| t.ts).max(),
+            self.txs.iter().filter(at).map(|t| t.ts).min(),
+            self.txs.iter().filter(at).map(|t| t.ts).max(),
         ) else {
             return Stage::Prospect;
         };
@@ -283,11 +284,12 @@ impl Ctx<'_> {
 
     fn metric(&self, m: &Metric) -> V {
         let w = m.window;
+        let scope = &m.scope;
         let txs = || {
             self.txs
                 .iter()
                 .copied()
-                .filter(move |t| self.in_window(t, w))
+                .filter(move |t| self.in_window(t, w) && in_scope(t, scope))
         };
         let matching = |d: &Dimension, vals: &[String]| {
             let vals: Vec<String> = vals.to_vec();
@@ -334,6 +336,31 @@ impl Ctx<'_> {
                     scale: total.scale,
                 })
             }
+        }
+    }
+}
+
+fn in_scope(t: &Tx, scope: &[String]) -> bool {
+    scope.is_empty()
+        || t.dims
+            .get(&Dimension::Partner)
+            .is_some_and(|p| scope.contains(p))
+}
+
+/// Lifecycle thresholds: the default and those of single partners.
+#[derive(Debug, Clone, Default)]
+pub struct Thresholds {
+    /// For all partners together and unconfigured partners.
+    pub default: LifecycleThresholds,
+    /// Per partner.
+    pub partners: BTreeMap<String, LifecycleThresholds>,
+}
+
+impl Thresholds {
+    fn get(&self, scope: &[String]) -> LifecycleThresholds {
+        match scope {
+            [one] => self.partners.get(one).copied().unwrap_or(self.default),
+            _ => self.default,
         }
     }
 }

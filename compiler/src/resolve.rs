@@ -187,6 +187,7 @@ impl Resolver<'_> {
                     value: Value::Metric(Metric {
                         kind: MetricKind::Bought { dimension, values },
                         window,
+                        scope: vec![],
                     }),
                     ty: ValueType::Count,
                     op: CmpOp::Ge,
@@ -342,11 +343,33 @@ impl Resolver<'_> {
                             values,
                         },
                         window,
+                        scope: vec![],
                     }),
                     ValueType::Money,
                 ))
             }
-            ast::OperandKind::Name { name, window } => {
+            ast::OperandKind::Name {
+                name,
+                scope,
+                window,
+            } => {
+                let partners = match scope {
+                    None => Vec::new(),
+                    Some((values, span)) => {
+                        self.require_column("partner", "`at` (a partner scope)", *span, s)?;
+                        self.item_values(values, s)?
+                    }
+                };
+                let no_scope = |what: &str| -> Result<(), CompileError> {
+                    match scope {
+                        Some((_, span)) => Err(CompileError::ScopeNotAllowed {
+                            name: what.to_string(),
+                            src: self.src(s),
+                            span: *span,
+                        }),
+                        None => Ok(()),
+                    }
+                };
                 if let Some(kind) = MetricKind::by_name(&name.name) {
                     if kind == MetricKind::Items {
                         self.require_column("quantity", "`items`", name.span, s)?;
@@ -354,7 +377,14 @@ impl Resolver<'_> {
                     let w = window.map(|w| w.duration.days());
                     self.check_window(w, op.span, s)?;
                     let ty = kind.value_type();
-                    return Ok((Value::Metric(Metric { kind, window: w }), ty));
+                    return Ok((
+                        Value::Metric(Metric {
+                            kind,
+                            window: w,
+                            scope: partners,
+                        }),
+                        ty,
+                    ));
                 }
                 let no_window = |what: &str| -> Result<(), CompileError> {
                     match window {
@@ -368,11 +398,12 @@ impl Resolver<'_> {
                 };
                 if name.name == "lifecycle" {
                     no_window("lifecycle")?;
-                    return Ok((Value::Lifecycle, ValueType::Stage));
+                    return Ok((Value::Lifecycle(partners), ValueType::Stage));
                 }
                 match self.catalog.attribute(&name.name) {
                     Some(Some(t)) => {
                         no_window(&name.name)?;
+                        no_scope(&name.name)?;
                         let ty = match t {
                             AttrType::Text => ValueType::Text,
                             AttrType::Number => ValueType::Number,

@@ -166,10 +166,12 @@ pub struct Operand {
 /// Kinds of operand.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OperandKind {
-    /// A metric or a customer attribute, with an optional window.
+    /// A metric or a customer attribute, with an optional partner scope and window.
     Name {
         /// The name.
         name: Ident,
+        /// `at "PARTNER"` or `at ("A", "B")`, with the clause's span.
+        scope: Option<(Vec<Literal>, Span)>,
         /// `within W`
         window: Option<Window>,
     },

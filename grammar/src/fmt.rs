@@ -74,10 +74,20 @@ pub fn format_segment(name: &str, description: Option<&str>, body: &Expr) -> Str
 
 fn operand(o: &Operand) -> String {
     match &o.kind {
-        OperandKind::Name { name, window } => match window {
-            Some(w) => format!("{} within {}", name.name, w.duration),
-            None => name.name.clone(),
-        },
+        OperandKind::Name {
+            name,
+            scope,
+            window,
+        } => {
+            let mut s = name.name.clone();
+            if let Some((values, _)) = scope {
+                s.push_str(&format!(" at {}", list_text(values, false)));
+            }
+            if let Some(w) = window {
+                s.push_str(&format!(" within {}", w.duration));
+            }
+            s
+        }
         OperandKind::Spend {
             dimension,
             values,

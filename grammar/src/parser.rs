@@ -277,15 +277,25 @@ impl Builder<'_> {
             Rule::metric => {
                 let mut name = None;
                 let mut window = None;
+                let mut scope = None;
                 for c in inner.into_inner() {
                     match c.as_rule() {
                         Rule::ident => name = Some(ident(&c)),
                         Rule::window => window = Some(self.window(c)?),
+                        Rule::scope => {
+                            let span = span_of(&c);
+                            let v = c
+                                .into_inner()
+                                .find(|x| x.as_rule() == Rule::values)
+                                .expect("scope has values");
+                            scope = Some((self.values(v)?, span));
+                        }
                         _ => {}
                     }
                 }
                 OperandKind::Name {
                     name: name.expect("metric has a name"),
+                    scope,
                     window,
                 }
             }
@@ -473,7 +483,9 @@ pub(crate) fn describe_rule(rule: Rule) -> &'static str {
         Rule::dimension => "`category`, `product`, `partner` or `store`",
         Rule::values | Rule::item_list => "a quoted value or a list of values in parentheses",
         Rule::value_list => "a list of values in parentheses, like (\"a\", \"b\")",
-        Rule::at_least | Rule::kw_at => "`at least N times`",
+        Rule::at_least => "`at least N times`",
+        Rule::kw_at => "`at`",
+        Rule::scope => "`at` and a partner, like at \"OKKO\"",
         Rule::kw_least => "`least`",
         Rule::kw_times | Rule::kw_time => "`times`",
         Rule::window | Rule::kw_within => "`within` and a duration like 30d",

@@ -84,7 +84,7 @@ pub enum FileFormat {
 }
 
 /// `[lifecycle]`
-#[derive(Debug, Clone, Copy, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LifecycleConfig {
     /// Default 30.
@@ -94,6 +94,24 @@ pub struct LifecycleConfig {
     /// Default 180.
     pub churned_days: Option<u32>,
     /// Default 365.
+    pub lost_days: Option<u32>,
+    /// Thresholds of single partners (`[lifecycle.partners."OKKO"]`), for
+    /// `lifecycle at "OKKO"`; unset values come from the project's.
+    #[serde(default)]
+    pub partners: BTreeMap<String, PartnerLifecycle>,
+}
+
+/// `[lifecycle.partners."NAME"]`
+#[derive(Debug, Clone, Copy, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerLifecycle {
+    /// Default: the project's.
+    pub new_days: Option<u32>,
+    /// Default: the project's.
+    pub at_risk_days: Option<u32>,
+    /// Default: the project's.
+    pub churned_days: Option<u32>,
+    /// Default: the project's.
     pub lost_days: Option<u32>,
 }
 
@@ -275,10 +293,18 @@ impl Project {
                 Some(a.span()),
             ));
         }
-        if let Some(l) = &f.lifecycle
-            && let Err(m) = self.lifecycle().validate()
-        {
-            return Err(self.invalid(format!("[lifecycle] {m}"), Some(l.span())));
+        if let Some(l) = &f.lifecycle {
+            if let Err(m) = self.lifecycle().validate() {
+                return Err(self.invalid(format!("[lifecycle] {m}"), Some(l.span())));
+            }
+            for (name, t) in self.partner_lifecycle() {
+                if let Err(m) = t.validate() {
+                    return Err(self.invalid(
+                        format!("[lifecycle.partners.\"{name}\"] {m}"),
+                        Some(l.span()),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -297,6 +323,30 @@ impl Project {
                     lost_days: l.lost_days.unwrap_or(d.lost_days),
                 }
             }
+        }
+    }
+
+    /// Thresholds of single partners, completed with the project's.
+    pub fn partner_lifecycle(&self) -> BTreeMap<String, LifecycleThresholds> {
+        let d = self.lifecycle();
+        match &self.file.lifecycle {
+            None => BTreeMap::new(),
+            Some(l) => l
+                .get_ref()
+                .partners
+                .iter()
+                .map(|(name, p)| {
+                    (
+                        name.clone(),
+                        LifecycleThresholds {
+                            new_days: p.new_days.unwrap_or(d.new_days),
+                            at_risk_days: p.at_risk_days.unwrap_or(d.at_risk_days),
+                            churned_days: p.churned_days.unwrap_or(d.churned_days),
+                            lost_days: p.lost_days.unwrap_or(d.lost_days),
+                        },
+                    )
+                })
+                .collect(),
         }
     }
 

@@ -57,6 +57,7 @@ impl Engine {
             customers: tables.customers.clone(),
             as_of,
             lifecycle: project.lifecycle(),
+            partner_lifecycle: project.partner_lifecycle(),
         };
         Ok(Engine {
             ctx,

@@ -37,15 +37,22 @@ pub fn cached_values(engine: &Engine) -> Vec<Value> {
         MetricKind::LastPurchase,
     ]
     .into_iter()
-    .map(|kind| Value::Metric(Metric { kind, window: None }))
+    .map(|kind| {
+        Value::Metric(Metric {
+            kind,
+            window: None,
+            scope: vec![],
+        })
+    })
     .collect();
     if c.has_tx_column("quantity") {
         v.push(Value::Metric(Metric {
             kind: MetricKind::Items,
             window: None,
+            scope: vec![],
         }));
     }
-    v.push(Value::Lifecycle);
+    v.push(Value::Lifecycle(vec![]));
     for w in CACHED_WINDOWS {
         for kind in [
             MetricKind::Recency,
@@ -55,6 +62,7 @@ pub fn cached_values(engine: &Engine) -> Vec<Value> {
             v.push(Value::Metric(Metric {
                 kind,
                 window: Some(w),
+                scope: vec![],
             }));
         }
     }
@@ -107,6 +115,7 @@ fn monetary() -> Value {
     Value::Metric(Metric {
         kind: MetricKind::Monetary,
         window: None,
+        scope: vec![],
     })
 }
 
@@ -114,6 +123,7 @@ fn frequency() -> Value {
     Value::Metric(Metric {
         kind: MetricKind::Frequency,
         window: None,
+        scope: vec![],
     })
 }
 
