@@ -246,7 +246,7 @@ fn select(
             pred,
         }]);
     }
-    let names: Vec<String> = if names.is_empty() {
+    let mut names: Vec<String> = if names.is_empty() {
         program
             .segments
             .iter()
@@ -256,6 +256,8 @@ fn select(
     } else {
         names.to_vec()
     };
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
     if names.is_empty() {
         return Err(RuntimeError::Usage {
             message: "nothing to evaluate".into(),
@@ -288,7 +290,13 @@ async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
         let q = lower_segment(&engine.catalog, &segments[0].pred).map_err(compile_err)?;
         if a.count {
             let n = count(&engine, q.count().map_err(compile_err)?).await?;
-            write_text(out, &format!("{n}\n"))?;
+            if a.format.is_none() && out.is_none() {
+                // The plain number, for scripts: `segql run ... --count`.
+                write_text(None, &format!("{n}\n"))?;
+            } else {
+                let batch = counts_batch(&segments, &[n])?;
+                segql_runtime::output::write_stream(one_batch_stream(batch), format, out).await?;
+            }
             return Ok(ExitCode::SUCCESS);
         }
         let stream = engine.stream(q.sorted().map_err(compile_err)?).await?;
@@ -368,14 +376,18 @@ async fn segment_counts(
     use segql_runtime::datafusion::logical_expr::{
         ExprFunctionExt, LogicalPlanBuilder, ident, lit,
     };
-    let aggs = segments
+    // The membership columns, as the plan named them (names are made unique there).
+    let columns: Vec<String> = q
+        .plan
+        .schema()
+        .fields()
         .iter()
-        .map(|s| {
-            count(lit(1))
-                .filter(ident(&s.name))
-                .build()
-                .map(|e| e.alias(&s.name))
-        })
+        .skip(1)
+        .map(|f| f.name().clone())
+        .collect();
+    let aggs = columns
+        .iter()
+        .map(|c| count(lit(1)).filter(ident(c)).build().map(|e| e.alias(c)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(compile_err)?;
     let plan = LogicalPlanBuilder::from(q.plan.clone())
@@ -400,6 +412,11 @@ async fn segment_counts(
                 .unwrap_or(0)
         })
         .collect();
+    counts_batch(segments, &counts)
+}
+
+/// One row per segment: name, description and member count.
+fn counts_batch(segments: &[Segment], counts: &[i64]) -> Result<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("segment", DataType::Utf8, false),
         Field::new("description", DataType::Utf8, true),
@@ -412,7 +429,7 @@ async fn segment_counts(
         Arc::new(StringArray::from_iter(
             segments.iter().map(|s| s.description.as_deref()),
         )),
-        Arc::new(Int64Array::from(counts)),
+        Arc::new(Int64Array::from(counts.to_vec())),
     ];
     RecordBatch::try_new(schema, cols).into_diagnostic()
 }

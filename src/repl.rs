@@ -380,15 +380,37 @@ impl Session {
             );
         }
         let file = PathBuf::from(args.get(1).copied().unwrap_or("saved.seg"));
+        if self.program.segment(name).is_some() {
+            return writeln!(
+                out,
+                "a segment named `{name}` already exists; choose another name"
+            );
+        }
+        let mut existing = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return writeln!(out, "cannot read {}: {e}; nothing saved", file.display()),
+        };
+        let defined_there = segql_grammar::parse_file("saved", &existing).is_ok_and(|f| {
+            f.items
+                .iter()
+                .any(|i| matches!(i, segql_grammar::ast::Item::Segment(d) if d.name.name == *name))
+        });
+        if defined_there {
+            return writeln!(
+                out,
+                "{} already defines `{name}`; choose another name",
+                file.display()
+            );
+        }
         let text = segql_grammar::fmt::format_segment(name, None, ast);
-        // Define it in the session first: a name clash or a bad reference stops here.
+        // Define it in the session first: a bad reference stops here.
         if let Err(e) = self
             .program
             .define(&format!("input {}", self.inputs), &text)
         {
             return writeln!(out, "{}", render(e));
         }
-        let mut existing = std::fs::read_to_string(&file).unwrap_or_default();
         if !existing.is_empty() && !existing.ends_with('\n') {
             existing.push('\n');
         }

@@ -514,3 +514,180 @@ fn directories_globs_delimiters_and_date_formats() {
         assert_eq!(stdout(&o), "customer_id,recency\n3,1\n", "{path}");
     }
 }
+
+/// Bad or awkward data found in review: each has a decided behaviour.
+#[test]
+fn awkward_data_gets_exact_and_unique_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    std::fs::write(
+        dir.path().join("tx.csv"),
+        "customer_id,ts,amount,receipt_id,category\n\
+         a,2024-01-01,99999999999999999.99,r1,Coffee\n\
+         a,2024-01-01,0.01,r1,Tea\n\
+         b,2024-01-02,5,,Coffee\n\
+         b,2024-01-03,5,,Coffee\n\
+         d,2024-01-03,1,r9,Tea\n",
+    )
+    .unwrap();
+    // Duplicate and empty ids in the customers file; a timestamp attribute.
+    std::fs::write(
+        dir.path().join("cust.csv"),
+        "customer_id,city,joined_at\na,Kyiv,2024-01-01T10:30:00\nd,Kyiv,2024-01-01T00:00:00\nd,Kyiv,2024-01-01T00:00:00\n,Lviv,2024-01-01T00:00:00\ne,Lviv,2023-05-05T00:00:00\n",
+    )
+    .unwrap();
+    let run = |e: &str, extra: &[&str]| {
+        let tx = p("tx.csv");
+        let cust = p("cust.csv");
+        let mut args = vec![
+            "run",
+            "-e",
+            e,
+            "--transactions",
+            &tx,
+            "--customers",
+            &cust,
+            "--as-of",
+            "2024-01-31",
+            "--format",
+            "csv",
+        ];
+        args.extend_from_slice(extra);
+        let o = segql(&args, None);
+        assert!(o.status.success(), "{e}: {}", stderr(&o));
+        stdout(&o)
+    };
+    // Amounts are exact decimals, not floating point.
+    assert_eq!(
+        run("monetary > 1000", &[]),
+        "customer_id,monetary\na,100000000000000000.00\n"
+    );
+    // Lines without a receipt id are purchases of their own; lines of one receipt are one.
+    assert_eq!(
+        run("frequency >= 1", &[]),
+        "customer_id,frequency\na,1\nb,2\nd,1\n"
+    );
+    assert_eq!(
+        run("bought category \"Coffee\" at least 2 times", &[]),
+        "customer_id,bought_category_coffee\nb,2\n"
+    );
+    // Every customer counts once; rows without an id are ignored.
+    assert_eq!(
+        run("city = \"Kyiv\"", &[]),
+        "customer_id,city\na,Kyiv\nd,Kyiv\n"
+    );
+    assert_eq!(
+        run("lifecycle = prospect", &[]),
+        "customer_id,lifecycle\ne,prospect\n"
+    );
+    // Timestamps compare by their date.
+    assert_eq!(
+        run("joined_at = 2024-01-01", &[]),
+        "customer_id,joined_at\na,2024-01-01\nd,2024-01-01\n"
+    );
+    // Counts in a chosen format; an empty JSON result is valid JSON.
+    assert_eq!(
+        run("frequency >= 1", &["--count"]),
+        "segment,description,members\nexpression,,3\n"
+    );
+    let o = segql(
+        &[
+            "run",
+            "-e",
+            "recency < 0d",
+            "--transactions",
+            &p("tx.csv"),
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(stdout(&o), "[]\n");
+}
+
+#[test]
+fn segment_names_never_clash_with_output_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.seg");
+    std::fs::write(
+        &f,
+        "segment customer_id = recency < 30d\nsegment b = frequency > 1\n",
+    )
+    .unwrap();
+    let o = segql(
+        &[
+            "run",
+            "--project",
+            &example(),
+            f.to_str().unwrap(),
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("customer_id,customer_id_2,b\n"),
+        "{}",
+        stdout(&o)
+    );
+    let o = segql(
+        &[
+            "run",
+            "--project",
+            &example(),
+            f.to_str().unwrap(),
+            "-s",
+            "b",
+            "-s",
+            "b",
+            "--count",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn runaway_segment_references_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.seg");
+    let mut chain = String::from("segment s0 = recency < 30d\n");
+    for i in 1..500 {
+        chain.push_str(&format!("segment s{i} = not s{}\n", i - 1));
+    }
+    std::fs::write(&f, &chain).unwrap();
+    let o = segql(
+        &["check", "--project", &example(), f.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("segql::resolve::too_complex"),
+        "{}",
+        stderr(&o)
+    );
+    let mut doubling = String::from("segment s0 = recency < 30d\n");
+    for i in 1..31 {
+        doubling.push_str(&format!("segment s{i} = s{0} and s{0}\n", i - 1));
+    }
+    std::fs::write(&f, &doubling).unwrap();
+    let o = segql(
+        &[
+            "run",
+            "--project",
+            &example(),
+            f.to_str().unwrap(),
+            "-s",
+            "s30",
+            "--count",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("more than 10000 conditions"),
+        "{}",
+        stderr(&o)
+    );
+}

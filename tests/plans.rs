@@ -67,7 +67,7 @@ fn aggregates(plan: &LogicalPlan) -> (usize, usize) {
         .filter(|l| {
             l.trim_start()
                 .starts_with("Aggregate: groupBy=[[customer_id]]")
-                || l.contains("groupBy=[[p.customer_id]]")
+                && l.contains(" AS __")
         })
         .count();
     let by_receipt = text
@@ -125,11 +125,9 @@ fn every_example_segment_plans_to_one_scan_and_one_aggregate() {
 {}",
             opt.display_indent()
         );
-        assert_eq!(
-            count_nodes(&opt, "Aggregate"),
-            by_customer + by_receipt,
-            "{name}"
-        );
+        // Besides those, only the merge of duplicate ids in the customers table aggregates.
+        let others = count_nodes(&opt, "Aggregate") - by_customer - by_receipt;
+        assert!(others <= 1, "{name}:\n{}", opt.display_indent());
         let tx_scans = opt
             .display_indent()
             .to_string()
@@ -158,9 +156,10 @@ fn all_segments_of_a_file_share_one_aggregate() {
     let q = lower_memberships(&engine.catalog, &segs).unwrap();
     let opt = engine.optimize(&q.sorted().unwrap()).unwrap();
     assert_eq!(aggregates(&opt), (1, 1), "{}", opt.display_indent());
+    // The third merges duplicate ids of the customers table.
     assert_eq!(
         count_nodes(&opt, "Aggregate"),
-        2,
+        3,
         "{}",
         opt.display_indent()
     );

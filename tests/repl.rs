@@ -239,3 +239,17 @@ fn the_cache_answers_like_a_fresh_scan() {
         assert_eq!(preview, first, "{text}");
     }
 }
+
+#[test]
+fn save_refuses_a_name_that_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err, ok) = repl_script(
+        "recency < 30d\n:save x\nfrequency > 2\n:save x\n:quit\n",
+        dir.path(),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("saved segment x to saved.seg"), "{out}");
+    assert!(out.contains("a segment named `x` already exists"), "{out}");
+    let saved = std::fs::read_to_string(dir.path().join("saved.seg")).unwrap();
+    assert_eq!(saved.matches("segment x").count(), 1, "{saved}");
+}

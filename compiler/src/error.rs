@@ -147,6 +147,23 @@ pub enum CompileError {
         span: Span,
     },
 
+    /// Segment references nest too deeply or expand to too many conditions.
+    #[error("segment too complex: {message}")]
+    #[diagnostic(
+        code(segql::resolve::too_complex),
+        help("simplify the definitions; segments are expanded into one condition before running")
+    )]
+    TooComplex {
+        /// What limit was passed.
+        message: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where.
+        #[label("here")]
+        span: Span,
+    },
+
     /// A value of the wrong type.
     #[error("type mismatch: {message}")]
     #[diagnostic(code(segql::types::mismatch))]

@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, Result, ScalarValue};
 use datafusion::functions::expr_fn::coalesce;
 use datafusion::functions_aggregate::count::count_all;
-use datafusion::functions_aggregate::expr_fn::{bool_or, max, min, sum};
+use datafusion::functions_aggregate::expr_fn::{max, min, sum};
 use datafusion::logical_expr::{
     Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, SortExpr, cast, ident, lit,
     when,
@@ -72,10 +72,14 @@ pub fn lower_memberships(catalog: &Catalog, segments: &[Segment]) -> Result<Quer
     let profile = Profile::build(catalog, &values, needs_full_base(&preds))?;
     let mut cols = vec![ident("customer_id")];
     let mut any = Vec::new();
+    let mut taken = BTreeMap::new();
+    taken.insert("customer_id".to_string(), ());
     for s in segments {
         let e = profile.condition(&s.pred);
         any.push(e.clone());
-        cols.push(e.alias(&s.name));
+        let name = unique(s.name.clone(), &taken);
+        taken.insert(name.clone(), ());
+        cols.push(e.alias(name));
     }
     let any = any.into_iter().reduce(Expr::or).unwrap_or(lit(false));
     let plan = LogicalPlanBuilder::from(profile.plan.clone())
@@ -283,7 +287,7 @@ impl Profile {
         // Purchases are counted by distinct receipt when receipts are mapped. Rather than
         // COUNT(DISTINCT receipt_id) per condition (a hash set per customer and condition),
         // aggregate twice: per (customer, receipt), then per customer, where each purchase
-        // condition becomes a plain filtered COUNT over receipts.
+        // condition counts the receipts with a matching line.
         let has_receipt =
             catalog.has_tx_column("receipt_id") && aggs.iter().any(|a| a.kind == AggKind::Count);
         let mut agg_exprs = Vec::new();
@@ -309,18 +313,16 @@ impl Profile {
             };
             let e = if has_receipt {
                 let s1 = format!("__r{k}");
-                let receipt_known = ident("receipt_id").is_not_null();
                 match a.kind {
-                    AggKind::Count => match filter {
-                        None => count_all().unalias().filter(receipt_known).build()?,
-                        Some(f) => {
-                            stage1.push(bool_or(f).alias(&s1));
-                            count_all()
-                                .unalias()
-                                .filter(ident(&s1).and(receipt_known))
-                                .build()?
-                        }
-                    },
+                    // Matching lines per receipt; a receipt with any counts once. Lines
+                    // without a receipt id are purchases of their own.
+                    AggKind::Count => {
+                        stage1.push(with_filter(count_all().unalias(), filter)?.alias(&s1));
+                        let n = ident(&s1);
+                        sum(when(ident("receipt_id").is_null(), n.clone())
+                            .when(n.gt(lit(0i64)), lit(1i64))
+                            .otherwise(lit(0i64))?)
+                    }
                     _ => {
                         let (s1_expr, combine): (Expr, fn(Expr) -> Expr) = match a.kind {
                             AggKind::MaxTs => (max(ts.clone()), max),

@@ -236,9 +236,18 @@ impl Ctx<'_> {
 
     fn purchases<'b>(&self, txs: impl Iterator<Item = &'b Tx>) -> i128 {
         if self.has_receipt {
-            txs.filter_map(|t| t.receipt_id.as_deref())
-                .collect::<BTreeSet<_>>()
-                .len() as i128
+            // Distinct receipts; a line without a receipt id is a purchase of its own.
+            let mut receipts = BTreeSet::new();
+            let mut loose = 0;
+            for t in txs {
+                match t.receipt_id.as_deref() {
+                    Some(r) => {
+                        receipts.insert(r);
+                    }
+                    None => loose += 1,
+                }
+            }
+            receipts.len() as i128 + loose
         } else {
             txs.count() as i128
         }

@@ -22,6 +22,7 @@ pub fn resolve_segment(
         program,
         catalog,
         stack: vec![],
+        leaves: 0,
     };
     let pred = r.segment(name, entry.source, entry.def.name.span)?;
     Ok(Segment {
@@ -42,6 +43,7 @@ pub fn resolve_expr(
         program,
         catalog,
         stack: vec![],
+        leaves: 0,
     }
     .expr(expr, source)
 }
@@ -72,11 +74,18 @@ fn known_segments_help(program: &Program, name: &str) -> String {
     }
 }
 
+/// How deeply segments may refer to segments.
+pub const MAX_REFERENCE_DEPTH: usize = 64;
+/// How many conditions a segment may expand to once its references are inlined.
+pub const MAX_CONDITIONS: usize = 10_000;
+
 struct Resolver<'a> {
     program: &'a Program,
     catalog: &'a Catalog,
     /// Segments being resolved, for cycle detection.
     stack: Vec<String>,
+    /// Conditions produced so far.
+    leaves: usize,
 }
 
 impl Resolver<'_> {
@@ -87,6 +96,15 @@ impl Resolver<'_> {
             return Err(CompileError::SegmentCycle {
                 name: name.to_string(),
                 cycle: chain.join(" -> "),
+                src: self.program.sources[from_src].named(),
+                span: from,
+            });
+        }
+        if self.stack.len() >= MAX_REFERENCE_DEPTH {
+            return Err(CompileError::TooComplex {
+                message: format!(
+                    "segments refer to segments more than {MAX_REFERENCE_DEPTH} levels deep"
+                ),
                 src: self.program.sources[from_src].named(),
                 span: from,
             });
@@ -103,6 +121,25 @@ impl Resolver<'_> {
     }
 
     fn expr(&mut self, e: &Expr, s: usize) -> Result<Pred, CompileError> {
+        if !matches!(
+            e.kind,
+            ExprKind::And(_)
+                | ExprKind::Or(_)
+                | ExprKind::Not(_)
+                | ExprKind::Group(_)
+                | ExprKind::SegmentRef(_)
+        ) {
+            self.leaves += 1;
+            if self.leaves > MAX_CONDITIONS {
+                return Err(CompileError::TooComplex {
+                    message: format!(
+                        "with the segments it refers to, this expands to more than {MAX_CONDITIONS} conditions"
+                    ),
+                    src: self.src(s),
+                    span: e.span,
+                });
+            }
+        }
         match &e.kind {
             ExprKind::And(es) => Ok(Pred::And(
                 es.iter()
@@ -120,7 +157,16 @@ impl Resolver<'_> {
                 if self.program.segment(&id.name).is_some() {
                     return self.segment(&id.name, s, id.span);
                 }
-                if MetricKind::by_name(&id.name).is_some() || id.name == "lifecycle" {
+                if id.name == "lifecycle" {
+                    return Err(CompileError::NotACondition {
+                        name: id.name.clone(),
+                        what: "lifecycle stage",
+                        src: self.src(s),
+                        span: id.span,
+                        help: "compare it with a stage, for example `lifecycle = active`".into(),
+                    });
+                }
+                if MetricKind::by_name(&id.name).is_some() {
                     let example = match id.name.as_str() {
                         "recency" | "tenure" => format!("{} < 30d", id.name),
                         "lifecycle" => "lifecycle = active".to_string(),

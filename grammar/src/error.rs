@@ -162,6 +162,8 @@ pub(crate) fn syntax_error(
         Some(format!(
             "{found} is a reserved word of the language and cannot be used as a name"
         ))
+    } else if text[pos..].starts_with('"') && !text[pos + 1..].contains('"') {
+        Some("this text has no closing double quote".to_string())
     } else if text[pos..].starts_with('\'') {
         Some("text values are written in double quotes, like \"Coffee\"".to_string())
     } else if text[pos..].starts_with('=') && text[..pos].ends_with('=') {

@@ -68,6 +68,8 @@ pub struct TableConfig {
     pub delimiter: Option<Spanned<String>>,
     /// chrono format of text or integer dates, e.g. `%Y%m%d` or `%d.%m.%Y`.
     pub date_format: Option<String>,
+    /// Decimal places of amounts (default 2; 3 for currencies with thousandths).
+    pub amount_scale: Option<i8>,
     /// Canonical name = the file's column name.
     #[serde(default)]
     pub columns: BTreeMap<Spanned<String>, Spanned<String>>,
@@ -134,6 +136,7 @@ impl TableConfig {
             format: None,
             delimiter: None,
             date_format: None,
+            amount_scale: None,
             columns: BTreeMap::new(),
         }
     }
@@ -258,10 +261,10 @@ impl Project {
         for (name, table, req, opt) in tables {
             let Some(t) = table else { continue };
             if let Some(d) = &t.get_ref().delimiter
-                && d.get_ref().chars().count() != 1
+                && !(d.get_ref().len() == 1 && d.get_ref().is_ascii())
             {
                 return Err(self.invalid(
-                    format!("[{name}] delimiter must be exactly one character"),
+                    format!("[{name}] delimiter must be exactly one ASCII character"),
                     Some(d.span()),
                 ));
             }
@@ -284,6 +287,15 @@ impl Project {
                     }
                 }
             }
+        }
+        if let Some(t) = &f.transactions
+            && let Some(s) = t.get_ref().amount_scale
+            && !(0..=10).contains(&s)
+        {
+            return Err(self.invalid(
+                "[transactions] amount_scale must be between 0 and 10".into(),
+                Some(t.span()),
+            ));
         }
         if let Some(a) = &f.project.as_of
             && chrono::NaiveDate::parse_from_str(a.get_ref(), "%Y-%m-%d").is_err()

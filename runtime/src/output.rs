@@ -107,9 +107,7 @@ pub async fn write_stream(
                 w.write(&b).map_err(|e| io_err(&name, e))?;
             }
             w.finish().map_err(|e| io_err(&name, e))?;
-            if rows == 0 {
-                write!(sink, "[]").map_err(|e| io_err(&name, e))?;
-            }
+            drop(w);
             writeln!(sink).map_err(|e| io_err(&name, e))?;
         }
         Format::Parquet => {

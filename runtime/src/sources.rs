@@ -138,6 +138,20 @@ pub fn expand_path(base: &Path, path: &str, table: &str) -> Result<Vec<PathBuf>,
     if files.is_empty() {
         return Err(no_files());
     }
+    let ext = |p: &PathBuf| p.extension().map(|e| e.to_ascii_lowercase());
+    if let Some(other) = files.iter().find(|f| ext(f) != ext(&files[0])) {
+        return Err(RuntimeError::Usage {
+            message: format!(
+                "the {table} path `{path}` mixes file types: {} and {}",
+                files[0].display(),
+                other.display()
+            ),
+            help: Some(
+                "keep one file type per table, or narrow the path with a glob like data/*.csv"
+                    .into(),
+            ),
+        });
+    }
     Ok(files)
 }
 
@@ -186,7 +200,44 @@ async fn load(
                 .delimiter(delim)
                 .file_extension(&ext)
                 .schema_infer_max_records(10_000);
-            ctx.read_csv(paths, opts).await
+            let df = ctx
+                .read_csv(paths.clone(), opts.clone())
+                .await
+                .map_err(|e| RuntimeError::data(what.clone(), e))?;
+            // Amounts written as decimals would be inferred as floating point and lose their
+            // exactness: read them as text and parse them as decimals instead.
+            let exact: Vec<String> = ["amount", "quantity"]
+                .iter()
+                .filter(|_| kind == Kind::Transactions)
+                .map(|c| {
+                    cfg.columns
+                        .iter()
+                        .find(|(k, _)| k.get_ref() == *c)
+                        .map_or(c.to_string(), |(_, v)| v.get_ref().clone())
+                })
+                .collect();
+            let inferred = df.schema().as_arrow().clone();
+            if inferred
+                .fields()
+                .iter()
+                .any(|f| exact.contains(f.name()) && f.data_type().is_floating())
+            {
+                let fields: Vec<_> = inferred
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        if exact.contains(f.name()) && f.data_type().is_floating() {
+                            std::sync::Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8))
+                        } else {
+                            f.clone()
+                        }
+                    })
+                    .collect();
+                let schema = Schema::new(fields);
+                ctx.read_csv(paths, opts.schema(&schema)).await
+            } else {
+                Ok(df)
+            }
         }
         FileFormat::Parquet => {
             let opts = ParquetReadOptions::default().file_extension(&ext);
@@ -197,8 +248,38 @@ async fn load(
     let schema: Schema = df.schema().as_arrow().clone();
     let plan = df.into_unoptimized_plan();
     let exprs = normalize(&schema, cfg, kind)?;
-    LogicalPlanBuilder::from(plan)
+    let b = LogicalPlanBuilder::from(plan)
         .project(exprs)
+        .map_err(|e| RuntimeError::data(what.clone(), e))?;
+    if kind != Kind::Customers {
+        return b.build().map_err(|e| RuntimeError::data(what, e));
+    }
+    // One row per customer: rows without an id are dropped, and duplicate ids are merged
+    // (each attribute takes its largest value among the duplicates), so a customer is never
+    // counted twice.
+    let cols: Vec<String> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| n != "customer_id")
+        .collect();
+    let id = ident("customer_id");
+    let mut keep = id.clone().is_not_null();
+    if b.schema()
+        .field_with_unqualified_name("customer_id")
+        .is_ok_and(|f| f.data_type() == &DataType::Utf8)
+    {
+        keep = keep.and(id.clone().not_eq(lit("")));
+    }
+    b.filter(keep)
+        .and_then(|b| {
+            b.aggregate(
+                vec![id],
+                cols.iter()
+                    .map(|c| datafusion::functions_aggregate::expr_fn::max(ident(c)).alias(c)),
+            )
+        })
         .and_then(|b| b.build())
         .map_err(|e| RuntimeError::data(what, e))
 }
@@ -301,6 +382,7 @@ fn normalize(schema: &Schema, cfg: &TableConfig, kind: Kind) -> Result<Vec<Expr>
                 &dt,
                 role(kind, &canonical),
                 cfg.date_format.as_deref(),
+                cfg.amount_scale.unwrap_or(2),
             )
             .ok_or_else(|| RuntimeError::BadColumnType {
                 table: table.into(),
@@ -331,12 +413,18 @@ fn is_int(dt: &DataType) -> bool {
     dt.is_integer()
 }
 
-fn cast_for_role(e: Expr, dt: &DataType, role: &str, date_format: Option<&str>) -> Option<Expr> {
+fn cast_for_role(
+    e: Expr,
+    dt: &DataType,
+    role: &str,
+    date_format: Option<&str>,
+    amount_scale: i8,
+) -> Option<Expr> {
     if dt == &DataType::Null {
         // An empty CSV file has no values to infer types from: give each role its type.
         let t = match role {
             "date" => DataType::Date32,
-            "amount" => DataType::Decimal128(38, 2),
+            "amount" => DataType::Decimal128(38, amount_scale),
             "quantity" | "number" => DataType::Int64,
             _ => DataType::Utf8,
         };
@@ -361,9 +449,9 @@ fn cast_for_role(e: Expr, dt: &DataType, role: &str, date_format: Option<&str>) 
         },
         "amount" => match dt {
             DataType::Decimal128(_, s) | DataType::Decimal256(_, s) => {
-                cast(e, DataType::Decimal128(38, (*s).max(2)))
+                cast(e, DataType::Decimal128(38, (*s).max(amount_scale)))
             }
-            d if d.is_numeric() || is_text(d) => cast(e, DataType::Decimal128(38, 2)),
+            d if d.is_numeric() || is_text(d) => cast(e, DataType::Decimal128(38, amount_scale)),
             _ => return None,
         },
         "quantity" => match dt {
@@ -378,6 +466,8 @@ fn cast_for_role(e: Expr, dt: &DataType, role: &str, date_format: Option<&str>) 
         },
         "attribute" => match dt {
             d if is_text(d) => cast(e, DataType::Utf8),
+            // Timestamps compare by their date, like every date in the language.
+            DataType::Date64 | DataType::Timestamp(..) => cast(e, DataType::Date32),
             _ => e,
         },
         _ => match dt {
