@@ -182,6 +182,26 @@ fn unknown_segment_in_file_suggests() {
 }
 
 #[test]
+fn contacted_without_communications() {
+    let dir = tempfile::tempdir().unwrap();
+    let tx = dir.path().join("tx.csv");
+    std::fs::write(&tx, "customer_id,ts,amount\nc1,2024-01-01,10.5\n").unwrap();
+    let catalog = common::block_on(async {
+        let p = segql_runtime::Project::from_paths(tx.to_str().unwrap(), None, None, None);
+        common::open(p, chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap())
+            .await
+            .catalog
+            .clone()
+    });
+    let mut program = Program::new(None);
+    let (ast, src) = program
+        .parse_inline("expression", "recency < 30d and not contacted(sms, 14d)")
+        .unwrap();
+    let e = resolve_expr(&program, &catalog, &ast, src).unwrap_err();
+    insta::assert_snapshot!(render(&e));
+}
+
+#[test]
 fn missing_column() {
     let dir = tempfile::tempdir().unwrap();
     let tx = dir.path().join("tx.csv");

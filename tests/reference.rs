@@ -34,11 +34,13 @@ struct GenData {
     txs: Vec<GenTx>,
     customers: Option<Vec<(u8, u8, u8, i64)>>, // (id, city, age, signup days ago)
     receipts: bool,
+    messages: Vec<(u8, i64, u8)>, // (customer, days ago, channel)
 }
 
 const CATEGORIES: [&str; 3] = ["Coffee", "Tea", "Fuel"];
 const PARTNERS: [&str; 3] = ["OKKO", "Silpo", "ALLO"];
 const CITIES: [&str; 3] = ["Kyiv", "Lviv", "Odesa"];
+const CHANNELS: [&str; 3] = ["sms", "email", "push"];
 
 fn data_strategy() -> impl Strategy<Value = GenData> {
     let tx = (
@@ -68,8 +70,9 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
             1..30,
         )),
         any::<bool>(),
+        prop::collection::vec((0u8..30, -3i64..120, 0u8..3), 1..60),
     )
-        .prop_map(|(txs, customers, receipts)| {
+        .prop_map(|(txs, customers, receipts, messages)| {
             let customers = customers.map(|mut c| {
                 c.sort_by_key(|x| x.0);
                 c.dedup_by_key(|x| x.0);
@@ -79,6 +82,7 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
                 txs,
                 customers,
                 receipts,
+                messages,
             }
         })
 }
@@ -149,6 +153,11 @@ fn leaf() -> impl Strategy<Value = String> {
         )),
         (0usize..3, window(), op(), money())
             .prop_map(|(a, w, o, m)| format!("avg_check at \"{}\"{w} {o} {m}", PARTNERS[a])),
+        (0usize..3, 1u32..60).prop_map(|(c, d)| format!("contacted({}, {d}d)", CHANNELS[c])),
+        (1u32..60).prop_map(|d| format!("contacted({d}d)")),
+        (window(), op(), 0u32..4).prop_map(|(w, o, n)| format!("contacts{w} {o} {n}")),
+        (0usize..3, window(), op(), 0u32..3)
+            .prop_map(|(c, w, o, n)| format!("contacts by {}{w} {o} {n}", CHANNELS[c])),
         (0usize..3, 0usize..6).prop_map(|(a, s)| format!(
             "lifecycle at \"{}\" = {}",
             PARTNERS[a],
@@ -282,8 +291,28 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
         }
         m
     });
+    let mut f = std::fs::File::create(dir.join("communications.csv")).unwrap();
+    writeln!(f, "customer_id,ts,channel").unwrap();
+    let mut messages = Vec::new();
+    for (c, days_ago, ch) in &g.messages {
+        let ts = as_of() - chrono::Duration::days(*days_ago);
+        writeln!(
+            f,
+            "{},{},{}",
+            cid(*c),
+            ts.format("%Y-%m-%d"),
+            CHANNELS[*ch as usize]
+        )
+        .unwrap();
+        messages.push(reference::Message {
+            customer_id: cid(*c),
+            ts,
+            channel: CHANNELS[*ch as usize].to_string(),
+        });
+    }
     Data {
         transactions: txs,
+        messages,
         customers,
         has_receipt: g.receipts,
     }
@@ -294,11 +323,12 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
     let data = materialize(g, dir.path());
     let tx = dir.path().join("transactions.csv");
     let cust = dir.path().join("customers.csv");
+    let comms = dir.path().join("communications.csv");
     common::block_on(async {
         let project = segql_runtime::Project::from_paths(
             tx.to_str().unwrap(),
             g.customers.as_ref().map(|_| cust.to_str().unwrap()),
-            None,
+            Some(comms.to_str().unwrap()),
             None,
         );
         let engine = common::open(project, as_of()).await;

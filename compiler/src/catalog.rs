@@ -57,6 +57,8 @@ pub struct Catalog {
     pub transactions: LogicalPlan,
     /// Customers: `customer_id` (same type as in transactions) and attributes.
     pub customers: Option<LogicalPlan>,
+    /// Communications: `customer_id`, `ts` (Date32), and `channel`, `campaign` when mapped.
+    pub communications: Option<LogicalPlan>,
     /// The as-of date: transactions after it are ignored.
     pub as_of: NaiveDate,
     /// Lifecycle thresholds.

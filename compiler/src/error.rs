@@ -257,6 +257,25 @@ pub enum CompileError {
         span: Span,
     },
 
+    /// A construct needs a table the project does not configure.
+    #[error("{what} needs the {table} table, which the project does not have")]
+    #[diagnostic(
+        code(segql::catalog::missing_table),
+        help("add a [{table}] table with its `path` to segql.toml")
+    )]
+    MissingTable {
+        /// The construct.
+        what: String,
+        /// The table.
+        table: &'static str,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where.
+        #[label("needs {table}")]
+        span: Span,
+    },
+
     /// A construct needs a column the data does not have.
     #[error("{what} needs the `{column}` column of {table}, which the data does not have")]
     #[diagnostic(code(segql::catalog::missing_column))]

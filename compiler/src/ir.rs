@@ -32,6 +32,11 @@ pub enum MetricKind {
         /// The values, as text.
         values: Vec<String>,
     },
+    /// Messages sent (from the communications table), on one channel or any.
+    Contacts {
+        /// The channel; any when `None`.
+        channel: Option<String>,
+    },
     /// Sum of `amount` over transactions with `dimension` in `values`.
     Spend {
         /// The matched column.
@@ -66,7 +71,9 @@ impl MetricKind {
     pub fn value_type(&self) -> ValueType {
         match self {
             MetricKind::Recency | MetricKind::Tenure => ValueType::Days,
-            MetricKind::Frequency | MetricKind::Bought { .. } => ValueType::Count,
+            MetricKind::Frequency | MetricKind::Bought { .. } | MetricKind::Contacts { .. } => {
+                ValueType::Count
+            }
             MetricKind::Monetary | MetricKind::AvgCheck | MetricKind::Spend { .. } => {
                 ValueType::Money
             }
@@ -316,6 +323,10 @@ impl Value {
                     }
                     MetricKind::Spend { dimension, values } => {
                         format!("spend_{}_{}", dimension, slug(values))
+                    }
+                    MetricKind::Contacts { channel: None } => "contacts".to_string(),
+                    MetricKind::Contacts { channel: Some(c) } => {
+                        format!("contacts_{}", slug(std::slice::from_ref(c)))
                     }
                     k => MetricKind::NAMED
                         .iter()

@@ -220,6 +220,18 @@ impl Profile {
     /// (with purchases up to the as-of date, or in the customers table) has a row; without
     /// it, only customers with purchases in the widest window the values need.
     pub fn build(catalog: &Catalog, values: &[Value], full_base: bool) -> Result<Profile> {
+        let is_contacts = |v: &Value| {
+            matches!(
+                v,
+                Value::Metric(Metric {
+                    kind: MetricKind::Contacts { .. },
+                    ..
+                })
+            )
+        };
+        let contacts: Vec<Value> = values.iter().filter(|v| is_contacts(v)).cloned().collect();
+        let values: Vec<Value> = values.iter().filter(|v| !is_contacts(v)).cloned().collect();
+        let values = &values[..];
         let as_of = catalog.as_of;
         let as_of_days = epoch_days(as_of) as i64;
 
@@ -248,6 +260,7 @@ impl Profile {
                             need(of(AggKind::Count));
                         }
                         MetricKind::Items => need(of(AggKind::SumQuantity)),
+                        MetricKind::Contacts { .. } => {}
                     }
                 }
                 Value::Lifecycle(scope) => {
@@ -260,7 +273,7 @@ impl Profile {
         if aggs.is_empty() {
             // Only attributes: the base still comes from transactions (one row per customer).
             aggs.push(Agg {
-                kind: AggKind::Count,
+                kind: AggKind::MaxTs,
                 window: None,
                 filters: vec![],
             });
@@ -478,6 +491,7 @@ impl Profile {
                             zero_if_null(&of(AggKind::SumAmount))
                         }
                         MetricKind::Items => zero_if_null(&of(AggKind::SumQuantity)),
+                        MetricKind::Contacts { .. } => unreachable!("contacts come from messages"),
                         MetricKind::AvgCheck => {
                             let sum_a = of(AggKind::SumAmount);
                             let n = zero_if_null(&of(AggKind::Count));
@@ -503,7 +517,10 @@ impl Profile {
             proj.push(e.alias(&name));
             names.insert(v.clone(), name);
         }
-        let plan = builder.project(proj)?.build()?;
+        let mut plan = builder.project(proj)?.build()?;
+        if !contacts.is_empty() {
+            plan = join_contacts(catalog, plan, &contacts, &mut names, &mut taken)?;
+        }
         Ok(Profile { plan, names })
     }
 
@@ -577,6 +594,91 @@ impl Profile {
             e
         }
     }
+}
+
+/// Adds one column per `contacts` value: messages per customer from the communications
+/// table, aggregated once and joined to the profile.
+fn join_contacts(
+    catalog: &Catalog,
+    profile: LogicalPlan,
+    contacts: &[Value],
+    names: &mut HashMap<Value, String>,
+    taken: &mut BTreeMap<String, ()>,
+) -> Result<LogicalPlan> {
+    let Some(comms) = &catalog.communications else {
+        return datafusion::common::plan_err!("contacts need the communications table");
+    };
+    let as_of = catalog.as_of;
+    let ts = ident("ts");
+    let widest = contacts
+        .iter()
+        .map(|v| match v {
+            Value::Metric(m) => m.window,
+            _ => None,
+        })
+        .try_fold(0u64, |acc, w| w.map(|w| acc.max(w)));
+    let mut scan_filter = ident("customer_id")
+        .is_not_null()
+        .and(ts.clone().lt_eq(date_lit(as_of)));
+    if let Some(w) = widest {
+        scan_filter = scan_filter.and(ts.clone().gt(window_start(as_of, w)));
+    }
+    let mut aggs = Vec::new();
+    for (k, v) in contacts.iter().enumerate() {
+        let Value::Metric(Metric {
+            kind: MetricKind::Contacts { channel },
+            window,
+            ..
+        }) = v
+        else {
+            continue;
+        };
+        let mut filters = Vec::new();
+        if let Some(w) = window
+            && Some(*w) != widest
+        {
+            filters.push(ts.clone().gt(window_start(as_of, *w)));
+        }
+        if let Some(c) = channel {
+            filters.push(ident("channel").eq(lit(c.as_str())));
+        }
+        let e = match filters.into_iter().reduce(Expr::and) {
+            None => count_all().unalias(),
+            Some(f) => count_all().unalias().filter(f).build()?,
+        };
+        aggs.push(e.alias(format!("__m{k}")));
+    }
+    let messages = LogicalPlanBuilder::from(comms.clone())
+        .filter(scan_filter)?
+        .aggregate(vec![ident("customer_id")], aggs)?
+        .alias("m")?
+        .build()?;
+    let mut cols: Vec<Expr> = profile
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| Expr::Column(Column::new(Some("q"), f.name())).alias(f.name()))
+        .collect();
+    for (k, v) in contacts.iter().enumerate() {
+        let name = unique(v.column_name(), taken);
+        taken.insert(name.clone(), ());
+        let n = Expr::Column(Column::new(Some("m"), format!("__m{k}")));
+        cols.push(coalesce(vec![n, lit(0i64)]).alias(&name));
+        names.insert(v.clone(), name);
+    }
+    LogicalPlanBuilder::from(profile)
+        .alias("q")?
+        .join(
+            messages,
+            JoinType::Left,
+            (
+                vec![Column::new(Some("q"), "customer_id")],
+                vec![Column::new(Some("m"), "customer_id")],
+            ),
+            None,
+        )?
+        .project(cols)?
+        .build()
 }
 
 fn window_start(as_of: NaiveDate, days: u64) -> Expr {
@@ -665,7 +767,11 @@ fn empty_profile(p: &Pred) -> Tri {
         },
         Pred::Cmp { value, .. } | Pred::In { value, .. } | Pred::Between { value, .. } => {
             match value {
-                Value::Attribute(_) => Tri::Unknown,
+                Value::Attribute(_)
+                | Value::Metric(Metric {
+                    kind: MetricKind::Contacts { .. },
+                    ..
+                }) => Tri::Unknown,
                 _ => {
                     if crate::reference::eval_leaf_on_empty(p) {
                         Tri::True

@@ -96,11 +96,24 @@ pub enum Attr {
     Bool(bool),
 }
 
+/// One message of the communications log.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Customer.
+    pub customer_id: String,
+    /// Day sent.
+    pub ts: NaiveDate,
+    /// Channel.
+    pub channel: String,
+}
+
 /// The in-memory data set.
 #[derive(Debug, Clone, Default)]
 pub struct Data {
     /// Transactions.
     pub transactions: Vec<Tx>,
+    /// The communications log.
+    pub messages: Vec<Message>,
     /// Customers and their attributes, when a customers table exists.
     pub customers: Option<BTreeMap<String, HashMap<String, Attr>>>,
     /// True when purchases are counted by distinct receipt.
@@ -141,6 +154,8 @@ pub fn evaluate(
             let attrs = data.customers.as_ref().and_then(|c| c.get(*id));
             let ctx = Ctx {
                 txs,
+                messages: &data.messages,
+                customer: id,
                 attrs,
                 as_of,
                 lifecycle: lifecycle.clone(),
@@ -157,6 +172,8 @@ pub(crate) fn eval_leaf_on_empty(p: &Pred) -> bool {
     let empty = Vec::new();
     Ctx {
         txs: &empty,
+        messages: &[],
+        customer: "",
         attrs: None,
         as_of: NaiveDate::MIN,
         lifecycle: Thresholds::default(),
@@ -167,6 +184,8 @@ pub(crate) fn eval_leaf_on_empty(p: &Pred) -> bool {
 
 struct Ctx<'a> {
     txs: &'a [&'a Tx],
+    messages: &'a [Message],
+    customer: &'a str,
     attrs: Option<&'a HashMap<String, Attr>>,
     as_of: NaiveDate,
     lifecycle: Thresholds,
@@ -314,6 +333,14 @@ impl Ctx<'_> {
             }
         };
         match &m.kind {
+            MetricKind::Contacts { channel } => V::Num(Dec::int(
+                self.messages
+                    .iter()
+                    .filter(|x| x.customer_id == self.customer && x.ts <= self.as_of)
+                    .filter(|x| w.is_none_or(|w| (self.as_of - x.ts).num_days() < w as i64))
+                    .filter(|x| channel.as_ref().is_none_or(|c| &x.channel == c))
+                    .count() as i128,
+            )),
             MetricKind::Recency => txs().map(|t| t.ts).max().map_or(V::Null, |d| {
                 V::Num(Dec::int((self.as_of - d).num_days() as i128))
             }),

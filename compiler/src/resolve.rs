@@ -240,6 +240,23 @@ impl Resolver<'_> {
                     rhs: Const::Number(n.to_string()),
                 })
             }
+            ExprKind::Contacted { channel, window } => {
+                self.require_messages(channel.is_some(), "`contacted`", e.span, s)?;
+                let days = window.days();
+                self.check_window(Some(days), e.span, s)?;
+                Ok(Pred::Cmp {
+                    value: Value::Metric(Metric {
+                        kind: MetricKind::Contacts {
+                            channel: channel.clone(),
+                        },
+                        window: Some(days),
+                        scope: vec![],
+                    }),
+                    ty: ValueType::Count,
+                    op: CmpOp::Ge,
+                    rhs: Const::Number("1".into()),
+                })
+            }
             ExprKind::Compare { lhs, op, rhs } => {
                 let (value, ty) = self.operand(lhs, s)?;
                 if !ty.ordered() && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
@@ -332,6 +349,36 @@ impl Resolver<'_> {
         self.require_column(d.column(), &format!("{what} on {d}"), span, s)
     }
 
+    /// Checks there is a communications table (with a `channel` column when one is named).
+    fn require_messages(
+        &self,
+        channel: bool,
+        what: &str,
+        span: Span,
+        s: usize,
+    ) -> Result<(), CompileError> {
+        let Some(c) = &self.catalog.communications else {
+            return Err(CompileError::MissingTable {
+                what: what.to_string(),
+                table: "communications",
+                src: self.src(s),
+                span,
+            });
+        };
+        if channel && !c.schema().fields().iter().any(|f| f.name() == "channel") {
+            return Err(CompileError::MissingColumn {
+                what: format!("{what} on a channel"),
+                column: "channel".into(),
+                table: "communications",
+                src: self.src(s),
+                span,
+                help: "map a column onto `channel` under [communications.columns] in segql.toml"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
     fn require_column(
         &self,
         column: &str,
@@ -373,6 +420,21 @@ impl Resolver<'_> {
 
     fn operand(&self, op: &ast::Operand, s: usize) -> Result<(Value, ValueType), CompileError> {
         match &op.kind {
+            ast::OperandKind::Contacts { channel, window } => {
+                self.require_messages(channel.is_some(), "`contacts`", op.span, s)?;
+                let window = window.map(|w| w.duration.days());
+                self.check_window(window, op.span, s)?;
+                Ok((
+                    Value::Metric(Metric {
+                        kind: MetricKind::Contacts {
+                            channel: channel.clone(),
+                        },
+                        window,
+                        scope: vec![],
+                    }),
+                    ValueType::Count,
+                ))
+            }
             ast::OperandKind::Spend {
                 dimension,
                 values,

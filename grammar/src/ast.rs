@@ -152,6 +152,13 @@ pub enum ExprKind {
     },
     /// A reference to another segment by name.
     SegmentRef(Ident),
+    /// `contacted([CHANNEL,] WINDOW)`: a message sent in the window.
+    Contacted {
+        /// The channel (any when absent).
+        channel: Option<String>,
+        /// The window.
+        window: Duration,
+    },
 }
 
 /// The left side of a comparison.
@@ -172,6 +179,13 @@ pub enum OperandKind {
         name: Ident,
         /// `at "PARTNER"` or `at ("A", "B")`, with the clause's span.
         scope: Option<(Vec<Literal>, Span)>,
+        /// `within W`
+        window: Option<Window>,
+    },
+    /// `contacts [by CHANNEL] [within W]`: messages sent.
+    Contacts {
+        /// The channel (any when absent).
+        channel: Option<String>,
         /// `within W`
         window: Option<Window>,
     },

@@ -10,6 +10,10 @@ pub fn format_expr(e: &Expr) -> String {
         ExprKind::Not(x) => format!("not {}", format_expr(x)),
         ExprKind::Group(x) => format!("({})", format_expr(x)),
         ExprKind::SegmentRef(id) => id.name.clone(),
+        ExprKind::Contacted { channel, window } => match channel {
+            Some(c) => format!("contacted({}, {window})", channel_text(c)),
+            None => format!("contacted({window})"),
+        },
         ExprKind::Compare { lhs, op, rhs } => {
             format!("{} {} {}", operand(lhs), op.as_str(), rhs.kind)
         }
@@ -88,6 +92,16 @@ fn operand(o: &Operand) -> String {
             }
             s
         }
+        OperandKind::Contacts { channel, window } => {
+            let mut s = String::from("contacts");
+            if let Some(c) = channel {
+                s.push_str(&format!(" by {}", channel_text(c)));
+            }
+            if let Some(w) = window {
+                s.push_str(&format!(" within {}", w.duration));
+            }
+            s
+        }
         OperandKind::Spend {
             dimension,
             values,
@@ -108,4 +122,18 @@ fn list_text(values: &[Literal], always_parens: bool) -> String {
     }
     let items: Vec<String> = values.iter().map(|v| v.kind.to_string()).collect();
     format!("({})", items.join(", "))
+}
+
+/// A channel as written: a bare word when it is one, else quoted.
+fn channel_text(c: &str) -> String {
+    let word = c
+        .chars()
+        .next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && c.chars().all(|x| x.is_ascii_alphanumeric() || x == '_');
+    if word {
+        c.to_string()
+    } else {
+        LiteralKind::String(c.to_string()).to_string()
+    }
 }

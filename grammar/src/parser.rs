@@ -192,6 +192,24 @@ impl Builder<'_> {
                 })
             }
             Rule::bought => self.bought(p),
+            Rule::contacted => {
+                let mut channel = None;
+                let mut window = None;
+                for c in p.into_inner() {
+                    match c.as_rule() {
+                        Rule::channel => channel = Some(channel_of(c)),
+                        Rule::duration => window = Some(self.duration(&c)?),
+                        _ => {}
+                    }
+                }
+                Ok(Expr {
+                    kind: ExprKind::Contacted {
+                        channel,
+                        window: window.expect("contacted has a window"),
+                    },
+                    span,
+                })
+            }
             Rule::comparison => self.comparison(p),
             r => unreachable!("unexpected rule in expression: {r:?}"),
         }
@@ -298,6 +316,18 @@ impl Builder<'_> {
                     scope,
                     window,
                 }
+            }
+            Rule::contacts => {
+                let mut channel = None;
+                let mut window = None;
+                for c in inner.into_inner() {
+                    match c.as_rule() {
+                        Rule::channel => channel = Some(channel_of(c)),
+                        Rule::window => window = Some(self.window(c)?),
+                        _ => {}
+                    }
+                }
+                OperandKind::Contacts { channel, window }
             }
             Rule::spend => {
                 let mut dimension = None;
@@ -413,6 +443,15 @@ fn ident(p: &Pair<Rule>) -> Ident {
     }
 }
 
+fn channel_of(p: Pair<Rule>) -> String {
+    let inner = p.into_inner().next().expect("channel has a value");
+    if inner.as_rule() == Rule::string {
+        unescape(&inner)
+    } else {
+        inner.as_str().to_string()
+    }
+}
+
 fn dimension_of(p: &Pair<Rule>) -> Dimension {
     match p.as_str() {
         "category" => Dimension::Category,
@@ -485,6 +524,10 @@ pub(crate) fn describe_rule(rule: Rule) -> &'static str {
         Rule::value_list => "a list of values in parentheses, like (\"a\", \"b\")",
         Rule::at_least => "`at least N times`",
         Rule::kw_at => "`at`",
+        Rule::kw_by => "`by`",
+        Rule::contacted | Rule::kw_contacted => "`contacted(CHANNEL, 14d)`",
+        Rule::contacts | Rule::kw_contacts => "`contacts`",
+        Rule::channel => "a channel such as sms or email",
         Rule::scope => "`at` and a partner, like at \"OKKO\"",
         Rule::kw_least => "`least`",
         Rule::kw_times | Rule::kw_time => "`times`",

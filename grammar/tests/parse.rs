@@ -143,6 +143,8 @@ fn formatting_round_trips() {
         "spend on partner (\"OKKO\", \"WOG\") within 6m > 100 and lifecycle = at_risk",
         "signup_date < 2024-01-01 and sms_opt_in = true and a and recency not between 1d and 2y",
         "not not a",
+        "not contacted(sms, 14d) and contacts by \"SMS Gate\" within 30d < 4 and contacted(1w)",
+        "recency at \"OKKO\" within 30d < 14d and lifecycle at (\"A\", \"B\") = new",
     ];
     for c in cases {
         let e = parse_expr("x", c).unwrap();

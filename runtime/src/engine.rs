@@ -55,6 +55,7 @@ impl Engine {
         let catalog = Catalog {
             transactions: tables.transactions.clone(),
             customers: tables.customers.clone(),
+            communications: tables.communications.clone(),
             as_of,
             lifecycle: project.lifecycle(),
             partner_lifecycle: project.partner_lifecycle(),
