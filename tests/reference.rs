@@ -156,6 +156,9 @@ fn leaf() -> impl Strategy<Value = String> {
         (0usize..3, 1u32..60).prop_map(|(c, d)| format!("contacted({}, {d}d)", CHANNELS[c])),
         (1u32..60).prop_map(|d| format!("contacted({d}d)")),
         (window(), op(), 0u32..4).prop_map(|(w, o, n)| format!("contacts{w} {o} {n}")),
+        window().prop_map(|w| format!("redeemed{w}")),
+        (window(), op(), -20i32..200).prop_map(|(w, o, n)| format!("points_balance{w} {o} {n}")),
+        (window(), op(), 0u32..100).prop_map(|(w, o, n)| format!("points_earned{w} {o} {n}")),
         (0usize..3, window(), op(), 0u32..3)
             .prop_map(|(c, w, o, n)| format!("contacts by {}{w} {o} {n}", CHANNELS[c])),
         (0usize..3, 0usize..6).prop_map(|(a, s)| format!(
@@ -222,7 +225,7 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
     let receipt_col = if g.receipts { ",receipt_id" } else { "" };
     writeln!(
         f,
-        "customer_id,ts,amount,quantity,category,partner{receipt_col}"
+        "customer_id,ts,amount,quantity,category,partner,points_earned,points_redeemed{receipt_col}"
     )
     .unwrap();
     let mut txs = Vec::new();
@@ -231,14 +234,20 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
         // Receipt 0 stands for a line exported without a receipt id.
         let receipt = format!("r{}{}", t.customer, t.receipt);
         let has_id = t.receipt != 0;
-        let receipt_val = if g.receipts {
-            format!(",{receipt}")
+        let receipt_val = match (g.receipts, has_id) {
+            (true, true) => format!(",{receipt}"),
+            (true, false) => ",".to_string(),
+            (false, _) => String::new(),
+        };
+        let earned = (t.cents / 1000).max(0);
+        let redeemed = if t.quantity == 4 {
+            7 + t.receipt as i64
         } else {
-            String::new()
+            0
         };
         writeln!(
             f,
-            "{},{},{},{},{},{}{receipt_val}",
+            "{},{},{},{},{},{},{earned},{redeemed}{receipt_val}",
             cid(t.customer),
             ts.format("%Y-%m-%d"),
             cents_text(t.cents),
@@ -262,6 +271,8 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
             },
             receipt_id: (g.receipts && has_id).then_some(receipt),
             quantity: Some(Dec::int(t.quantity as i128)),
+            points_earned: Some(Dec::int(earned as i128)),
+            points_redeemed: Some(Dec::int(redeemed as i128)),
             dims,
         });
     }
@@ -321,6 +332,12 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
 fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let data = materialize(g, dir.path());
+    if std::env::var_os("SEGQL_DUMP").is_some() {
+        eprintln!(
+            "{}",
+            std::fs::read_to_string(dir.path().join("transactions.csv")).unwrap()
+        );
+    }
     let tx = dir.path().join("transactions.csv");
     let cust = dir.path().join("customers.csv");
     let comms = dir.path().join("communications.csv");
@@ -395,4 +412,45 @@ proptest! {
     ) {
         check(&g, &e)?;
     }
+}
+
+/// Lines without receipt ids are purchases of their own, also next to receipts.
+#[test]
+fn regression_loose_lines_next_to_receipts() {
+    let g = GenData {
+        txs: vec![
+            GenTx {
+                customer: 11,
+                days_ago: 0,
+                cents: 0,
+                receipt: 0,
+                quantity: 1,
+                category: 2,
+                partner: 0,
+            },
+            GenTx {
+                customer: 11,
+                days_ago: 0,
+                cents: 0,
+                receipt: 0,
+                quantity: 1,
+                category: 2,
+                partner: 0,
+            },
+            GenTx {
+                customer: 11,
+                days_ago: 0,
+                cents: 2,
+                receipt: 6,
+                quantity: 4,
+                category: 2,
+                partner: 1,
+            },
+        ],
+        customers: None,
+        receipts: true,
+        messages: vec![(14, 43, 2)],
+    };
+    check(&g, "bought category \"Fuel\" at least 3 times within 8m").unwrap();
+    check(&g, "((points_earned within 10m = 47 or bought category \"Fuel\" at least 3 times within 8m)) or not tenure within 8m != 312d and recency at \"Silpo\" within 1y <= 42d").unwrap();
 }

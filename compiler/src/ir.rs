@@ -25,6 +25,12 @@ pub enum MetricKind {
     LastPurchase,
     /// Sum of `quantity`.
     Items,
+    /// Sum of `points_earned`.
+    PointsEarned,
+    /// Sum of `points_redeemed`.
+    PointsRedeemed,
+    /// points_earned - points_redeemed.
+    PointsBalance,
     /// Purchases with `dimension` in `values`.
     Bought {
         /// The matched column.
@@ -48,7 +54,7 @@ pub enum MetricKind {
 
 impl MetricKind {
     /// Metrics users can name directly.
-    pub const NAMED: [(&'static str, MetricKind); 8] = [
+    pub const NAMED: [(&'static str, MetricKind); 11] = [
         ("recency", MetricKind::Recency),
         ("frequency", MetricKind::Frequency),
         ("monetary", MetricKind::Monetary),
@@ -57,6 +63,9 @@ impl MetricKind {
         ("first_purchase", MetricKind::FirstPurchase),
         ("last_purchase", MetricKind::LastPurchase),
         ("items", MetricKind::Items),
+        ("points_earned", MetricKind::PointsEarned),
+        ("points_redeemed", MetricKind::PointsRedeemed),
+        ("points_balance", MetricKind::PointsBalance),
     ];
 
     /// Looks a metric up by name.
@@ -77,7 +86,10 @@ impl MetricKind {
             MetricKind::Monetary | MetricKind::AvgCheck | MetricKind::Spend { .. } => {
                 ValueType::Money
             }
-            MetricKind::Items => ValueType::Quantity,
+            MetricKind::Items
+            | MetricKind::PointsEarned
+            | MetricKind::PointsRedeemed
+            | MetricKind::PointsBalance => ValueType::Quantity,
             MetricKind::FirstPurchase | MetricKind::LastPurchase => ValueType::Date,
         }
     }

@@ -97,6 +97,8 @@ enum AggKind {
     Count,
     SumAmount,
     SumQuantity,
+    SumEarned,
+    SumRedeemed,
 }
 
 /// An aggregate over one customer's transactions: in a window, over lines matching filters
@@ -150,6 +152,8 @@ impl Agg {
             AggKind::Count => "n_purchases",
             AggKind::SumAmount => "sum_amount",
             AggKind::SumQuantity => "sum_quantity",
+            AggKind::SumEarned => "sum_points_earned",
+            AggKind::SumRedeemed => "sum_points_redeemed",
         }
         .to_string();
         for (d, vals) in &self.filters {
@@ -260,6 +264,12 @@ impl Profile {
                             need(of(AggKind::Count));
                         }
                         MetricKind::Items => need(of(AggKind::SumQuantity)),
+                        MetricKind::PointsEarned => need(of(AggKind::SumEarned)),
+                        MetricKind::PointsRedeemed => need(of(AggKind::SumRedeemed)),
+                        MetricKind::PointsBalance => {
+                            need(of(AggKind::SumEarned));
+                            need(of(AggKind::SumRedeemed));
+                        }
                         MetricKind::Contacts { .. } => {}
                     }
                 }
@@ -341,6 +351,8 @@ impl Profile {
                             AggKind::MaxTs => (max(ts.clone()), max),
                             AggKind::MinTs => (min(ts.clone()), min),
                             AggKind::SumAmount => (sum(ident("amount")), sum),
+                            AggKind::SumEarned => (sum(ident("points_earned")), sum),
+                            AggKind::SumRedeemed => (sum(ident("points_redeemed")), sum),
                             _ => (sum(ident("quantity")), sum),
                         };
                         stage1.push(with_filter(s1_expr, filter)?.alias(&s1));
@@ -354,6 +366,8 @@ impl Profile {
                     AggKind::Count => count_all().unalias(),
                     AggKind::SumAmount => sum(ident("amount")),
                     AggKind::SumQuantity => sum(ident("quantity")),
+                    AggKind::SumEarned => sum(ident("points_earned")),
+                    AggKind::SumRedeemed => sum(ident("points_redeemed")),
                 };
                 with_filter(base, filter)?
             };
@@ -491,6 +505,12 @@ impl Profile {
                             zero_if_null(&of(AggKind::SumAmount))
                         }
                         MetricKind::Items => zero_if_null(&of(AggKind::SumQuantity)),
+                        MetricKind::PointsEarned => zero_if_null(&of(AggKind::SumEarned)),
+                        MetricKind::PointsRedeemed => zero_if_null(&of(AggKind::SumRedeemed)),
+                        MetricKind::PointsBalance => {
+                            zero_if_null(&of(AggKind::SumEarned))
+                                - zero_if_null(&of(AggKind::SumRedeemed))
+                        }
                         MetricKind::Contacts { .. } => unreachable!("contacts come from messages"),
                         MetricKind::AvgCheck => {
                             let sum_a = of(AggKind::SumAmount);

@@ -77,6 +77,10 @@ pub struct Tx {
     pub receipt_id: Option<String>,
     /// Quantity, if mapped.
     pub quantity: Option<Dec>,
+    /// Points earned, if mapped.
+    pub points_earned: Option<Dec>,
+    /// Points redeemed, if mapped.
+    pub points_redeemed: Option<Dec>,
     /// Dimension values.
     pub dims: BTreeMap<Dimension, String>,
 }
@@ -352,6 +356,17 @@ impl Ctx<'_> {
             MetricKind::Frequency => V::Num(Dec::int(self.purchases(txs()))),
             MetricKind::Monetary => V::Num(sum(&mut txs().map(|t| t.amount))),
             MetricKind::Items => V::Num(sum(&mut txs().filter_map(|t| t.quantity))),
+            MetricKind::PointsEarned => V::Num(sum(&mut txs().filter_map(|t| t.points_earned))),
+            MetricKind::PointsRedeemed => V::Num(sum(&mut txs().filter_map(|t| t.points_redeemed))),
+            MetricKind::PointsBalance => {
+                let e = sum(&mut txs().filter_map(|t| t.points_earned));
+                let r = sum(&mut txs().filter_map(|t| t.points_redeemed));
+                let s = e.scale.max(r.scale);
+                V::Num(Dec {
+                    mantissa: e.rescale(s) - r.rescale(s),
+                    scale: s,
+                })
+            }
             MetricKind::Bought { dimension, values } => {
                 V::Num(Dec::int(self.purchases(matching(dimension, values))))
             }

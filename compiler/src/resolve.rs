@@ -240,6 +240,21 @@ impl Resolver<'_> {
                     rhs: Const::Number(n.to_string()),
                 })
             }
+            ExprKind::Redeemed { window } => {
+                self.require_column("points_redeemed", "`redeemed`", e.span, s)?;
+                let window = window.map(|w| w.duration.days());
+                self.check_window(window, e.span, s)?;
+                Ok(Pred::Cmp {
+                    value: Value::Metric(Metric {
+                        kind: MetricKind::PointsRedeemed,
+                        window,
+                        scope: vec![],
+                    }),
+                    ty: ValueType::Quantity,
+                    op: CmpOp::Gt,
+                    rhs: Const::Number("0".into()),
+                })
+            }
             ExprKind::Contacted { channel, window } => {
                 self.require_messages(channel.is_some(), "`contacted`", e.span, s)?;
                 let days = window.days();
@@ -479,8 +494,15 @@ impl Resolver<'_> {
                     }
                 };
                 if let Some(kind) = MetricKind::by_name(&name.name) {
-                    if kind == MetricKind::Items {
-                        self.require_column("quantity", "`items`", name.span, s)?;
+                    let needs = match kind {
+                        MetricKind::Items => &["quantity"][..],
+                        MetricKind::PointsEarned => &["points_earned"][..],
+                        MetricKind::PointsRedeemed => &["points_redeemed"][..],
+                        MetricKind::PointsBalance => &["points_earned", "points_redeemed"][..],
+                        _ => &[][..],
+                    };
+                    for c in needs {
+                        self.require_column(c, &format!("`{}`", name.name), name.span, s)?;
                     }
                     let w = window.map(|w| w.duration.days());
                     self.check_window(w, op.span, s)?;

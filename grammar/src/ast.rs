@@ -152,6 +152,11 @@ pub enum ExprKind {
     },
     /// A reference to another segment by name.
     SegmentRef(Ident),
+    /// `redeemed [within W]`: points were redeemed.
+    Redeemed {
+        /// `within W`
+        window: Option<Window>,
+    },
     /// `contacted([CHANNEL,] WINDOW)`: a message sent in the window.
     Contacted {
         /// The channel (any when absent).

@@ -10,6 +10,10 @@ pub fn format_expr(e: &Expr) -> String {
         ExprKind::Not(x) => format!("not {}", format_expr(x)),
         ExprKind::Group(x) => format!("({})", format_expr(x)),
         ExprKind::SegmentRef(id) => id.name.clone(),
+        ExprKind::Redeemed { window } => match window {
+            Some(w) => format!("redeemed within {}", w.duration),
+            None => "redeemed".to_string(),
+        },
         ExprKind::Contacted { channel, window } => match channel {
             Some(c) => format!("contacted({}, {window})", channel_text(c)),
             None => format!("contacted({window})"),

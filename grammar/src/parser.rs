@@ -192,6 +192,18 @@ impl Builder<'_> {
                 })
             }
             Rule::bought => self.bought(p),
+            Rule::redeemed => {
+                let mut window = None;
+                for c in p.into_inner() {
+                    if c.as_rule() == Rule::window {
+                        window = Some(self.window(c)?);
+                    }
+                }
+                Ok(Expr {
+                    kind: ExprKind::Redeemed { window },
+                    span,
+                })
+            }
             Rule::contacted => {
                 let mut channel = None;
                 let mut window = None;
@@ -525,6 +537,7 @@ pub(crate) fn describe_rule(rule: Rule) -> &'static str {
         Rule::at_least => "`at least N times`",
         Rule::kw_at => "`at`",
         Rule::kw_by => "`by`",
+        Rule::redeemed | Rule::kw_redeemed => "`redeemed`",
         Rule::contacted | Rule::kw_contacted => "`contacted(CHANNEL, 14d)`",
         Rule::contacts | Rule::kw_contacts => "`contacts`",
         Rule::channel => "a channel such as sms or email",

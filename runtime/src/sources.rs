@@ -226,7 +226,11 @@ async fn load(
                     .fields()
                     .iter()
                     .map(|f| {
-                        if exact.contains(f.name()) && f.data_type().is_floating() {
+                        // Columns with no values (inferred as Null) cannot be read with an
+                        // explicit schema: read them as text.
+                        if (exact.contains(f.name()) && f.data_type().is_floating())
+                            || f.data_type() == &DataType::Null
+                        {
                             std::sync::Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8))
                         } else {
                             f.clone()
