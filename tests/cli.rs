@@ -691,3 +691,57 @@ fn runaway_segment_references_are_errors() {
         stderr(&o)
     );
 }
+
+#[test]
+fn birthdays_across_the_year_end_and_on_29_february() {
+    let dir = tempfile::tempdir().unwrap();
+    let tx = dir.path().join("tx.csv");
+    std::fs::write(
+        &tx,
+        "customer_id,ts,amount\nnewyear,2020-01-01,1\nleap,2020-01-01,1\n",
+    )
+    .unwrap();
+    let cust = dir.path().join("c.csv");
+    std::fs::write(
+        &cust,
+        "customer_id,birthday\nnewyear,1990-01-02\nleap,2000-02-29\n",
+    )
+    .unwrap();
+    let members = |e: &str, as_of: &str| {
+        let o = segql(
+            &[
+                "run",
+                "-e",
+                e,
+                "--transactions",
+                tx.to_str().unwrap(),
+                "--customers",
+                cust.to_str().unwrap(),
+                "--as-of",
+                as_of,
+                "--format",
+                "csv",
+            ],
+            None,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    // 29 December to 2 January is 5 days, the as-of day first.
+    assert_eq!(members("birthday within 5d", "2026-12-29"), ["newyear"]);
+    assert!(members("birthday within 4d", "2026-12-29").is_empty());
+    // In a year without 29 February the birthday falls on the 28th.
+    assert_eq!(members("birthday within 3d", "2027-02-26"), ["leap"]);
+    assert!(members("birthday within 2d", "2027-02-26").is_empty());
+    // In a leap year it is the 29th.
+    assert_eq!(members("birthday within 2d", "2028-02-28"), ["leap"]);
+    assert!(members("birthday within 1d", "2028-02-28").is_empty());
+    assert_eq!(
+        members("not birthday within 1d", "2028-02-28"),
+        ["leap", "newyear"]
+    );
+}

@@ -191,6 +191,8 @@ fn customer_leaf() -> impl Strategy<Value = String> {
         (op(), 18u32..80).prop_map(|(o, a)| format!("age {o} {a}")),
         (18u32..50, 30u32..80).prop_map(|(a, b)| format!("age between {a} and {b}")),
         (op(), date).prop_map(|(o, d)| format!("signup_date {o} {d}")),
+        (1u32..400).prop_map(|n| format!("birthday within {n}d")),
+        (1u32..60).prop_map(|n| format!("signup anniversary within {n}d")),
     ]
 }
 
@@ -278,17 +280,24 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
     }
     let customers = g.customers.as_ref().map(|cs| {
         let mut f = std::fs::File::create(dir.join("customers.csv")).unwrap();
-        writeln!(f, "customer_id,city,age,signup_date").unwrap();
+        writeln!(f, "customer_id,city,age,signup_date,birthday").unwrap();
         let mut m = BTreeMap::new();
         for (id, city, age, signup) in cs {
             let d = as_of() - chrono::Duration::days(*signup);
+            // Birthdays near the as-of date, on 29 February and around the year end.
+            let birthday = match age % 4 {
+                0 => NaiveDate::from_ymd_opt(2000, 2, 29).unwrap(),
+                1 => NaiveDate::from_ymd_opt(1990, 12, 31).unwrap(),
+                _ => as_of() - chrono::Duration::days(365 * 30 + *signup / 3),
+            };
             writeln!(
                 f,
-                "{},{},{},{}",
+                "{},{},{},{},{}",
                 cid(*id),
                 CITIES[*city as usize],
                 age,
-                d.format("%Y-%m-%d")
+                d.format("%Y-%m-%d"),
+                birthday.format("%Y-%m-%d")
             )
             .unwrap();
             let mut attrs = HashMap::new();
@@ -298,6 +307,7 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
             );
             attrs.insert("age".to_string(), Attr::Number(Dec::int(*age as i128)));
             attrs.insert("signup_date".to_string(), Attr::Date(d));
+            attrs.insert("birthday".to_string(), Attr::Date(birthday));
             m.insert(cid(*id), attrs);
         }
         m

@@ -254,6 +254,15 @@ pub enum Pred {
         /// The constants.
         list: Vec<Const>,
     },
+    /// The month and day of a date attribute come within the next `days` days (the as-of day
+    /// counts as the first): `birthday within 7d`, `signup anniversary within 7d`. A 29
+    /// February date falls on 28 February in other years.
+    Upcoming {
+        /// The date attribute.
+        attribute: String,
+        /// The window in days.
+        days: u64,
+    },
     /// `value [not] between low and high`, inclusive.
     Between {
         /// The compared value.
@@ -286,11 +295,18 @@ impl Pred {
                     out.push(value.clone());
                 }
             }
+            Pred::Upcoming { attribute, .. } => {
+                let v = Value::Attribute(attribute.clone());
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
         }
     }
 }
 
 /// A resolved segment, ready to lower.
+// (Pred::Upcoming is documented on the variant.)
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
     /// Its name (`expr` for an inline expression).

@@ -183,13 +183,15 @@ pub struct Profile {
     pub plan: LogicalPlan,
     /// The column of each value.
     pub names: HashMap<Value, String>,
+    /// The as-of date the profile was computed for.
+    pub as_of: NaiveDate,
 }
 
 impl Profile {
     /// A profile over an existing per-customer table (e.g. one cached in memory) whose
     /// columns hold `names`.
-    pub fn over(plan: LogicalPlan, names: HashMap<Value, String>) -> Profile {
-        Profile { plan, names }
+    pub fn over(plan: LogicalPlan, names: HashMap<Value, String>, as_of: NaiveDate) -> Profile {
+        Profile { plan, names, as_of }
     }
 
     /// True when every value `pred` reads is a column of the profile.
@@ -541,7 +543,7 @@ impl Profile {
         if !contacts.is_empty() {
             plan = join_contacts(catalog, plan, &contacts, &mut names, &mut taken)?;
         }
-        Ok(Profile { plan, names })
+        Ok(Profile { plan, names, as_of })
     }
 
     /// The predicate as a boolean expression over the profile's columns; never NULL.
@@ -580,6 +582,21 @@ impl Profile {
                 let l = ident(&self.names[value]);
                 let e = l.in_list(list.iter().map(const_expr).collect(), *negated);
                 self.not_null(value, e)
+            }
+            Pred::Upcoming { attribute, days } => {
+                let col = ident(&self.names[&Value::Attribute(attribute.clone())]);
+                let part = |p: &str| {
+                    cast(
+                        datafusion::functions::expr_fn::date_part(lit(p), col.clone()),
+                        DataType::Int64,
+                    )
+                };
+                let key = part("month") * lit(100i64) + part("day");
+                let keys = upcoming_keys(self.as_of, *days)
+                    .into_iter()
+                    .map(|k| lit(k as i64))
+                    .collect();
+                coalesce(vec![key.in_list(keys, false), lit(false)])
             }
             Pred::Between {
                 value,
@@ -701,6 +718,23 @@ fn join_contacts(
         .build()
 }
 
+/// Month-day keys (`month * 100 + day`) of the next `days` days from `as_of` (included),
+/// with 229 wherever 28 February of a non-leap year is among them.
+pub fn upcoming_keys(as_of: NaiveDate, days: u64) -> Vec<u32> {
+    use chrono::Datelike;
+    let mut keys = std::collections::BTreeSet::new();
+    for i in 0..days.min(366) {
+        let Some(d) = as_of.checked_add_days(chrono::Days::new(i)) else {
+            break;
+        };
+        keys.insert(d.month() * 100 + d.day());
+        if d.month() == 2 && d.day() == 28 && !d.leap_year() {
+            keys.insert(229);
+        }
+    }
+    keys.into_iter().collect()
+}
+
 fn window_start(as_of: NaiveDate, days: u64) -> Expr {
     let days = days.min(1_000_000) as i64;
     let start = as_of
@@ -785,6 +819,7 @@ fn empty_profile(p: &Pred) -> Tri {
             Tri::False => Tri::True,
             Tri::Unknown => Tri::Unknown,
         },
+        Pred::Upcoming { .. } => Tri::Unknown,
         Pred::Cmp { value, .. } | Pred::In { value, .. } | Pred::Between { value, .. } => {
             match value {
                 Value::Attribute(_)

@@ -231,6 +231,13 @@ impl Ctx<'_> {
                     .any(|c| compare(&v, &konst(c)) == Some(Ordering::Equal));
                 found != *negated
             }
+            Pred::Upcoming { attribute, days } => {
+                let Some(Attr::Date(d)) = self.attrs.and_then(|m| m.get(attribute)) else {
+                    return false;
+                };
+                next_occurrence(*d, self.as_of)
+                    .is_some_and(|next| ((next - self.as_of).num_days() as u64) < *days)
+            }
             Pred::Between {
                 value,
                 negated,
@@ -389,6 +396,17 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// The first day on or after `from` with the month and day of `date` (29 February falls on
+/// 28 February in other years).
+fn next_occurrence(date: NaiveDate, from: NaiveDate) -> Option<NaiveDate> {
+    use chrono::Datelike;
+    (from.year()..=from.year() + 1).find_map(|y| {
+        let d = NaiveDate::from_ymd_opt(y, date.month(), date.day())
+            .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))?;
+        (d >= from).then_some(d)
+    })
 }
 
 fn in_scope(t: &Tx, scope: &[String]) -> bool {

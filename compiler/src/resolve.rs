@@ -240,6 +240,58 @@ impl Resolver<'_> {
                     rhs: Const::Number(n.to_string()),
                 })
             }
+            ExprKind::Upcoming {
+                attribute,
+                anniversary,
+                window,
+            } => {
+                let name = &attribute.name;
+                if MetricKind::by_name(name).is_some() || name == "lifecycle" {
+                    return Err(CompileError::NotACondition {
+                        name: name.clone(),
+                        what: "metric",
+                        src: self.src(s),
+                        span: attribute.span,
+                        help: format!(
+                            "compare it with a value, for example `{name} within {} < 7d`",
+                            window.duration
+                        ),
+                    });
+                }
+                let resolved = [name.clone(), format!("{name}_date")]
+                    .into_iter()
+                    .find(|n| self.catalog.attribute(n).is_some());
+                let Some(resolved) = resolved else {
+                    return Err(self.unknown_operand(attribute, s));
+                };
+                if self.catalog.attribute(&resolved) != Some(Some(AttrType::Date)) {
+                    return Err(CompileError::TypeMismatch {
+                        message: format!("`{resolved}` is not a date, so it has no anniversary"),
+                        src: self.src(s),
+                        span: attribute.span,
+                        label: "not a date".into(),
+                        help: Some("`within` alone applies to dates: `birthday within 7d`".into()),
+                    });
+                }
+                if !anniversary && resolved != "birthday" {
+                    return Err(CompileError::NotACondition {
+                        name: resolved.clone(),
+                        what: "date attribute",
+                        src: self.src(s),
+                        span: attribute.span,
+                        help: format!(
+                            "for the coming anniversary write `{name} anniversary within {}`; for a date range compare it, e.g. `{resolved} >= 2024-01-01`",
+                            window.duration
+                        ),
+                    });
+                }
+                let days = window.duration.days();
+                self.check_window(Some(days), window.span, s)?;
+                Ok(Pred::Upcoming {
+                    attribute: resolved,
+                    days,
+                })
+            }
             ExprKind::Redeemed { window } => {
                 self.require_column("points_redeemed", "`redeemed`", e.span, s)?;
                 let window = window.map(|w| w.duration.days());

@@ -152,6 +152,16 @@ pub enum ExprKind {
     },
     /// A reference to another segment by name.
     SegmentRef(Ident),
+    /// `birthday within 7d` / `ATTRIBUTE anniversary within 7d`: the month and day of a date
+    /// attribute come within the window.
+    Upcoming {
+        /// The date attribute as written (`signup` stands for `signup_date`).
+        attribute: Ident,
+        /// `anniversary` was written.
+        anniversary: bool,
+        /// The window.
+        window: Window,
+    },
     /// `redeemed [within W]`: points were redeemed.
     Redeemed {
         /// `within W`

@@ -10,6 +10,16 @@ pub fn format_expr(e: &Expr) -> String {
         ExprKind::Not(x) => format!("not {}", format_expr(x)),
         ExprKind::Group(x) => format!("({})", format_expr(x)),
         ExprKind::SegmentRef(id) => id.name.clone(),
+        ExprKind::Upcoming {
+            attribute,
+            anniversary,
+            window,
+        } => format!(
+            "{}{} within {}",
+            attribute.name,
+            if *anniversary { " anniversary" } else { "" },
+            window.duration
+        ),
         ExprKind::Redeemed { window } => match window {
             Some(w) => format!("redeemed within {}", w.duration),
             None => "redeemed".to_string(),

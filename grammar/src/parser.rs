@@ -192,6 +192,27 @@ impl Builder<'_> {
                 })
             }
             Rule::bought => self.bought(p),
+            Rule::upcoming => {
+                let mut attribute = None;
+                let mut anniversary = false;
+                let mut window = None;
+                for c in p.into_inner() {
+                    match c.as_rule() {
+                        Rule::ident => attribute = Some(ident(&c)),
+                        Rule::kw_anniversary => anniversary = true,
+                        Rule::window => window = Some(self.window(c)?),
+                        _ => {}
+                    }
+                }
+                Ok(Expr {
+                    kind: ExprKind::Upcoming {
+                        attribute: attribute.expect("upcoming has a name"),
+                        anniversary,
+                        window: window.expect("upcoming has a window"),
+                    },
+                    span,
+                })
+            }
             Rule::redeemed => {
                 let mut window = None;
                 for c in p.into_inner() {
@@ -537,6 +558,8 @@ pub(crate) fn describe_rule(rule: Rule) -> &'static str {
         Rule::at_least => "`at least N times`",
         Rule::kw_at => "`at`",
         Rule::kw_by => "`by`",
+        Rule::upcoming => "a condition",
+        Rule::kw_anniversary => "`anniversary`",
         Rule::redeemed | Rule::kw_redeemed => "`redeemed`",
         Rule::contacted | Rule::kw_contacted => "`contacted(CHANNEL, 14d)`",
         Rule::contacts | Rule::kw_contacts => "`contacts`",

@@ -148,7 +148,7 @@ impl CachedProfile {
         let plan = LogicalPlanBuilder::scan("profile", provider_as_source(Arc::new(table)), None)
             .and_then(|b| b.build())
             .map_err(|e| RuntimeError::data("caching the profile", e))?;
-        let profile = Profile::over(plan, built.names);
+        let profile = Profile::over(plan, built.names, engine.catalog.as_of);
         let totals = totals(engine, &profile, profile.plan.clone()).await?;
         let values = completion_values(engine).await?;
         Ok(CachedProfile {
