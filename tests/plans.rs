@@ -29,7 +29,7 @@ fn engine() -> Engine {
 fn program() -> Program {
     let dir = common::example_dir();
     let mut p = Program::new(Some(&dir));
-    for f in ["campaigns.seg", "partners.seg"] {
+    for f in ["campaigns.seg", "partners.seg", "value.seg"] {
         p.load_file(&dir.join("segments").join(f)).unwrap();
     }
     p

@@ -166,6 +166,14 @@ fn leaf() -> impl Strategy<Value = String> {
             PARTNERS[a],
             ["prospect", "new", "active", "at_risk", "churned", "lost"][s]
         )),
+        (op(), 1u32..6).prop_map(|(o, n)| format!("rfm.r {o} {n}")),
+        (op(), 1u32..6).prop_map(|(o, n)| format!("rfm_f {o} {n}")),
+        (op(), 1u32..6).prop_map(|(o, n)| format!("rfm.m {o} {n}")),
+        (1u32..6, 1u32..6, 1u32..6).prop_map(|(r, f, m)| format!("rfm = \"{r}{f}{m}\"")),
+        (0usize..11)
+            .prop_map(|i| format!("rfm_segment = {}", segql_compiler::ir::RFM_SEGMENTS[i].0)),
+        (0usize..3).prop_map(|i| format!("abc = {}", ["A", "B", "C"][i])),
+        (0usize..3).prop_map(|i| format!("abc != {}", ["A", "B", "C"][i])),
         prop_oneof![
             Just("lifecycle = new"),
             Just("lifecycle = active"),
@@ -384,7 +392,7 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
                 default: catalog.lifecycle,
                 partners: catalog.partner_lifecycle.clone(),
             };
-            let want = reference::evaluate(&data, &pred, as_of(), &thresholds);
+            let want = reference::evaluate(&data, &pred, as_of(), &thresholds, &catalog.ranking);
             prop_assert_eq!(&got, &want, "{} = {}", label, t);
             if label == "P" {
                 let neg = format!("not ({text})");

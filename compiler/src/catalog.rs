@@ -65,6 +65,32 @@ pub struct Catalog {
     pub lifecycle: LifecycleThresholds,
     /// Thresholds of single partners, for `lifecycle at "PARTNER"`.
     pub partner_lifecycle: std::collections::BTreeMap<String, LifecycleThresholds>,
+    /// How RFM scores and ABC tiers are computed.
+    pub ranking: Ranking,
+}
+
+/// Settings of the population-relative measures: RFM scores and ABC tiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ranking {
+    /// RFM scores rank customers active in this many days.
+    pub rfm_window: u64,
+    /// ABC tiers rank customers active in this many days by their monetary in it.
+    pub abc_window: u64,
+    /// Share of monetary (percent) that tier A covers.
+    pub a_share: u32,
+    /// Share of monetary (percent) that tier B covers after A.
+    pub b_share: u32,
+}
+
+impl Default for Ranking {
+    fn default() -> Self {
+        Ranking {
+            rfm_window: 365,
+            abc_window: 365,
+            a_share: 80,
+            b_share: 15,
+        }
+    }
 }
 
 /// The kind of value a customer attribute holds, as far as the language cares.

@@ -186,12 +186,17 @@ pub enum ValueType {
     Number,
     /// true / false.
     Bool,
+    /// One of a fixed set of words (RFM segments, ABC tiers).
+    Enum(&'static str, &'static [&'static str]),
 }
 
 impl ValueType {
     /// True when `<`, `between`, ... apply.
     pub fn ordered(&self) -> bool {
-        !matches!(self, ValueType::Stage | ValueType::Text | ValueType::Bool)
+        !matches!(
+            self,
+            ValueType::Stage | ValueType::Text | ValueType::Bool | ValueType::Enum(..)
+        )
     }
 }
 
@@ -204,7 +209,91 @@ pub enum Value {
     Attribute(String),
     /// The lifecycle stage (at the given partners; everywhere when empty).
     Lifecycle(Vec<String>),
+    /// A part of the customer's RFM cell, ranked against every customer active in the RFM
+    /// window.
+    Rfm(RfmPart),
+    /// The ABC (Pareto) tier by cumulative share of monetary in the ABC window.
+    Abc,
 }
+
+/// The parts of an RFM cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RfmPart {
+    /// Recency score 1-5 (5 = most recent).
+    R,
+    /// Frequency score 1-5.
+    F,
+    /// Monetary score 1-5.
+    M,
+    /// The three-digit code, e.g. "555".
+    Code,
+    /// The named segment of the code (champions, loyal, ...).
+    Segment,
+}
+
+/// The standard named RFM segments and their codes (a partition of all 125 codes).
+pub const RFM_SEGMENTS: [(&str, &[&str]); 11] = [
+    (
+        "champions",
+        &["555", "554", "544", "545", "454", "455", "445"],
+    ),
+    (
+        "loyal",
+        &["543", "444", "435", "355", "354", "345", "344", "335"],
+    ),
+    (
+        "potential_loyalists",
+        &[
+            "553", "551", "552", "541", "542", "533", "532", "531", "452", "451", "442", "441",
+            "431", "453", "433", "432", "423", "353", "352", "351", "342", "341", "333", "323",
+        ],
+    ),
+    ("new", &["512", "511", "422", "421", "412", "411", "311"]),
+    (
+        "promising",
+        &[
+            "525", "524", "523", "522", "521", "515", "514", "513", "425", "424", "413", "414",
+            "415", "315", "314", "313",
+        ],
+    ),
+    (
+        "need_attention",
+        &["535", "534", "443", "434", "343", "334", "325", "324"],
+    ),
+    (
+        "about_to_sleep",
+        &["331", "321", "312", "221", "213", "231", "241", "251"],
+    ),
+    (
+        "at_risk",
+        &[
+            "255", "254", "245", "244", "253", "252", "243", "242", "235", "234", "225", "224",
+            "153", "152", "145", "143", "142", "135", "134", "133", "125", "124",
+        ],
+    ),
+    (
+        "cannot_lose_them",
+        &["155", "154", "144", "214", "215", "115", "114", "113"],
+    ),
+    (
+        "hibernating",
+        &[
+            "332", "322", "233", "232", "223", "222", "132", "123", "122", "212", "211",
+        ],
+    ),
+    ("lost", &["111", "112", "121", "131", "141", "151"]),
+];
+
+/// The named RFM segment of a code.
+pub fn rfm_segment(code: &str) -> Option<&'static str> {
+    RFM_SEGMENTS
+        .iter()
+        .find(|(_, codes)| codes.contains(&code))
+        .map(|(n, _)| *n)
+}
+
+/// ABC tiers.
+pub const ABC_TIERS: [&str; 3] = ["A", "B", "C"];
 
 /// A constant of a condition.
 #[derive(Debug, Clone, PartialEq)]
@@ -342,6 +431,12 @@ impl Value {
     pub fn column_name(&self) -> String {
         match self {
             Value::Attribute(a) => a.clone(),
+            Value::Rfm(RfmPart::R) => "rfm_r".into(),
+            Value::Rfm(RfmPart::F) => "rfm_f".into(),
+            Value::Rfm(RfmPart::M) => "rfm_m".into(),
+            Value::Rfm(RfmPart::Code) => "rfm".into(),
+            Value::Rfm(RfmPart::Segment) => "rfm_segment".into(),
+            Value::Abc => "abc".into(),
             Value::Lifecycle(scope) if scope.is_empty() => "lifecycle".into(),
             Value::Lifecycle(scope) => format!("lifecycle_at_{}", slug(scope)),
             Value::Metric(m) => {

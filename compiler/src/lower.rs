@@ -235,8 +235,20 @@ impl Profile {
                 })
             )
         };
+        let is_ranked = |v: &Value| matches!(v, Value::Rfm(_) | Value::Abc);
         let contacts: Vec<Value> = values.iter().filter(|v| is_contacts(v)).cloned().collect();
-        let values: Vec<Value> = values.iter().filter(|v| !is_contacts(v)).cloned().collect();
+        let ranked: Vec<Value> = values.iter().filter(|v| is_ranked(v)).cloned().collect();
+        let mut values: Vec<Value> = values
+            .iter()
+            .filter(|v| !is_contacts(v) && !is_ranked(v))
+            .cloned()
+            .collect();
+        // Ranks are computed from windowed metrics of every customer.
+        for v in ranking_inputs(catalog, &ranked) {
+            if !values.contains(&v) {
+                values.push(v);
+            }
+        }
         let values = &values[..];
         let as_of = catalog.as_of;
         let as_of_days = epoch_days(as_of) as i64;
@@ -279,7 +291,7 @@ impl Profile {
                     need(Agg::lifecycle(AggKind::MinTs, scope));
                     need(Agg::lifecycle(AggKind::MaxTs, scope));
                 }
-                Value::Attribute(_) => {}
+                Value::Attribute(_) | Value::Rfm(_) | Value::Abc => {}
             }
         }
         if aggs.is_empty() {
@@ -475,6 +487,7 @@ impl Profile {
         let mut proj = vec![id_expr.alias("customer_id")];
         for v in values {
             let e = match v {
+                Value::Rfm(_) | Value::Abc => unreachable!("ranks are added after the profile"),
                 Value::Attribute(a) => Expr::Column(Column::new(Some("c"), a.as_str())),
                 Value::Lifecycle(scope) => {
                     let t = catalog.lifecycle_for(scope);
@@ -542,6 +555,9 @@ impl Profile {
         let mut plan = builder.project(proj)?.build()?;
         if !contacts.is_empty() {
             plan = join_contacts(catalog, plan, &contacts, &mut names, &mut taken)?;
+        }
+        if !ranked.is_empty() {
+            plan = rank(catalog, plan, &ranked, &mut names, &mut taken)?;
         }
         Ok(Profile { plan, names, as_of })
     }
@@ -619,6 +635,7 @@ impl Profile {
     /// Conditions on values that can be missing are false where the value is missing.
     fn not_null(&self, v: &Value, e: Expr) -> Expr {
         let nullable = match v {
+            Value::Rfm(_) | Value::Abc => true,
             Value::Metric(m) => m.kind.nullable(),
             Value::Attribute(_) => true,
             Value::Lifecycle(_) => false,
@@ -631,6 +648,179 @@ impl Profile {
             e
         }
     }
+}
+
+fn windowed(kind: MetricKind, days: u64) -> Value {
+    Value::Metric(Metric {
+        kind,
+        window: Some(days),
+        scope: vec![],
+    })
+}
+
+/// The metrics RFM scores and ABC tiers are computed from.
+fn ranking_inputs(catalog: &Catalog, ranked: &[Value]) -> Vec<Value> {
+    let r = catalog.ranking;
+    let mut out = Vec::new();
+    if ranked.iter().any(|v| matches!(v, Value::Rfm(_))) {
+        out.push(windowed(MetricKind::Recency, r.rfm_window));
+        out.push(windowed(MetricKind::Frequency, r.rfm_window));
+        out.push(windowed(MetricKind::Monetary, r.rfm_window));
+    }
+    if ranked.contains(&Value::Abc) {
+        out.push(windowed(MetricKind::Frequency, r.abc_window));
+        out.push(windowed(MetricKind::Monetary, r.abc_window));
+    }
+    out
+}
+
+/// Adds RFM scores and ABC tiers: window functions over the whole per-customer table (ties
+/// broken by customer id), so every customer is ranked against every other.
+fn rank(
+    catalog: &Catalog,
+    profile: LogicalPlan,
+    ranked: &[Value],
+    names: &mut HashMap<Value, String>,
+    taken: &mut BTreeMap<String, ()>,
+) -> Result<LogicalPlan> {
+    use datafusion::functions_window::expr_fn::ntile;
+    use datafusion::logical_expr::{
+        WindowFrame, WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition,
+        expr::WindowFunction,
+    };
+    let r = catalog.ranking;
+    let col = |v: &Value| ident(&names[v]);
+    let id = ident("customer_id");
+    let mut windows = Vec::new();
+    let mut keys: Vec<&str> = Vec::new();
+    let mut active_r = None;
+    let mut active_a = None;
+    if ranked.iter().any(|v| matches!(v, Value::Rfm(_))) {
+        let rec = col(&windowed(MetricKind::Recency, r.rfm_window));
+        let freq = col(&windowed(MetricKind::Frequency, r.rfm_window));
+        let mon = col(&windowed(MetricKind::Monetary, r.rfm_window));
+        let active = freq.clone().gt(lit(0i64));
+        for (name, by, asc) in [
+            ("__rfm_r", rec, false),
+            ("__rfm_f", freq, true),
+            ("__rfm_m", mon, true),
+        ] {
+            windows.push(
+                ntile(lit(5i64))
+                    .partition_by(vec![active.clone()])
+                    .order_by(vec![by.sort(asc, true), id.clone().sort(true, true)])
+                    .build()?,
+            );
+            keys.push(name);
+        }
+        active_r = Some(active);
+    }
+    if ranked.contains(&Value::Abc) {
+        let freq = col(&windowed(MetricKind::Frequency, r.abc_window));
+        let mon = col(&windowed(MetricKind::Monetary, r.abc_window));
+        let active = freq.gt(lit(0i64));
+        let sum_of = |e: Expr| {
+            Expr::from(WindowFunction::new(
+                WindowFunctionDefinition::AggregateUDF(
+                    datafusion::functions_aggregate::sum::sum_udaf(),
+                ),
+                vec![e],
+            ))
+        };
+        windows.push(
+            sum_of(mon.clone())
+                .partition_by(vec![active.clone()])
+                .order_by(vec![
+                    mon.clone().sort(false, true),
+                    id.clone().sort(true, true),
+                ])
+                .window_frame(WindowFrame::new_bounds(
+                    WindowFrameUnits::Rows,
+                    WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
+                    WindowFrameBound::Preceding(ScalarValue::UInt64(Some(1))),
+                ))
+                .build()?,
+        );
+        keys.push("__abc_before");
+        windows.push(sum_of(mon).partition_by(vec![active.clone()]).build()?);
+        keys.push("__abc_total");
+        active_a = Some(active);
+    }
+    let mut cols: Vec<Expr> = profile
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| ident(f.name()))
+        .collect();
+    // One Window node per function (each has its own ordering), its result renamed at once.
+    let mut plan = profile;
+    for (key, window) in keys.iter().zip(windows) {
+        let b = LogicalPlanBuilder::from(plan).window(vec![window])?;
+        let fields = b.schema().fields().clone();
+        let (last, before) = fields.split_last().expect("the window adds a column");
+        let mut proj: Vec<Expr> = before.iter().map(|f| ident(f.name())).collect();
+        proj.push(ident(last.name()).alias(*key));
+        plan = b.project(proj)?.build()?;
+    }
+    let w = |k: &str| ident(k);
+    let score = |n: &str| cast(w(n), DataType::Int64);
+    for v in ranked {
+        let e = match v {
+            Value::Rfm(part) => {
+                let active = active_r.clone().expect("rfm windows planned");
+                let code = cast(
+                    score("__rfm_r") * lit(100i64)
+                        + score("__rfm_f") * lit(10i64)
+                        + score("__rfm_m"),
+                    DataType::Utf8,
+                );
+                let value = match part {
+                    RfmPart::R => score("__rfm_r"),
+                    RfmPart::F => score("__rfm_f"),
+                    RfmPart::M => score("__rfm_m"),
+                    RfmPart::Code => code,
+                    RfmPart::Segment => {
+                        let mut case: Option<
+                            datafusion::logical_expr::conditional_expressions::CaseBuilder,
+                        > = None;
+                        for (name, codes) in RFM_SEGMENTS {
+                            let cond = code
+                                .clone()
+                                .in_list(codes.iter().map(|c| lit(*c)).collect(), false);
+                            case = Some(match case {
+                                None => when(cond, lit(name)),
+                                Some(mut c) => c.when(cond, lit(name)),
+                            });
+                        }
+                        case.expect("segments exist").end()?
+                    }
+                };
+                when(active, value).end()?
+            }
+            Value::Abc => {
+                let active = active_a.clone().expect("abc windows planned");
+                let before = coalesce(vec![w("__abc_before"), lit(0i64)]);
+                let total = w("__abc_total");
+                when(!active, lit(ScalarValue::Utf8(None)))
+                    .when(total.clone().lt_eq(lit(0i64)), lit("C"))
+                    .when(
+                        (before.clone() * lit(100i64)).lt(total.clone() * lit(r.a_share as i64)),
+                        lit("A"),
+                    )
+                    .when(
+                        (before * lit(100i64)).lt(total * lit((r.a_share + r.b_share) as i64)),
+                        lit("B"),
+                    )
+                    .otherwise(lit("C"))?
+            }
+            _ => continue,
+        };
+        let name = unique(v.column_name(), taken);
+        taken.insert(name.clone(), ());
+        cols.push(e.alias(&name));
+        names.insert(v.clone(), name);
+    }
+    LogicalPlanBuilder::from(plan).project(cols)?.build()
 }
 
 /// Adds one column per `contacts` value: messages per customer from the communications

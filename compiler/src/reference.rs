@@ -2,7 +2,7 @@
 //! in-memory rows, one customer at a time. It is slow and obvious on purpose; property tests
 //! compare it with the compiled DataFusion plans on generated data.
 
-use crate::catalog::LifecycleThresholds;
+use crate::catalog::{LifecycleThresholds, Ranking};
 use crate::ir::*;
 use chrono::NaiveDate;
 use segql_grammar::ast::{CmpOp, Dimension};
@@ -140,6 +140,7 @@ pub fn evaluate(
     pred: &Pred,
     as_of: NaiveDate,
     lifecycle: &Thresholds,
+    ranking: &Ranking,
 ) -> BTreeSet<String> {
     let mut by_customer: BTreeMap<&str, Vec<&Tx>> = BTreeMap::new();
     for t in &data.transactions {
@@ -152,11 +153,27 @@ pub fn evaluate(
         base.extend(c.keys().map(String::as_str));
     }
     let empty = Vec::new();
+    let ctx_of = |id: &'_ str| {
+        let txs = by_customer.get(id).unwrap_or(&empty);
+        let attrs = data.customers.as_ref().and_then(|c| c.get(id));
+        Ctx {
+            txs,
+            messages: &data.messages,
+            customer: "",
+            attrs,
+            as_of,
+            lifecycle: lifecycle.clone(),
+            has_receipt: data.has_receipt,
+            ranks: None,
+        }
+    };
+    let ranks = ranks(&base, &ctx_of, ranking);
     base.into_iter()
         .filter(|id| {
             let txs = by_customer.get(id).unwrap_or(&empty);
             let attrs = data.customers.as_ref().and_then(|c| c.get(*id));
             let ctx = Ctx {
+                ranks: ranks.get(*id),
                 txs,
                 messages: &data.messages,
                 customer: id,
@@ -175,6 +192,7 @@ pub fn evaluate(
 pub(crate) fn eval_leaf_on_empty(p: &Pred) -> bool {
     let empty = Vec::new();
     Ctx {
+        ranks: None,
         txs: &empty,
         messages: &[],
         customer: "",
@@ -187,6 +205,7 @@ pub(crate) fn eval_leaf_on_empty(p: &Pred) -> bool {
 }
 
 struct Ctx<'a> {
+    ranks: Option<&'a Ranks>,
     txs: &'a [&'a Tx],
     messages: &'a [Message],
     customer: &'a str,
@@ -293,6 +312,25 @@ impl Ctx<'_> {
                 Some(Attr::Bool(b)) => V::Bool(*b),
             },
             Value::Lifecycle(scope) => V::Text(self.stage(scope).name().to_string()),
+            Value::Rfm(part) => match self.ranks.and_then(|r| r.rfm) {
+                None => V::Null,
+                Some((r, f, m)) => {
+                    let code = format!("{r}{f}{m}");
+                    match part {
+                        RfmPart::R => V::Num(Dec::int(r as i128)),
+                        RfmPart::F => V::Num(Dec::int(f as i128)),
+                        RfmPart::M => V::Num(Dec::int(m as i128)),
+                        RfmPart::Segment => {
+                            rfm_segment(&code).map_or(V::Null, |s| V::Text(s.to_string()))
+                        }
+                        RfmPart::Code => V::Text(code),
+                    }
+                }
+            },
+            Value::Abc => self
+                .ranks
+                .and_then(|r| r.abc)
+                .map_or(V::Null, |t| V::Text(t.to_string())),
             Value::Metric(m) => self.metric(m),
         }
     }
@@ -407,6 +445,110 @@ fn next_occurrence(date: NaiveDate, from: NaiveDate) -> Option<NaiveDate> {
             .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))?;
         (d >= from).then_some(d)
     })
+}
+
+/// A customer's place in the population.
+#[derive(Debug, Clone, Default)]
+struct Ranks {
+    rfm: Option<(u64, u64, u64)>,
+    abc: Option<&'static str>,
+}
+
+/// SQL NTILE: rows in order into `n` groups as equal as possible, the first `rows % n`
+/// groups one row larger.
+fn ntile(rows: usize, n: usize) -> Vec<u64> {
+    let base = rows / n;
+    let rem = rows % n;
+    let mut out = Vec::with_capacity(rows);
+    for g in 0..n {
+        let size = base + usize::from(g < rem);
+        out.extend(std::iter::repeat_n(g as u64 + 1, size));
+    }
+    out
+}
+
+/// A customer active in the RFM window: id, recency, frequency, monetary.
+type Active<'a> = (&'a str, Dec, Dec, Dec);
+
+/// RFM scores and ABC tiers of every customer active in the respective window.
+fn ranks<'a>(
+    base: &BTreeSet<&'a str>,
+    ctx_of: &dyn Fn(&'a str) -> Ctx<'a>,
+    ranking: &Ranking,
+) -> HashMap<String, Ranks> {
+    let metric = |id: &'a str, kind: MetricKind, w: u64| -> V {
+        ctx_of(id).metric(&Metric {
+            kind,
+            window: Some(w),
+            scope: vec![],
+        })
+    };
+    let num = |v: V| match v {
+        V::Num(d) => Some(d),
+        _ => None,
+    };
+    let mut out: HashMap<String, Ranks> = HashMap::new();
+    // RFM: recency reversed (most recent scores 5); ties by customer id.
+    let w = ranking.rfm_window;
+    let active: Vec<Active> = base
+        .iter()
+        .filter_map(|id| {
+            let f = num(metric(id, MetricKind::Frequency, w))?;
+            if f <= Dec::int(0) {
+                return None;
+            }
+            Some((
+                *id,
+                num(metric(id, MetricKind::Recency, w))?,
+                f,
+                num(metric(id, MetricKind::Monetary, w))?,
+            ))
+        })
+        .collect();
+    let score = |key: &dyn Fn(&Active) -> (Dec, bool)| -> HashMap<&str, u64> {
+        let mut rows: Vec<&Active> = active.iter().collect();
+        rows.sort_by(|a, b| {
+            let (ka, desc) = key(a);
+            let (kb, _) = key(b);
+            let o = if desc { kb.cmp(&ka) } else { ka.cmp(&kb) };
+            o.then(a.0.cmp(b.0))
+        });
+        let tiles = ntile(rows.len(), 5);
+        rows.iter().zip(tiles).map(|(r, t)| (r.0, t)).collect()
+    };
+    let r = score(&|x| (x.1, true));
+    let f = score(&|x| (x.2, false));
+    let m = score(&|x| (x.3, false));
+    for (id, ..) in &active {
+        out.entry(id.to_string()).or_default().rfm = Some((r[id], f[id], m[id]));
+    }
+    // ABC: by monetary, largest first; A while the share before the customer is under A's.
+    let w = ranking.abc_window;
+    let mut rows: Vec<(&str, Dec)> = base
+        .iter()
+        .filter_map(|id| {
+            let f = num(metric(id, MetricKind::Frequency, w))?;
+            (f > Dec::int(0)).then(|| num(metric(id, MetricKind::Monetary, w)).map(|m| (*id, m)))?
+        })
+        .collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let scale = rows.iter().map(|r| r.1.scale).max().unwrap_or(0);
+    let total: i128 = rows.iter().map(|r| r.1.rescale(scale)).sum();
+    let mut before: i128 = 0;
+    for (id, m) in rows {
+        let tier = if total <= 0 {
+            "C"
+        } else if before * 100 < total * ranking.a_share as i128 {
+            "A"
+        } else if before * 100 < total * (ranking.a_share + ranking.b_share) as i128 {
+            "B"
+        } else {
+            "C"
+        };
+        out.entry(id.to_string()).or_default().abc = Some(tier);
+        before += m.rescale(scale);
+    }
+    out
 }
 
 fn in_scope(t: &Tx, scope: &[String]) -> bool {

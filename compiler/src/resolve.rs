@@ -6,6 +6,17 @@ use crate::ir::*;
 use crate::program::Program;
 use segql_grammar::ast::{self, CmpOp, Dimension, Expr, ExprKind, Literal, LiteralKind, Span};
 
+/// Names of the RFM segments, in order.
+const RFM_SEGMENT_NAMES: [&str; 11] = {
+    let mut names = [""; 11];
+    let mut i = 0;
+    while i < 11 {
+        names[i] = RFM_SEGMENTS[i].0;
+        i += 1;
+    }
+    names
+};
+
 /// Resolves segment `name` of the program (with references inlined).
 pub fn resolve_segment(
     program: &Program,
@@ -383,6 +394,7 @@ impl Resolver<'_> {
     ) -> CompileError {
         let what = match ty {
             ValueType::Stage => "the lifecycle stage".to_string(),
+            ValueType::Enum(what, _) => format!("the {what}"),
             ValueType::Bool => format!("the true/false attribute `{value}`"),
             _ => format!("the text attribute `{value}`"),
         };
@@ -582,6 +594,24 @@ impl Resolver<'_> {
                     no_window("lifecycle")?;
                     return Ok((Value::Lifecycle(partners), ValueType::Stage));
                 }
+                let ranked = match name.name.as_str() {
+                    "rfm" => Some((Value::Rfm(RfmPart::Code), ValueType::Text)),
+                    "rfm.r" | "rfm_r" => Some((Value::Rfm(RfmPart::R), ValueType::Count)),
+                    "rfm.f" | "rfm_f" => Some((Value::Rfm(RfmPart::F), ValueType::Count)),
+                    "rfm.m" | "rfm_m" => Some((Value::Rfm(RfmPart::M), ValueType::Count)),
+                    "rfm_segment" => Some((
+                        Value::Rfm(RfmPart::Segment),
+                        ValueType::Enum("RFM segment", &RFM_SEGMENT_NAMES),
+                    )),
+                    "abc" => Some((Value::Abc, ValueType::Enum("ABC tier", &ABC_TIERS))),
+                    _ => None,
+                };
+                if let Some(r) = ranked {
+                    no_window(&name.name)?;
+                    no_scope(&name.name)?;
+                    self.require_column("amount", "RFM and ABC", name.span, s)?;
+                    return Ok(r);
+                }
                 match self.catalog.attribute(&name.name) {
                     Some(Some(t)) => {
                         no_window(&name.name)?;
@@ -615,7 +645,15 @@ impl Resolver<'_> {
     fn unknown_operand(&self, name: &ast::Ident, s: usize) -> CompileError {
         let attrs = self.catalog.attributes();
         let mut known: Vec<&str> = MetricKind::NAMED.iter().map(|(n, _)| *n).collect();
-        known.push("lifecycle");
+        known.extend([
+            "lifecycle",
+            "rfm",
+            "rfm_r",
+            "rfm_f",
+            "rfm_m",
+            "rfm_segment",
+            "abc",
+        ]);
         known.extend(attrs.iter().map(|(n, _)| n.as_str()));
         let help = if let Some(c) = closest(&name.name, known.iter().copied()) {
             format!("did you mean `{c}`?")
@@ -753,6 +791,26 @@ impl Resolver<'_> {
                     }
                 })
             }
+            (ValueType::Enum(what, names), LiteralKind::Word(w) | LiteralKind::String(w)) => {
+                if names.contains(&w.as_str()) {
+                    return Ok(Const::Text(w.clone()));
+                }
+                let help = match closest(w, names.iter().copied()) {
+                    Some(c) => format!("did you mean `{c}`? values: {}", names.join(", ")),
+                    None => format!("values: {}", names.join(", ")),
+                };
+                Err(CompileError::UnknownValue {
+                    what,
+                    value: w.clone(),
+                    src: self.src(s),
+                    span: l.span,
+                    help,
+                })
+            }
+            (ValueType::Enum(what, names), _) => Err(mismatch(
+                what,
+                Some(format!("values: {}", names.join(", "))),
+            )),
             (ValueType::Stage, _) => Err(mismatch(
                 "a lifecycle stage",
                 Some("stages: prospect, new, active, at_risk, churned, lost".into()),

@@ -44,6 +44,30 @@ pub struct ProjectFile {
     pub communications: Option<Spanned<TableConfig>>,
     /// Lifecycle thresholds.
     pub lifecycle: Option<Spanned<LifecycleConfig>>,
+    /// RFM settings.
+    pub rfm: Option<Spanned<RfmConfig>>,
+    /// ABC settings.
+    pub abc: Option<Spanned<AbcConfig>>,
+}
+
+/// `[rfm]`
+#[derive(Debug, Clone, Copy, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RfmConfig {
+    /// Customers active in this many days are scored (default 365).
+    pub window_days: Option<u64>,
+}
+
+/// `[abc]`
+#[derive(Debug, Clone, Copy, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AbcConfig {
+    /// Customers active in this many days are tiered by their monetary in it (default 365).
+    pub window_days: Option<u64>,
+    /// Percent of monetary tier A covers (default 80).
+    pub a_share: Option<u32>,
+    /// Percent of monetary tier B covers after A (default 15).
+    pub b_share: Option<u32>,
 }
 
 /// `[project]`
@@ -297,6 +321,33 @@ impl Project {
                 Some(t.span()),
             ));
         }
+        let r = self.ranking();
+        if let Some(t) = &f.rfm
+            && !(1..=36_500).contains(&r.rfm_window)
+        {
+            return Err(self.invalid(
+                "[rfm] window_days must be between 1 and 36500".into(),
+                Some(t.span()),
+            ));
+        }
+        if let Some(t) = &f.abc {
+            if !(1..=36_500).contains(&r.abc_window) {
+                return Err(self.invalid(
+                    "[abc] window_days must be between 1 and 36500".into(),
+                    Some(t.span()),
+                ));
+            }
+            if r.a_share == 0 || r.a_share + r.b_share > 100 {
+                return Err(self.invalid(
+                    format!(
+                        "[abc] shares must satisfy 0 < a_share ({}) and a_share + b_share ({}) <= 100",
+                        r.a_share,
+                        r.a_share + r.b_share
+                    ),
+                    Some(t.span()),
+                ));
+            }
+        }
         if let Some(a) = &f.project.as_of
             && chrono::NaiveDate::parse_from_str(a.get_ref(), "%Y-%m-%d").is_err()
         {
@@ -335,6 +386,29 @@ impl Project {
                     lost_days: l.lost_days.unwrap_or(d.lost_days),
                 }
             }
+        }
+    }
+
+    /// RFM and ABC settings: the project's, else the defaults.
+    pub fn ranking(&self) -> segql_compiler::catalog::Ranking {
+        let d = segql_compiler::catalog::Ranking::default();
+        let rfm = self
+            .file
+            .rfm
+            .as_ref()
+            .map(|r| *r.get_ref())
+            .unwrap_or_default();
+        let abc = self
+            .file
+            .abc
+            .as_ref()
+            .map(|a| *a.get_ref())
+            .unwrap_or_default();
+        segql_compiler::catalog::Ranking {
+            rfm_window: rfm.window_days.unwrap_or(d.rfm_window),
+            abc_window: abc.window_days.unwrap_or(d.abc_window),
+            a_share: abc.a_share.unwrap_or(d.a_share),
+            b_share: abc.b_share.unwrap_or(d.b_share),
         }
     }
 

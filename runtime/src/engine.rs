@@ -59,6 +59,7 @@ impl Engine {
             as_of,
             lifecycle: project.lifecycle(),
             partner_lifecycle: project.partner_lifecycle(),
+            ranking: project.ranking(),
         };
         Ok(Engine {
             ctx,
