@@ -244,6 +244,7 @@ fn select(
             name: "expression".into(),
             description: None,
             pred,
+            campaign: None,
         }]);
     }
     let mut names: Vec<String> = if names.is_empty() {
@@ -287,7 +288,7 @@ async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
     };
     let out = a.output.as_deref();
     if segments.len() == 1 {
-        let q = lower_segment(&engine.catalog, &segments[0].pred).map_err(compile_err)?;
+        let q = lower_one(&engine, &segments[0])?;
         if a.count {
             let n = count(&engine, q.count().map_err(compile_err)?).await?;
             if a.format.is_none() && out.is_none() {
@@ -311,7 +312,18 @@ async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let q = lower_memberships(&engine.catalog, &segments).map_err(compile_err)?;
+    if a.count && segments.iter().any(|s| s.campaign.is_some()) {
+        // Campaigns are capped and split one by one: count each on its own.
+        let mut counts = Vec::new();
+        for s in &segments {
+            let q = lower_one(&engine, s)?;
+            counts.push(count(&engine, q.count().map_err(compile_err)?).await?);
+        }
+        let batch = counts_batch(&segments, &counts)?;
+        segql_runtime::output::write_stream(one_batch_stream(batch), format, out).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let q = lower_many(&engine, &segments)?;
     if a.count {
         let batch = segment_counts(&engine, &q, &segments).await?;
         let stream = one_batch_stream(batch);
@@ -328,6 +340,33 @@ async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The plan of one segment, or of a campaign (with its cap and `group` column).
+fn lower_one(engine: &Engine, s: &Segment) -> Result<segql_compiler::Query> {
+    match s.campaign {
+        Some(_) => segql_compiler::lower_campaign(&engine.catalog, s),
+        None => lower_segment(&engine.catalog, &s.pred),
+    }
+    .map_err(compile_err)
+}
+
+/// Membership columns of several segments; campaigns need their own run.
+fn lower_many(engine: &Engine, segments: &[Segment]) -> Result<segql_compiler::Query> {
+    if let Some(c) = segments.iter().find(|s| s.campaign.is_some()) {
+        return Err(RuntimeError::Usage {
+            message: format!(
+                "`{}` is a campaign: its holdout and limit apply to it alone",
+                c.name
+            ),
+            help: Some(format!(
+                "run it on its own with --segment {}, or name the segments to run together with --segment",
+                c.name
+            )),
+        }
+        .into());
+    }
+    lower_memberships(&engine.catalog, segments).map_err(compile_err)
 }
 
 fn compile_err(e: DataFusionError) -> Report {
@@ -507,11 +546,10 @@ async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let q = if segments.len() == 1 {
-        lower_segment(&engine.catalog, &segments[0].pred)
+        lower_one(&engine, &segments[0])?
     } else {
-        lower_memberships(&engine.catalog, &segments)
-    }
-    .map_err(compile_err)?;
+        lower_many(&engine, &segments)?
+    };
     let plan = if a.count { q.count() } else { q.sorted() }.map_err(compile_err)?;
     if a.stage == Stage::Physical {
         println!("{}", engine.physical_plan(&plan).await?);

@@ -149,7 +149,10 @@ impl Session {
         if let Some(cmd) = input.strip_prefix(':') {
             return self.command(cmd, out).await;
         }
-        if input.starts_with("segment ") || input.starts_with("import ") {
+        if input.starts_with("segment ")
+            || input.starts_with("import ")
+            || input.starts_with("campaign ")
+        {
             let name = format!("input {}", self.inputs);
             match self.program.define(&name, input) {
                 Ok(names) => {

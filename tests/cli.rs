@@ -745,3 +745,77 @@ fn birthdays_across_the_year_end_and_on_29_february() {
         ["leap", "newyear"]
     );
 }
+
+#[test]
+fn campaigns_cap_the_list_and_hold_out_a_stable_control_group() {
+    let offers = seg("offers.seg");
+    let project = example_dir_str();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--project",
+            &project,
+            &offers,
+            "--segment",
+            "winback",
+            "--format",
+            "csv",
+        ];
+        args.extend_from_slice(extra);
+        let o = segql(&args, None);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let out = run(&[]);
+    // The same on every run, whatever the parallelism.
+    assert_eq!(out, run(&["--partitions", "1"]));
+    assert_eq!(out, run(&["--partitions", "3"]));
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 100);
+    // The group is the documented hash of campaign name and customer id.
+    for r in &rows {
+        let bucket = segql_compiler::udf::holdout_bucket("winback", r[0]);
+        assert_eq!(
+            r[1],
+            if bucket < 1000 { "control" } else { "test" },
+            "{r:?}"
+        );
+    }
+    let control = rows.iter().filter(|r| r[1] == "control").count();
+    assert!((3..=25).contains(&control), "{control} of 100 in control");
+    // The cap keeps the 100 largest spenders of the segment.
+    let o = segql(
+        &[
+            "run",
+            "--project",
+            &example_dir_str(),
+            &seg("lifecycle.seg"),
+            "--segment",
+            "lapsed_valuable",
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    let mut all: Vec<(f64, String)> = stdout(&o)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1].parse().unwrap(), f[0].to_string())
+        })
+        .collect();
+    all.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap().then(a.1.cmp(&b.1)));
+    let mut want: Vec<String> = all.into_iter().take(100).map(|x| x.1).collect();
+    want.sort();
+    let got: Vec<String> = rows.iter().map(|r| r[0].to_string()).collect();
+    assert_eq!(got, want);
+}
+
+fn example_dir_str() -> String {
+    example()
+}

@@ -163,6 +163,17 @@ fn duplicate_segment() {
 }
 
 #[test]
+fn campaign_mistakes() {
+    insta::assert_snapshot!(files_error(
+        &[(
+            "a.seg",
+            "segment s = recency < 30d\ncampaign c1 = s holdout 150%\ncampaign c2 = s limit 0\ncampaign c3 = s limit 10 by city\n",
+        )],
+        false
+    ));
+}
+
+#[test]
 fn keyword_as_segment_name() {
     insta::assert_snapshot!(files_error(
         &[("a.seg", "segment and = recency < 30d\n")],

@@ -404,6 +404,17 @@ pub struct Segment {
     pub description: Option<String>,
     /// Who is in it.
     pub pred: Pred,
+    /// For a campaign: the holdout and the cap.
+    pub campaign: Option<CampaignSpec>,
+}
+
+/// A campaign's holdout and cap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignSpec {
+    /// Control group share in basis points (10% = 1000) of [`crate::udf::BUCKETS`].
+    pub holdout_bp: u64,
+    /// At most this many members, ranked by a value (descending when true), ties by id.
+    pub limit: Option<(u64, Option<Value>, bool)>,
 }
 
 impl fmt::Display for Const {

@@ -21,9 +21,12 @@ pub mod lower;
 pub mod program;
 pub mod reference;
 pub mod resolve;
+pub mod udf;
 
 pub use catalog::{Catalog, LifecycleThresholds};
 pub use error::CompileError;
-pub use lower::{Profile, Query, lower_memberships, lower_segment, needs_full_base};
+pub use lower::{
+    Profile, Query, lower_campaign, lower_memberships, lower_segment, needs_full_base,
+};
 pub use program::Program;
 pub use resolve::{check_all, resolve_expr, resolve_segment};

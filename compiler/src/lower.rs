@@ -51,6 +51,41 @@ pub fn lower_segment(catalog: &Catalog, pred: &Pred) -> Result<Query> {
     profile.members(pred)
 }
 
+/// Members of a campaign: its segment, capped by `limit` (ranked by its value, ties by id),
+/// and split into `group` = `test` or `control` by the customer's holdout bucket.
+pub fn lower_campaign(catalog: &Catalog, seg: &Segment) -> Result<Query> {
+    let spec = seg.campaign.clone().unwrap_or(CampaignSpec {
+        holdout_bp: 0,
+        limit: None,
+    });
+    let mut values = seg.pred.values();
+    if let Some((_, Some(v), _)) = &spec.limit
+        && !values.contains(v)
+    {
+        values.push(v.clone());
+    }
+    let profile = Profile::build(catalog, &values, needs_full_base(&[&seg.pred]))?;
+    let mut b = LogicalPlanBuilder::from(profile.filtered(&seg.pred)?);
+    if let Some((n, by, desc)) = &spec.limit {
+        let mut order = Vec::new();
+        if let Some(v) = by {
+            order.push(SortExpr::new(ident(&profile.names[v]), !desc, false));
+        }
+        order.push(SortExpr::new(ident("customer_id"), true, true));
+        b = b.sort_with_limit(order, Some(*n as usize))?;
+    }
+    let group = when(
+        crate::udf::bucket_expr(&seg.name, ident("customer_id")).lt(lit(spec.holdout_bp)),
+        lit("control"),
+    )
+    .otherwise(lit("test"))?;
+    let mut cols = vec![ident("customer_id"), group.alias("group")];
+    cols.extend(values.iter().map(|v| ident(&profile.names[v])));
+    Ok(Query {
+        plan: b.project(cols)?.build()?,
+    })
+}
+
 /// True when some predicate can hold for a customer without purchases, so the query must see
 /// the whole customer base (every customer with a purchase, and the customers table).
 pub fn needs_full_base(preds: &[&Pred]) -> bool {

@@ -36,10 +36,15 @@ pub fn resolve_segment(
         leaves: 0,
     };
     let pred = r.segment(name, entry.source, entry.def.name.span)?;
+    let campaign = match &entry.def.campaign {
+        None => None,
+        Some(c) => Some(r.campaign(c, entry.source)?),
+    };
     Ok(Segment {
         name: name.to_string(),
         description: entry.def.description.clone(),
         pred,
+        campaign,
     })
 }
 
@@ -100,6 +105,55 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    fn campaign(&mut self, c: &ast::Campaign, s: usize) -> Result<CampaignSpec, CompileError> {
+        let holdout_bp = match &c.holdout {
+            None => 0,
+            Some((text, span)) => {
+                let bad = || CompileError::InvalidValue {
+                    message: "a holdout is a percentage from 0% to 100% with at most two decimals"
+                        .into(),
+                    src: self.src(s),
+                    span: *span,
+                };
+                let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
+                if frac.len() > 2 {
+                    return Err(bad());
+                }
+                let bp = format!("{int}{frac:0<2}")
+                    .parse::<u64>()
+                    .map_err(|_| bad())?;
+                if bp > crate::udf::BUCKETS {
+                    return Err(bad());
+                }
+                bp
+            }
+        };
+        let limit = match &c.limit {
+            None => None,
+            Some(l) => {
+                if l.count == 0 {
+                    return Err(CompileError::InvalidValue {
+                        message: "`limit 0` leaves nobody in the campaign".into(),
+                        src: self.src(s),
+                        span: l.span,
+                    });
+                }
+                let by = match &l.by {
+                    None => None,
+                    Some(op) => {
+                        let (v, ty) = self.operand(op, s)?;
+                        if !ty.ordered() {
+                            return Err(self.bad_operator("limit ... by", &v, ty, op.span, s));
+                        }
+                        Some(v)
+                    }
+                };
+                Some((l.count, by, l.descending))
+            }
+        };
+        Ok(CampaignSpec { holdout_bp, limit })
+    }
+
     fn segment(&mut self, name: &str, from_src: usize, from: Span) -> Result<Pred, CompileError> {
         if let Some(pos) = self.stack.iter().position(|s| s == name) {
             let mut chain: Vec<String> = self.stack[pos..].to_vec();

@@ -79,7 +79,31 @@ pub struct SegmentDef {
     pub description: Option<String>,
     /// The defining expression.
     pub body: Expr,
+    /// For `campaign NAME = ...`: the holdout and the cap.
+    pub campaign: Option<Campaign>,
     /// The span of the whole definition.
+    pub span: Span,
+}
+
+/// What makes a campaign more than a segment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Campaign {
+    /// `holdout 10%`: the percentage as written (without `%`) and its span.
+    pub holdout: Option<(String, Span)>,
+    /// `limit N [by OPERAND [asc|desc]]`.
+    pub limit: Option<Limit>,
+}
+
+/// `limit N [by OPERAND [asc|desc]]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limit {
+    /// How many members at most.
+    pub count: u64,
+    /// The value members are ranked by (customer id when absent).
+    pub by: Option<Operand>,
+    /// Largest first (the default with `by`).
+    pub descending: bool,
+    /// The clause's span.
     pub span: Span,
 }
 

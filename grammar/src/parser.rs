@@ -24,7 +24,7 @@ pub fn parse_file(name: &str, text: &str) -> Result<File, ParseError> {
     for p in file.into_inner() {
         match p.as_rule() {
             Rule::import => items.push(Item::Import(b.import(p))),
-            Rule::segment_def => items.push(Item::Segment(b.segment_def(p)?)),
+            Rule::segment_def | Rule::campaign_def => items.push(Item::Segment(b.segment_def(p)?)),
             Rule::EOI => {}
             r => unreachable!("unexpected rule in file: {r:?}"),
         }
@@ -108,6 +108,7 @@ impl Builder<'_> {
 
     fn segment_def(&self, p: Pair<Rule>) -> Result<SegmentDef, ParseError> {
         let span = span_of(&p);
+        let mut campaign = (p.as_rule() == Rule::campaign_def).then(Campaign::default);
         let mut name = None;
         let mut description = None;
         let mut body = None;
@@ -116,6 +117,56 @@ impl Builder<'_> {
                 Rule::ident => name = Some(ident(&c)),
                 Rule::string => description = Some(unescape(&c)),
                 Rule::expr => body = Some(self.expr(c, 0)?),
+                Rule::holdout => {
+                    let cspan = span_of(&c);
+                    let pct = c
+                        .into_inner()
+                        .find(|x| x.as_rule() == Rule::percent)
+                        .expect("holdout has a percentage");
+                    let text = pct.as_str().trim_end_matches('%').to_string();
+                    let camp = campaign.as_mut().expect("holdout is in a campaign");
+                    if camp.holdout.is_some() {
+                        return Err(ParseError::bad_literal(
+                            self.name,
+                            self.text,
+                            cspan,
+                            "a campaign has one holdout",
+                        ));
+                    }
+                    camp.holdout = Some((text, span_of(&pct)));
+                }
+                Rule::limit => {
+                    let lspan = span_of(&c);
+                    let mut count = 0;
+                    let mut by = None;
+                    let mut descending = true;
+                    for x in c.into_inner() {
+                        match x.as_rule() {
+                            Rule::integer => count = self.integer(&x)?,
+                            Rule::operand => by = Some(self.operand(x)?),
+                            Rule::order => descending = x.as_str() == "desc",
+                            _ => {}
+                        }
+                    }
+                    let camp = campaign.as_mut().expect("limit is in a campaign");
+                    if camp.limit.is_some() {
+                        return Err(ParseError::bad_literal(
+                            self.name,
+                            self.text,
+                            lspan,
+                            "a campaign has one limit",
+                        ));
+                    }
+                    if by.is_none() {
+                        descending = false;
+                    }
+                    camp.limit = Some(Limit {
+                        count,
+                        by,
+                        descending,
+                        span: lspan,
+                    });
+                }
                 _ => {}
             }
         }
@@ -123,6 +174,7 @@ impl Builder<'_> {
             name: name.expect("segment has a name"),
             description,
             body: body.expect("segment has a body"),
+            campaign,
             span,
         })
     }
@@ -538,6 +590,11 @@ pub(crate) fn describe_rule(rule: Rule) -> &'static str {
         Rule::expr_input => "a condition",
         Rule::import | Rule::kw_import => "`import \"file.seg\"`",
         Rule::segment_def | Rule::kw_segment => "`segment NAME = condition`",
+        Rule::campaign_def | Rule::kw_campaign => "`campaign NAME = condition`",
+        Rule::holdout | Rule::kw_holdout => "`holdout 10%`",
+        Rule::percent => "a percentage like 10%",
+        Rule::limit | Rule::kw_limit => "`limit N by METRIC`",
+        Rule::order | Rule::kw_asc | Rule::kw_desc => "`asc` or `desc`",
         Rule::expr
         | Rule::and_expr
         | Rule::not_expr

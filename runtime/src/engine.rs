@@ -46,6 +46,9 @@ impl Engine {
             config = config.with_target_partitions(n.max(1));
         }
         let ctx = SessionContext::new_with_config(config);
+        for f in segql_compiler::udf::all() {
+            ctx.register_udf(f);
+        }
         let tables = load_tables(&ctx, &project).await?;
         let as_of = match options.as_of.or(project.as_of()) {
             Some(d) => d,
