@@ -35,6 +35,28 @@ enum Command {
     Demo(DemoArgs),
     /// Explore segments interactively: members, shares and revenue at once.
     Repl(ReplArgs),
+    /// Compare segments: size, revenue, average check, purchases and recency, side by side.
+    Profile(ProfileArgs),
+}
+
+#[derive(Debug, Args)]
+struct ProfileArgs {
+    /// Segment files.
+    files: Vec<PathBuf>,
+    /// An expression to profile.
+    #[arg(short = 'e', long = "expr", value_name = "EXPR")]
+    expr: Option<String>,
+    /// Segments to profile (repeatable). Default: every segment of the files.
+    #[arg(short, long = "segment", value_name = "NAME", conflicts_with = "expr")]
+    segment: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum)]
+    format: Option<OutFormat>,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +207,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Explain(a) => explain_cmd(a).await,
         Command::Demo(a) => demo_cmd(a),
         Command::Repl(a) => repl_cmd(a).await,
+        Command::Profile(a) => profile_cmd(a).await,
     }
 }
 
@@ -276,16 +299,7 @@ async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
     let engine = engine(&a.data, true).await?;
     let mut program = load_program(&a.files, import_root(&engine, &a.data).as_deref())?;
     let segments = select(&engine, &mut program, a.expr.as_deref(), &a.segment)?;
-    let format = match (a.format, &a.output) {
-        (Some(f), _) => match f {
-            OutFormat::Table => Format::Table,
-            OutFormat::Csv => Format::Csv,
-            OutFormat::Json => Format::Json,
-            OutFormat::Parquet => Format::Parquet,
-        },
-        (None, Some(p)) => Format::from_path(p).unwrap_or(Format::Table),
-        (None, None) => Format::Table,
-    };
+    let format = output_format(a.format, a.output.as_deref());
     let out = a.output.as_deref();
     if segments.len() == 1 {
         let q = lower_one(&engine, &segments[0])?;
@@ -605,5 +619,168 @@ async fn repl_cmd(a: ReplArgs) -> Result<ExitCode> {
     )
     .await?;
     crate::repl::run(session).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn output_format(format: Option<OutFormat>, output: Option<&Path>) -> Format {
+    match (format, output) {
+        (Some(f), _) => match f {
+            OutFormat::Table => Format::Table,
+            OutFormat::Csv => Format::Csv,
+            OutFormat::Json => Format::Json,
+            OutFormat::Parquet => Format::Parquet,
+        },
+        (None, Some(p)) => Format::from_path(p).unwrap_or(Format::Table),
+        (None, None) => Format::Table,
+    }
+}
+
+/// The segment profile report: one row for the whole base, then one per segment, from one
+/// aggregation over the per-customer profile.
+async fn profile_cmd(a: ProfileArgs) -> Result<ExitCode> {
+    use segql_compiler::ir::{Metric, MetricKind, Value};
+    use segql_runtime::datafusion::arrow::array::{Array, Float64Array};
+    use segql_runtime::datafusion::arrow::compute::cast;
+    use segql_runtime::datafusion::functions_aggregate::expr_fn::{avg, count, sum};
+    use segql_runtime::datafusion::logical_expr::{
+        Expr, ExprFunctionExt, LogicalPlanBuilder, cast as cast_expr, ident, lit,
+    };
+    let engine = engine(&a.data, true).await?;
+    let mut program = load_program(&a.files, import_root(&engine, &a.data).as_deref())?;
+    let segments = select(&engine, &mut program, a.expr.as_deref(), &a.segment)?;
+    let metric = |kind| {
+        Value::Metric(Metric {
+            kind,
+            window: None,
+            scope: vec![],
+        })
+    };
+    let has_items = engine.catalog.has_tx_column("quantity");
+    let mut stats = vec![
+        metric(MetricKind::Monetary),
+        metric(MetricKind::Frequency),
+        metric(MetricKind::Recency),
+    ];
+    if has_items {
+        stats.push(metric(MetricKind::Items));
+    }
+    let mut values = stats.clone();
+    for s in &segments {
+        for v in s.pred.values() {
+            if !values.contains(&v) {
+                values.push(v);
+            }
+        }
+    }
+    let profile =
+        segql_compiler::Profile::build(&engine.catalog, &values, true).map_err(compile_err)?;
+    let f64_of = |v: &Value| {
+        cast_expr(
+            ident(profile.column(v).unwrap_or("customer_id")),
+            DataType::Float64,
+        )
+    };
+    let mut aggs = Vec::new();
+    let filters: Vec<Option<Expr>> = std::iter::once(None)
+        .chain(segments.iter().map(|s| Some(profile.condition(&s.pred))))
+        .collect();
+    for (i, f) in filters.iter().enumerate() {
+        let mut add = |e: Expr, what: &str| -> Result<()> {
+            let e = match f {
+                None => e,
+                Some(f) => e.filter(f.clone()).build().map_err(compile_err)?,
+            };
+            aggs.push(cast_expr(e, DataType::Float64).alias(format!("{what}_{i}")));
+            Ok(())
+        };
+        add(count(lit(1)), "n")?;
+        add(sum(f64_of(&stats[0])), "revenue")?;
+        add(sum(f64_of(&stats[1])), "purchases")?;
+        add(avg(f64_of(&stats[2])), "recency")?;
+        if has_items {
+            add(sum(f64_of(&stats[3])), "items")?;
+        }
+    }
+    let plan = LogicalPlanBuilder::from(profile.plan.clone())
+        .aggregate(Vec::<Expr>::new(), aggs)
+        .and_then(|b| b.build())
+        .map_err(compile_err)?;
+    let batches = engine.collect(plan).await?;
+    let batch = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .ok_or_else(|| RuntimeError::Empty {
+            message: "the profile query returned nothing".into(),
+            help: None,
+        })?;
+    let get = |name: String| -> Option<f64> {
+        let col = batch.column_by_name(&name)?;
+        let col = cast(col, &DataType::Float64).ok()?;
+        let a = col.as_any().downcast_ref::<Float64Array>()?;
+        (!a.is_null(0)).then(|| a.value(0))
+    };
+    let per = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) if y != 0.0 => Some(x / y),
+        _ => None,
+    };
+    let round = |x: Option<f64>, d: i32| x.map(|v| (v * 10f64.powi(d)).round() / 10f64.powi(d));
+    let base_n = get("n_0".into());
+    let base_rev = get("revenue_0".into());
+    let mut names = vec!["all customers".to_string()];
+    names.extend(segments.iter().map(|s| s.name.clone()));
+    let mut cols: Vec<Vec<Option<f64>>> = vec![Vec::new(); 8];
+    for i in 0..names.len() {
+        let n = get(format!("n_{i}"));
+        let rev = get(format!("revenue_{i}")).or(Some(0.0));
+        let purchases = get(format!("purchases_{i}"));
+        let row = [
+            n,
+            round(per(n, base_n).map(|x| x * 100.0), 1),
+            round(rev, 2),
+            round(per(rev, base_rev).map(|x| x * 100.0), 1),
+            round(per(rev, purchases), 2),
+            round(per(purchases, n), 2),
+            round(per(get(format!("items_{i}")), purchases), 2),
+            round(get(format!("recency_{i}")), 1),
+        ];
+        for (c, v) in cols.iter_mut().zip(row) {
+            c.push(v);
+        }
+    }
+    let headers = [
+        "customers",
+        "share_of_base_pct",
+        "revenue",
+        "share_of_revenue_pct",
+        "avg_check",
+        "purchases_per_customer",
+        "items_per_check",
+        "mean_recency_days",
+    ];
+    let mut fields = vec![
+        Field::new("segment", DataType::Utf8, false),
+        Field::new("customers", DataType::Int64, false),
+    ];
+    fields.extend(
+        headers[1..]
+            .iter()
+            .map(|h| Field::new(*h, DataType::Float64, true)),
+    );
+    let mut cols = cols.into_iter();
+    let customers: Vec<i64> = cols
+        .next()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.unwrap_or(0.0) as i64)
+        .collect();
+    let mut arrays: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(names)),
+        Arc::new(Int64Array::from(customers)),
+    ];
+    arrays.extend(cols.map(|c| Arc::new(Float64Array::from(c)) as ArrayRef));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).into_diagnostic()?;
+    let format = output_format(a.format, a.output.as_deref());
+    segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
+        .await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -819,3 +819,27 @@ fn campaigns_cap_the_list_and_hold_out_a_stable_control_group() {
 fn example_dir_str() -> String {
     example()
 }
+
+#[test]
+fn profile_compares_segments_with_the_base() {
+    let o = segql(
+        &[
+            "profile",
+            "--project",
+            &example(),
+            &seg("lifecycle.seg"),
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("segment,customers,share_of_base_pct,revenue,"),
+        "{out}"
+    );
+    let base: Vec<&str> = out.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(&base[..3], ["all customers", "1000", "100.0"]);
+    insta::assert_snapshot!(out);
+}
