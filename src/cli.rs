@@ -37,6 +37,42 @@ enum Command {
     Repl(ReplArgs),
     /// Compare segments: size, revenue, average check, purchases and recency, side by side.
     Profile(ProfileArgs),
+    /// Who became whom between two dates: lifecycle stages, RFM segments or ABC tiers.
+    Transitions(TransitionsArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum TransitionBy {
+    /// Lifecycle stages (at --partner, when given).
+    Lifecycle,
+    /// Named RFM segments.
+    RfmSegment,
+    /// ABC tiers.
+    Abc,
+}
+
+#[derive(Debug, Args)]
+struct TransitionsArgs {
+    /// What to compare.
+    #[arg(long, value_enum)]
+    by: TransitionBy,
+    /// The earlier as-of date.
+    #[arg(long, value_parser = parse_date)]
+    from: NaiveDate,
+    /// The later as-of date.
+    #[arg(long, value_parser = parse_date)]
+    to: NaiveDate,
+    /// Lifecycle at this partner only.
+    #[arg(long, value_name = "PARTNER")]
+    partner: Option<String>,
+    /// Output format (table: a matrix; csv/json/parquet: one row per pair).
+    #[arg(long, value_enum)]
+    format: Option<OutFormat>,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +244,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(a) => demo_cmd(a),
         Command::Repl(a) => repl_cmd(a).await,
         Command::Profile(a) => profile_cmd(a).await,
+        Command::Transitions(a) => transitions_cmd(a).await,
     }
 }
 
@@ -780,6 +817,185 @@ async fn profile_cmd(a: ProfileArgs) -> Result<ExitCode> {
     arrays.extend(cols.map(|c| Arc::new(Float64Array::from(c)) as ArrayRef));
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).into_diagnostic()?;
     let format = output_format(a.format, a.output.as_deref());
+    segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The transition matrix: each customer's value as of `--from` against as of `--to`.
+async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
+    use segql_compiler::ir::{RfmPart, Value};
+    use segql_runtime::datafusion::arrow::array::AsArray;
+    use segql_runtime::datafusion::common::Column;
+    use segql_runtime::datafusion::functions::expr_fn::coalesce;
+    use segql_runtime::datafusion::functions_aggregate::expr_fn::count;
+    use segql_runtime::datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, ident, lit};
+    if a.from >= a.to {
+        return Err(RuntimeError::Usage {
+            message: format!("--from ({}) must be before --to ({})", a.from, a.to),
+            help: None,
+        }
+        .into());
+    }
+    if a.partner.is_some() && a.by != TransitionBy::Lifecycle {
+        return Err(RuntimeError::Usage {
+            message: "--partner applies to --by lifecycle".into(),
+            help: None,
+        }
+        .into());
+    }
+    let value = match a.by {
+        TransitionBy::Lifecycle => Value::Lifecycle(a.partner.iter().cloned().collect()),
+        TransitionBy::RfmSegment => Value::Rfm(RfmPart::Segment),
+        TransitionBy::Abc => Value::Abc,
+    };
+    let mut sides = Vec::new();
+    for (date, alias) in [(a.from, "a"), (a.to, "b")] {
+        let mut data = a.data.clone();
+        data.as_of = Some(date);
+        let engine = engine(&data, true).await?;
+        let profile =
+            segql_compiler::Profile::build(&engine.catalog, std::slice::from_ref(&value), true)
+                .map_err(compile_err)?;
+        let col = profile.column(&value).unwrap_or("customer_id").to_string();
+        let plan = LogicalPlanBuilder::from(profile.plan.clone())
+            .project(vec![ident("customer_id"), ident(&col).alias("v")])
+            .and_then(|b| b.alias(alias))
+            .and_then(|b| b.build())
+            .map_err(compile_err)?;
+        sides.push((engine, plan));
+    }
+    let (engine, from_plan) = sides.remove(0);
+    let (_, to_plan) = sides.remove(0);
+    let none = || lit("(none)");
+    let plan = LogicalPlanBuilder::from(from_plan)
+        .join(
+            to_plan,
+            JoinType::Full,
+            (
+                vec![Column::new(Some("a"), "customer_id")],
+                vec![Column::new(Some("b"), "customer_id")],
+            ),
+            None,
+        )
+        .and_then(|b| {
+            b.project(vec![
+                coalesce(vec![Expr::Column(Column::new(Some("a"), "v")), none()]).alias("from"),
+                coalesce(vec![Expr::Column(Column::new(Some("b"), "v")), none()]).alias("to"),
+            ])
+        })
+        .and_then(|b| {
+            b.aggregate(
+                vec![ident("from"), ident("to")],
+                vec![count(lit(1)).alias("customers")],
+            )
+        })
+        .and_then(|b| b.build())
+        .map_err(compile_err)?;
+    let batches = engine.collect(plan).await?;
+    let mut pairs: Vec<(String, String, i64)> = Vec::new();
+    for b in &batches {
+        let (f, t, n) = (
+            b.column(0).as_string::<i32>(),
+            b.column(1).as_string::<i32>(),
+            b.column(2)
+                .as_primitive::<segql_runtime::datafusion::arrow::datatypes::Int64Type>(),
+        );
+        for i in 0..b.num_rows() {
+            pairs.push((f.value(i).to_string(), t.value(i).to_string(), n.value(i)));
+        }
+    }
+    // Values in their natural order (stages, segments, tiers), then anything else.
+    let order: Vec<String> = match a.by {
+        TransitionBy::Lifecycle => segql_compiler::ir::Stage::ALL
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect(),
+        TransitionBy::RfmSegment => segql_compiler::ir::RFM_SEGMENTS
+            .iter()
+            .map(|s| s.0.to_string())
+            .collect(),
+        TransitionBy::Abc => segql_compiler::ir::ABC_TIERS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    let rank = |v: &str| order.iter().position(|o| o == v).unwrap_or(order.len());
+    pairs.sort_by(|x, y| {
+        (rank(&x.0), &x.0, rank(&x.1), &x.1).cmp(&(rank(&y.0), &y.0, rank(&y.1), &y.1))
+    });
+    let row_total = |from: &str| -> i64 { pairs.iter().filter(|p| p.0 == from).map(|p| p.2).sum() };
+    let format = output_format(a.format, a.output.as_deref());
+    let batch = if format == Format::Table {
+        // A matrix: one row per earlier value, one column per later value, "count (share%)".
+        let mut froms: Vec<String> = Vec::new();
+        let mut tos: Vec<String> = Vec::new();
+        for (f, t, _) in &pairs {
+            if !froms.contains(f) {
+                froms.push(f.clone());
+            }
+            if !tos.contains(t) {
+                tos.push(t.clone());
+            }
+        }
+        tos.sort_by_key(|t| (rank(t), t.clone()));
+        let mut fields = vec![Field::new(
+            format!("{} \\ {}", a.from, a.to),
+            DataType::Utf8,
+            false,
+        )];
+        fields.extend(tos.iter().map(|t| Field::new(t, DataType::Utf8, false)));
+        fields.push(Field::new("total", DataType::Int64, false));
+        let mut arrays: Vec<ArrayRef> = vec![Arc::new(StringArray::from(froms.clone()))];
+        for t in &tos {
+            let cells: Vec<String> = froms
+                .iter()
+                .map(|f| {
+                    let n = pairs
+                        .iter()
+                        .find(|p| &p.0 == f && &p.1 == t)
+                        .map_or(0, |p| p.2);
+                    let total = row_total(f);
+                    if n == 0 {
+                        "-".to_string()
+                    } else {
+                        format!("{n} ({:.1}%)", 100.0 * n as f64 / total as f64)
+                    }
+                })
+                .collect();
+            arrays.push(Arc::new(StringArray::from(cells)));
+        }
+        arrays.push(Arc::new(Int64Array::from(
+            froms.iter().map(|f| row_total(f)).collect::<Vec<_>>(),
+        )));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).into_diagnostic()?
+    } else {
+        let fields = vec![
+            Field::new("from", DataType::Utf8, false),
+            Field::new("to", DataType::Utf8, false),
+            Field::new("customers", DataType::Int64, false),
+            Field::new("share_of_row_pct", DataType::Float64, false),
+        ];
+        let shares: Vec<f64> = pairs
+            .iter()
+            .map(|p| (1000.0 * p.2 as f64 / row_total(&p.0) as f64).round() / 10.0)
+            .collect();
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                pairs.iter().map(|p| p.0.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                pairs.iter().map(|p| p.1.as_str()),
+            )),
+            Arc::new(Int64Array::from(
+                pairs.iter().map(|p| p.2).collect::<Vec<_>>(),
+            )),
+            Arc::new(segql_runtime::datafusion::arrow::array::Float64Array::from(
+                shares,
+            )),
+        ];
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).into_diagnostic()?
+    };
     segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
         .await?;
     Ok(ExitCode::SUCCESS)

@@ -843,3 +843,65 @@ fn profile_compares_segments_with_the_base() {
     assert_eq!(&base[..3], ["all customers", "1000", "100.0"]);
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn transitions_add_up_to_each_dates_stages() {
+    let o = segql(
+        &[
+            "transitions",
+            "--project",
+            &example(),
+            "--by",
+            "lifecycle",
+            "--from",
+            "2026-06-30",
+            "--to",
+            "2026-09-30",
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let rows: Vec<(String, String, i64)> = out
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap())
+        })
+        .collect();
+    for stage in ["active", "at_risk", "churned"] {
+        for (date, from_side) in [("2026-06-30", true), ("2026-09-30", false)] {
+            let n: i64 = rows
+                .iter()
+                .filter(|r| {
+                    if from_side {
+                        r.0 == stage
+                    } else {
+                        r.1 == stage
+                    }
+                })
+                .map(|r| r.2)
+                .sum();
+            let c = segql(
+                &[
+                    "run",
+                    "--project",
+                    &example(),
+                    "-e",
+                    &format!("lifecycle = {stage}"),
+                    "--as-of",
+                    date,
+                    "--count",
+                ],
+                None,
+            );
+            assert_eq!(stdout(&c).trim(), n.to_string(), "{stage} as of {date}");
+        }
+    }
+    // Nobody can go back from lost to new.
+    assert!(!rows.iter().any(|r| r.0 == "lost" && r.1 == "new"));
+    insta::assert_snapshot!(out);
+}
