@@ -39,6 +39,40 @@ enum Command {
     Profile(ProfileArgs),
     /// Who became whom between two dates: lifecycle stages, RFM segments or ABC tiers.
     Transitions(TransitionsArgs),
+    /// Per month or quarter: new customers in, customers churned out, and the balance.
+    Flows(FlowsArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Every {
+    /// Calendar months.
+    Month,
+    /// Calendar quarters.
+    Quarter,
+}
+
+#[derive(Debug, Args)]
+struct FlowsArgs {
+    /// Period length.
+    #[arg(long, value_enum, default_value = "quarter")]
+    every: Every,
+    /// First day covered (its period starts at the period's first day).
+    #[arg(long, value_parser = parse_date)]
+    from: NaiveDate,
+    /// Last day covered.
+    #[arg(long, value_parser = parse_date)]
+    to: NaiveDate,
+    /// Flows at this partner only.
+    #[arg(long, value_name = "PARTNER")]
+    partner: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum)]
+    format: Option<OutFormat>,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -245,6 +279,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Repl(a) => repl_cmd(a).await,
         Command::Profile(a) => profile_cmd(a).await,
         Command::Transitions(a) => transitions_cmd(a).await,
+        Command::Flows(a) => flows_cmd(a).await,
     }
 }
 
@@ -996,6 +1031,167 @@ async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
         ];
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).into_diagnostic()?
     };
+    segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Calendar periods covering `from..=to`: (label, first day, last day), the first and last
+/// cut to `from` and `to`.
+fn periods(every: Every, from: NaiveDate, to: NaiveDate) -> Vec<(String, NaiveDate, NaiveDate)> {
+    use chrono::Datelike;
+    let months = match every {
+        Every::Month => 1,
+        Every::Quarter => 3,
+    };
+    let first_month = (from.month0() / months) * months;
+    let mut start = NaiveDate::from_ymd_opt(from.year(), first_month + 1, 1).expect("valid date");
+    let mut out = Vec::new();
+    while start <= to {
+        let next = start + chrono::Months::new(months);
+        let label = match every {
+            Every::Month => start.format("%Y-%m").to_string(),
+            Every::Quarter => format!("{}-Q{}", start.year(), start.month0() / 3 + 1),
+        };
+        // Periods at the edges are cut to the requested dates.
+        let end = (next - chrono::Duration::days(1)).min(to);
+        out.push((label, start.max(from), end));
+        start = next;
+    }
+    out
+}
+
+/// Inflow and outflow per period: customers whose first purchase falls in it, customers who
+/// were new, active or at risk before it and churned or lost at its end.
+async fn flows_cmd(a: FlowsArgs) -> Result<ExitCode> {
+    use segql_compiler::ir::{Metric, MetricKind, Value};
+    use segql_runtime::datafusion::arrow::array::AsArray;
+    use segql_runtime::datafusion::arrow::datatypes::Int64Type;
+    use segql_runtime::datafusion::common::{Column, ScalarValue};
+    use segql_runtime::datafusion::functions_aggregate::expr_fn::count;
+    use segql_runtime::datafusion::logical_expr::{
+        Expr, ExprFunctionExt, JoinType, LogicalPlanBuilder, ident, lit,
+    };
+    if a.from > a.to {
+        return Err(RuntimeError::Usage {
+            message: format!("--from ({}) is after --to ({})", a.from, a.to),
+            help: None,
+        }
+        .into());
+    }
+    let scope: Vec<String> = a.partner.iter().cloned().collect();
+    let stage = Value::Lifecycle(scope.clone());
+    let first = Value::Metric(Metric {
+        kind: MetricKind::FirstPurchase,
+        window: None,
+        scope: scope.clone(),
+    });
+    let mut rows: Vec<(String, NaiveDate, NaiveDate, i64, i64, i64)> = Vec::new();
+    for (label, start, end) in periods(a.every, a.from, a.to) {
+        let mut plans = Vec::new();
+        let mut last_engine = None;
+        for (date, alias) in [(start - chrono::Duration::days(1), "a"), (end, "b")] {
+            let mut data = a.data.clone();
+            data.as_of = Some(date);
+            let engine = engine(&data, true).await?;
+            let values = [stage.clone(), first.clone()];
+            let profile = segql_compiler::Profile::build(&engine.catalog, &values, true)
+                .map_err(compile_err)?;
+            let plan = LogicalPlanBuilder::from(profile.plan.clone())
+                .project(vec![
+                    ident("customer_id"),
+                    ident(profile.column(&stage).unwrap_or("customer_id")).alias("stage"),
+                    ident(profile.column(&first).unwrap_or("customer_id")).alias("first"),
+                ])
+                .and_then(|b| b.alias(alias))
+                .and_then(|b| b.build())
+                .map_err(compile_err)?;
+            plans.push(plan);
+            last_engine = Some(engine);
+        }
+        let engine = last_engine.expect("two snapshots");
+        let (after, before) = (plans.pop().expect("after"), plans.pop().expect("before"));
+        let col = |t: &str, c: &str| Expr::Column(Column::new(Some(t), c));
+        let start_lit = lit(ScalarValue::Date32(Some(
+            (start - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32,
+        )));
+        let was_customer =
+            col("a", "stage").in_list(vec![lit("new"), lit("active"), lit("at_risk")], false);
+        let churned = col("b", "stage").in_list(vec![lit("churned"), lit("lost")], false);
+        let plan = LogicalPlanBuilder::from(after)
+            .join(
+                before,
+                JoinType::Left,
+                (
+                    vec![Column::new(Some("b"), "customer_id")],
+                    vec![Column::new(Some("a"), "customer_id")],
+                ),
+                None,
+            )
+            .and_then(|b| {
+                let new_in = count(lit(1))
+                    .filter(col("b", "first").gt_eq(start_lit))
+                    .build()?;
+                let out = count(lit(1)).filter(was_customer.and(churned)).build()?;
+                let active = count(lit(1))
+                    .filter(col("b", "stage").in_list(vec![lit("new"), lit("active")], false))
+                    .build()?;
+                b.aggregate(
+                    Vec::<Expr>::new(),
+                    vec![
+                        new_in.alias("new_in"),
+                        out.alias("churned_out"),
+                        active.alias("active_at_end"),
+                    ],
+                )
+            })
+            .and_then(|b| b.build())
+            .map_err(compile_err)?;
+        let batches = engine.collect(plan).await?;
+        let b = batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .ok_or_else(|| RuntimeError::Empty {
+                message: "the flows query returned nothing".into(),
+                help: None,
+            })?;
+        let v = |i: usize| b.column(i).as_primitive::<Int64Type>().value(0);
+        rows.push((label, start, end, v(0), v(1), v(2)));
+    }
+    let fields = vec![
+        Field::new("period", DataType::Utf8, false),
+        Field::new("start", DataType::Utf8, false),
+        Field::new("end", DataType::Utf8, false),
+        Field::new("new_in", DataType::Int64, false),
+        Field::new("churned_out", DataType::Int64, false),
+        Field::new("balance", DataType::Int64, false),
+        Field::new("active_at_end", DataType::Int64, false),
+    ];
+    let arrays: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.0.clone()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.1.to_string()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.2.to_string()),
+        )),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.3 - r.4).collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+        )),
+    ];
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).into_diagnostic()?;
+    let format = output_format(a.format, a.output.as_deref());
     segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
         .await?;
     Ok(ExitCode::SUCCESS)

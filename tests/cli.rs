@@ -905,3 +905,64 @@ fn transitions_add_up_to_each_dates_stages() {
     assert!(!rows.iter().any(|r| r.0 == "lost" && r.1 == "new"));
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn flows_count_customers_in_and_out_per_period() {
+    let o = segql(
+        &[
+            "flows",
+            "--project",
+            &example(),
+            "--every",
+            "quarter",
+            "--from",
+            "2025-11-15",
+            "--to",
+            "2026-10-31",
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "period,start,end,new_in,churned_out,balance,active_at_end"
+    );
+    // Periods at the edges are cut to the requested dates.
+    assert!(
+        lines[1].starts_with("2025-Q4,2025-11-15,2025-12-31,"),
+        "{out}"
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with("2026-Q4,2026-10-01,2026-10-31,"),
+        "{out}"
+    );
+    // New customers of a period are those whose first purchase falls in it.
+    let q3: Vec<&str> = lines
+        .iter()
+        .find(|l| l.starts_with("2026-Q3"))
+        .unwrap()
+        .split(',')
+        .collect();
+    let c = segql(
+        &[
+            "run",
+            "--project",
+            &example(),
+            "-e",
+            "first_purchase between 2026-07-01 and 2026-09-30",
+            "--as-of",
+            "2026-09-30",
+            "--count",
+        ],
+        None,
+    );
+    assert_eq!(stdout(&c).trim(), q3[3]);
+    insta::assert_snapshot!(out);
+}
