@@ -157,6 +157,12 @@ fn leaf() -> impl Strategy<Value = String> {
         (1u32..60).prop_map(|d| format!("contacted({d}d)")),
         (window(), op(), 0u32..4).prop_map(|(w, o, n)| format!("contacts{w} {o} {n}")),
         window().prop_map(|w| format!("redeemed{w}")),
+        (1u32..8, window()).prop_map(|(n, w)| format!("top {n} by monetary{w}")),
+        (1u32..100, window()).prop_map(|(p, w)| format!("top {p}% by frequency{w}")),
+        (0usize..3, 1u32..60)
+            .prop_map(|(a, p)| format!("top {p}.5% by recency at \"{}\"", PARTNERS[a])),
+        (window(), op(), 0u32..101).prop_map(|(w, o, p)| format!("monetary{w} percentile {o} {p}")),
+        (op(), 0u32..101).prop_map(|(o, p)| format!("last_purchase percentile {o} {p}")),
         (window(), op(), -20i32..200).prop_map(|(w, o, n)| format!("points_balance{w} {o} {n}")),
         (window(), op(), 0u32..100).prop_map(|(w, o, n)| format!("points_earned{w} {o} {n}")),
         (0usize..3, window(), op(), 0u32..3)

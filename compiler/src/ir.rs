@@ -214,6 +214,22 @@ pub enum Value {
     Rfm(RfmPart),
     /// The ABC (Pareto) tier by cumulative share of monetary in the ABC window.
     Abc,
+    /// `METRIC percentile`: 100 × the share of active customers with a smaller value.
+    Percentile(Metric),
+    /// The position (1 = largest) of the customer among active customers by the metric, ties
+    /// by customer id: what `top` reads.
+    TopRank(Metric),
+    /// How many customers are active for the metric (hidden; with `TopRank`).
+    Population(Metric),
+}
+
+/// How many customers `top` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopN {
+    /// The first N.
+    Count(u64),
+    /// The first ceil(basis points / 10,000 × active customers).
+    Basis(u64),
 }
 
 /// The parts of an RFM cell.
@@ -352,6 +368,14 @@ pub enum Pred {
         /// The window in days.
         days: u64,
     },
+    /// `top N by METRIC` / `top P% by METRIC`: the largest values among customers active for
+    /// the metric (a purchase in its window at its partners), ties by customer id.
+    Top {
+        /// The ranked metric.
+        metric: Metric,
+        /// How many.
+        n: TopN,
+    },
     /// `value [not] between low and high`, inclusive.
     Between {
         /// The compared value.
@@ -382,6 +406,16 @@ impl Pred {
             Pred::Cmp { value, .. } | Pred::In { value, .. } | Pred::Between { value, .. } => {
                 if !out.contains(value) {
                     out.push(value.clone());
+                }
+            }
+            Pred::Top { metric, .. } => {
+                for v in [
+                    Value::Metric(metric.clone()),
+                    Value::TopRank(metric.clone()),
+                ] {
+                    if !out.contains(&v) {
+                        out.push(v);
+                    }
                 }
             }
             Pred::Upcoming { attribute, .. } => {
@@ -448,6 +482,11 @@ impl Value {
             Value::Rfm(RfmPart::Code) => "rfm".into(),
             Value::Rfm(RfmPart::Segment) => "rfm_segment".into(),
             Value::Abc => "abc".into(),
+            Value::Percentile(m) => {
+                format!("{}_percentile", Value::Metric(m.clone()).column_name())
+            }
+            Value::TopRank(m) => format!("top_rank_{}", Value::Metric(m.clone()).column_name()),
+            Value::Population(m) => format!("__active_{}", Value::Metric(m.clone()).column_name()),
             Value::Lifecycle(scope) if scope.is_empty() => "lifecycle".into(),
             Value::Lifecycle(scope) => format!("lifecycle_at_{}", slug(scope)),
             Value::Metric(m) => {

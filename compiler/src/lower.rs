@@ -270,9 +270,27 @@ impl Profile {
                 })
             )
         };
-        let is_ranked = |v: &Value| matches!(v, Value::Rfm(_) | Value::Abc);
+        let is_ranked = |v: &Value| {
+            matches!(
+                v,
+                Value::Rfm(_)
+                    | Value::Abc
+                    | Value::Percentile(_)
+                    | Value::TopRank(_)
+                    | Value::Population(_)
+            )
+        };
         let contacts: Vec<Value> = values.iter().filter(|v| is_contacts(v)).cloned().collect();
-        let ranked: Vec<Value> = values.iter().filter(|v| is_ranked(v)).cloned().collect();
+        let mut ranked: Vec<Value> = values.iter().filter(|v| is_ranked(v)).cloned().collect();
+        // `top` compares a rank with the number of active customers.
+        for v in ranked.clone() {
+            if let Value::TopRank(m) = v {
+                let pop = Value::Population(m);
+                if !ranked.contains(&pop) {
+                    ranked.push(pop);
+                }
+            }
+        }
         let mut values: Vec<Value> = values
             .iter()
             .filter(|v| !is_contacts(v) && !is_ranked(v))
@@ -326,7 +344,12 @@ impl Profile {
                     need(Agg::lifecycle(AggKind::MinTs, scope));
                     need(Agg::lifecycle(AggKind::MaxTs, scope));
                 }
-                Value::Attribute(_) | Value::Rfm(_) | Value::Abc => {}
+                Value::Attribute(_)
+                | Value::Rfm(_)
+                | Value::Abc
+                | Value::Percentile(_)
+                | Value::TopRank(_)
+                | Value::Population(_) => {}
             }
         }
         if aggs.is_empty() {
@@ -522,7 +545,11 @@ impl Profile {
         let mut proj = vec![id_expr.alias("customer_id")];
         for v in values {
             let e = match v {
-                Value::Rfm(_) | Value::Abc => unreachable!("ranks are added after the profile"),
+                Value::Rfm(_)
+                | Value::Abc
+                | Value::Percentile(_)
+                | Value::TopRank(_)
+                | Value::Population(_) => unreachable!("ranks are added after the profile"),
                 Value::Attribute(a) => Expr::Column(Column::new(Some("c"), a.as_str())),
                 Value::Lifecycle(scope) => {
                     let t = catalog.lifecycle_for(scope);
@@ -634,6 +661,18 @@ impl Profile {
                 let e = l.in_list(list.iter().map(const_expr).collect(), *negated);
                 self.not_null(value, e)
             }
+            Pred::Top { metric, n } => {
+                let rank = ident(&self.names[&Value::TopRank(metric.clone())]);
+                let e = match n {
+                    TopN::Count(c) => rank.lt_eq(lit(*c as i64)),
+                    TopN::Basis(bp) => {
+                        let active = ident(&self.names[&Value::Population(metric.clone())]);
+                        // rank <= ceil(bp / 10000 * active), in integers.
+                        (active * lit(*bp as i64)).gt((rank - lit(1i64)) * lit(10_000i64))
+                    }
+                };
+                coalesce(vec![e, lit(false)])
+            }
             Pred::Upcoming { attribute, days } => {
                 let col = ident(&self.names[&Value::Attribute(attribute.clone())]);
                 let part = |p: &str| {
@@ -670,7 +709,11 @@ impl Profile {
     /// Conditions on values that can be missing are false where the value is missing.
     fn not_null(&self, v: &Value, e: Expr) -> Expr {
         let nullable = match v {
-            Value::Rfm(_) | Value::Abc => true,
+            Value::Rfm(_)
+            | Value::Abc
+            | Value::Percentile(_)
+            | Value::TopRank(_)
+            | Value::Population(_) => true,
             Value::Metric(m) => m.kind.nullable(),
             Value::Attribute(_) => true,
             Value::Lifecycle(_) => false,
@@ -706,7 +749,23 @@ fn ranking_inputs(catalog: &Catalog, ranked: &[Value]) -> Vec<Value> {
         out.push(windowed(MetricKind::Frequency, r.abc_window));
         out.push(windowed(MetricKind::Monetary, r.abc_window));
     }
+    for v in ranked {
+        if let Value::Percentile(m) | Value::TopRank(m) | Value::Population(m) = v {
+            out.push(Value::Metric(m.clone()));
+            out.push(active_metric(m));
+        }
+    }
     out
+}
+
+/// Purchases in the metric's window at its partners: a customer is active for the metric
+/// when there is at least one.
+fn active_metric(m: &Metric) -> Value {
+    Value::Metric(Metric {
+        kind: MetricKind::Frequency,
+        window: m.window,
+        scope: m.scope.clone(),
+    })
 }
 
 /// Adds RFM scores and ABC tiers: window functions over the whole per-customer table (ties
@@ -724,10 +783,11 @@ fn rank(
         expr::WindowFunction,
     };
     let r = catalog.ranking;
-    let col = |v: &Value| ident(&names[v]);
+    let known = names.clone();
+    let col = |v: &Value| ident(&known[v]);
     let id = ident("customer_id");
     let mut windows = Vec::new();
-    let mut keys: Vec<&str> = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
     let mut active_r = None;
     let mut active_a = None;
     if ranked.iter().any(|v| matches!(v, Value::Rfm(_))) {
@@ -746,7 +806,7 @@ fn rank(
                     .order_by(vec![by.sort(asc, true), id.clone().sort(true, true)])
                     .build()?,
             );
-            keys.push(name);
+            keys.push(name.to_string());
         }
         active_r = Some(active);
     }
@@ -776,10 +836,52 @@ fn rank(
                 ))
                 .build()?,
         );
-        keys.push("__abc_before");
+        keys.push("__abc_before".to_string());
         windows.push(sum_of(mon).partition_by(vec![active.clone()]).build()?);
-        keys.push("__abc_total");
+        keys.push("__abc_total".to_string());
         active_a = Some(active);
+    }
+    // Percentiles, top ranks and active counts, per metric.
+    let mut per_metric: Vec<(Metric, String, String, String)> = Vec::new();
+    for v in ranked {
+        if let Value::Percentile(m) | Value::TopRank(m) | Value::Population(m) = v {
+            if per_metric.iter().any(|x| &x.0 == m) {
+                continue;
+            }
+            let k = per_metric.len();
+            let value = col(&Value::Metric(m.clone()));
+            let active = col(&active_metric(m)).gt(lit(0i64));
+            let count_of = |e: Expr| {
+                Expr::from(WindowFunction::new(
+                    WindowFunctionDefinition::AggregateUDF(
+                        datafusion::functions_aggregate::count::count_udaf(),
+                    ),
+                    vec![e],
+                ))
+            };
+            let (rk, rn, n) = (
+                format!("__rank_{k}"),
+                format!("__rownum_{k}"),
+                format!("__n_{k}"),
+            );
+            windows.push(
+                datafusion::functions_window::expr_fn::rank()
+                    .partition_by(vec![active.clone()])
+                    .order_by(vec![value.clone().sort(true, true)])
+                    .build()?,
+            );
+            keys.push(rk.clone());
+            windows.push(
+                datafusion::functions_window::expr_fn::row_number()
+                    .partition_by(vec![active.clone()])
+                    .order_by(vec![value.sort(false, false), id.clone().sort(true, true)])
+                    .build()?,
+            );
+            keys.push(rn.clone());
+            windows.push(count_of(lit(1i64)).partition_by(vec![active]).build()?);
+            keys.push(n.clone());
+            per_metric.push((m.clone(), rk, rn, n));
+        }
     }
     let mut cols: Vec<Expr> = profile
         .schema()
@@ -794,7 +896,7 @@ fn rank(
         let fields = b.schema().fields().clone();
         let (last, before) = fields.split_last().expect("the window adds a column");
         let mut proj: Vec<Expr> = before.iter().map(|f| ident(f.name())).collect();
-        proj.push(ident(last.name()).alias(*key));
+        proj.push(ident(last.name()).alias(key.as_str()));
         plan = b.project(proj)?.build()?;
     }
     let w = |k: &str| ident(k);
@@ -847,6 +949,23 @@ fn rank(
                         lit("B"),
                     )
                     .otherwise(lit("C"))?
+            }
+            Value::Percentile(m) | Value::TopRank(m) | Value::Population(m) => {
+                let (_, rk, rn, n) = per_metric
+                    .iter()
+                    .find(|x| &x.0 == m)
+                    .expect("windows planned for the metric");
+                let active = col(&active_metric(m)).gt(lit(0i64));
+                let as_i64 = |k: &str| cast(ident(k), DataType::Int64);
+                let value = match v {
+                    Value::Percentile(_) => {
+                        cast((as_i64(rk) - lit(1i64)) * lit(100i64), DataType::Float64)
+                            / cast(as_i64(n), DataType::Float64)
+                    }
+                    Value::TopRank(_) => as_i64(rn),
+                    _ => as_i64(n),
+                };
+                when(active, value).end()?
             }
             _ => continue,
         };
@@ -1045,6 +1164,7 @@ fn empty_profile(p: &Pred) -> Tri {
             Tri::Unknown => Tri::Unknown,
         },
         Pred::Upcoming { .. } => Tri::Unknown,
+        Pred::Top { .. } => Tri::False,
         Pred::Cmp { value, .. } | Pred::In { value, .. } | Pred::Between { value, .. } => {
             match value {
                 Value::Attribute(_)

@@ -128,6 +128,7 @@ pub struct Data {
 #[derive(Debug, Clone, PartialEq)]
 enum V {
     Null,
+    Float(f64),
     Num(Dec),
     Date(NaiveDate),
     Text(String),
@@ -165,14 +166,17 @@ pub fn evaluate(
             lifecycle: lifecycle.clone(),
             has_receipt: data.has_receipt,
             ranks: None,
+            pop: &EMPTY_POP,
         }
     };
     let ranks = ranks(&base, &ctx_of, ranking);
+    let pop = populations(pred, &base, &ctx_of);
     base.into_iter()
         .filter(|id| {
             let txs = by_customer.get(id).unwrap_or(&empty);
             let attrs = data.customers.as_ref().and_then(|c| c.get(*id));
             let ctx = Ctx {
+                pop: &pop,
                 ranks: ranks.get(*id),
                 txs,
                 messages: &data.messages,
@@ -193,6 +197,7 @@ pub(crate) fn eval_leaf_on_empty(p: &Pred) -> bool {
     let empty = Vec::new();
     Ctx {
         ranks: None,
+        pop: &EMPTY_POP,
         txs: &empty,
         messages: &[],
         customer: "",
@@ -206,6 +211,7 @@ pub(crate) fn eval_leaf_on_empty(p: &Pred) -> bool {
 
 struct Ctx<'a> {
     ranks: Option<&'a Ranks>,
+    pop: &'a Populations,
     txs: &'a [&'a Tx],
     messages: &'a [Message],
     customer: &'a str,
@@ -249,6 +255,15 @@ impl Ctx<'_> {
                     .iter()
                     .any(|c| compare(&v, &konst(c)) == Some(Ordering::Equal));
                 found != *negated
+            }
+            Pred::Top { metric, n } => {
+                match self.pop.get(metric).and_then(|m| m.get(self.customer)) {
+                    None => false,
+                    Some(p) => match n {
+                        TopN::Count(c) => p.row_number <= *c,
+                        TopN::Basis(bp) => p.active * bp > (p.row_number - 1) * 10_000,
+                    },
+                }
             }
             Pred::Upcoming { attribute, days } => {
                 let Some(Attr::Date(d)) = self.attrs.and_then(|m| m.get(attribute)) else {
@@ -326,6 +341,18 @@ impl Ctx<'_> {
                         RfmPart::Code => V::Text(code),
                     }
                 }
+            },
+            Value::Percentile(m) => match self.pop.get(m).and_then(|x| x.get(self.customer)) {
+                None => V::Null,
+                Some(p) => V::Float(100.0 * p.smaller as f64 / p.active as f64),
+            },
+            Value::TopRank(m) => match self.pop.get(m).and_then(|x| x.get(self.customer)) {
+                None => V::Null,
+                Some(p) => V::Num(Dec::int(p.row_number as i128)),
+            },
+            Value::Population(m) => match self.pop.get(m).and_then(|x| x.get(self.customer)) {
+                None => V::Null,
+                Some(p) => V::Num(Dec::int(p.active as i128)),
             },
             Value::Abc => self
                 .ranks
@@ -445,6 +472,100 @@ fn next_occurrence(date: NaiveDate, from: NaiveDate) -> Option<NaiveDate> {
             .or_else(|| NaiveDate::from_ymd_opt(y, 2, 28))?;
         (d >= from).then_some(d)
     })
+}
+
+/// A customer's place among the customers active for a metric.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    /// Active customers with a smaller value.
+    smaller: u64,
+    /// Position by value, largest first, ties by id (1-based).
+    row_number: u64,
+    /// Active customers.
+    active: u64,
+}
+
+type Populations = HashMap<Metric, HashMap<String, Place>>;
+
+static EMPTY_POP: std::sync::LazyLock<Populations> = std::sync::LazyLock::new(HashMap::new);
+
+/// Places of every active customer for every metric `pred` ranks (`percentile`, `top`).
+fn populations<'a>(
+    pred: &Pred,
+    base: &BTreeSet<&'a str>,
+    ctx_of: &dyn Fn(&'a str) -> Ctx<'a>,
+) -> Populations {
+    let mut metrics = Vec::new();
+    fn collect(p: &Pred, out: &mut Vec<Metric>) {
+        match p {
+            Pred::And(ps) | Pred::Or(ps) => ps.iter().for_each(|p| collect(p, out)),
+            Pred::Not(p) => collect(p, out),
+            Pred::Top { metric, .. } => out.push(metric.clone()),
+            Pred::Cmp {
+                value: Value::Percentile(m),
+                ..
+            }
+            | Pred::In {
+                value: Value::Percentile(m),
+                ..
+            }
+            | Pred::Between {
+                value: Value::Percentile(m),
+                ..
+            } => out.push(m.clone()),
+            _ => {}
+        }
+    }
+    collect(pred, &mut metrics);
+    let mut out = HashMap::new();
+    for m in metrics {
+        let active_metric = Metric {
+            kind: MetricKind::Frequency,
+            window: m.window,
+            scope: m.scope.clone(),
+        };
+        let mut rows: Vec<(&str, V)> = base
+            .iter()
+            .filter(|id| matches!(ctx_of(id).metric(&active_metric), V::Num(n) if n > Dec::int(0)))
+            .map(|id| (*id, ctx_of(id).metric(&m)))
+            .collect();
+        let n = rows.len() as u64;
+        let key = |v: &V| match v {
+            V::Num(d) => Some(*d),
+            _ => None,
+        };
+        let dates = |v: &V| match v {
+            V::Date(d) => Some(*d),
+            _ => None,
+        };
+        let order = |a: &V, b: &V| match (key(a), key(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => dates(a).cmp(&dates(b)),
+        };
+        let mut places = HashMap::new();
+        for (id, v) in &rows {
+            let smaller = rows
+                .iter()
+                .filter(|(_, w)| order(w, v) == Ordering::Less)
+                .count() as u64;
+            places.insert(
+                id.to_string(),
+                Place {
+                    smaller,
+                    row_number: 0,
+                    active: n,
+                },
+            );
+        }
+        rows.sort_by(|a, b| order(&b.1, &a.1).then(a.0.cmp(b.0)));
+        for (i, (id, _)) in rows.iter().enumerate() {
+            if let Some(p) = places.get_mut(*id) {
+                p.row_number = i as u64 + 1;
+            }
+        }
+        out.insert(m, places);
+    }
+    out
 }
 
 /// A customer's place in the population.
@@ -590,6 +711,9 @@ fn konst(c: &Const) -> V {
 fn compare(a: &V, b: &V) -> Option<Ordering> {
     match (a, b) {
         (V::Num(x), V::Num(y)) => Some(x.cmp(y)),
+        (V::Float(x), V::Num(y)) => {
+            x.partial_cmp(&(y.mantissa as f64 / 10f64.powi(y.scale as i32)))
+        }
         (V::Date(x), V::Date(y)) => Some(x.cmp(y)),
         (V::Text(x), V::Text(y)) => Some(x.cmp(y)),
         (V::Bool(x), V::Bool(y)) => Some(x.cmp(y)),

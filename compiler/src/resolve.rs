@@ -305,6 +305,53 @@ impl Resolver<'_> {
                     rhs: Const::Number(n.to_string()),
                 })
             }
+            ExprKind::Top { count, by } => {
+                let metric = match self.operand(by, s)? {
+                    (Value::Metric(m), ty) if ty.ordered() => m,
+                    _ => {
+                        return Err(CompileError::TypeMismatch {
+                            message: "`top` ranks customers by a purchase metric".into(),
+                            src: self.src(s),
+                            span: by.span,
+                            label: "not a purchase metric".into(),
+                            help: Some("for example `top 20% by monetary within 1y`".into()),
+                        });
+                    }
+                };
+                let n = match count {
+                    ast::TopCount::Count(n, span) => {
+                        if *n == 0 {
+                            return Err(CompileError::InvalidValue {
+                                message: "`top 0` is nobody".into(),
+                                src: self.src(s),
+                                span: *span,
+                            });
+                        }
+                        TopN::Count(*n)
+                    }
+                    ast::TopCount::Percent(text, span) => {
+                        let bad = || {
+                            CompileError::InvalidValue {
+                            message: "a share is a percentage above 0% and at most 100%, with at most two decimals".into(),
+                            src: self.src(s),
+                            span: *span,
+                        }
+                        };
+                        let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
+                        if frac.len() > 2 {
+                            return Err(bad());
+                        }
+                        let bp = format!("{int}{frac:0<2}")
+                            .parse::<u64>()
+                            .map_err(|_| bad())?;
+                        if bp == 0 || bp > 10_000 {
+                            return Err(bad());
+                        }
+                        TopN::Basis(bp)
+                    }
+                };
+                Ok(Pred::Top { metric, n })
+            }
             ExprKind::Upcoming {
                 attribute,
                 anniversary,
@@ -593,6 +640,36 @@ impl Resolver<'_> {
                 name,
                 scope,
                 window,
+                percentile,
+            } if *percentile => {
+                let plain = ast::Operand {
+                    kind: ast::OperandKind::Name {
+                        name: name.clone(),
+                        scope: scope.clone(),
+                        window: *window,
+                        percentile: false,
+                    },
+                    span: op.span,
+                };
+                match self.operand(&plain, s)? {
+                    (Value::Metric(m), _) => Ok((Value::Percentile(m), ValueType::Number)),
+                    _ => Err(CompileError::TypeMismatch {
+                        message: format!(
+                            "`{}` has no percentile: only purchase metrics do",
+                            name.name
+                        ),
+                        src: self.src(s),
+                        span: op.span,
+                        label: "not a purchase metric".into(),
+                        help: Some("for example `monetary within 1y percentile >= 90`".into()),
+                    }),
+                }
+            }
+            ast::OperandKind::Name {
+                name,
+                scope,
+                window,
+                ..
             } => {
                 let partners = match scope {
                     None => Vec::new(),

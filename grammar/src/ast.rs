@@ -186,6 +186,13 @@ pub enum ExprKind {
         /// The window.
         window: Window,
     },
+    /// `top 20% by VALUE` / `top 100 by VALUE`: the customers with the largest values.
+    Top {
+        /// How many: a count, or a percentage as written (without `%`).
+        count: TopCount,
+        /// The ranked value.
+        by: Operand,
+    },
     /// `redeemed [within W]`: points were redeemed.
     Redeemed {
         /// `within W`
@@ -220,6 +227,8 @@ pub enum OperandKind {
         scope: Option<(Vec<Literal>, Span)>,
         /// `within W`
         window: Option<Window>,
+        /// `percentile`: the value's percentile among active customers instead of the value.
+        percentile: bool,
     },
     /// `contacts [by CHANNEL] [within W]`: messages sent.
     Contacts {
@@ -237,6 +246,15 @@ pub enum OperandKind {
         /// `within W`
         window: Option<Window>,
     },
+}
+
+/// How many customers `top` keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TopCount {
+    /// `top 100`
+    Count(u64, Span),
+    /// `top 20%`, as written without `%`.
+    Percent(String, Span),
 }
 
 /// A transaction column that `bought` and `spend on` can match against.

@@ -20,6 +20,10 @@ pub fn format_expr(e: &Expr) -> String {
             if *anniversary { " anniversary" } else { "" },
             window.duration
         ),
+        ExprKind::Top { count, by } => match count {
+            TopCount::Count(n, _) => format!("top {n} by {}", operand(by)),
+            TopCount::Percent(p, _) => format!("top {p}% by {}", operand(by)),
+        },
         ExprKind::Redeemed { window } => match window {
             Some(w) => format!("redeemed within {}", w.duration),
             None => "redeemed".to_string(),
@@ -96,6 +100,7 @@ fn operand(o: &Operand) -> String {
             name,
             scope,
             window,
+            percentile,
         } => {
             let mut s = name.name.clone();
             if let Some((values, _)) = scope {
@@ -103,6 +108,9 @@ fn operand(o: &Operand) -> String {
             }
             if let Some(w) = window {
                 s.push_str(&format!(" within {}", w.duration));
+            }
+            if *percentile {
+                s.push_str(" percentile");
             }
             s
         }

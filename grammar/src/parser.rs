@@ -244,6 +244,32 @@ impl Builder<'_> {
                 })
             }
             Rule::bought => self.bought(p),
+            Rule::top => {
+                let mut count = None;
+                let mut by = None;
+                for c in p.into_inner() {
+                    match c.as_rule() {
+                        Rule::integer => {
+                            count = Some(TopCount::Count(self.integer(&c)?, span_of(&c)))
+                        }
+                        Rule::percent => {
+                            count = Some(TopCount::Percent(
+                                c.as_str().trim_end_matches('%').to_string(),
+                                span_of(&c),
+                            ))
+                        }
+                        Rule::operand => by = Some(self.operand(c)?),
+                        _ => {}
+                    }
+                }
+                Ok(Expr {
+                    kind: ExprKind::Top {
+                        count: count.expect("top has a count"),
+                        by: by.expect("top has a value"),
+                    },
+                    span,
+                })
+            }
             Rule::upcoming => {
                 let mut attribute = None;
                 let mut anniversary = false;
@@ -381,8 +407,10 @@ impl Builder<'_> {
                 let mut name = None;
                 let mut window = None;
                 let mut scope = None;
+                let mut percentile = false;
                 for c in inner.into_inner() {
                     match c.as_rule() {
+                        Rule::kw_percentile => percentile = true,
                         Rule::ident => name = Some(ident(&c)),
                         Rule::window => window = Some(self.window(c)?),
                         Rule::scope => {
@@ -400,6 +428,7 @@ impl Builder<'_> {
                     name: name.expect("metric has a name"),
                     scope,
                     window,
+                    percentile,
                 }
             }
             Rule::contacts => {
@@ -615,6 +644,8 @@ pub(crate) fn describe_rule(rule: Rule) -> &'static str {
         Rule::at_least => "`at least N times`",
         Rule::kw_at => "`at`",
         Rule::kw_by => "`by`",
+        Rule::top | Rule::kw_top => "`top N by VALUE`",
+        Rule::kw_percentile => "`percentile`",
         Rule::upcoming => "a condition",
         Rule::kw_anniversary => "`anniversary`",
         Rule::redeemed | Rule::kw_redeemed => "`redeemed`",
