@@ -41,6 +41,20 @@ enum Command {
     Transitions(TransitionsArgs),
     /// Per month or quarter: new customers in, customers churned out, and the balance.
     Flows(FlowsArgs),
+    /// Suggest each partner's lifecycle thresholds from its customers' purchase gaps.
+    LifecycleThresholds(ThresholdArgs),
+}
+
+#[derive(Debug, Args)]
+struct ThresholdArgs {
+    /// Only these partners (repeatable). Default: every partner.
+    #[arg(long, value_name = "PARTNER")]
+    partner: Vec<String>,
+    /// Output format (table also prints a segql.toml snippet).
+    #[arg(long, value_enum)]
+    format: Option<OutFormat>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -280,6 +294,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Profile(a) => profile_cmd(a).await,
         Command::Transitions(a) => transitions_cmd(a).await,
         Command::Flows(a) => flows_cmd(a).await,
+        Command::LifecycleThresholds(a) => thresholds_cmd(a).await,
     }
 }
 
@@ -1194,5 +1209,61 @@ async fn flows_cmd(a: FlowsArgs) -> Result<ExitCode> {
     let format = output_format(a.format, a.output.as_deref());
     segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
         .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn thresholds_cmd(a: ThresholdArgs) -> Result<ExitCode> {
+    let engine = engine(&a.data, true).await?;
+    let rhythms = segql_runtime::thresholds::partner_rhythms(&engine, &a.partner).await?;
+    let col = |f: &dyn Fn(&segql_runtime::thresholds::PartnerRhythm) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from(rhythms.iter().map(f).collect::<Vec<_>>()))
+    };
+    let fields = [
+        "customers",
+        "gaps",
+        "median_gap",
+        "p80_gap",
+        "p95_gap",
+        "at_risk_days",
+        "churned_days",
+        "lost_days",
+    ];
+    let mut schema = vec![Field::new("partner", DataType::Utf8, false)];
+    schema.extend(
+        fields
+            .iter()
+            .map(|f| Field::new(*f, DataType::Int64, false)),
+    );
+    let arrays: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rhythms.iter().map(|r| r.partner.as_str()),
+        )),
+        col(&|r| r.customers as i64),
+        col(&|r| r.gaps as i64),
+        col(&|r| r.median as i64),
+        col(&|r| r.p80 as i64),
+        col(&|r| r.p95 as i64),
+        col(&|r| r.thresholds.at_risk_days as i64),
+        col(&|r| r.thresholds.churned_days as i64),
+        col(&|r| r.thresholds.lost_days as i64),
+    ];
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(schema)), arrays).into_diagnostic()?;
+    let format = output_format(a.format, None);
+    segql_runtime::output::write_stream(one_batch_stream(batch), format, None).await?;
+    if format == Format::Table {
+        println!(
+            "\n# as of {}; paste into segql.toml to use:",
+            engine.catalog.as_of
+        );
+        for r in &rhythms {
+            println!(
+                "[lifecycle.partners.{:?}]\nat_risk_days = {}\nchurned_days = {}\nlost_days = {}\n",
+                r.partner,
+                r.thresholds.at_risk_days,
+                r.thresholds.churned_days,
+                r.thresholds.lost_days
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

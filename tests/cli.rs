@@ -966,3 +966,52 @@ fn flows_count_customers_in_and_out_per_period() {
     assert_eq!(stdout(&c).trim(), q3[3]);
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn lifecycle_thresholds_come_from_purchase_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    // One customer at X on days 1, 11 and 31: gaps of 10 and 20 days.
+    std::fs::write(
+        dir.path().join("tx.csv"),
+        "customer_id,ts,amount,partner\nc1,2024-01-01,1,X\nc1,2024-01-11,1,X\nc1,2024-01-31,1,X\nc1,2024-01-31,1,X\nc2,2024-01-05,1,Y\n",
+    )
+    .unwrap();
+    let tx = dir.path().join("tx.csv");
+    let o = segql(
+        &[
+            "lifecycle-thresholds",
+            "--transactions",
+            tx.to_str().unwrap(),
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "partner,customers,gaps,median_gap,p80_gap,p95_gap,at_risk_days,churned_days,lost_days\nX,1,2,10,20,21,20,21,42\n"
+    );
+    // `derive = true` makes them the partner's lifecycle thresholds.
+    std::fs::write(
+        dir.path().join("segql.toml"),
+        "[project]\nas_of = \"2024-02-20\"\n[transactions]\npath = \"tx.csv\"\n[lifecycle.partners.\"X\"]\nderive = true\n",
+    )
+    .unwrap();
+    // 20 days since the last purchase at X: at risk for X (from 20 days), active by default.
+    let o = segql(
+        &[
+            "run",
+            "-e",
+            "lifecycle at \"X\" = at_risk and lifecycle = active",
+            "--format",
+            "csv",
+        ],
+        Some(dir.path()),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "customer_id,lifecycle_at_x,lifecycle\nc1,at_risk,active\n"
+    );
+}

@@ -131,6 +131,9 @@ pub struct LifecycleConfig {
 #[derive(Debug, Clone, Copy, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PartnerLifecycle {
+    /// Derive the unset thresholds from the partner's purchase gaps (see
+    /// `segql lifecycle-thresholds`) instead of taking the project's.
+    pub derive: Option<bool>,
     /// Default: the project's.
     pub new_days: Option<u32>,
     /// Default: the project's.
@@ -409,6 +412,20 @@ impl Project {
             abc_window: abc.window_days.unwrap_or(d.abc_window),
             a_share: abc.a_share.unwrap_or(d.a_share),
             b_share: abc.b_share.unwrap_or(d.b_share),
+        }
+    }
+
+    /// Partners whose thresholds are derived from the data.
+    pub fn derived_partners(&self) -> Vec<String> {
+        match &self.file.lifecycle {
+            None => vec![],
+            Some(l) => l
+                .get_ref()
+                .partners
+                .iter()
+                .filter(|(_, p)| p.derive == Some(true))
+                .map(|(n, _)| n.clone())
+                .collect(),
         }
     }
 

@@ -64,12 +64,45 @@ impl Engine {
             partner_lifecycle: project.partner_lifecycle(),
             ranking: project.ranking(),
         };
-        Ok(Engine {
+        let mut engine = Engine {
             ctx,
             project,
             tables,
             catalog,
-        })
+        };
+        let derived = engine.project.derived_partners();
+        if need_as_of && !derived.is_empty() {
+            // Partners with `derive = true`: thresholds from their purchase gaps, unless set.
+            let rhythms = crate::thresholds::partner_rhythms(&engine, &derived).await?;
+            for r in rhythms {
+                let set = engine
+                    .project
+                    .file
+                    .lifecycle
+                    .as_ref()
+                    .and_then(|l| l.get_ref().partners.get(&r.partner).copied())
+                    .unwrap_or_default();
+                let t = engine
+                    .catalog
+                    .partner_lifecycle
+                    .entry(r.partner.clone())
+                    .or_insert(r.thresholds);
+                t.at_risk_days = set.at_risk_days.unwrap_or(r.thresholds.at_risk_days);
+                t.churned_days = set.churned_days.unwrap_or(r.thresholds.churned_days);
+                t.lost_days = set.lost_days.unwrap_or(r.thresholds.lost_days);
+                if let Err(m) = t.validate() {
+                    return Err(RuntimeError::ProjectInvalid {
+                        message: format!(
+                            "[lifecycle.partners.{:?}] with derived thresholds: {m}",
+                            r.partner
+                        ),
+                        src: engine.project.source.clone(),
+                        span: None,
+                    });
+                }
+            }
+        }
+        Ok(engine)
     }
 
     /// The DataFusion session.

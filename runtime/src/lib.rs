@@ -16,6 +16,7 @@ pub mod error;
 pub mod output;
 pub mod profile;
 pub mod sources;
+pub mod thresholds;
 
 pub use config::Project;
 pub use datafusion;
