@@ -75,7 +75,7 @@ fn aggregates(plan: &LogicalPlan) -> (usize, usize) {
         .lines()
         .filter(|l| {
             l.trim_start()
-                .starts_with("Aggregate: groupBy=[[customer_id, receipt_id]]")
+                .starts_with("Aggregate: groupBy=[[customer_id, receipt_id")
         })
         .count();
     (by_customer, by_receipt)

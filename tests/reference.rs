@@ -157,6 +157,10 @@ fn leaf() -> impl Strategy<Value = String> {
         (1u32..60).prop_map(|d| format!("contacted({d}d)")),
         (window(), op(), 0u32..4).prop_map(|(w, o, n)| format!("contacts{w} {o} {n}")),
         window().prop_map(|w| format!("redeemed{w}")),
+        (1u32..60, op(), 0u32..30)
+            .prop_map(|(w, o, x)| format!("activity within {w}d {o} 0.{x:02}")),
+        (0usize..3, 1u32..30, op())
+            .prop_map(|(a, w, o)| format!("activity at \"{}\" within {w}w {o} 0.1", PARTNERS[a])),
         (1u32..8, window()).prop_map(|(n, w)| format!("top {n} by monetary{w}")),
         (1u32..100, window()).prop_map(|(p, w)| format!("top {p}% by frequency{w}")),
         (0usize..3, 1u32..60)

@@ -31,6 +31,8 @@ pub enum MetricKind {
     PointsRedeemed,
     /// points_earned - points_redeemed.
     PointsBalance,
+    /// Days with a purchase / days in the window.
+    Activity,
     /// Purchases with `dimension` in `values`.
     Bought {
         /// The matched column.
@@ -54,7 +56,7 @@ pub enum MetricKind {
 
 impl MetricKind {
     /// Metrics users can name directly.
-    pub const NAMED: [(&'static str, MetricKind); 11] = [
+    pub const NAMED: [(&'static str, MetricKind); 12] = [
         ("recency", MetricKind::Recency),
         ("frequency", MetricKind::Frequency),
         ("monetary", MetricKind::Monetary),
@@ -66,6 +68,7 @@ impl MetricKind {
         ("points_earned", MetricKind::PointsEarned),
         ("points_redeemed", MetricKind::PointsRedeemed),
         ("points_balance", MetricKind::PointsBalance),
+        ("activity", MetricKind::Activity),
     ];
 
     /// Looks a metric up by name.
@@ -86,6 +89,7 @@ impl MetricKind {
             MetricKind::Monetary | MetricKind::AvgCheck | MetricKind::Spend { .. } => {
                 ValueType::Money
             }
+            MetricKind::Activity => ValueType::Number,
             MetricKind::Items
             | MetricKind::PointsEarned
             | MetricKind::PointsRedeemed

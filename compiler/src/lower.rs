@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, Result, ScalarValue};
 use datafusion::functions::expr_fn::coalesce;
 use datafusion::functions_aggregate::count::count_all;
-use datafusion::functions_aggregate::expr_fn::{max, min, sum};
+use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
 use datafusion::logical_expr::{
     Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, SortExpr, cast, ident, lit,
     when,
@@ -134,6 +134,7 @@ enum AggKind {
     SumQuantity,
     SumEarned,
     SumRedeemed,
+    Days,
 }
 
 /// An aggregate over one customer's transactions: in a window, over lines matching filters
@@ -189,6 +190,7 @@ impl Agg {
             AggKind::SumQuantity => "sum_quantity",
             AggKind::SumEarned => "sum_points_earned",
             AggKind::SumRedeemed => "sum_points_redeemed",
+            AggKind::Days => "n_days",
         }
         .to_string();
         for (d, vals) in &self.filters {
@@ -333,6 +335,7 @@ impl Profile {
                         MetricKind::Items => need(of(AggKind::SumQuantity)),
                         MetricKind::PointsEarned => need(of(AggKind::SumEarned)),
                         MetricKind::PointsRedeemed => need(of(AggKind::SumRedeemed)),
+                        MetricKind::Activity => need(of(AggKind::Days)),
                         MetricKind::PointsBalance => {
                             need(of(AggKind::SumEarned));
                             need(of(AggKind::SumRedeemed));
@@ -383,8 +386,10 @@ impl Profile {
         // COUNT(DISTINCT receipt_id) per condition (a hash set per customer and condition),
         // aggregate twice: per (customer, receipt), then per customer, where each purchase
         // condition counts the receipts with a matching line.
-        let has_receipt =
-            catalog.has_tx_column("receipt_id") && aggs.iter().any(|a| a.kind == AggKind::Count);
+        let has_receipt = catalog.has_tx_column("receipt_id")
+            && aggs
+                .iter()
+                .any(|a| matches!(a.kind, AggKind::Count | AggKind::Days));
         let mut agg_exprs = Vec::new();
         let mut stage1 = Vec::new();
         let mut agg_names = BTreeMap::new();
@@ -411,6 +416,11 @@ impl Profile {
                 match a.kind {
                     // Matching lines per receipt; a receipt with any counts once. Lines
                     // without a receipt id are purchases of their own.
+                    // A purchase's day is its first matching line's day.
+                    AggKind::Days => {
+                        stage1.push(with_filter(min(ts.clone()), filter)?.alias(&s1));
+                        count(ident(&s1)).distinct().build()?
+                    }
                     AggKind::Count => {
                         stage1.push(with_filter(count_all().unalias(), filter)?.alias(&s1));
                         let n = ident(&s1);
@@ -433,6 +443,17 @@ impl Profile {
                 }
             } else {
                 let base = match a.kind {
+                    AggKind::Days => {
+                        let e = count(ts.clone()).distinct();
+                        let e = match filter.clone() {
+                            None => e.build()?,
+                            Some(f) => e.filter(f).build()?,
+                        };
+                        let name = unique(a.name(), &agg_names);
+                        agg_names.insert(name.clone(), ());
+                        agg_exprs.push(e.alias(&name));
+                        continue;
+                    }
                     AggKind::MaxTs => max(ts.clone()),
                     AggKind::MinTs => min(ts.clone()),
                     AggKind::Count => count_all().unalias(),
@@ -450,7 +471,16 @@ impl Profile {
         let mut input =
             LogicalPlanBuilder::from(catalog.transactions.clone()).filter(scan_filter)?;
         if has_receipt {
-            input = input.aggregate(vec![ident("customer_id"), ident("receipt_id")], stage1)?;
+            // Lines without a receipt id are grouped by day too: each is a purchase of its own.
+            let loose_day = when(ident("receipt_id").is_null(), ts.clone()).end()?;
+            input = input.aggregate(
+                vec![
+                    ident("customer_id"),
+                    ident("receipt_id"),
+                    loose_day.alias("__loose_day"),
+                ],
+                stage1,
+            )?;
         }
         let agg_plan = input
             .aggregate(vec![ident("customer_id")], agg_exprs.clone())?
@@ -584,6 +614,10 @@ impl Profile {
                         MetricKind::Items => zero_if_null(&of(AggKind::SumQuantity)),
                         MetricKind::PointsEarned => zero_if_null(&of(AggKind::SumEarned)),
                         MetricKind::PointsRedeemed => zero_if_null(&of(AggKind::SumRedeemed)),
+                        MetricKind::Activity => {
+                            let days = m.window.unwrap_or(1).max(1) as f64;
+                            cast(zero_if_null(&of(AggKind::Days)), DataType::Float64) / lit(days)
+                        }
                         MetricKind::PointsBalance => {
                             zero_if_null(&of(AggKind::SumEarned))
                                 - zero_if_null(&of(AggKind::SumRedeemed))

@@ -429,6 +429,25 @@ impl Ctx<'_> {
             MetricKind::Monetary => V::Num(sum(&mut txs().map(|t| t.amount))),
             MetricKind::Items => V::Num(sum(&mut txs().filter_map(|t| t.quantity))),
             MetricKind::PointsEarned => V::Num(sum(&mut txs().filter_map(|t| t.points_earned))),
+            MetricKind::Activity => {
+                // Purchase days: a receipt counts on its first line's day; lines without a
+                // receipt id on their own day.
+                let mut first: BTreeMap<&str, NaiveDate> = BTreeMap::new();
+                let mut days = BTreeSet::new();
+                for t in txs() {
+                    match t.receipt_id.as_deref().filter(|_| self.has_receipt) {
+                        Some(r) => {
+                            let e = first.entry(r).or_insert(t.ts);
+                            *e = (*e).min(t.ts);
+                        }
+                        None => {
+                            days.insert(t.ts);
+                        }
+                    }
+                }
+                days.extend(first.values().copied());
+                V::Float(days.len() as f64 / w.unwrap_or(1).max(1) as f64)
+            }
             MetricKind::PointsRedeemed => V::Num(sum(&mut txs().filter_map(|t| t.points_redeemed))),
             MetricKind::PointsBalance => {
                 let e = sum(&mut txs().filter_map(|t| t.points_earned));

@@ -701,6 +701,15 @@ impl Resolver<'_> {
                     }
                     let w = window.map(|w| w.duration.days());
                     self.check_window(w, op.span, s)?;
+                    if kind == MetricKind::Activity && w.is_none() {
+                        return Err(CompileError::InvalidValue {
+                            message:
+                                "`activity` needs a window: the share of its days with a purchase"
+                                    .into(),
+                            src: self.src(s),
+                            span: op.span,
+                        });
+                    }
                     let ty = kind.value_type();
                     return Ok((
                         Value::Metric(Metric {
