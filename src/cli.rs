@@ -887,9 +887,9 @@ async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
         }
         .into());
     }
-    if a.partner.is_some() && a.by != TransitionBy::Lifecycle {
+    if a.partner.is_some() && a.by == TransitionBy::RfmSegment {
         return Err(RuntimeError::Usage {
-            message: "--partner applies to --by lifecycle".into(),
+            message: "--partner applies to --by lifecycle and --by abc".into(),
             help: None,
         }
         .into());
@@ -897,7 +897,7 @@ async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
     let value = match a.by {
         TransitionBy::Lifecycle => Value::Lifecycle(a.partner.iter().cloned().collect()),
         TransitionBy::RfmSegment => Value::Rfm(RfmPart::Segment),
-        TransitionBy::Abc => Value::Abc,
+        TransitionBy::Abc => Value::Abc(a.partner.iter().cloned().collect()),
     };
     let mut sides = Vec::new();
     for (date, alias) in [(a.from, "a"), (a.to, "b")] {

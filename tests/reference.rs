@@ -184,6 +184,11 @@ fn leaf() -> impl Strategy<Value = String> {
             .prop_map(|i| format!("rfm_segment = {}", segql_compiler::ir::RFM_SEGMENTS[i].0)),
         (0usize..3).prop_map(|i| format!("abc = {}", ["A", "B", "C"][i])),
         (0usize..3).prop_map(|i| format!("abc != {}", ["A", "B", "C"][i])),
+        (0usize..3, 0usize..3).prop_map(|(p, i)| format!(
+            "abc at \"{}\" = {}",
+            PARTNERS[p],
+            ["A", "B", "C"][i]
+        )),
         prop_oneof![
             Just("lifecycle = new"),
             Just("lifecycle = active"),

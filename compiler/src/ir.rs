@@ -216,8 +216,9 @@ pub enum Value {
     /// A part of the customer's RFM cell, ranked against every customer active in the RFM
     /// window.
     Rfm(RfmPart),
-    /// The ABC (Pareto) tier by cumulative share of monetary in the ABC window.
-    Abc,
+    /// The ABC (Pareto) tier by cumulative share of monetary in the ABC window (at the given
+    /// partners; everywhere when empty).
+    Abc(Vec<String>),
     /// `METRIC percentile`: 100 × the share of active customers with a smaller value.
     Percentile(Metric),
     /// The position (1 = largest) of the customer among active customers by the metric, ties
@@ -485,7 +486,8 @@ impl Value {
             Value::Rfm(RfmPart::M) => "rfm_m".into(),
             Value::Rfm(RfmPart::Code) => "rfm".into(),
             Value::Rfm(RfmPart::Segment) => "rfm_segment".into(),
-            Value::Abc => "abc".into(),
+            Value::Abc(scope) if scope.is_empty() => "abc".into(),
+            Value::Abc(scope) => format!("abc_at_{}", slug(scope)),
             Value::Percentile(m) => {
                 format!("{}_percentile", Value::Metric(m.clone()).column_name())
             }

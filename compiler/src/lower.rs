@@ -276,7 +276,7 @@ impl Profile {
             matches!(
                 v,
                 Value::Rfm(_)
-                    | Value::Abc
+                    | Value::Abc(_)
                     | Value::Percentile(_)
                     | Value::TopRank(_)
                     | Value::Population(_)
@@ -349,7 +349,7 @@ impl Profile {
                 }
                 Value::Attribute(_)
                 | Value::Rfm(_)
-                | Value::Abc
+                | Value::Abc(_)
                 | Value::Percentile(_)
                 | Value::TopRank(_)
                 | Value::Population(_) => {}
@@ -576,7 +576,7 @@ impl Profile {
         for v in values {
             let e = match v {
                 Value::Rfm(_)
-                | Value::Abc
+                | Value::Abc(_)
                 | Value::Percentile(_)
                 | Value::TopRank(_)
                 | Value::Population(_) => unreachable!("ranks are added after the profile"),
@@ -744,7 +744,7 @@ impl Profile {
     fn not_null(&self, v: &Value, e: Expr) -> Expr {
         let nullable = match v {
             Value::Rfm(_)
-            | Value::Abc
+            | Value::Abc(_)
             | Value::Percentile(_)
             | Value::TopRank(_)
             | Value::Population(_) => true,
@@ -763,10 +763,14 @@ impl Profile {
 }
 
 fn windowed(kind: MetricKind, days: u64) -> Value {
+    windowed_at(kind, days, &[])
+}
+
+fn windowed_at(kind: MetricKind, days: u64, scope: &[String]) -> Value {
     Value::Metric(Metric {
         kind,
         window: Some(days),
-        scope: vec![],
+        scope: scope.to_vec(),
     })
 }
 
@@ -779,9 +783,11 @@ fn ranking_inputs(catalog: &Catalog, ranked: &[Value]) -> Vec<Value> {
         out.push(windowed(MetricKind::Frequency, r.rfm_window));
         out.push(windowed(MetricKind::Monetary, r.rfm_window));
     }
-    if ranked.contains(&Value::Abc) {
-        out.push(windowed(MetricKind::Frequency, r.abc_window));
-        out.push(windowed(MetricKind::Monetary, r.abc_window));
+    for v in ranked {
+        if let Value::Abc(scope) = v {
+            out.push(windowed_at(MetricKind::Frequency, r.abc_window, scope));
+            out.push(windowed_at(MetricKind::Monetary, r.abc_window, scope));
+        }
     }
     for v in ranked {
         if let Value::Percentile(m) | Value::TopRank(m) | Value::Population(m) = v {
@@ -823,7 +829,6 @@ fn rank(
     let mut windows = Vec::new();
     let mut keys: Vec<String> = Vec::new();
     let mut active_r = None;
-    let mut active_a = None;
     if ranked.iter().any(|v| matches!(v, Value::Rfm(_))) {
         let rec = col(&windowed(MetricKind::Recency, r.rfm_window));
         let freq = col(&windowed(MetricKind::Frequency, r.rfm_window));
@@ -844,9 +849,16 @@ fn rank(
         }
         active_r = Some(active);
     }
-    if ranked.contains(&Value::Abc) {
-        let freq = col(&windowed(MetricKind::Frequency, r.abc_window));
-        let mon = col(&windowed(MetricKind::Monetary, r.abc_window));
+    // ABC tiers, per partner scope.
+    let mut abc: Vec<(Vec<String>, String, String, Expr)> = Vec::new();
+    for v in ranked {
+        let Value::Abc(scope) = v else { continue };
+        if abc.iter().any(|x| &x.0 == scope) {
+            continue;
+        }
+        let k = abc.len();
+        let freq = col(&windowed_at(MetricKind::Frequency, r.abc_window, scope));
+        let mon = col(&windowed_at(MetricKind::Monetary, r.abc_window, scope));
         let active = freq.gt(lit(0i64));
         let sum_of = |e: Expr| {
             Expr::from(WindowFunction::new(
@@ -870,10 +882,11 @@ fn rank(
                 ))
                 .build()?,
         );
-        keys.push("__abc_before".to_string());
+        let (before, total) = (format!("__abc_before_{k}"), format!("__abc_total_{k}"));
+        keys.push(before.clone());
         windows.push(sum_of(mon).partition_by(vec![active.clone()]).build()?);
-        keys.push("__abc_total".to_string());
-        active_a = Some(active);
+        keys.push(total.clone());
+        abc.push((scope.clone(), before, total, active));
     }
     // Percentiles, top ranks and active counts, per metric.
     let mut per_metric: Vec<(Metric, String, String, String)> = Vec::new();
@@ -968,10 +981,14 @@ fn rank(
                 };
                 when(active, value).end()?
             }
-            Value::Abc => {
-                let active = active_a.clone().expect("abc windows planned");
-                let before = coalesce(vec![w("__abc_before"), lit(0i64)]);
-                let total = w("__abc_total");
+            Value::Abc(scope) => {
+                let (_, before, total, active) = abc
+                    .iter()
+                    .find(|x| &x.0 == scope)
+                    .expect("abc windows planned");
+                let active = active.clone();
+                let before = coalesce(vec![w(before), lit(0i64)]);
+                let total = w(total);
                 when(!active, lit(ScalarValue::Utf8(None)))
                     .when(total.clone().lt_eq(lit(0i64)), lit("C"))
                     .when(

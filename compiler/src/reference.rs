@@ -169,7 +169,15 @@ pub fn evaluate(
             pop: &EMPTY_POP,
         }
     };
-    let ranks = ranks(&base, &ctx_of, ranking);
+    let mut scopes = Vec::new();
+    for v in pred.values() {
+        if let Value::Abc(s) = v
+            && !scopes.contains(&s)
+        {
+            scopes.push(s);
+        }
+    }
+    let ranks = ranks(&base, &ctx_of, ranking, &scopes);
     let pop = populations(pred, &base, &ctx_of);
     base.into_iter()
         .filter(|id| {
@@ -354,9 +362,9 @@ impl Ctx<'_> {
                 None => V::Null,
                 Some(p) => V::Num(Dec::int(p.active as i128)),
             },
-            Value::Abc => self
+            Value::Abc(scope) => self
                 .ranks
-                .and_then(|r| r.abc)
+                .and_then(|r| r.abc.get(scope))
                 .map_or(V::Null, |t| V::Text(t.to_string())),
             Value::Metric(m) => self.metric(m),
         }
@@ -591,7 +599,8 @@ fn populations<'a>(
 #[derive(Debug, Clone, Default)]
 struct Ranks {
     rfm: Option<(u64, u64, u64)>,
-    abc: Option<&'static str>,
+    /// Tier per partner scope.
+    abc: BTreeMap<Vec<String>, &'static str>,
 }
 
 /// SQL NTILE: rows in order into `n` groups as equal as possible, the first `rows % n`
@@ -615,14 +624,16 @@ fn ranks<'a>(
     base: &BTreeSet<&'a str>,
     ctx_of: &dyn Fn(&'a str) -> Ctx<'a>,
     ranking: &Ranking,
+    abc_scopes: &[Vec<String>],
 ) -> HashMap<String, Ranks> {
-    let metric = |id: &'a str, kind: MetricKind, w: u64| -> V {
+    let metric_at = |id: &'a str, kind: MetricKind, w: u64, scope: &[String]| -> V {
         ctx_of(id).metric(&Metric {
             kind,
             window: Some(w),
-            scope: vec![],
+            scope: scope.to_vec(),
         })
     };
+    let metric = |id: &'a str, kind: MetricKind, w: u64| metric_at(id, kind, w, &[]);
     let num = |v: V| match v {
         V::Num(d) => Some(d),
         _ => None,
@@ -664,29 +675,35 @@ fn ranks<'a>(
     }
     // ABC: by monetary, largest first; A while the share before the customer is under A's.
     let w = ranking.abc_window;
-    let mut rows: Vec<(&str, Dec)> = base
-        .iter()
-        .filter_map(|id| {
-            let f = num(metric(id, MetricKind::Frequency, w))?;
-            (f > Dec::int(0)).then(|| num(metric(id, MetricKind::Monetary, w)).map(|m| (*id, m)))?
-        })
-        .collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let scale = rows.iter().map(|r| r.1.scale).max().unwrap_or(0);
-    let total: i128 = rows.iter().map(|r| r.1.rescale(scale)).sum();
-    let mut before: i128 = 0;
-    for (id, m) in rows {
-        let tier = if total <= 0 {
-            "C"
-        } else if before * 100 < total * ranking.a_share as i128 {
-            "A"
-        } else if before * 100 < total * (ranking.a_share + ranking.b_share) as i128 {
-            "B"
-        } else {
-            "C"
-        };
-        out.entry(id.to_string()).or_default().abc = Some(tier);
-        before += m.rescale(scale);
+    for scope in abc_scopes {
+        let mut rows: Vec<(&str, Dec)> = base
+            .iter()
+            .filter_map(|id| {
+                let f = num(metric_at(id, MetricKind::Frequency, w, scope))?;
+                (f > Dec::int(0))
+                    .then(|| num(metric_at(id, MetricKind::Monetary, w, scope)).map(|m| (*id, m)))?
+            })
+            .collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let scale = rows.iter().map(|r| r.1.scale).max().unwrap_or(0);
+        let total: i128 = rows.iter().map(|r| r.1.rescale(scale)).sum();
+        let mut before: i128 = 0;
+        for (id, m) in rows {
+            let tier = if total <= 0 {
+                "C"
+            } else if before * 100 < total * ranking.a_share as i128 {
+                "A"
+            } else if before * 100 < total * (ranking.a_share + ranking.b_share) as i128 {
+                "B"
+            } else {
+                "C"
+            };
+            out.entry(id.to_string())
+                .or_default()
+                .abc
+                .insert(scope.clone(), tier);
+            before += m.rescale(scale);
+        }
     }
     out
 }

@@ -743,12 +743,17 @@ impl Resolver<'_> {
                         Value::Rfm(RfmPart::Segment),
                         ValueType::Enum("RFM segment", &RFM_SEGMENT_NAMES),
                     )),
-                    "abc" => Some((Value::Abc, ValueType::Enum("ABC tier", &ABC_TIERS))),
+                    "abc" => Some((
+                        Value::Abc(partners.clone()),
+                        ValueType::Enum("ABC tier", &ABC_TIERS),
+                    )),
                     _ => None,
                 };
                 if let Some(r) = ranked {
                     no_window(&name.name)?;
-                    no_scope(&name.name)?;
+                    if !matches!(r.0, Value::Abc(_)) {
+                        no_scope(&name.name)?;
+                    }
                     self.require_column("amount", "RFM and ABC", name.span, s)?;
                     return Ok(r);
                 }
