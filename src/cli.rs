@@ -58,7 +58,7 @@ struct ThresholdArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Every {
+pub enum Every {
     /// Calendar months.
     Month,
     /// Calendar quarters.
@@ -90,7 +90,7 @@ struct FlowsArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum TransitionBy {
+pub enum TransitionBy {
     /// Lifecycle stages (at --partner, when given).
     Lifecycle,
     /// Named RFM segments.
@@ -725,6 +725,18 @@ fn output_format(format: Option<OutFormat>, output: Option<&Path>) -> Format {
 /// The segment profile report: one row for the whole base, then one per segment, from one
 /// aggregation over the per-customer profile.
 async fn profile_cmd(a: ProfileArgs) -> Result<ExitCode> {
+    let engine = engine(&a.data, true).await?;
+    let mut program = load_program(&a.files, import_root(&engine, &a.data).as_deref())?;
+    let segments = select(&engine, &mut program, a.expr.as_deref(), &a.segment)?;
+    let batch = profile_batch(&engine, &segments).await?;
+    let format = output_format(a.format, a.output.as_deref());
+    segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The profile report of `segments` (one row for the whole base first).
+pub async fn profile_batch(engine: &Engine, segments: &[Segment]) -> Result<RecordBatch> {
     use segql_compiler::ir::{Metric, MetricKind, Value};
     use segql_runtime::datafusion::arrow::array::{Array, Float64Array};
     use segql_runtime::datafusion::arrow::compute::cast;
@@ -732,9 +744,6 @@ async fn profile_cmd(a: ProfileArgs) -> Result<ExitCode> {
     use segql_runtime::datafusion::logical_expr::{
         Expr, ExprFunctionExt, LogicalPlanBuilder, cast as cast_expr, ident, lit,
     };
-    let engine = engine(&a.data, true).await?;
-    let mut program = load_program(&a.files, import_root(&engine, &a.data).as_deref())?;
-    let segments = select(&engine, &mut program, a.expr.as_deref(), &a.segment)?;
     let metric = |kind| {
         Value::Metric(Metric {
             kind,
@@ -752,7 +761,7 @@ async fn profile_cmd(a: ProfileArgs) -> Result<ExitCode> {
         stats.push(metric(MetricKind::Items));
     }
     let mut values = stats.clone();
-    for s in &segments {
+    for s in segments {
         for v in s.pred.values() {
             if !values.contains(&v) {
                 values.push(v);
@@ -865,15 +874,48 @@ async fn profile_cmd(a: ProfileArgs) -> Result<ExitCode> {
         Arc::new(Int64Array::from(customers)),
     ];
     arrays.extend(cols.map(|c| Arc::new(Float64Array::from(c)) as ArrayRef));
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).into_diagnostic()?;
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).into_diagnostic()
+}
+
+/// The transition matrix: each customer's value as of `--from` against as of `--to`.
+async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
+    let project = project(&a.data)?;
+    let options = EngineOptions {
+        as_of: None,
+        target_partitions: a.data.partitions,
+    };
     let format = output_format(a.format, a.output.as_deref());
+    let batch = transitions_batch(
+        &project,
+        &options,
+        a.by,
+        a.from,
+        a.to,
+        a.partner.clone(),
+        format == Format::Table,
+    )
+    .await?;
     segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
         .await?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The transition matrix: each customer's value as of `--from` against as of `--to`.
-async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
+/// The transition report: a matrix (`matrix`) or one row per (from, to) pair.
+pub async fn transitions_batch(
+    project: &Project,
+    options: &EngineOptions,
+    by: TransitionBy,
+    from: NaiveDate,
+    to: NaiveDate,
+    partner: Option<String>,
+    matrix: bool,
+) -> Result<RecordBatch> {
+    let a = TransitionsSpec {
+        by,
+        from,
+        to,
+        partner,
+    };
     use segql_compiler::ir::{RfmPart, Value};
     use segql_runtime::datafusion::arrow::array::AsArray;
     use segql_runtime::datafusion::common::Column;
@@ -901,9 +943,15 @@ async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
     };
     let mut sides = Vec::new();
     for (date, alias) in [(a.from, "a"), (a.to, "b")] {
-        let mut data = a.data.clone();
-        data.as_of = Some(date);
-        let engine = engine(&data, true).await?;
+        let engine = Engine::open(
+            project.clone(),
+            EngineOptions {
+                as_of: Some(date),
+                ..options.clone()
+            },
+            true,
+        )
+        .await?;
         let profile =
             segql_compiler::Profile::build(&engine.catalog, std::slice::from_ref(&value), true)
                 .map_err(compile_err)?;
@@ -975,8 +1023,7 @@ async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
         (rank(&x.0), &x.0, rank(&x.1), &x.1).cmp(&(rank(&y.0), &y.0, rank(&y.1), &y.1))
     });
     let row_total = |from: &str| -> i64 { pairs.iter().filter(|p| p.0 == from).map(|p| p.2).sum() };
-    let format = output_format(a.format, a.output.as_deref());
-    let batch = if format == Format::Table {
+    let batch = if matrix {
         // A matrix: one row per earlier value, one column per later value, "count (share%)".
         let mut froms: Vec<String> = Vec::new();
         let mut tos: Vec<String> = Vec::new();
@@ -1046,9 +1093,14 @@ async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
         ];
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).into_diagnostic()?
     };
-    segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
-        .await?;
-    Ok(ExitCode::SUCCESS)
+    Ok(batch)
+}
+
+struct TransitionsSpec {
+    by: TransitionBy,
+    from: NaiveDate,
+    to: NaiveDate,
+    partner: Option<String>,
 }
 
 /// Calendar periods covering `from..=to`: (label, first day, last day), the first and last
@@ -1079,6 +1131,39 @@ fn periods(every: Every, from: NaiveDate, to: NaiveDate) -> Vec<(String, NaiveDa
 /// Inflow and outflow per period: customers whose first purchase falls in it, customers who
 /// were new, active or at risk before it and churned or lost at its end.
 async fn flows_cmd(a: FlowsArgs) -> Result<ExitCode> {
+    let project = project(&a.data)?;
+    let options = EngineOptions {
+        as_of: None,
+        target_partitions: a.data.partitions,
+    };
+    let batch = flows_batch(&project, &options, a.every, a.from, a.to, a.partner.clone()).await?;
+    let format = output_format(a.format, a.output.as_deref());
+    segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The flows report: one row per period.
+pub async fn flows_batch(
+    project: &Project,
+    options: &EngineOptions,
+    every: Every,
+    from: NaiveDate,
+    to: NaiveDate,
+    partner: Option<String>,
+) -> Result<RecordBatch> {
+    struct Spec {
+        every: Every,
+        from: NaiveDate,
+        to: NaiveDate,
+        partner: Option<String>,
+    }
+    let a = Spec {
+        every,
+        from,
+        to,
+        partner,
+    };
     use segql_compiler::ir::{Metric, MetricKind, Value};
     use segql_runtime::datafusion::arrow::array::AsArray;
     use segql_runtime::datafusion::arrow::datatypes::Int64Type;
@@ -1106,9 +1191,15 @@ async fn flows_cmd(a: FlowsArgs) -> Result<ExitCode> {
         let mut plans = Vec::new();
         let mut last_engine = None;
         for (date, alias) in [(start - chrono::Duration::days(1), "a"), (end, "b")] {
-            let mut data = a.data.clone();
-            data.as_of = Some(date);
-            let engine = engine(&data, true).await?;
+            let engine = Engine::open(
+                project.clone(),
+                EngineOptions {
+                    as_of: Some(date),
+                    ..options.clone()
+                },
+                true,
+            )
+            .await?;
             let values = [stage.clone(), first.clone()];
             let profile = segql_compiler::Profile::build(&engine.catalog, &values, true)
                 .map_err(compile_err)?;
@@ -1205,11 +1296,7 @@ async fn flows_cmd(a: FlowsArgs) -> Result<ExitCode> {
             rows.iter().map(|r| r.5).collect::<Vec<_>>(),
         )),
     ];
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).into_diagnostic()?;
-    let format = output_format(a.format, a.output.as_deref());
-    segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
-        .await?;
-    Ok(ExitCode::SUCCESS)
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).into_diagnostic()
 }
 
 async fn thresholds_cmd(a: ThresholdArgs) -> Result<ExitCode> {

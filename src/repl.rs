@@ -29,7 +29,7 @@ const KEYWORDS: [&str; 17] = [
     "segment", "category", "product", "partner", "store",
 ];
 
-const COMMANDS: [(&str, &str); 11] = [
+const COMMANDS: [(&str, &str); 14] = [
     (":help", "this list"),
     (":schema", "the columns segments can use"),
     (":segments", "the segments defined so far"),
@@ -49,6 +49,18 @@ const COMMANDS: [(&str, &str); 11] = [
         "write the last expression's members to PATH (.csv, .parquet, .json)",
     ),
     (":timing", "show how long each answer took"),
+    (
+        ":profile [NAME...]",
+        "segments (or the last expression) side by side with the base",
+    ),
+    (
+        ":transitions BY FROM TO [PARTNER]",
+        "who became whom: BY = lifecycle, rfm_segment or abc",
+    ),
+    (
+        ":flows EVERY FROM TO [PARTNER]",
+        "customers in and out per month or quarter",
+    ),
     (":quit", "leave (or Ctrl-D)"),
 ];
 
@@ -336,9 +348,94 @@ impl Session {
                 writeln!(out, "timing {}", if self.timing { "on" } else { "off" })?;
             }
             "export" => self.export(&args, out).await?,
+            "profile" => self.profile(&args, out).await?,
+            "transitions" | "flows" => self.report(name, &args, out).await?,
             other => writeln!(out, "unknown command :{other}; :help lists the commands")?,
         }
         Ok(Control::Continue)
+    }
+
+    async fn profile(&mut self, args: &[&str], out: &mut dyn Write) -> std::io::Result<()> {
+        let segments: Result<Vec<segql_compiler::ir::Segment>, Report> = if args.is_empty() {
+            match &self.last {
+                None => {
+                    return writeln!(out, "usage: :profile NAME... (or type a condition first)");
+                }
+                Some((_, _, pred)) => Ok(vec![segql_compiler::ir::Segment {
+                    name: "expression".into(),
+                    description: None,
+                    pred: pred.clone(),
+                    campaign: None,
+                }]),
+            }
+        } else {
+            args.iter()
+                .map(|n| {
+                    segql_compiler::resolve_segment(&self.program, &self.engine.catalog, n)
+                        .map_err(Report::from)
+                })
+                .collect()
+        };
+        let r = match segments {
+            Ok(s) => crate::cli::profile_batch(&self.engine, &s).await,
+            Err(e) => Err(e),
+        };
+        self.print_batch(r, out)
+    }
+
+    async fn report(
+        &mut self,
+        which: &str,
+        args: &[&str],
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        let date = |i: usize| {
+            args.get(i)
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        };
+        let partner = (args.len() > 3).then(|| args[3..].join(" ").trim_matches('"').to_string());
+        let (Some(from), Some(to)) = (date(1), date(2)) else {
+            return writeln!(
+                out,
+                "usage: :{which} {} FROM TO [PARTNER] (dates as YYYY-MM-DD)",
+                if which == "flows" {
+                    "month|quarter"
+                } else {
+                    "lifecycle|rfm_segment|abc"
+                }
+            );
+        };
+        let r = if which == "flows" {
+            let every = match args[0] {
+                "month" => crate::cli::Every::Month,
+                "quarter" => crate::cli::Every::Quarter,
+                other => return writeln!(out, "unknown period `{other}`: month or quarter"),
+            };
+            crate::cli::flows_batch(&self.project, &self.options, every, from, to, partner).await
+        } else {
+            let by = match args[0] {
+                "lifecycle" => crate::cli::TransitionBy::Lifecycle,
+                "rfm_segment" | "rfm-segment" => crate::cli::TransitionBy::RfmSegment,
+                "abc" => crate::cli::TransitionBy::Abc,
+                other => {
+                    return writeln!(out, "unknown `{other}`: lifecycle, rfm_segment or abc");
+                }
+            };
+            crate::cli::transitions_batch(&self.project, &self.options, by, from, to, partner, true)
+                .await
+        };
+        self.print_batch(r, out)
+    }
+
+    fn print_batch(
+        &self,
+        r: Result<segql_runtime::datafusion::arrow::array::RecordBatch, Report>,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        match r.and_then(|b| pretty_format_batches(&[b]).map_err(|e| miette::miette!("{e}"))) {
+            Ok(t) => writeln!(out, "{t}"),
+            Err(e) => writeln!(out, "{e:?}"),
+        }
     }
 
     fn schema(&self, out: &mut dyn Write) -> std::io::Result<()> {

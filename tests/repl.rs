@@ -127,6 +127,9 @@ loyal and gender = \"f\"
 :export women.csv
 :as-of 2026-06-30
 loyal_women
+:profile loyal loyal_women
+:transitions lifecycle 2026-03-31 2026-06-30
+:flows quarter 2026-01-01 2026-06-30 OKKO
 :quit
 ";
     let (out, err, ok) = repl_script(script, dir.path());
@@ -145,6 +148,16 @@ loyal_women
     assert!(out.contains("saved segment loyal_women to my.seg"), "{out}");
     assert!(out.contains("rows to women.csv"), "{out}");
     assert!(out.contains("as of 2026-06-30"), "{out}");
+    // Reports in the REPL.
+    assert!(
+        out.contains("| all customers ") && out.contains("| loyal_women "),
+        "{out}"
+    );
+    assert!(out.contains("2026-03-31 \\ 2026-06-30"), "{out}");
+    assert!(
+        out.contains("| 2026-Q2 ") && out.contains("new_in"),
+        "{out}"
+    );
     assert!(err.contains("profiled 1000 customers"), "{err}");
     // What :save wrote is a valid segment file.
     let saved = std::fs::read_to_string(dir.path().join("my.seg")).unwrap();
