@@ -787,6 +787,7 @@ fn campaigns_cap_the_list_and_hold_out_a_stable_control_group() {
     }
     let control = rows.iter().filter(|r| r[1] == "control").count();
     assert!((3..=25).contains(&control), "{control} of 100 in control");
+    insta::assert_snapshot!(out);
     // The cap keeps the 100 largest spenders of the segment.
     let o = segql(
         &[
