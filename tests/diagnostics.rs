@@ -192,18 +192,23 @@ fn unknown_segment_in_file_suggests() {
     ));
 }
 
-#[test]
-fn contacted_without_communications() {
+/// A catalog of transactions with only the required columns and no other table.
+fn bare_catalog() -> Catalog {
     let dir = tempfile::tempdir().unwrap();
     let tx = dir.path().join("tx.csv");
     std::fs::write(&tx, "customer_id,ts,amount\nc1,2024-01-01,10.5\n").unwrap();
-    let catalog = common::block_on(async {
+    common::block_on(async {
         let p = segql_runtime::Project::from_paths(tx.to_str().unwrap(), None, None, None);
         common::open(p, chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap())
             .await
             .catalog
             .clone()
-    });
+    })
+}
+
+#[test]
+fn contacted_without_communications() {
+    let catalog = bare_catalog();
     let mut program = Program::new(None);
     let (ast, src) = program
         .parse_inline("expression", "recency < 30d and not contacted(sms, 14d)")
@@ -214,16 +219,7 @@ fn contacted_without_communications() {
 
 #[test]
 fn missing_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let tx = dir.path().join("tx.csv");
-    std::fs::write(&tx, "customer_id,ts,amount\nc1,2024-01-01,10.5\n").unwrap();
-    let catalog = common::block_on(async {
-        let p = segql_runtime::Project::from_paths(tx.to_str().unwrap(), None, None, None);
-        common::open(p, chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap())
-            .await
-            .catalog
-            .clone()
-    });
+    let catalog = bare_catalog();
     let mut program = Program::new(None);
     let (ast, src) = program
         .parse_inline("expression", "bought category \"Coffee\" within 30d")

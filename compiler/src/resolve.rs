@@ -105,28 +105,43 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    /// A percentage as written (`12.5`) in basis points of 10,000, at least `min`.
+    fn basis_points(
+        &self,
+        text: &str,
+        span: Span,
+        min: u64,
+        message: &str,
+        s: usize,
+    ) -> Result<u64, CompileError> {
+        let bad = || CompileError::InvalidValue {
+            message: message.to_string(),
+            src: self.src(s),
+            span,
+        };
+        let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+        if frac.len() > 2 {
+            return Err(bad());
+        }
+        let bp = format!("{int}{frac:0<2}")
+            .parse::<u64>()
+            .map_err(|_| bad())?;
+        if bp < min || bp > crate::udf::BUCKETS {
+            return Err(bad());
+        }
+        Ok(bp)
+    }
+
     fn campaign(&mut self, c: &ast::Campaign, s: usize) -> Result<CampaignSpec, CompileError> {
         let holdout_bp = match &c.holdout {
             None => 0,
-            Some((text, span)) => {
-                let bad = || CompileError::InvalidValue {
-                    message: "a holdout is a percentage from 0% to 100% with at most two decimals"
-                        .into(),
-                    src: self.src(s),
-                    span: *span,
-                };
-                let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
-                if frac.len() > 2 {
-                    return Err(bad());
-                }
-                let bp = format!("{int}{frac:0<2}")
-                    .parse::<u64>()
-                    .map_err(|_| bad())?;
-                if bp > crate::udf::BUCKETS {
-                    return Err(bad());
-                }
-                bp
-            }
+            Some((text, span)) => self.basis_points(
+                text,
+                *span,
+                0,
+                "a holdout is a percentage from 0% to 100% with at most two decimals",
+                s,
+            )?,
         };
         let limit = match &c.limit {
             None => None,
@@ -329,26 +344,13 @@ impl Resolver<'_> {
                         }
                         TopN::Count(*n)
                     }
-                    ast::TopCount::Percent(text, span) => {
-                        let bad = || {
-                            CompileError::InvalidValue {
-                            message: "a share is a percentage above 0% and at most 100%, with at most two decimals".into(),
-                            src: self.src(s),
-                            span: *span,
-                        }
-                        };
-                        let (int, frac) = text.split_once('.').unwrap_or((text.as_str(), ""));
-                        if frac.len() > 2 {
-                            return Err(bad());
-                        }
-                        let bp = format!("{int}{frac:0<2}")
-                            .parse::<u64>()
-                            .map_err(|_| bad())?;
-                        if bp == 0 || bp > 10_000 {
-                            return Err(bad());
-                        }
-                        TopN::Basis(bp)
-                    }
+                    ast::TopCount::Percent(text, span) => TopN::Basis(self.basis_points(
+                        text,
+                        *span,
+                        1,
+                        "a share is a percentage above 0% and at most 100%, with at most two decimals",
+                        s,
+                    )?),
                 };
                 Ok(Pred::Top { metric, n })
             }
