@@ -176,6 +176,32 @@ struct DataArgs {
     /// Parallelism of query execution. Default: the number of cores.
     #[arg(long, value_name = "N")]
     partitions: Option<usize>,
+    /// Memory for query execution, e.g. 512M or 4G; beyond it, work spills to disk or stops
+    /// with an error.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_limit: Option<usize>,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: usize = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(format!("`{s}`: use a size like 512M or 4G")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{s}`: use a size like 512M or 4G"))
 }
 
 #[derive(Debug, Args)]
@@ -317,6 +343,7 @@ async fn engine(d: &DataArgs, need_as_of: bool) -> Result<Engine, RuntimeError> 
         EngineOptions {
             as_of: d.as_of,
             target_partitions: d.partitions,
+            memory_limit: d.memory_limit,
         },
         need_as_of,
     )
@@ -696,6 +723,7 @@ async fn repl_cmd(a: ReplArgs) -> Result<ExitCode> {
     let options = EngineOptions {
         as_of: a.data.as_of,
         target_partitions: a.data.partitions,
+        memory_limit: a.data.memory_limit,
     };
     let session = crate::repl::Session::open(
         p,
@@ -883,6 +911,7 @@ async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
     let options = EngineOptions {
         as_of: None,
         target_partitions: a.data.partitions,
+        memory_limit: a.data.memory_limit,
     };
     let format = output_format(a.format, a.output.as_deref());
     let batch = transitions_batch(
@@ -1135,6 +1164,7 @@ async fn flows_cmd(a: FlowsArgs) -> Result<ExitCode> {
     let options = EngineOptions {
         as_of: None,
         target_partitions: a.data.partitions,
+        memory_limit: a.data.memory_limit,
     };
     let batch = flows_batch(&project, &options, a.every, a.from, a.to, a.partner.clone()).await?;
     let format = output_format(a.format, a.output.as_deref());

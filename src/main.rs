@@ -18,7 +18,18 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(segql::cli::run(args)) {
+    // Ctrl-C stops the command cleanly: outputs in progress are removed, earlier files kept.
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = segql::cli::run(args) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let Some(result) = result else {
+        eprintln!("interrupted");
+        return std::process::ExitCode::from(130);
+    };
+    match result {
         Ok(code) => code,
         Err(report)
             if matches!(

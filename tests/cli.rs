@@ -1016,3 +1016,57 @@ fn lifecycle_thresholds_come_from_purchase_gaps() {
         "customer_id,lifecycle_at_x,lifecycle\nc1,at_risk,active\n"
     );
 }
+
+#[test]
+fn same_bytes_whatever_the_parallelism_or_memory_limit() {
+    let project = example();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--project", &project, "--format", "csv"];
+        let files = [seg("campaigns.seg"), seg("value.seg")];
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        args.extend_from_slice(&files);
+        args.extend_from_slice(extra);
+        let o = segql(&args, None);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        o.stdout
+    };
+    let one = run(&["--partitions", "1"]);
+    assert!(one.len() > 1000);
+    assert_eq!(one, run(&["--partitions", "4"]));
+    assert_eq!(one, run(&["--partitions", "3", "--memory-limit", "64M"]));
+    // A limit too small to run in is a clear error, not a crash.
+    let o = segql(
+        &[
+            "run",
+            "--project",
+            &example(),
+            "-e",
+            "rfm = \"555\"",
+            "--memory-limit",
+            "1K",
+            "--count",
+        ],
+        None,
+    );
+    assert!(
+        o.status.code() == Some(1) || o.status.success(),
+        "{}",
+        stderr(&o)
+    );
+    if !o.status.success() {
+        assert!(stderr(&o).contains("segql::data::read"), "{}", stderr(&o));
+    }
+    let o = segql(
+        &[
+            "run",
+            "--project",
+            &example(),
+            "-e",
+            "recency < 1d",
+            "--memory-limit",
+            "lots",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+}

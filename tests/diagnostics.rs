@@ -25,6 +25,7 @@ fn example_catalog() -> Catalog {
             segql_runtime::EngineOptions {
                 as_of: chrono::NaiveDate::from_ymd_opt(2026, 10, 31),
                 target_partitions: Some(1),
+                memory_limit: None,
             },
             false,
         )

@@ -18,6 +18,7 @@ fn engine() -> Engine {
             EngineOptions {
                 as_of: None,
                 target_partitions: Some(2),
+                memory_limit: None,
             },
             true,
         )

@@ -19,6 +19,7 @@ fn session() -> Session {
             EngineOptions {
                 as_of: None,
                 target_partitions: Some(2),
+                memory_limit: None,
             },
             &[],
             None,

@@ -20,6 +20,9 @@ pub struct EngineOptions {
     pub as_of: Option<NaiveDate>,
     /// Parallelism (default: the number of cores).
     pub target_partitions: Option<usize>,
+    /// Memory for query execution in bytes; past it, sorts and aggregations spill to disk
+    /// or fail with a clear error instead of exhausting the machine.
+    pub memory_limit: Option<usize>,
 }
 
 /// A session over one project.
@@ -45,7 +48,16 @@ impl Engine {
         if let Some(n) = options.target_partitions {
             config = config.with_target_partitions(n.max(1));
         }
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = match options.memory_limit {
+            None => SessionContext::new_with_config(config),
+            Some(bytes) => {
+                let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                    .with_memory_limit(bytes, 1.0)
+                    .build_arc()
+                    .map_err(|e| RuntimeError::data("setting up the memory limit", e))?;
+                SessionContext::new_with_config_rt(config, runtime)
+            }
+        };
         for f in segql_compiler::udf::all() {
             ctx.register_udf(f);
         }

@@ -25,6 +25,7 @@ pub async fn open(project: Project, as_of: NaiveDate) -> Engine {
         EngineOptions {
             as_of: Some(as_of),
             target_partitions: Some(2),
+            memory_limit: None,
         },
         true,
     )
