@@ -2,7 +2,7 @@
 //! interactive queries on it. Prints figures; asserts nothing.
 //!
 //! ```sh
-//! cargo bench --profile dev --bench repl -- 1000000   # customers (default 1,000,000)
+//! cargo bench --bench repl -- 1000000   # customers (default 1,000,000)
 //! ```
 //! The data set is generated once into `target/bench-data/` and reused.
 
@@ -35,11 +35,7 @@ fn main() {
             s.transactions,
             t.elapsed().as_secs_f64()
         );
-        std::fs::write(
-            dir.join("segql.toml"),
-            "[transactions]\npath = \"transactions.parquet\"\n[customers]\npath = \"customers.csv\"\n[customers.columns]\ncustomer_id = \"id\"\nbirthday = \"dob\"\nsignup_date = \"registered\"\n",
-        )
-        .unwrap();
+        std::fs::write(dir.join("segql.toml"), include_str!("../bench/segql.toml")).unwrap();
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

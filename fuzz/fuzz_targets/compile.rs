@@ -1,0 +1,48 @@
+//! Arbitrary text through parse, resolve and plan, against the example project's schema
+//! (no data is read). Errors are fine; panics, hangs and stack overflows are not.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use segql_compiler::{Catalog, Program, lower_campaign, lower_segment, resolve_segment};
+use std::sync::OnceLock;
+
+fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/coalition");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let project = segql_runtime::Project::discover(Some(dir.as_ref())).unwrap();
+            let options = segql_runtime::EngineOptions {
+                as_of: chrono::NaiveDate::from_ymd_opt(2026, 10, 31),
+                ..Default::default()
+            };
+            segql_runtime::Engine::open(project, options, false)
+                .await
+                .unwrap()
+                .catalog
+                .clone()
+        })
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let catalog = catalog();
+    // No imports can be followed from here: the program is confined to an empty root.
+    let mut program = Program::new(Some("/nonexistent-fuzz-root".as_ref()));
+    if program.load_text("fuzz.seg", text).is_err() {
+        return;
+    }
+    let names: Vec<String> = program.names().map(str::to_string).collect();
+    for name in names {
+        if let Ok(seg) = resolve_segment(&program, catalog, &name) {
+            let _ = match seg.campaign {
+                Some(_) => lower_campaign(catalog, &seg).and_then(|q| q.count()),
+                None => lower_segment(catalog, &seg.pred).and_then(|q| q.count()),
+            };
+        }
+    }
+});
