@@ -155,6 +155,20 @@ pub struct Project {
     pub source: Option<NamedSource<Arc<str>>>,
 }
 
+/// The keys to point at when thresholds break a rule of `LifecycleThresholds::validate`, the
+/// likeliest first.
+fn culprits(t: &LifecycleThresholds) -> &'static [&'static str] {
+    if t.new_days == 0 {
+        &["new_days"]
+    } else if t.at_risk_days >= t.churned_days {
+        &["churned_days", "at_risk_days"]
+    } else if t.churned_days >= t.lost_days {
+        &["lost_days", "churned_days"]
+    } else {
+        &["at_risk_days"]
+    }
+}
+
 impl TableConfig {
     /// A table at `path` with canonical column names.
     pub fn at(path: &str) -> Self {
@@ -321,7 +335,8 @@ impl Project {
         {
             return Err(self.invalid(
                 "[transactions] amount_scale must be between 0 and 10".into(),
-                Some(t.span()),
+                self.key_span(&["transactions", "amount_scale"])
+                    .or(Some(t.span())),
             ));
         }
         let r = self.ranking();
@@ -330,24 +345,27 @@ impl Project {
         {
             return Err(self.invalid(
                 "[rfm] window_days must be between 1 and 36500".into(),
-                Some(t.span()),
+                self.key_span(&["rfm", "window_days"]).or(Some(t.span())),
             ));
         }
         if let Some(t) = &f.abc {
             if !(1..=36_500).contains(&r.abc_window) {
                 return Err(self.invalid(
                     "[abc] window_days must be between 1 and 36500".into(),
-                    Some(t.span()),
+                    self.key_span(&["abc", "window_days"]).or(Some(t.span())),
                 ));
             }
-            if r.a_share == 0 || r.a_share + r.b_share > 100 {
+            let total = r.a_share.saturating_add(r.b_share);
+            if r.a_share == 0 || total > 100 {
+                let key = if r.a_share == 0 { "a_share" } else { "b_share" };
                 return Err(self.invalid(
                     format!(
-                        "[abc] shares must satisfy 0 < a_share ({}) and a_share + b_share ({}) <= 100",
+                        "[abc] shares must satisfy 0 < a_share ({}) and a_share + b_share ({total}) <= 100",
                         r.a_share,
-                        r.a_share + r.b_share
                     ),
-                    Some(t.span()),
+                    self.key_span(&["abc", key])
+                        .or_else(|| self.key_span(&["abc", "a_share"]))
+                        .or(Some(t.span())),
                 ));
             }
         }
@@ -360,19 +378,45 @@ impl Project {
             ));
         }
         if let Some(l) = &f.lifecycle {
-            if let Err(m) = self.lifecycle().validate() {
-                return Err(self.invalid(format!("[lifecycle] {m}"), Some(l.span())));
+            let t = self.lifecycle();
+            if let Err(m) = t.validate() {
+                let span = culprits(&t)
+                    .iter()
+                    .find_map(|k| self.key_span(&["lifecycle", k]))
+                    .or(Some(l.span()));
+                return Err(self.invalid(format!("[lifecycle] {m}"), span));
             }
             for (name, t) in self.partner_lifecycle() {
                 if let Err(m) = t.validate() {
-                    return Err(self.invalid(
-                        format!("[lifecycle.partners.\"{name}\"] {m}"),
-                        Some(l.span()),
-                    ));
+                    // The partner's own key, else its table (the value came from [lifecycle]).
+                    let span = culprits(&t)
+                        .iter()
+                        .find_map(|k| self.key_span(&["lifecycle", "partners", &name, k]))
+                        .or_else(|| self.key_span(&["lifecycle", "partners", &name]))
+                        .or(Some(l.span()));
+                    return Err(self.invalid(format!("[lifecycle.partners.\"{name}\"] {m}"), span));
                 }
             }
         }
         Ok(())
+    }
+
+    /// Where a key (a path of table names and the key) is written in the project file.
+    fn key_span(&self, path: &[&str]) -> Option<std::ops::Range<usize>> {
+        let text = self.source.as_ref()?.inner().clone();
+        let doc = toml::de::DeTable::parse(&text).ok()?;
+        let mut table = doc.get_ref();
+        for (i, name) in path.iter().enumerate() {
+            let (key, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *name)?;
+            if i + 1 == path.len() {
+                return Some(key.span());
+            }
+            match value.get_ref() {
+                toml::de::DeValue::Table(t) => table = t,
+                _ => return None,
+            }
+        }
+        None
     }
 
     /// Lifecycle thresholds: the project's, else the defaults.
