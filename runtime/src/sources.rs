@@ -217,20 +217,20 @@ async fn load(
                 })
                 .collect();
             let inferred = df.schema().as_arrow().clone();
-            if inferred
-                .fields()
-                .iter()
-                .any(|f| exact.contains(f.name()) && f.data_type().is_floating())
-            {
+            // Timestamps are read as text too: the reader would turn one written with an
+            // offset into its UTC time, and segql counts it by the date written (`local_dates`).
+            let as_text = |f: &datafusion::arrow::datatypes::Field| {
+                (exact.contains(f.name()) && f.data_type().is_floating())
+                    || matches!(f.data_type(), DataType::Timestamp(_, None))
+            };
+            if inferred.fields().iter().any(|f| as_text(f)) {
                 let fields: Vec<_> = inferred
                     .fields()
                     .iter()
                     .map(|f| {
                         // Columns with no values (inferred as Null) cannot be read with an
                         // explicit schema: read them as text.
-                        if (exact.contains(f.name()) && f.data_type().is_floating())
-                            || f.data_type() == &DataType::Null
-                        {
+                        if as_text(f) || f.data_type() == &DataType::Null {
                             std::sync::Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8))
                         } else {
                             f.clone()
@@ -238,7 +238,10 @@ async fn load(
                     })
                     .collect();
                 let schema = Schema::new(fields);
-                ctx.read_csv(paths, opts.schema(&schema)).await
+                match ctx.read_csv(paths, opts.schema(&schema)).await {
+                    Ok(df) => local_dates(df, &inferred),
+                    Err(e) => Err(e),
+                }
             } else {
                 Ok(df)
             }
@@ -256,6 +259,17 @@ async fn load(
         .project(exprs)
         .map_err(|e| RuntimeError::data(what.clone(), e))?;
     if kind != Kind::Customers {
+        // A row without a customer id belongs to no customer: an empty text id is no id.
+        let text_ids = b
+            .schema()
+            .field_with_unqualified_name("customer_id")
+            .is_ok_and(|f| f.data_type() == &DataType::Utf8);
+        let b = if text_ids {
+            b.filter(ident("customer_id").not_eq(lit("")))
+                .map_err(|e| RuntimeError::data(what.clone(), e))?
+        } else {
+            b
+        };
         return b.build().map_err(|e| RuntimeError::data(what, e));
     }
     // One row per customer: rows without an id are dropped, and duplicate ids are merged
@@ -404,6 +418,27 @@ fn normalize(schema: &Schema, cfg: &TableConfig, kind: Kind) -> Result<Vec<Expr>
             Ok(e.alias(canonical))
         })
         .collect()
+}
+
+/// CSV timestamps (read as text) as the date they were written on: the part before the `T` or
+/// the space, whatever offset follows, so `2024-01-01T23:30:00-05:00` is 1 January.
+fn local_dates(
+    df: datafusion::prelude::DataFrame,
+    inferred: &Schema,
+) -> datafusion::error::Result<datafusion::prelude::DataFrame> {
+    use datafusion::functions::expr_fn::split_part;
+    let mut df = df;
+    for f in inferred.fields() {
+        if matches!(f.data_type(), DataType::Timestamp(_, None)) {
+            let day = split_part(
+                split_part(ident(f.name()), lit("T"), lit(1i64)),
+                lit(" "),
+                lit(1i64),
+            );
+            df = df.with_column(f.name(), to_date(vec![day]))?;
+        }
+    }
+    Ok(df)
 }
 
 fn is_text(dt: &DataType) -> bool {
