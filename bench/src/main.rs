@@ -1,6 +1,6 @@
 //! The benchmark's DataFusion SQL contestant: runs one hand-written SQL query over a
 //! generated data set with the same DataFusion version and session settings as segql, and
-//! prints the first column of every result row, one per line.
+//! prints every result row, one per line (columns separated by tabs).
 //!
 //! ```sh
 //! datafusion-sql DATA_DIR QUERY.sql
@@ -54,9 +54,14 @@ async fn run(dir: PathBuf, query: PathBuf) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let options = FormatOptions::default();
     for b in &batches {
-        let f = ArrayFormatter::try_new(b.column(0).as_ref(), &options)?;
+        let columns = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         for i in 0..b.num_rows() {
-            writeln!(out, "{}", f.value(i))?;
+            let row: Vec<String> = columns.iter().map(|f| f.value(i).to_string()).collect();
+            writeln!(out, "{}", row.join("\t"))?;
         }
     }
     out.flush()?;

@@ -26,7 +26,8 @@ pub mod udf;
 pub use catalog::{Catalog, LifecycleThresholds};
 pub use error::CompileError;
 pub use lower::{
-    Profile, Query, lower_campaign, lower_memberships, lower_segment, needs_full_base,
+    Profile, Query, ScanHints, lower_campaign, lower_memberships, lower_segment, needs_full_base,
+    scan_hints,
 };
 pub use program::Program;
 pub use resolve::{check_all, resolve_expr, resolve_segment};

@@ -47,7 +47,12 @@ impl Query {
 /// Members of one segment: `customer_id` plus every value its conditions read.
 pub fn lower_segment(catalog: &Catalog, pred: &Pred) -> Result<Query> {
     let values = pred.values();
-    let profile = Profile::build(catalog, &values, needs_full_base(&[pred]))?;
+    let profile = Profile::build_with(
+        catalog,
+        &values,
+        needs_full_base(&[pred]),
+        &scan_hints(pred),
+    )?;
     profile.members(pred)
 }
 
@@ -64,7 +69,8 @@ pub fn lower_campaign(catalog: &Catalog, seg: &Segment) -> Result<Query> {
     {
         values.push(v.clone());
     }
-    let profile = Profile::build(catalog, &values, needs_full_base(&[&seg.pred]))?;
+    let hints = scan_hints(&seg.pred);
+    let profile = Profile::build_with(catalog, &values, needs_full_base(&[&seg.pred]), &hints)?;
     let mut b = LogicalPlanBuilder::from(profile.filtered(&seg.pred)?);
     if let Some((n, by, desc)) = &spec.limit {
         let mut order = Vec::new();
@@ -84,6 +90,57 @@ pub fn lower_campaign(catalog: &Catalog, seg: &Segment) -> Result<Query> {
     Ok(Query {
         plan: b.project(cols)?.build()?,
     })
+}
+
+/// What a single segment's predicate tells its scan, from its top-level conjuncts (every
+/// member satisfies each of them).
+#[derive(Debug, Default)]
+pub struct ScanHints {
+    /// Unwindowed `recency` values compared with `< d` (or `<= d - 1`): every member bought
+    /// within d days, so for members the latest purchase lies in the last d days and a scan
+    /// of those days computes it exactly (others read NULL, and the comparison is false
+    /// either way).
+    local: HashMap<Value, u64>,
+    /// Conjuncts on customer attributes alone: transactions of customers failing them can
+    /// be dropped before aggregating (unless ranks compare customers with each other).
+    attributes: Vec<Pred>,
+}
+
+/// The scan hints of `pred`.
+pub fn scan_hints(pred: &Pred) -> ScanHints {
+    fn conjuncts<'a>(p: &'a Pred, out: &mut Vec<&'a Pred>) {
+        match p {
+            Pred::And(ps) => ps.iter().for_each(|p| conjuncts(p, out)),
+            p => out.push(p),
+        }
+    }
+    let mut all = Vec::new();
+    conjuncts(pred, &mut all);
+    let mut hints = ScanHints::default();
+    for c in all {
+        let values = c.values();
+        if !values.is_empty() && values.iter().all(|v| matches!(v, Value::Attribute(_))) {
+            hints.attributes.push(c.clone());
+        }
+        if let Pred::Cmp {
+            value: value @ Value::Metric(m),
+            op,
+            rhs: Const::Days(n),
+            ..
+        } = c
+            && m.kind == MetricKind::Recency
+            && m.window.is_none()
+        {
+            let days = match op {
+                CmpOp::Lt => *n,
+                CmpOp::Le => n.saturating_add(1),
+                _ => continue,
+            };
+            let d = hints.local.entry(value.clone()).or_insert(days);
+            *d = (*d).min(days);
+        }
+    }
+    hints
 }
 
 /// True when some predicate can hold for a customer without purchases, so the query must see
@@ -263,6 +320,17 @@ impl Profile {
     /// (with purchases up to the as-of date, or in the customers table) has a row; without
     /// it, only customers with purchases in the widest window the values need.
     pub fn build(catalog: &Catalog, values: &[Value], full_base: bool) -> Result<Profile> {
+        Profile::build_with(catalog, values, full_base, &ScanHints::default())
+    }
+
+    /// [`Profile::build`] for the members of one predicate, narrowing the scan with its
+    /// [`ScanHints`]: values outside the hints' reach may differ for non-members only.
+    pub fn build_with(
+        catalog: &Catalog,
+        values: &[Value],
+        full_base: bool,
+        hints: &ScanHints,
+    ) -> Result<Profile> {
         let is_contacts = |v: &Value| {
             matches!(
                 v,
@@ -370,9 +438,28 @@ impl Profile {
         // predicate can hold for such a customer. Otherwise (`not bought ... within 30d`)
         // every customer must be scanned to be in the base.
         let never_empty = !full_base;
+        // An unwindowed latest purchase needs only the days its `recency < d` conditions
+        // look at, when every value read from it has such a hint.
+        let local_window = |a: &Agg| -> Option<u64> {
+            if a.kind != AggKind::MaxTs {
+                return None;
+            }
+            values
+                .iter()
+                .filter(|v| match v {
+                    Value::Metric(m) => {
+                        matches!(m.kind, MetricKind::Recency | MetricKind::LastPurchase)
+                            && Agg::of(AggKind::MaxTs, m) == *a
+                    }
+                    Value::Lifecycle(scope) => Agg::lifecycle(AggKind::MaxTs, scope) == *a,
+                    _ => false,
+                })
+                .map(|v| hints.local.get(v).copied())
+                .try_fold(0u64, |acc, w| w.map(|w| acc.max(w)))
+        };
         let widest = aggs
             .iter()
-            .map(|a| a.window())
+            .map(|a| a.window().or_else(|| local_window(a)))
             .try_fold(0u64, |acc, w| w.map(|w| acc.max(w)))
             .filter(|_| never_empty);
         let ts = ident("ts");
@@ -470,6 +557,33 @@ impl Profile {
         }
         let mut input =
             LogicalPlanBuilder::from(catalog.transactions.clone()).filter(scan_filter)?;
+        // Customers failing an attribute conjunct are no members: drop their lines before
+        // aggregating, unless some rank compares every customer with the others.
+        if let Some(c) = &catalog.customers
+            && never_empty
+            && ranked.is_empty()
+            && !hints.attributes.is_empty()
+        {
+            let names = hints
+                .attributes
+                .iter()
+                .flat_map(Pred::values)
+                .map(|v| match &v {
+                    Value::Attribute(a) => (v.clone(), a.clone()),
+                    _ => unreachable!("attribute conjuncts read attributes only"),
+                })
+                .collect();
+            let attrs = Profile::over(c.clone(), names, as_of);
+            let keep = LogicalPlanBuilder::from(c.clone())
+                .filter(attrs.condition(&Pred::And(hints.attributes.clone())))?
+                .project(vec![ident("customer_id").alias("__member_id")])?
+                .build()?;
+            input = input.join_on(
+                keep,
+                JoinType::LeftSemi,
+                vec![ident("customer_id").eq(ident("__member_id"))],
+            )?;
+        }
         if has_receipt {
             // Lines without a receipt id are grouped by day too: each is a purchase of its own.
             let loose_day = when(ident("receipt_id").is_null(), ts.clone()).end()?;
