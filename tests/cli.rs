@@ -412,7 +412,12 @@ fn a_failed_run_leaves_an_earlier_output_untouched() {
         None,
     );
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(stderr(&o).contains("segql::data::read"), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("segql::data::unreadable")
+            && err.contains("`2024-13-45` in column `ts` (line 52)"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous result\n");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -488,7 +493,12 @@ fn directories_globs_delimiters_and_date_formats() {
         );
         // "10,00" is not a number in a ;-separated file with a dot decimal separator.
         assert_eq!(o.status.code(), Some(1), "{path}: {}", stdout(&o));
-        assert!(stderr(&o).contains("segql::data::read"), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("segql::data::unreadable")
+                && err.contains("file `tx/2024-01.csv` has `10,00` in column `total` (line 2)"),
+            "{err}"
+        );
     }
     std::fs::write(
         tx.join("2024-01.csv"),

@@ -61,10 +61,16 @@ impl Engine {
         for f in segql_compiler::udf::all() {
             ctx.register_udf(f);
         }
-        let tables = load_tables(&ctx, &project).await?;
+        let tables = match load_tables(&ctx, &project).await {
+            Ok(t) => t,
+            Err(e) => return Err(crate::probe::explain_load(&project, e).await),
+        };
         let as_of = match options.as_of.or(project.as_of()) {
             Some(d) => d,
-            None if need_as_of => latest_date(&ctx, &tables.transactions).await?,
+            None if need_as_of => match latest_date(&ctx, &project, &tables.transactions).await {
+                Ok(d) => d,
+                Err(e) => return Err(crate::probe::explain(&project, e).await),
+            },
             None => chrono::Utc::now().date_naive(),
         };
         let catalog = Catalog {
@@ -129,24 +135,53 @@ impl Engine {
             .execute_logical_plan(plan)
             .await
             .map_err(|e| RuntimeError::data("planning the query", e))?;
-        df.collect()
-            .await
-            .map_err(|e| RuntimeError::data("running the query", e))
+        match df.collect().await {
+            Ok(b) => Ok(b),
+            Err(e) => {
+                let e = RuntimeError::data("running the query", e);
+                Err(crate::probe::explain(&self.project, e).await)
+            }
+        }
     }
 
-    /// Runs a plan as a stream of batches.
+    /// Runs a plan as a stream of batches. When a batch fails on the data, the error the
+    /// stream yields names the file, column and value if the probe finds them.
     pub async fn stream(
         &self,
         plan: LogicalPlan,
     ) -> Result<SendableRecordBatchStream, RuntimeError> {
+        use datafusion::error::DataFusionError;
+        use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+        use futures::StreamExt;
         let df = self
             .ctx
             .execute_logical_plan(plan)
             .await
             .map_err(|e| RuntimeError::data("planning the query", e))?;
-        df.execute_stream()
-            .await
-            .map_err(|e| RuntimeError::data("running the query", e))
+        let stream = match df.execute_stream().await {
+            Ok(s) => s,
+            Err(e) => {
+                let e = RuntimeError::data("running the query", e);
+                return Err(crate::probe::explain(&self.project, e).await);
+            }
+        };
+        let schema = stream.schema();
+        let project = self.project.clone();
+        let explained = stream.then(move |item| {
+            let project = project.clone();
+            async move {
+                match item {
+                    Err(e) if crate::probe::worth_probing(&e.to_string()) => {
+                        match crate::probe::find_unreadable(&project).await {
+                            Err(found) => Err(DataFusionError::External(Box::new(found))),
+                            Ok(()) => Err(e),
+                        }
+                    }
+                    other => other,
+                }
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, explained)))
     }
 
     /// The plan after DataFusion's optimizer.
@@ -172,7 +207,11 @@ impl Engine {
 }
 
 /// The latest transaction date: the default as-of date.
-async fn latest_date(ctx: &SessionContext, tx: &LogicalPlan) -> Result<NaiveDate, RuntimeError> {
+async fn latest_date(
+    ctx: &SessionContext,
+    project: &Project,
+    tx: &LogicalPlan,
+) -> Result<NaiveDate, RuntimeError> {
     let plan = LogicalPlanBuilder::from(tx.clone())
         .aggregate(Vec::<Expr>::new(), vec![max(ident("ts")).alias("latest")])
         .and_then(|b| b.build())
@@ -189,14 +228,28 @@ async fn latest_date(ctx: &SessionContext, tx: &LogicalPlan) -> Result<NaiveDate
         .filter(|b| b.num_rows() > 0)
         .filter_map(|b| b.column(0).as_any().downcast_ref::<Date32Array>().cloned())
         .find_map(|a| if a.is_null(0) { None } else { Some(a.value(0)) });
+    let path = project
+        .file
+        .transactions
+        .as_ref()
+        .map(|t| t.get_ref().path.get_ref().clone())
+        .unwrap_or_default();
     match latest {
-        Some(days) => Ok(NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
-            + chrono::Duration::days(days as i64)),
+        Some(days) => NaiveDate::from_ymd_opt(1970, 1, 1)
+            .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(days as i64)))
+            .ok_or_else(|| RuntimeError::Empty {
+                message: format!(
+                    "the latest date of the transactions `{path}` is {days} days after 1970-01-01, past any calendar"
+                ),
+                help: Some("check the dates of the transactions file, or give --as-of DATE".into()),
+            }),
         None => Err(RuntimeError::Empty {
-            message:
-                "the transactions have no dated rows, so there is no latest date to evaluate as of"
-                    .into(),
-            help: Some("check the transactions file, or give --as-of DATE".into()),
+            message: format!(
+                "the transactions `{path}` have no dated rows, so there is no latest date to evaluate as of"
+            ),
+            help: Some(
+                "a file with a header and no rows counts nothing: give --as-of DATE to evaluate it anyway".into(),
+            ),
         }),
     }
 }

@@ -94,11 +94,13 @@ pub enum RuntimeError {
     },
 
     /// A required column is missing.
-    #[error("the {table} data has no column `{column}` (for `{canonical}`)")]
+    #[error("the {table} data `{path}` has no column `{column}` (for `{canonical}`)")]
     #[diagnostic(code(segql::data::missing_column))]
     MissingColumn {
         /// Which table.
         table: String,
+        /// The configured path (or the one file of it that lacks the column).
+        path: String,
         /// The column looked for.
         column: String,
         /// The canonical name it stands for.
@@ -110,18 +112,93 @@ pub enum RuntimeError {
 
     /// A column has a type that cannot be used for its role.
     #[error(
-        "column `{column}` of the {table} data has type {found}, which cannot be used as `{canonical}`"
+        "column `{column}` of the {table} data `{path}` has type {found}, which cannot be used as `{canonical}`"
     )]
     #[diagnostic(code(segql::data::bad_column_type))]
     BadColumnType {
         /// Which table.
         table: String,
+        /// The configured path (or the one file of it with that type).
+        path: String,
         /// The column.
         column: String,
         /// Its canonical role.
         canonical: String,
         /// Its type.
         found: String,
+        /// Advice.
+        #[help]
+        help: String,
+    },
+
+    /// A data file has no bytes at all.
+    #[error("the {table} file `{path}` is empty: no header line")]
+    #[diagnostic(
+        code(segql::data::empty_file),
+        help(
+            "a CSV file needs at least its header line (a header alone is a valid file with no rows); export the file again or remove it"
+        )
+    )]
+    EmptyFile {
+        /// Which table.
+        table: String,
+        /// The file.
+        path: String,
+    },
+
+    /// A CSV file is not UTF-8 text.
+    #[error("the {table} file `{path}` is not UTF-8 text: line {line}, byte {byte} of the line")]
+    #[diagnostic(code(segql::data::encoding))]
+    Encoding {
+        /// Which table.
+        table: String,
+        /// The file.
+        path: String,
+        /// The first line with a byte sequence that is not UTF-8 (from 1).
+        line: u64,
+        /// Where in that line (from 1).
+        byte: usize,
+        /// How to convert it.
+        #[help]
+        help: String,
+    },
+
+    /// A file cannot be read at all: a corrupt or truncated Parquet file, a broken CSV file.
+    #[error("the {table} file `{path}` cannot be read: {reason}")]
+    #[diagnostic(code(segql::data::corrupt))]
+    Corrupt {
+        /// Which table.
+        table: String,
+        /// The file.
+        path: String,
+        /// The reader's message.
+        reason: String,
+        /// Advice.
+        #[help]
+        help: String,
+    },
+
+    /// A value cannot be read as the type its column's role needs (a text amount, a date in
+    /// another format).
+    #[error(
+        "the {table} file `{path}` has `{value}` in column `{column}` ({location}), which is not {expected}"
+    )]
+    #[diagnostic(code(segql::data::unreadable))]
+    Unreadable {
+        /// Which table.
+        table: String,
+        /// The file.
+        path: String,
+        /// The file's column.
+        column: String,
+        /// The canonical column it is read as.
+        canonical: String,
+        /// The offending value, as text.
+        value: String,
+        /// `line N` (CSV) or `row N` (Parquet).
+        location: String,
+        /// What the value should be: `a date`, `a number`, ...
+        expected: String,
         /// Advice.
         #[help]
         help: String,
@@ -169,8 +246,18 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
-    /// Wraps an engine error with what was being done.
+    /// Wraps an engine error with what was being done. A segql error the engine carried
+    /// (found while explaining a failed read) comes back as it is.
     pub fn data(context: impl Into<String>, e: datafusion::error::DataFusionError) -> Self {
+        let e = match e {
+            datafusion::error::DataFusionError::External(inner) => {
+                match inner.downcast::<RuntimeError>() {
+                    Ok(found) => return *found,
+                    Err(inner) => datafusion::error::DataFusionError::External(inner),
+                }
+            }
+            e => e,
+        };
         let message = clean_message(&e);
         let help = if message.contains("parse")
             || message.contains("Parser")

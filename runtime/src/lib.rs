@@ -14,6 +14,7 @@ pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod output;
+pub mod probe;
 pub mod profile;
 pub mod sources;
 pub mod thresholds;

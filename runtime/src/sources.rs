@@ -26,14 +26,14 @@ pub struct Tables {
 
 /// Which table, for names and column roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Transactions,
     Customers,
     Communications,
 }
 
 impl Kind {
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Kind::Transactions => "transactions",
             Kind::Customers => "customers",
@@ -166,7 +166,7 @@ fn format_of(p: &Path) -> Option<FileFormat> {
     }
 }
 
-async fn load(
+pub(crate) async fn load(
     ctx: &SessionContext,
     project: &Project,
     cfg: &TableConfig,
@@ -174,6 +174,7 @@ async fn load(
 ) -> Result<LogicalPlan, RuntimeError> {
     let table = kind.name();
     let files = expand_path(&project.dir, cfg.path.get_ref(), table)?;
+    crate::probe::reject_empty_files(project, cfg, table, &files)?;
     let format = match cfg.format {
         Some(f) => f,
         None => format_of(&files[0]).ok_or_else(|| RuntimeError::UnknownFormat {
@@ -303,7 +304,7 @@ async fn load(
 }
 
 /// The role of a canonical column, which decides its type.
-fn role(kind: Kind, canonical: &str) -> &'static str {
+pub(crate) fn role(kind: Kind, canonical: &str) -> &'static str {
     match (kind, canonical) {
         (_, "customer_id") => "id",
         (Kind::Transactions | Kind::Communications, "ts") => "date",
@@ -332,6 +333,7 @@ fn normalize(schema: &Schema, cfg: &TableConfig, kind: Kind) -> Result<Vec<Expr>
             .unwrap_or_default();
         RuntimeError::MissingColumn {
             table: table.into(),
+            path: cfg.path.get_ref().clone(),
             column: column.into(),
             canonical: canonical.into(),
             help: format!(
@@ -404,6 +406,7 @@ fn normalize(schema: &Schema, cfg: &TableConfig, kind: Kind) -> Result<Vec<Expr>
             )
             .ok_or_else(|| RuntimeError::BadColumnType {
                 table: table.into(),
+                path: cfg.path.get_ref().clone(),
                 column: src.clone(),
                 canonical: canonical.clone(),
                 found: dt.to_string(),
