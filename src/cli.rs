@@ -27,7 +27,8 @@ enum Command {
     /// Evaluate segments: who is in them (or how many).
     Run(RunArgs),
     /// Parse, resolve and type-check segment files against the data's schema, without
-    /// scanning the data. Exits 1 when there are errors.
+    /// scanning the data; with --data, read all the data and report what a run skips or
+    /// decides quietly, with counts. Exits 1 when there are errors (warnings alone: 0).
     Check(CheckArgs),
     /// Print the plan of a segment at each stage.
     Explain(ExplainArgs),
@@ -230,8 +231,14 @@ struct RunArgs {
 #[derive(Debug, Args)]
 struct CheckArgs {
     /// Segment files to check.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "scan_data")]
     files: Vec<PathBuf>,
+    /// Read every file and value of the data: an error for the first unreadable one, counted
+    /// warnings for rows skipped (no customer id, no date), returns, duplicate rows, dates
+    /// with time zones and customers on one side only (prospects, buyers missing from the
+    /// customers file).
+    #[arg(long = "data", id = "scan_data")]
+    scan_data: bool,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -302,6 +309,8 @@ enum Stage {
     Plans,
     /// The physical plan.
     Physical,
+    /// Runs the query and prints the physical plan with the rows and time of each step.
+    Analyze,
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
@@ -622,6 +631,21 @@ async fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
     let engine = engine(&a.data, false).await?;
     let mut program = Program::new(import_root(&engine, &a.data).as_deref());
     let mut errors: Vec<Report> = Vec::new();
+    if a.scan_data {
+        match segql_runtime::datacheck::check_data(&engine.project).await {
+            Ok(report) => print!("{}", data_report_text(&report)),
+            Err(e) => errors.push(e.into()),
+        }
+        if a.files.is_empty() {
+            if errors.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            for e in &errors {
+                eprintln!("{e:?}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     for f in &a.files {
         if let Err(e) = program.load_file(f) {
             errors.push(e.into());
@@ -649,6 +673,42 @@ async fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
         if errors.len() == 1 { "" } else { "s" }
     );
     Ok(ExitCode::FAILURE)
+}
+
+/// The report of `check --data`: each table with its rows and customers, its warnings under it.
+pub fn data_report_text(report: &segql_runtime::datacheck::DataReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    for t in &report.tables {
+        let _ = writeln!(
+            out,
+            "{} `{}`: {}, {}",
+            t.table,
+            t.path,
+            plural(t.rows, "row", "rows"),
+            plural(t.customers, "customer", "customers")
+        );
+        for w in report.warnings.iter().filter(|w| w.table == t.table) {
+            let column = w
+                .column
+                .as_ref()
+                .map(|c| format!("column `{c}`: "))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  warning[{}]: {column}{}", w.code, w.message);
+        }
+    }
+    let n = report.warnings.len() as u64;
+    let _ = writeln!(
+        out,
+        "data: readable, {}",
+        if n == 0 {
+            "no warnings".to_string()
+        } else {
+            plural(n, "warning", "warnings")
+        }
+    );
+    out
 }
 
 async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
@@ -681,6 +741,25 @@ async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
     let plan = if a.count { q.count() } else { q.sorted() }.map_err(compile_err)?;
     if a.stage == Stage::Physical {
         println!("{}", engine.physical_plan(&plan).await?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.stage == Stage::Analyze {
+        use segql_runtime::datafusion::arrow::array::AsArray;
+        let explain = segql_runtime::datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+            .explain(false, true)
+            .and_then(|b| b.build())
+            .map_err(compile_err)?;
+        for b in engine.collect(explain).await? {
+            let (kind, text) = (
+                b.column(0).as_string::<i32>(),
+                b.column(1).as_string::<i32>(),
+            );
+            for i in 0..b.num_rows() {
+                if kind.value(i) == "Plan with Metrics" {
+                    println!("{}", text.value(i));
+                }
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let optimized = engine.optimize(&plan)?;

@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod config;
+pub mod datacheck;
 pub mod demo;
 pub mod engine;
 pub mod error;
