@@ -1,0 +1,993 @@
+//! Bad data and bad project files, end to end: each situation has a decided behaviour (see
+//! docs/data.md), a diagnostic code and a message that names the file and the column.
+
+mod common;
+
+use segql_runtime::datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
+use segql_runtime::datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use segql_runtime::datafusion::parquet::arrow::ArrowWriter;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+/// Runs segql in `dir` (so messages carry the short relative paths used here).
+fn segql(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_segql"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("SEGQL_DEBUG")
+        .output()
+        .expect("segql runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Standard error as printed, for snapshots.
+fn rendered(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Standard error with miette's line wrapping undone, for substring checks.
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Asserts a failure with exit code 1 (never a panic's 101) and `code`; returns the message.
+fn fails_with(o: &Output, code: &str) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "{err}\n{}", stdout(o));
+    assert!(err.contains(code), "expected {code}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// Runs `-e EXPR --format csv` over `tx.csv` (and `cust.csv` when it exists) as of a date.
+fn run_csv(dir: &Path, expr: &str, as_of: &str) -> String {
+    let mut args = vec![
+        "run",
+        "-e",
+        expr,
+        "--transactions",
+        "tx.csv",
+        "--as-of",
+        as_of,
+        "--format",
+        "csv",
+    ];
+    if dir.join("cust.csv").exists() {
+        args.extend(["--customers", "cust.csv"]);
+    }
+    let o = segql(dir, &args);
+    assert!(o.status.success(), "{expr}: {}", stderr(&o));
+    stdout(&o)
+}
+
+fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+fn days(y: i32, m: u32, d: u32) -> i32 {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    (chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap() - epoch).num_days() as i32
+}
+
+fn amounts(v: &[i128]) -> ArrayRef {
+    Arc::new(
+        Decimal128Array::from(v.to_vec())
+            .with_precision_and_scale(12, 2)
+            .unwrap(),
+    )
+}
+
+// 1. Missing files.
+
+#[test]
+fn a_missing_file_or_an_empty_glob_names_the_configured_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let err = fails_with(
+        &segql(
+            d,
+            &["run", "-e", "frequency >= 1", "--transactions", "nope.csv"],
+        ),
+        "segql::data::no_files",
+    );
+    assert!(
+        err.contains("the transactions path `nope.csv` matches no file"),
+        "{err}"
+    );
+
+    write(d, "tx.csv", "customer_id,ts,amount\n1,2024-01-01,5\n");
+    write(
+        d,
+        "segql.toml",
+        "[transactions]\npath = \"tx.csv\"\n[customers]\npath = \"exports/customers-*.csv\"\n",
+    );
+    let o = segql(
+        d,
+        &["run", "--project", ".", "-e", "frequency >= 1", "--count"],
+    );
+    let err = fails_with(&o, "segql::data::no_files");
+    assert!(
+        err.contains("the customers path `exports/customers-*.csv` matches no file"),
+        "{err}"
+    );
+    insta::assert_snapshot!(rendered(&o));
+}
+
+// 2. Empty files.
+
+#[test]
+fn an_empty_file_is_an_error_and_a_header_alone_counts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "tx.csv", "");
+    let o = segql(
+        d,
+        &[
+            "run",
+            "-e",
+            "frequency >= 1",
+            "--transactions",
+            "tx.csv",
+            "--count",
+        ],
+    );
+    let err = fails_with(&o, "segql::data::empty_file");
+    assert!(
+        err.contains("the transactions file `tx.csv` is empty: no header line"),
+        "{err}"
+    );
+    insta::assert_snapshot!(rendered(&o));
+
+    // In a directory, the empty file is the one named.
+    std::fs::create_dir(d.join("tx")).unwrap();
+    write(
+        d,
+        "tx/2024-01.csv",
+        "customer_id,ts,amount\n1,2024-01-01,5\n",
+    );
+    write(d, "tx/2024-02.csv", "");
+    let err = fails_with(
+        &segql(
+            d,
+            &[
+                "run",
+                "-e",
+                "frequency >= 1",
+                "--transactions",
+                "tx",
+                "--count",
+            ],
+        ),
+        "segql::data::empty_file",
+    );
+    assert!(err.contains("2024-02.csv"), "{err}");
+
+    // A header alone: valid, no rows. Without purchases there is no latest date to default to.
+    write(d, "tx.csv", "customer_id,ts,amount\n");
+    let counted = segql(
+        d,
+        &[
+            "run",
+            "-e",
+            "frequency >= 0",
+            "--transactions",
+            "tx.csv",
+            "--as-of",
+            "2024-06-30",
+            "--count",
+        ],
+    );
+    assert!(counted.status.success(), "{}", stderr(&counted));
+    assert_eq!(stdout(&counted), "0\n");
+    let err = fails_with(
+        &segql(
+            d,
+            &[
+                "run",
+                "-e",
+                "frequency >= 0",
+                "--transactions",
+                "tx.csv",
+                "--count",
+            ],
+        ),
+        "segql::data::empty",
+    );
+    assert!(
+        err.contains("the transactions `tx.csv` have no dated rows"),
+        "{err}"
+    );
+    assert!(err.contains("--as-of"), "{err}");
+}
+
+// 3. Missing or misnamed columns.
+
+#[test]
+fn a_misnamed_column_is_named_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "tx.csv", "customer_id,ts,amount\n1,2024-01-01,5\n");
+    write(
+        d,
+        "segql.toml",
+        "[transactions]\npath = \"tx.csv\"\n[transactions.columns]\ncustomer_id = \"custmer_id\"\n",
+    );
+    let o = segql(
+        d,
+        &["run", "--project", ".", "-e", "frequency >= 1", "--count"],
+    );
+    let err = fails_with(&o, "segql::data::missing_column");
+    assert!(
+        err.contains(
+            "the transactions data `tx.csv` has no column `custmer_id` (for `customer_id`)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `customer_id`?"), "{err}");
+    insta::assert_snapshot!(rendered(&o));
+
+    // The file's header is misspelt instead: the canonical name is looked for.
+    write(d, "tx.csv", "custmer_id,ts,amount\n1,2024-01-01,5\n");
+    write(d, "segql.toml", "[transactions]\npath = \"tx.csv\"\n");
+    let err = fails_with(
+        &segql(d, &["run", "--project", ".", "-e", "frequency >= 1"]),
+        "segql::data::missing_column",
+    );
+    assert!(err.contains("has no column `customer_id`"), "{err}");
+    assert!(err.contains("did you mean `custmer_id`?"), "{err}");
+    assert!(err.contains("customer_id = \"...\""), "{err}");
+}
+
+// 4. Wrong column types and unreadable values.
+
+#[test]
+fn unreadable_values_name_the_file_the_column_and_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "-e", "monetary > 0", "--count"];
+        all.extend_from_slice(args);
+        segql(d, &all)
+    };
+
+    // A text amount.
+    write(
+        d,
+        "tx.csv",
+        "customer_id,ts,amount\n1,2024-01-01,5\n2,2024-01-02,abc\n",
+    );
+    let err = fails_with(
+        &run(&["--transactions", "tx.csv"]),
+        "segql::data::unreadable",
+    );
+    assert!(
+        err.contains("the transactions file `tx.csv` has `abc` in column `amount` (line 3), which is not a number"),
+        "{err}"
+    );
+
+    // A date in another format, without date_format.
+    write(
+        d,
+        "tx.csv",
+        "customer_id,ts,amount\n1,30/12/2024,5\n2,31/12/2024,7\n",
+    );
+    let o = run(&["--transactions", "tx.csv"]);
+    let err = fails_with(&o, "segql::data::unreadable");
+    assert!(
+        err.contains("has `30/12/2024` in column `ts` (line 2), which is not a date"),
+        "{err}"
+    );
+    assert!(err.contains("date_format = \"%d/%m/%Y\""), "{err}");
+    insta::assert_snapshot!("date_without_format", rendered(&o));
+    // ... which the right date_format reads, and a wrong one names.
+    let o = run(&["--transactions", "tx.csv", "--date-format", "%d/%m/%Y"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "2\n");
+    let err = fails_with(
+        &run(&["--transactions", "tx.csv", "--date-format", "%d.%m.%Y"]),
+        "segql::data::unreadable",
+    );
+    assert!(
+        err.contains("which is not a date in the table's date_format `%d.%m.%Y`"),
+        "{err}"
+    );
+
+    // Mapped columns are named as the file names them; a glob names the one file.
+    std::fs::create_dir(d.join("tx")).unwrap();
+    write(d, "tx/a.csv", "card;day;total\n1;2024-01-01;5.00\n");
+    write(d, "tx/b.csv", "card;day;total\n2;2024-01-02;12,50\n");
+    write(
+        d,
+        "segql.toml",
+        "[transactions]\npath = \"tx/*.csv\"\ndelimiter = \";\"\n[transactions.columns]\ncustomer_id = \"card\"\nts = \"day\"\namount = \"total\"\n",
+    );
+    let err = fails_with(&run(&["--project", "."]), "segql::data::unreadable");
+    assert!(
+        err.contains("the transactions file `tx/b.csv` has `12,50` in column `total` (line 2), which is not a number"),
+        "{err}"
+    );
+
+    // The first bad line, counted across the reader's batches.
+    let mut text = String::from("customer_id,ts,amount\n");
+    for i in 0..9_000 {
+        text.push_str(&format!(
+            "{i},2024-01-01,{}\n",
+            if i == 8_999 { "1 000" } else { "5" }
+        ));
+    }
+    write(d, "tx.csv", &text);
+    let err = fails_with(
+        &run(&["--transactions", "tx.csv"]),
+        "segql::data::unreadable",
+    );
+    assert!(
+        err.contains("has `1 000` in column `amount` (line 9001)"),
+        "{err}"
+    );
+    // Past the rows the reader infers types from, its own parser finds the value.
+    let mut text = String::from("customer_id,ts,amount\n");
+    for i in 0..10_010 {
+        let ts = if i == 10_005 {
+            "2024-02-30"
+        } else {
+            "2024-01-01"
+        };
+        text.push_str(&format!("{i},{ts},5\n"));
+    }
+    write(d, "tx.csv", &text);
+    let err = fails_with(
+        &segql(
+            d,
+            &[
+                "run",
+                "-e",
+                "frequency > 0",
+                "--transactions",
+                "tx.csv",
+                "--count",
+            ],
+        ),
+        "segql::data::unreadable",
+    );
+    assert!(
+        err.contains("has `2024-02-30` in column `ts` (line 10007), which is not a date"),
+        "{err}"
+    );
+
+    // Communications too.
+    write(d, "tx.csv", "customer_id,ts,amount\n1,2024-01-01,5\n");
+    write(
+        d,
+        "comm.csv",
+        "customer_id,ts,channel\n1,2024-01-01,sms\n1,yesterday,sms\n",
+    );
+    let err = fails_with(
+        &segql(
+            d,
+            &[
+                "run",
+                "-e",
+                "contacts within 30d > 0",
+                "--transactions",
+                "tx.csv",
+                "--communications",
+                "comm.csv",
+                "--count",
+            ],
+        ),
+        "segql::data::unreadable",
+    );
+    assert!(
+        err.contains("the communications file `comm.csv` has `yesterday` in column `ts` (line 3)"),
+        "{err}"
+    );
+
+    // A type that can never be an amount is rejected from the schema, before any scan.
+    write_parquet(
+        &d.join("tx.parquet"),
+        vec![
+            (
+                "customer_id",
+                Arc::new(StringArray::from(vec!["1"])) as ArrayRef,
+            ),
+            ("ts", Arc::new(Date32Array::from(vec![days(2024, 1, 1)]))),
+            ("amount", Arc::new(BooleanArray::from(vec![true]))),
+        ],
+    );
+    let err = fails_with(
+        &run(&["--transactions", "tx.parquet"]),
+        "segql::data::bad_column_type",
+    );
+    assert!(
+        err.contains("column `amount` of the transactions data `tx.parquet` has type Boolean, which cannot be used as `amount`"),
+        "{err}"
+    );
+}
+
+// 5. Rows without a customer id.
+
+#[test]
+fn rows_without_a_customer_id_are_skipped_and_counted_by_check_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "tx.csv",
+        "customer_id,ts,amount\n1,2024-01-01,5\n,2024-01-02,7\n\"\",2024-01-03,9\n2,2024-01-04,1\n",
+    );
+    assert_eq!(
+        run_csv(d, "frequency >= 1", "2024-01-31"),
+        "customer_id,frequency\n1,1\n2,1\n"
+    );
+    // An empty text id in Parquet is no id either.
+    write_parquet(
+        &d.join("tx.parquet"),
+        vec![
+            (
+                "customer_id",
+                Arc::new(StringArray::from(vec![Some("a"), Some(""), None])) as ArrayRef,
+            ),
+            ("ts", Arc::new(Date32Array::from(vec![days(2024, 1, 1); 3]))),
+            ("amount", amounts(&[500, 700, 900])),
+        ],
+    );
+    let o = segql(
+        d,
+        &[
+            "run",
+            "-e",
+            "monetary > 0",
+            "--transactions",
+            "tx.parquet",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "customer_id,monetary\na,5.00\n");
+
+    let o = segql(d, &["check", "--data", "--transactions", "tx.parquet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("warning[segql::data::no_customer_id]: column `customer_id`: 2 rows without a customer id: skipped"),
+        "{out}"
+    );
+    assert!(
+        out.contains("transactions `tx.parquet`: 3 rows, 1 customer"),
+        "{out}"
+    );
+}
+
+// 6. Returns.
+
+#[test]
+fn returns_subtract_from_monetary_and_count_as_purchases() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // a: a purchase, then a return on a receipt of its own ten days later.
+    // b: a purchase and, on the same receipt, a returned line.
+    // c: only a return, in a file without receipts it would still be a purchase.
+    write(
+        d,
+        "tx.csv",
+        "customer_id,ts,amount,receipt_id\n\
+         a,2024-01-01,100.00,r1\n\
+         a,2024-01-11,-30.00,r2\n\
+         b,2024-01-05,50.00,r3\n\
+         b,2024-01-05,-10.00,r3\n\
+         c,2024-01-20,-5.00,r4\n",
+    );
+    assert_eq!(
+        run_csv(d, "frequency >= 1 and monetary > -100", "2024-01-31"),
+        "customer_id,frequency,monetary\na,2,70.00\nb,1,40.00\nc,1,-5.00\n"
+    );
+    // The return is the last purchase: recency counts from it.
+    assert_eq!(
+        run_csv(d, "recency <= 20d", "2024-01-31"),
+        "customer_id,recency\na,20\nc,11\n"
+    );
+    assert_eq!(
+        run_csv(d, "avg_check > 0", "2024-01-31"),
+        "customer_id,avg_check\na,35.00\nb,40.00\n"
+    );
+    let o = segql(d, &["check", "--data", "--transactions", "tx.csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(
+            "warning[segql::data::returns]: column `amount`: 3 rows with a negative amount: returns"
+        ),
+        "{}",
+        stdout(&o)
+    );
+}
+
+// 7. Duplicate rows.
+
+#[test]
+fn duplicate_rows_are_kept_and_counted_by_check_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "tx.csv",
+        "customer_id,ts,amount,receipt_id\na,2024-01-01,10.00,r1\na,2024-01-01,10.00,r1\nb,2024-01-02,3.00,r2\n",
+    );
+    // Two identical lines may be two real items: monetary counts both, the receipt once.
+    assert_eq!(
+        run_csv(d, "frequency >= 1 and monetary > 0", "2024-01-31"),
+        "customer_id,frequency,monetary\na,1,20.00\nb,1,3.00\n"
+    );
+    let o = segql(d, &["check", "--data", "--transactions", "tx.csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o)
+            .contains("warning[segql::data::duplicate_rows]: 1 row repeats an earlier row exactly"),
+        "{}",
+        stdout(&o)
+    );
+    // Without receipt ids every line is a purchase, duplicates too.
+    write(
+        d,
+        "tx.csv",
+        "customer_id,ts,amount\na,2024-01-01,10.00\na,2024-01-01,10.00\n",
+    );
+    assert_eq!(
+        run_csv(d, "frequency >= 1", "2024-01-31"),
+        "customer_id,frequency\na,2\n"
+    );
+}
+
+// 8. Encodings.
+
+#[test]
+fn a_csv_file_that_is_not_utf8_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // "Київ" in Windows-1251.
+    let mut bytes = b"customer_id,ts,amount,city\n1,2024-01-01,5,Lviv\n2,2024-01-02,6,".to_vec();
+    bytes.extend([0xca, 0xe8, 0xbf, 0xe2]);
+    bytes.extend(b"\n");
+    std::fs::write(d.join("tx.csv"), &bytes).unwrap();
+    let o = segql(
+        d,
+        &[
+            "run",
+            "-e",
+            "frequency >= 1",
+            "--transactions",
+            "tx.csv",
+            "--count",
+        ],
+    );
+    let err = fails_with(&o, "segql::data::encoding");
+    assert!(
+        err.contains(
+            "the transactions file `tx.csv` is not UTF-8 text: line 3, byte 16 of the line"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("iconv -f cp1251 -t utf-8 tx.csv"), "{err}");
+    insta::assert_snapshot!(rendered(&o));
+}
+
+// 9. Broken Parquet files.
+
+#[test]
+fn a_truncated_or_corrupt_parquet_file_is_an_error_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let n = 500;
+    write_parquet(
+        &d.join("good.parquet"),
+        vec![
+            (
+                "customer_id",
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("C{:04}", i % 97)),
+                )) as ArrayRef,
+            ),
+            (
+                "ts",
+                Arc::new(Date32Array::from_iter_values(
+                    (0..n).map(|i| days(2024, 1, 1) + i % 300),
+                )),
+            ),
+            (
+                "amount",
+                amounts(
+                    &(0..n)
+                        .map(|i| (i as i128 * 37) % 10_000)
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+        ],
+    );
+    let good = std::fs::read(d.join("good.parquet")).unwrap();
+    let query = |file: &str| {
+        segql(
+            d,
+            &[
+                "run",
+                "-e",
+                "frequency >= 1 and monetary > 10",
+                "--transactions",
+                file,
+                "--count",
+            ],
+        )
+    };
+
+    std::fs::write(d.join("tx.parquet"), &good[..good.len() / 2]).unwrap();
+    let o = query("tx.parquet");
+    let err = fails_with(&o, "segql::data::corrupt");
+    assert!(
+        err.contains("the transactions file `tx.parquet` cannot be read"),
+        "{err}"
+    );
+    insta::assert_snapshot!(rendered(&o));
+
+    std::fs::write(d.join("tx.parquet"), "customer_id,ts,amount\n").unwrap();
+    fails_with(&query("tx.parquet"), "segql::data::corrupt");
+
+    // In a directory, the broken file is named.
+    std::fs::create_dir(d.join("tx")).unwrap();
+    std::fs::write(d.join("tx/1.parquet"), &good).unwrap();
+    std::fs::write(d.join("tx/2.parquet"), &good[..good.len() - 10]).unwrap();
+    let err = fails_with(&query("tx"), "segql::data::corrupt");
+    assert!(err.contains("file `tx/2.parquet`"), "{err}");
+
+    // Bytes changed anywhere: an answer or a diagnostic, never a crash. (A changed byte inside
+    // a value, with no checksum to tell, reads as another value.)
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..40 {
+        let mut bytes = good.clone();
+        for _ in 0..(1 + next() % 8) {
+            let i = 4 + (next() as usize) % (bytes.len() - 12);
+            bytes[i] = next() as u8;
+        }
+        std::fs::write(d.join("tx.parquet"), &bytes).unwrap();
+        let o = query("tx.parquet");
+        let err = stderr(&o);
+        assert!(
+            matches!(o.status.code(), Some(0) | Some(1)) && !err.contains("panicked"),
+            "round {round}: {:?} {err}",
+            o.status
+        );
+        if o.status.code() == Some(1) {
+            assert!(err.contains("segql::data::"), "round {round}: {err}");
+        }
+    }
+}
+
+// 10. Time zones.
+
+#[test]
+fn timestamps_with_time_zones_count_by_their_local_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // CSV: the date written, whatever the offset (Arrow alone would take the UTC date).
+    write(
+        d,
+        "tx.csv",
+        "customer_id,ts,amount\n\
+         a,2024-01-01T01:30:00+02:00,5\n\
+         b,2024-01-01T23:30:00-05:00,5\n\
+         c,2024-01-01 10:00:00,5\n\
+         d,2024-01-01T00:15:00Z,5\n",
+    );
+    assert_eq!(
+        run_csv(d, "last_purchase = 2024-01-01", "2024-01-31"),
+        "customer_id,last_purchase\na,2024-01-01\nb,2024-01-01\nc,2024-01-01\nd,2024-01-01\n"
+    );
+    let o = segql(d, &["check", "--data", "--transactions", "tx.csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("warning[segql::data::time_zone]: column `ts`: 3 dates written with a time zone or offset: each counts by the date written"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Parquet: a timestamp column with a zone counts by its date in that zone.
+    let instant = chrono::NaiveDate::from_ymd_opt(2023, 12, 31)
+        .unwrap()
+        .and_hms_opt(23, 30, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
+    for (zone, date) in [
+        (Some("+02:00"), "2024-01-01"),
+        (Some("-05:00"), "2023-12-31"),
+        (Some("UTC"), "2023-12-31"),
+        (None, "2023-12-31"),
+    ] {
+        let ts = TimestampMillisecondArray::from(vec![instant]);
+        let ts = match zone {
+            Some(z) => ts.with_timezone(z),
+            None => ts,
+        };
+        assert_eq!(
+            ts.data_type(),
+            &DataType::Timestamp(TimeUnit::Millisecond, zone.map(Into::into))
+        );
+        write_parquet(
+            &d.join("tx.parquet"),
+            vec![
+                (
+                    "customer_id",
+                    Arc::new(StringArray::from(vec!["a"])) as ArrayRef,
+                ),
+                ("ts", Arc::new(ts)),
+                ("amount", amounts(&[500])),
+            ],
+        );
+        let o = segql(
+            d,
+            &[
+                "run",
+                "-e",
+                "last_purchase >= 2023-01-01",
+                "--transactions",
+                "tx.parquet",
+                "--format",
+                "csv",
+            ],
+        );
+        assert!(o.status.success(), "{zone:?}: {}", stderr(&o));
+        assert_eq!(
+            stdout(&o),
+            format!("customer_id,last_purchase\na,{date}\n"),
+            "{zone:?}"
+        );
+        if let Some(z) = zone {
+            let o = segql(d, &["check", "--data", "--transactions", "tx.parquet"]);
+            assert!(
+                stdout(&o).contains(&format!(
+                    "warning[segql::data::time_zone]: column `ts`: 1 date carries the time zone `{z}`"
+                )),
+                "{}",
+                stdout(&o)
+            );
+        }
+    }
+}
+
+// 11. Customers files whose ids do not match the transactions.
+
+#[test]
+fn customers_on_one_side_only_are_prospects_or_buyers_without_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "tx.csv",
+        "customer_id,ts,amount\na,2024-01-01,5\nb,2024-01-02,6\nz,2024-01-03,7\n",
+    );
+    write(
+        d,
+        "cust.csv",
+        "customer_id,city\na,Kyiv\nb,Lviv\np,Kyiv\nq,Odesa\n",
+    );
+    // Customers without purchases are prospects...
+    assert_eq!(
+        run_csv(d, "lifecycle = prospect", "2024-01-31"),
+        "customer_id,lifecycle\np,prospect\nq,prospect\n"
+    );
+    // ... and buyers missing from the customers file still count, without attributes.
+    assert_eq!(
+        run_csv(d, "frequency >= 1", "2024-01-31"),
+        "customer_id,frequency\na,1\nb,1\nz,1\n"
+    );
+    assert_eq!(
+        run_csv(
+            d,
+            "city = \"Kyiv\" or frequency >= 1 and not city = \"Lviv\"",
+            "2024-01-31"
+        ),
+        "customer_id,city,frequency\na,Kyiv,1\np,Kyiv,0\nz,,1\n"
+    );
+    let o = segql(
+        d,
+        &[
+            "check",
+            "--data",
+            "--transactions",
+            "tx.csv",
+            "--customers",
+            "cust.csv",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("warning[segql::data::unknown_customers]: 1 customer with purchases not in the customers file"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "warning[segql::data::prospects]: 2 customers have no purchase in the transactions"
+        ),
+        "{out}"
+    );
+}
+
+/// `check --data` over a file with a bit of everything: the whole report.
+#[test]
+fn check_data_reports_every_warning_with_its_count_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "tx.csv",
+        "card,day,total,receipt\n\
+         a,2024-01-01T10:00:00+02:00,10.00,r1\n\
+         a,2024-01-01T10:00:00+02:00,10.00,r1\n\
+         a,2024-01-05,-4.00,r2\n\
+         ,2024-01-02,5.00,r3\n\
+         b,,5.00,r4\n\
+         x,2024-01-03,,r5\n",
+    );
+    write(d, "cust.csv", "id,city\na,Kyiv\nc,Lviv\nc,Odesa\n,Kyiv\n");
+    write(
+        d,
+        "comm.csv",
+        "customer_id,ts,channel\na,2024-01-01,sms\n,2024-01-01,sms\n",
+    );
+    write(
+        d,
+        "segql.toml",
+        "[transactions]\npath = \"tx.csv\"\n[transactions.columns]\ncustomer_id = \"card\"\nts = \"day\"\namount = \"total\"\nreceipt_id = \"receipt\"\n\
+         [customers]\npath = \"cust.csv\"\n[customers.columns]\ncustomer_id = \"id\"\n\
+         [communications]\npath = \"comm.csv\"\n",
+    );
+    let o = segql(d, &["check", "--data", "--project", "."]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.ends_with("data: readable, 11 warnings\n"), "{out}");
+    insta::assert_snapshot!(out);
+
+    // With segment files, both are checked; an unreadable value is an error: exit 1.
+    write(d, "s.seg", "segment big = monetary > 10\n");
+    let o = segql(d, &["check", "--data", "--project", ".", "s.seg"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).ends_with("ok: 1 segment in 1 file\n"),
+        "{}",
+        stdout(&o)
+    );
+    write(d, "comm.csv", "customer_id,ts,channel\na,01.01.2024,sms\n");
+    let o = segql(d, &["check", "--data", "--project", ".", "s.seg"]);
+    let err = fails_with(&o, "segql::data::unreadable");
+    assert!(
+        err.contains("the communications file `comm.csv` has `01.01.2024`"),
+        "{err}"
+    );
+    // Without --data, check does not scan the data: the segment file is fine.
+    let o = segql(d, &["check", "--project", ".", "s.seg"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+// 12. Bad project files.
+
+#[test]
+fn bad_project_files_are_rejected_at_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "tx.csv", "customer_id,ts,amount\n1,2024-01-01,5\n");
+    let tx = "[transactions]\npath = \"tx.csv\"\n";
+    // (file after the [transactions] table, code, words of the message, where)
+    let cases: Vec<(String, &str, &str, &str)> = vec![
+        // Unknown keys, anywhere.
+        (format!("{tx}colour = \"red\"\n"), "syntax", "unknown field `colour`", "3:1"),
+        (format!("[project]\nnmae = \"x\"\n{tx}"), "syntax", "unknown field `nmae`", "2:1"),
+        (format!("{tx}[lifecycle]\nat_risk = 30\n"), "syntax", "unknown field `at_risk`", "4:1"),
+        (format!("{tx}[rfm]\nwindow = 30\n"), "syntax", "unknown field `window`", "4:1"),
+        (format!("{tx}[segments]\nx = 1\n"), "syntax", "unknown field `segments`", "3:2"),
+        // Wrong types.
+        (format!("{tx}[lifecycle]\nat_risk_days = \"sixty\"\n"), "syntax", "invalid type: string \"sixty\", expected u32", "4:16"),
+        (format!("{tx}[lifecycle]\nnew_days = -5\n"), "syntax", "invalid value: integer `-5`, expected u32", "4:12"),
+        (format!("{tx}amount_scale = \"two\"\n"), "syntax", "invalid type: string \"two\"", "3:16"),
+        ("[transactions]\npath = 5\n".into(), "syntax", "invalid type: integer `5`, expected a string", "2:8"),
+        (format!("{tx}format = \"xlsx\"\n"), "syntax", "unknown variant `xlsx`", "3:10"),
+        (format!("{tx}[lifecycle.partners.\"OKKO\"]\nderive = \"yes\"\n"), "syntax", "expected a boolean", "4:10"),
+        (format!("{tx}[abc]\na_share = 0.8\n"), "syntax", "invalid type: floating point `0.8`, expected u32", "4:11"),
+        ("[project]\nas_of = 2024-06-30\n[transactions]\npath = \"tx.csv\"\n".into(), "syntax", "expected a string", "2:9"),
+        // Rules of [transactions].
+        ("[project]\nname = \"x\"\n".into(), "invalid", "the project file has no [transactions] table", ""),
+        (format!("{tx}delimiter = \";;\"\n"), "invalid", "delimiter must be exactly one ASCII character", "3:13"),
+        (format!("{tx}[transactions.columns]\ncustomer = \"card\"\n"), "invalid", "no canonical column `customer` (did you mean `customer_id`?)", "4:1"),
+        (format!("{tx}amount_scale = 11\n"), "invalid", "amount_scale must be between 0 and 10", "3:1"),
+        ("[transactions]\npath = \"tx.csv\"\n[communications]\npath = \"tx.csv\"\n[communications.columns]\nchanel = \"c\"\n".into(), "invalid", "[communications.columns] has no canonical column `chanel` (did you mean `channel`?)", "6:1"),
+        // [project]
+        (format!("[project]\nas_of = \"30.06.2024\"\n{tx}"), "invalid", "as_of `30.06.2024` is not a date like 2024-06-30", "2:9"),
+        // [rfm] and [abc]
+        (format!("{tx}[rfm]\nwindow_days = 0\n"), "invalid", "[rfm] window_days must be between 1 and 36500", "4:1"),
+        (format!("{tx}[abc]\nwindow_days = 40000\n"), "invalid", "[abc] window_days must be between 1 and 36500", "4:1"),
+        (format!("{tx}[abc]\na_share = 0\n"), "invalid", "0 < a_share (0)", "4:1"),
+        (format!("{tx}[abc]\na_share = 90\nb_share = 20\n"), "invalid", "a_share + b_share (110) <= 100", "5:1"),
+        (format!("{tx}[abc]\na_share = 90\nb_share = 4294967295\n"), "invalid", "a_share + b_share (4294967295) <= 100", "5:1"),
+        // [lifecycle], and its partners.
+        (format!("{tx}[lifecycle]\nnew_days = 0\n"), "invalid", "[lifecycle] new_days must be at least 1", "4:1"),
+        (format!("{tx}[lifecycle]\nat_risk_days = 0\n"), "invalid", "[lifecycle] at_risk_days must be at least 1", "4:1"),
+        (format!("{tx}[lifecycle]\nat_risk_days = 200\nchurned_days = 100\n"), "invalid", "thresholds must increase: at_risk_days (200) < churned_days (100) < lost_days (365)", "5:1"),
+        (format!("{tx}[lifecycle]\nlost_days = 180\n"), "invalid", "churned_days (180) < lost_days (180)", "4:1"),
+        (format!("{tx}[lifecycle]\nchurned_days = 400\n"), "invalid", "churned_days (400) < lost_days (365)", "4:1"),
+        (format!("{tx}[lifecycle.partners.\"OKKO\"]\nnew_days = 0\n"), "invalid", "[lifecycle.partners.\"OKKO\"] new_days must be at least 1", "4:1"),
+        (format!("{tx}[lifecycle.partners.\"OKKO\"]\nat_risk_days = 500\n"), "invalid", "[lifecycle.partners.\"OKKO\"] thresholds must increase: at_risk_days (500)", "4:1"),
+        (format!("{tx}[lifecycle]\nlost_days = 400\n[lifecycle.partners.\"ALLO\"]\nchurned_days = 500\n"), "invalid", "churned_days (500) < lost_days (400)", "6:1"),
+    ];
+    for (text, code, words, at) in &cases {
+        write(d, "segql.toml", text);
+        let o = segql(
+            d,
+            &["run", "--project", ".", "-e", "recency < 30d", "--count"],
+        );
+        let err = fails_with(&o, &format!("segql::project::{code}"));
+        assert!(err.contains(words), "{text}\n{err}");
+        if !at.is_empty() {
+            assert!(
+                err.contains(&format!("segql.toml:{at}]")),
+                "{text}\nexpected {at}: {err}"
+            );
+        }
+    }
+    write(
+        d,
+        "segql.toml",
+        &format!("{tx}[lifecycle]\nat_risk_days = 200\nchurned_days = 100\n"),
+    );
+    let o = segql(
+        d,
+        &["run", "--project", ".", "-e", "recency < 30d", "--count"],
+    );
+    insta::assert_snapshot!(rendered(&o));
+    // The same file with sane values runs.
+    write(
+        d,
+        "segql.toml",
+        &format!(
+            "{tx}[lifecycle]\nat_risk_days = 90\nchurned_days = 200\n[abc]\na_share = 70\nb_share = 30\n"
+        ),
+    );
+    let o = segql(
+        d,
+        &["run", "--project", ".", "-e", "recency < 30d", "--count"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1\n");
+}
