@@ -91,7 +91,12 @@ pub async fn check_data(project: &Project) -> Result<DataReport, RuntimeError> {
         };
         let text_id = schema
             .field_with_unqualified_name("customer_id")
-            .is_ok_and(|f| f.data_type() == &DataType::Utf8);
+            .is_ok_and(|f| {
+                matches!(
+                    f.data_type(),
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                )
+            });
         let id = ident("customer_id");
         let mut no_id = id.clone().is_null();
         if text_id {

@@ -264,7 +264,7 @@ pub(crate) async fn load(
         let text_ids = b
             .schema()
             .field_with_unqualified_name("customer_id")
-            .is_ok_and(|f| f.data_type() == &DataType::Utf8);
+            .is_ok_and(|f| is_text(f.data_type()));
         let b = if text_ids {
             b.filter(ident("customer_id").not_eq(lit("")))
                 .map_err(|e| RuntimeError::data(what.clone(), e))?
