@@ -88,8 +88,8 @@ fn ids_as_text(p: LogicalPlan) -> Result<LogicalPlan, RuntimeError> {
         .fields()
         .iter()
         .map(|f| {
-            if f.name() == "customer_id" && f.data_type() != &DataType::Utf8 {
-                cast(ident("customer_id"), DataType::Utf8).alias("customer_id")
+            if f.name() == "customer_id" && f.data_type() != &TEXT {
+                cast(ident("customer_id"), TEXT).alias("customer_id")
             } else {
                 ident(f.name())
             }
@@ -287,7 +287,7 @@ pub(crate) async fn load(
     let mut keep = id.clone().is_not_null();
     if b.schema()
         .field_with_unqualified_name("customer_id")
-        .is_ok_and(|f| f.data_type() == &DataType::Utf8)
+        .is_ok_and(|f| is_text(f.data_type()))
     {
         keep = keep.and(id.clone().not_eq(lit("")));
     }
@@ -444,6 +444,11 @@ fn local_dates(
     Ok(df)
 }
 
+/// The type of ids and text columns of transactions and communications: Arrow's string
+/// view, which Parquet is read as, so that large files are never copied into another string
+/// layout (CSV text becomes views of its own buffers, without copying).
+pub const TEXT: DataType = DataType::Utf8View;
+
 fn is_text(dt: &DataType) -> bool {
     matches!(
         dt,
@@ -468,13 +473,14 @@ fn cast_for_role(
             "date" => DataType::Date32,
             "amount" => DataType::Decimal128(38, amount_scale),
             "quantity" | "number" => DataType::Int64,
-            _ => DataType::Utf8,
+            "attribute" => DataType::Utf8,
+            _ => TEXT,
         };
         return Some(cast(e, t));
     }
     Some(match role {
         "id" if is_int(dt) => cast(e, DataType::Int64),
-        "id" if is_text(dt) || matches!(dt, DataType::Dictionary(..)) => cast(e, DataType::Utf8),
+        "id" if is_text(dt) || matches!(dt, DataType::Dictionary(..)) => cast(e, TEXT),
         "id" => return None,
         "date" => match dt {
             DataType::Date32 => e,
@@ -513,11 +519,8 @@ fn cast_for_role(
             _ => e,
         },
         _ => match dt {
-            DataType::Utf8 => e,
-            d if is_text(d) || is_int(d) || matches!(d, DataType::Dictionary(..)) => {
-                cast(e, DataType::Utf8)
-            }
-            _ => cast(e, DataType::Utf8),
+            DataType::Utf8View => e,
+            _ => cast(e, TEXT),
         },
     })
 }

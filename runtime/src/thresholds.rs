@@ -118,7 +118,9 @@ pub async fn partner_rhythms(
     let batches = engine.collect(histogram).await?;
     let mut customers: BTreeMap<String, u64> = BTreeMap::new();
     for b in engine.collect(per_partner).await? {
-        let partner = b.column(0).as_string::<i32>();
+        let partner = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
+            .map_err(|e| RuntimeError::data("reading partners", e.into()))?;
+        let partner = partner.as_string::<i32>();
         let n = b.column(1).as_primitive::<Int64Type>();
         for i in 0..b.num_rows() {
             customers.insert(partner.value(i).to_string(), n.value(i) as u64);
@@ -127,7 +129,9 @@ pub async fn partner_rhythms(
     // partner -> (gap -> count)
     let mut hists: BTreeMap<String, BTreeMap<u64, u64>> = BTreeMap::new();
     for b in &batches {
-        let partner = b.column(0).as_string::<i32>();
+        let partner = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
+            .map_err(|e| RuntimeError::data("reading partners", e.into()))?;
+        let partner = partner.as_string::<i32>();
         let gap = b.column(1).as_primitive::<Int64Type>();
         let n = b.column(2).as_primitive::<Int64Type>();
         for i in 0..b.num_rows() {
