@@ -600,6 +600,35 @@ fn a_csv_file_that_is_not_utf8_names_the_file_and_line() {
     insta::assert_snapshot!(rendered(&o));
 }
 
+#[test]
+fn a_csv_line_with_a_field_too_many_names_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "tx.csv",
+        "customer_id,ts,amount\n1,2024-01-01,5\n2,2024-01-02,7,9\n",
+    );
+    let err = fails_with(
+        &segql(
+            d,
+            &[
+                "run",
+                "-e",
+                "frequency >= 1",
+                "--transactions",
+                "tx.csv",
+                "--count",
+            ],
+        ),
+        "segql::data::corrupt",
+    );
+    assert!(
+        err.contains("the transactions file `tx.csv` cannot be read: Encountered unequal lengths between records on CSV file. Expected 3 records, found 4 records at line 3"),
+        "{err}"
+    );
+}
+
 // 9. Broken Parquet files.
 
 #[test]

@@ -277,20 +277,33 @@ impl RuntimeError {
 
 /// The engine's message without its nested "External error:" prefixes and backtraces.
 fn clean_message(e: &datafusion::error::DataFusionError) -> String {
-    let s = e.to_string();
-    let mut s = s.as_str();
-    for prefix in [
-        "External error: ",
-        "Arrow error: ",
-        "Execution error: ",
-        "Parquet error: ",
-    ] {
-        while let Some(rest) = s.strip_prefix(prefix) {
-            s = rest;
+    let full = e.to_string();
+    let strip = |mut s: &str| -> String {
+        loop {
+            let before = s;
+            for prefix in [
+                "External error: ",
+                "Arrow error: ",
+                "Execution error: ",
+                "Parquet error: ",
+                "Csv error: ",
+            ] {
+                while let Some(rest) = s.strip_prefix(prefix) {
+                    s = rest;
+                }
+            }
+            if s == before {
+                return s.to_string();
+            }
         }
-    }
+    };
     if std::env::var_os("SEGQL_DEBUG").is_some() {
-        return s.to_string();
+        return strip(&full);
     }
-    s.lines().next().unwrap_or("").to_string()
+    // "Error when processing CSV file PATH / caused by / WHAT": the cause says what and where.
+    let lines: Vec<&str> = full.lines().collect();
+    match lines.iter().rposition(|l| l.trim() == "caused by") {
+        Some(i) if i + 1 < lines.len() => strip(lines[i + 1..].join(" ").trim()),
+        _ => strip(lines.first().copied().unwrap_or("")),
+    }
 }

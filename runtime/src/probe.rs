@@ -165,6 +165,10 @@ fn first_invalid_utf8(file: &Path) -> Option<(u64, usize)> {
 }
 
 fn corrupt(table: &str, shown: &str, csv: bool, reason: String) -> RuntimeError {
+    let reason = reason
+        .strip_prefix("Parquet error: ")
+        .map(str::to_string)
+        .unwrap_or(reason);
     RuntimeError::Corrupt {
         table: table.into(),
         path: shown.into(),
