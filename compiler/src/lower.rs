@@ -585,16 +585,14 @@ impl Profile {
             )?;
         }
         if has_receipt {
-            // Lines without a receipt id are grouped by day too: each is a purchase of its own.
-            let loose_day = when(ident("receipt_id").is_null(), ts.clone()).end()?;
-            input = input.aggregate(
-                vec![
-                    ident("customer_id"),
-                    ident("receipt_id"),
-                    loose_day.alias("__loose_day"),
-                ],
-                stage1,
-            )?;
+            // Lines without a receipt id are purchases of their own: they share one group per
+            // customer, where counts count lines. Only purchase days need them apart by day.
+            let mut keys = vec![ident("customer_id"), ident("receipt_id")];
+            if aggs.iter().any(|a| a.kind == AggKind::Days) {
+                let loose_day = when(ident("receipt_id").is_null(), ts.clone()).end()?;
+                keys.push(loose_day.alias("__loose_day"));
+            }
+            input = input.aggregate(keys, stage1)?;
         }
         let agg_plan = input
             .aggregate(vec![ident("customer_id")], agg_exprs.clone())?
