@@ -763,6 +763,7 @@ fn timestamps_with_time_zones_count_by_their_local_date() {
         (Some("+02:00"), "2024-01-01"),
         (Some("-05:00"), "2023-12-31"),
         (Some("UTC"), "2023-12-31"),
+        (Some("Europe/Kyiv"), "2024-01-01"),
         (None, "2023-12-31"),
     ] {
         let ts = TimestampMillisecondArray::from(vec![instant]);
