@@ -317,6 +317,9 @@ async fn probe_file(
                 let Eval::Failed(level, idx) = eval(&phys, &batch.slice(0, hi)) else {
                     return Ok(());
                 };
+                if hi == 0 {
+                    return Ok(());
+                }
                 let Some(raw) = raw_column(&levels, level, idx) else {
                     return Ok(());
                 };
