@@ -557,8 +557,10 @@ impl Profile {
         }
         let mut input =
             LogicalPlanBuilder::from(catalog.transactions.clone()).filter(scan_filter)?;
-        // Customers failing an attribute conjunct are no members: drop their lines before
-        // aggregating, unless some rank compares every customer with the others.
+        // Customers of the customers table failing an attribute conjunct are no members: drop
+        // their lines before aggregating (an anti join: buyers missing from the table have
+        // NULL attributes, which a negated conjunct may accept), unless some rank compares
+        // every customer with the others.
         if let Some(c) = &catalog.customers
             && never_empty
             && ranked.is_empty()
@@ -574,14 +576,14 @@ impl Profile {
                 })
                 .collect();
             let attrs = Profile::over(c.clone(), names, as_of);
-            let keep = LogicalPlanBuilder::from(c.clone())
-                .filter(attrs.condition(&Pred::And(hints.attributes.clone())))?
-                .project(vec![ident("customer_id").alias("__member_id")])?
+            let drop = LogicalPlanBuilder::from(c.clone())
+                .filter(!attrs.condition(&Pred::And(hints.attributes.clone())))?
+                .project(vec![ident("customer_id").alias("__other_id")])?
                 .build()?;
             input = input.join_on(
-                keep,
-                JoinType::LeftSemi,
-                vec![ident("customer_id").eq(ident("__member_id"))],
+                drop,
+                JoinType::LeftAnti,
+                vec![ident("customer_id").eq(ident("__other_id"))],
             )?;
         }
         if has_receipt {
