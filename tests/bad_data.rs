@@ -208,25 +208,24 @@ fn an_empty_file_is_an_error_and_a_header_alone_counts_nothing() {
     );
     assert!(counted.status.success(), "{}", stderr(&counted));
     assert_eq!(stdout(&counted), "0\n");
-    let err = fails_with(
-        &segql(
-            d,
-            &[
-                "run",
-                "-e",
-                "frequency >= 0",
-                "--transactions",
-                "tx.csv",
-                "--count",
-            ],
-        ),
-        "segql::data::empty",
+    let o = segql(
+        d,
+        &[
+            "run",
+            "-e",
+            "frequency >= 0",
+            "--transactions",
+            "tx.csv",
+            "--count",
+        ],
     );
+    let err = fails_with(&o, "segql::data::empty");
     assert!(
         err.contains("the transactions `tx.csv` have no dated rows"),
         "{err}"
     );
     assert!(err.contains("--as-of"), "{err}");
+    insta::assert_snapshot!("header_alone_without_as_of", rendered(&o));
 }
 
 // 3. Missing or misnamed columns.
@@ -423,14 +422,13 @@ fn unreadable_values_name_the_file_the_column_and_the_value() {
             ("amount", Arc::new(BooleanArray::from(vec![true]))),
         ],
     );
-    let err = fails_with(
-        &run(&["--transactions", "tx.parquet"]),
-        "segql::data::bad_column_type",
-    );
+    let o = run(&["--transactions", "tx.parquet"]);
+    let err = fails_with(&o, "segql::data::bad_column_type");
     assert!(
         err.contains("column `amount` of the transactions data `tx.parquet` has type Boolean, which cannot be used as `amount`"),
         "{err}"
     );
+    insta::assert_snapshot!("boolean_amount", rendered(&o));
 }
 
 // 5. Rows without a customer id.
@@ -1006,6 +1004,12 @@ fn bad_project_files_are_rejected_at_the_key() {
         &["run", "--project", ".", "-e", "recency < 30d", "--count"],
     );
     insta::assert_snapshot!(rendered(&o));
+    write(d, "segql.toml", &format!("{tx}[lifecycle]\nat_risk = 30\n"));
+    let o = segql(
+        d,
+        &["run", "--project", ".", "-e", "recency < 30d", "--count"],
+    );
+    insta::assert_snapshot!("unknown_key_in_project_file", rendered(&o));
     // The same file with sane values runs.
     write(
         d,
@@ -1020,4 +1024,225 @@ fn bad_project_files_are_rejected_at_the_key() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "1\n");
+}
+
+// 13. No project file, files and outputs that cannot be used, command lines that cannot work.
+
+#[test]
+fn without_a_project_file_or_data_paths_the_search_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // No segql.toml here or above (a temporary directory), and no --transactions.
+    let o = segql(d, &["run", "-e", "frequency >= 1", "--count"]);
+    let err = fails_with(&o, "segql::project::not_found");
+    assert!(err.contains("--transactions FILE"), "{err}");
+    let shown = rendered(&o);
+    let real = std::fs::canonicalize(d).unwrap().display().to_string();
+    insta::assert_snapshot!(
+        shown
+            .replace(&real, "[TMP]")
+            .replace(&d.display().to_string(), "[TMP]")
+    );
+
+    // A --project directory without segql.toml.
+    std::fs::create_dir(d.join("elsewhere")).unwrap();
+    let err = fails_with(
+        &segql(
+            d,
+            &["run", "--project", "elsewhere", "-e", "frequency >= 1"],
+        ),
+        "segql::project::not_found",
+    );
+    assert!(err.contains("no segql.toml found in elsewhere"), "{err}");
+}
+
+#[test]
+fn a_data_file_of_unknown_format_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "tx.dat", "customer_id,ts,amount\n1,2024-01-01,5\n");
+    let o = segql(
+        d,
+        &["run", "-e", "frequency >= 1", "--transactions", "tx.dat"],
+    );
+    let err = fails_with(&o, "segql::data::unknown_format");
+    assert!(err.contains("tx.dat"), "{err}");
+    insta::assert_snapshot!(rendered(&o));
+    // The format named in the project file reads it.
+    write(
+        d,
+        "segql.toml",
+        "[transactions]\npath = \"tx.dat\"\nformat = \"csv\"\n",
+    );
+    let o = segql(
+        d,
+        &["run", "--project", ".", "-e", "frequency >= 1", "--count"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "1\n");
+}
+
+#[test]
+fn a_repeated_column_in_a_csv_header_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "tx.csv",
+        "customer_id,ts,amount,amount\n1,2024-01-01,5,6\n",
+    );
+    let o = segql(
+        d,
+        &[
+            "run",
+            "-e",
+            "monetary > 0",
+            "--transactions",
+            "tx.csv",
+            "--count",
+        ],
+    );
+    let err = fails_with(&o, "segql::data::read");
+    assert!(
+        err.contains("incorrect number of fields for line 1"),
+        "{err}"
+    );
+    insta::assert_snapshot!(rendered(&o));
+}
+
+#[test]
+fn a_memory_limit_too_small_is_an_error_with_advice() {
+    let o = segql(
+        &common::example_dir(),
+        &[
+            "run",
+            "--project",
+            ".",
+            "-e",
+            "recency < 30d",
+            "--memory-limit",
+            "1K",
+            "--partitions",
+            "1",
+            "--count",
+        ],
+    );
+    let err = fails_with(&o, "segql::data::read");
+    assert!(err.contains("Resources exhausted"), "{err}");
+    assert!(
+        !err.contains("as:"),
+        "a cut-off list of memory consumers: {err}"
+    );
+    assert!(err.contains("--memory-limit"), "{err}");
+}
+
+#[test]
+fn an_output_file_that_cannot_be_written_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "tx.csv", "customer_id,ts,amount\n1,2024-01-01,5\n");
+    let o = segql(
+        d,
+        &[
+            "run",
+            "-e",
+            "frequency >= 1",
+            "--transactions",
+            "tx.csv",
+            "--output",
+            "no-such-dir/out.csv",
+        ],
+    );
+    let err = fails_with(&o, "segql::io");
+    assert!(err.contains("cannot access `no-such-dir/out.csv`"), "{err}");
+    assert!(!d.join("no-such-dir").exists());
+    // The message names the temporary file beside the target: its random name is masked.
+    let mut shown = rendered(&o)
+        .replace(
+            &std::fs::canonicalize(d).unwrap().display().to_string(),
+            "[TMP]",
+        )
+        .replace(&d.display().to_string(), "[TMP]");
+    if let Some(i) = shown.find(".segql-") {
+        let end = i + shown[i..].find(".tmp").expect("a temporary file name") + 4;
+        shown.replace_range(i..end, ".segql-[RANDOM].tmp");
+    }
+    insta::assert_snapshot!(shown);
+}
+
+#[test]
+fn a_command_line_that_cannot_work_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "tx.csv", "customer_id,ts,amount\n1,2024-01-01,5\n");
+    let o = segql(
+        d,
+        &[
+            "run",
+            "-e",
+            "frequency >= 1",
+            "--transactions",
+            "tx.csv",
+            "--format",
+            "parquet",
+        ],
+    );
+    let err = fails_with(&o, "segql::usage");
+    assert!(err.contains("Parquet output needs a file"), "{err}");
+    insta::assert_snapshot!(rendered(&o));
+
+    // A table path that mixes file types.
+    std::fs::create_dir(d.join("tx")).unwrap();
+    write(d, "tx/a.csv", "customer_id,ts,amount\n1,2024-01-01,5\n");
+    write_parquet(
+        &d.join("tx/b.parquet"),
+        vec![
+            (
+                "customer_id",
+                Arc::new(StringArray::from(vec!["2"])) as ArrayRef,
+            ),
+            ("ts", Arc::new(Date32Array::from(vec![days(2024, 1, 2)]))),
+            ("amount", amounts(&[500])),
+        ],
+    );
+    let err = fails_with(
+        &segql(d, &["run", "-e", "frequency >= 1", "--transactions", "tx"]),
+        "segql::usage",
+    );
+    assert!(
+        err.contains("the transactions path `tx` mixes file types"),
+        "{err}"
+    );
+}
+
+/// `segql run ... | head`: the reader going away is not an error (`segql::io::closed` is never
+/// shown; its message is checked in `diagnostics.rs`).
+#[test]
+fn a_closed_standard_output_ends_the_run_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "tx.csv", "customer_id,ts,amount\n1,2024-01-01,5\n");
+    for format in ["csv", "json", "table"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(env!("CARGO_BIN_EXE_segql"))
+            .args([
+                "run",
+                "-e",
+                "frequency >= 1",
+                "--transactions",
+                "tx.csv",
+                "--as-of",
+                "2024-06-30",
+                "--format",
+                format,
+            ])
+            .current_dir(d)
+            .env("NO_COLOR", "1")
+            .stdout(writer)
+            .output()
+            .expect("segql runs");
+        assert_eq!(o.status.code(), Some(0), "{format}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{format}");
+    }
 }

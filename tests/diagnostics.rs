@@ -229,26 +229,147 @@ fn missing_column() {
     insta::assert_snapshot!(render(&e));
 }
 
-/// Every diagnostic kind has its own stable code.
+/// Runs `f` on a thread with the main thread's usual 8 MiB stack: 64 levels of references
+/// take more than a test thread's 2 MiB in a debug build.
+fn with_main_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
 #[test]
-fn diagnostic_codes_are_unique() {
+fn too_complex_references_nest_too_deeply() {
+    let mut chain = String::from("segment s0 = recency < 30d\n");
+    for i in 1..=64 {
+        chain.push_str(&format!("segment s{i} = not s{}\n", i - 1));
+    }
+    let out = with_main_stack(move || files_error(&[("a.seg", &chain)], false));
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn too_complex_expands_to_too_many_conditions() {
+    let mut doubling = String::from("segment s0 = recency < 30d\n");
+    for i in 1..=14 {
+        doubling.push_str(&format!("segment s{i} = s{0} and s{0}\n", i - 1));
+    }
+    insta::assert_snapshot!(files_error(&[("a.seg", &doubling)], false));
+}
+
+/// A segment asked for by name (`run --segment NAME`) that no file defines.
+#[test]
+fn segment_not_found() {
+    let catalog = example_catalog();
+    let mut program = Program::new(None);
+    program
+        .load_text(
+            "a.seg",
+            "segment lapsed = recency > 90d\nsegment loyal = frequency > 5\n",
+        )
+        .unwrap();
+    let e = segql_compiler::resolve_segment(&program, &catalog, "lapsd").unwrap_err();
+    let mut out = render(&e);
+    let e = segql_compiler::resolve_segment(&program, &catalog, "vip").unwrap_err();
+    out.push('\n');
+    out.push_str(&render(&e));
+    insta::assert_snapshot!(out);
+}
+
+/// DataFusion refusing a plan is a bug of segql, never a mistake in the segment text, so no
+/// input produces it: the message itself is what is checked here.
+#[test]
+fn plan_refused_by_datafusion() {
+    let e = segql_compiler::CompileError::from(
+        segql_runtime::datafusion::error::DataFusionError::Plan(
+            "Projections require unique expression names".into(),
+        ),
+    );
+    insta::assert_snapshot!(render(&e));
+}
+
+/// A closed standard output (`segql run ... | head`) ends the command quietly (see
+/// `bad_data::a_closed_standard_output_ends_the_run_quietly`); the message is never shown, but
+/// is checked here like every other.
+#[test]
+fn output_closed() {
+    insta::assert_snapshot!(render(&segql_runtime::RuntimeError::OutputClosed));
+}
+
+/// Every `code(segql::...)` of the source files, with the file it is in.
+fn diagnostic_codes() -> Vec<(String, String)> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "rs") {
+                out.push(p);
+            }
+        }
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["grammar/src", "compiler/src", "runtime/src", "src"] {
+        walk(&root.join(dir), &mut files);
+    }
+    files.sort();
     let mut codes = Vec::new();
-    for f in [
-        "grammar/src/error.rs",
-        "compiler/src/error.rs",
-        "runtime/src/error.rs",
-    ] {
-        let text = std::fs::read_to_string(root.join(f)).unwrap();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
         for (i, _) in text.match_indices("code(segql::") {
             let rest = &text[i + 5..];
             let end = rest.find([')', ',']).unwrap();
-            codes.push(rest[..end].to_string());
+            let shown = f.strip_prefix(root).unwrap_or(&f).display().to_string();
+            codes.push((rest[..end].trim().to_string(), shown));
         }
     }
+    codes
+}
+
+/// Every diagnostic kind has its own stable code.
+#[test]
+fn diagnostic_codes_are_unique() {
+    let codes: Vec<String> = diagnostic_codes().into_iter().map(|(c, _)| c).collect();
     assert!(codes.len() > 20, "found {} codes", codes.len());
     let mut sorted = codes.clone();
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted.len(), codes.len(), "duplicate codes in {codes:?}");
+}
+
+/// Every diagnostic code has a golden test of its rendered message: it appears in at least one
+/// snapshot (of this file, `bad_data.rs` or `cli.rs`). A new diagnostic kind needs a test that
+/// produces it and snapshots what the user sees.
+#[test]
+fn every_diagnostic_code_has_a_rendered_snapshot() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let snapshots: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "snap"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    // The whole code: `segql::io` is not found in `segql::io::closed`.
+    let rendered = |code: &str| {
+        snapshots.iter().any(|s| {
+            s.match_indices(code).any(|(i, _)| {
+                !s[i + code.len()..]
+                    .starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':')
+            })
+        })
+    };
+    let codes = diagnostic_codes();
+    assert!(codes.len() > 20, "found {} codes", codes.len());
+    let missing: Vec<String> = codes
+        .iter()
+        .filter(|(code, _)| !rendered(code))
+        .map(|(code, file)| format!("{code} ({file})"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "diagnostic codes without a snapshot of their rendered message in tests/snapshots: {missing:#?}"
+    );
 }

@@ -259,7 +259,9 @@ impl RuntimeError {
             e => e,
         };
         let message = clean_message(&e);
-        let help = if message.contains("parse")
+        let help = if message.starts_with("Resources exhausted") {
+            Some("the query needs more memory than --memory-limit gives it: raise the limit".into())
+        } else if message.contains("parse")
             || message.contains("Parser")
             || message.contains("Cast")
         {
@@ -304,6 +306,14 @@ fn clean_message(e: &datafusion::error::DataFusionError) -> String {
     let lines: Vec<&str> = full.lines().collect();
     match lines.iter().rposition(|l| l.trim() == "caused by") {
         Some(i) if i + 1 < lines.len() => strip(lines[i + 1..].join(" ").trim()),
-        _ => strip(lines.first().copied().unwrap_or("")),
+        _ => {
+            let first = strip(lines.first().copied().unwrap_or(""));
+            // "Resources exhausted: ... with top memory consumers (across reservations) as:"
+            // lists them on the lines left out: end the sentence before its colon.
+            match first.find(" with top memory consumers") {
+                Some(i) => first[..i].to_string(),
+                None => first,
+            }
+        }
     }
 }
