@@ -2,7 +2,7 @@
 //! plan), and the same followed by DataFusion's optimizer. Schemas only: no data is read.
 //!
 //! ```sh
-//! cargo bench --bench compile
+//! cargo bench --profile dev --bench compile
 //! ```
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -2,7 +2,7 @@
 //! interactive queries on it. Prints figures; asserts nothing.
 //!
 //! ```sh
-//! cargo bench --bench repl -- 1000000   # customers (default 1,000,000)
+//! cargo bench --profile dev --bench repl -- 1000000   # customers (default 1,000,000)
 //! ```
 //! The data set is generated once into `target/bench-data/` and reused.
 

@@ -101,9 +101,6 @@ pub struct ScanHints {
     /// of those days computes it exactly (others read NULL, and the comparison is false
     /// either way).
     local: HashMap<Value, u64>,
-    /// Conjuncts on customer attributes alone: transactions of customers failing them can
-    /// be dropped before aggregating (unless ranks compare customers with each other).
-    attributes: Vec<Pred>,
 }
 
 /// The scan hints of `pred`.
@@ -118,10 +115,6 @@ pub fn scan_hints(pred: &Pred) -> ScanHints {
     conjuncts(pred, &mut all);
     let mut hints = ScanHints::default();
     for c in all {
-        let values = c.values();
-        if !values.is_empty() && values.iter().all(|v| matches!(v, Value::Attribute(_))) {
-            hints.attributes.push(c.clone());
-        }
         if let Pred::Cmp {
             value: value @ Value::Metric(m),
             op,
@@ -557,35 +550,6 @@ impl Profile {
         }
         let mut input =
             LogicalPlanBuilder::from(catalog.transactions.clone()).filter(scan_filter)?;
-        // Customers of the customers table failing an attribute conjunct are no members: drop
-        // their lines before aggregating (an anti join: buyers missing from the table have
-        // NULL attributes, which a negated conjunct may accept), unless some rank compares
-        // every customer with the others.
-        if let Some(c) = &catalog.customers
-            && never_empty
-            && ranked.is_empty()
-            && !hints.attributes.is_empty()
-        {
-            let names = hints
-                .attributes
-                .iter()
-                .flat_map(Pred::values)
-                .map(|v| match &v {
-                    Value::Attribute(a) => (v.clone(), a.clone()),
-                    _ => unreachable!("attribute conjuncts read attributes only"),
-                })
-                .collect();
-            let attrs = Profile::over(c.clone(), names, as_of);
-            let drop = LogicalPlanBuilder::from(c.clone())
-                .filter(!attrs.condition(&Pred::And(hints.attributes.clone())))?
-                .project(vec![ident("customer_id").alias("__other_id")])?
-                .build()?;
-            input = input.join_on(
-                drop,
-                JoinType::LeftAnti,
-                vec![ident("customer_id").eq(ident("__other_id"))],
-            )?;
-        }
         if has_receipt {
             // Lines without a receipt id are purchases of their own: they share one group per
             // customer, where counts count lines. Only purchase days need them apart by day.
