@@ -510,13 +510,20 @@ fn compile_err(e: DataFusionError) -> Report {
     Report::from(segql_compiler::CompileError::from(e))
 }
 
+/// Prints to standard output; a reader that went away (`segql ... | head`) is no error.
+fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).into_diagnostic(),
+        _ => Ok(()),
+    }
+}
+
 fn write_text(out: Option<&Path>, text: &str) -> Result<()> {
     use std::io::Write;
     match out {
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+        None => print_out(text),
         Some(p) => {
             let mut f = segql_runtime::output::AtomicFile::create(p)?;
             f.write_all(text.as_bytes()).into_diagnostic()?;
@@ -633,7 +640,7 @@ async fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
     let mut errors: Vec<Report> = Vec::new();
     if a.scan_data {
         match segql_runtime::datacheck::check_data(&engine.project).await {
-            Ok(report) => print!("{}", data_report_text(&report)),
+            Ok(report) => print_out(&data_report_text(&report))?,
             Err(e) => errors.push(e.into()),
         }
         if a.files.is_empty() {

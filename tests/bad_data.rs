@@ -1246,3 +1246,20 @@ fn a_closed_standard_output_ends_the_run_quietly() {
         assert_eq!(stderr(&o), "", "{format}");
     }
 }
+
+#[test]
+fn check_data_reads_a_project_named_by_a_relative_path() {
+    // The project directory relative to the current one; its paths relative to it.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = segql(
+        root,
+        &["check", "--project", "examples/coalition", "--data"],
+    );
+    assert!(o.status.success(), "{}", rendered(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("transactions `data/transactions.parquet`: 22723 rows, 808 customers"),
+        "{out}"
+    );
+    assert!(out.ends_with("data: readable, 1 warning\n"), "{out}");
+}

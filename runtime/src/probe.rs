@@ -226,6 +226,8 @@ async fn probe_file(
     }
     let mut one = cfg.clone();
     // The one file, as a path that is never taken for a glob of others.
+    // Absolute: the project directory may itself be relative, and `load` joins it again.
+    let file = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
     one.path = Spanned::new(0..0, glob::Pattern::escape(&file.display().to_string()));
     let plan = match load(ctx, project, &one, kind).await {
         Ok(p) => p,
