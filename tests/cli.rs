@@ -288,6 +288,57 @@ fn explain_shows_logical_and_optimized_plans() {
         None,
     );
     assert!(stdout(&ir).contains("Recency"), "{}", stdout(&ir));
+    // The plan run, with the rows of each step: the filter keeps exactly the members.
+    let analyze = segql(
+        &[
+            "explain",
+            "--project",
+            &example(),
+            "--as-of",
+            "2026-10-31",
+            "-e",
+            "recency < 30d and frequency >= 3",
+            "--count",
+            "--stage",
+            "analyze",
+        ],
+        None,
+    );
+    assert!(analyze.status.success(), "{}", stderr(&analyze));
+    let out = stdout(&analyze);
+    assert!(
+        out.contains("AggregateExec") && out.contains("elapsed_compute="),
+        "{out}"
+    );
+    let count = segql(
+        &[
+            "run",
+            "--project",
+            &example(),
+            "--as-of",
+            "2026-10-31",
+            "-e",
+            "recency < 30d and frequency >= 3",
+            "--count",
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    let members = stdout(&count)
+        .trim()
+        .rsplit(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let filter = out
+        .lines()
+        .find(|l| l.contains("FilterExec"))
+        .unwrap_or_default();
+    assert!(
+        filter.contains(&format!("output_rows={members}")),
+        "{members}: {out}"
+    );
 }
 
 #[test]
