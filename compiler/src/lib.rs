@@ -7,13 +7,14 @@
 //!
 //! - [`program`]: loads `.seg` files and their imports (cycles, root confinement).
 //! - [`resolve`]: names and types against the [`catalog::Catalog`]; produces [`ir`].
-//! - [`lower`]: builds the plan with DataFusion's `LogicalPlanBuilder`, never SQL text.
+//! - [`lower`]: builds the plan node by node ([`builder`]), never SQL text.
 //! - [`reference`]: the same semantics in plain Rust, for cross-checking.
 
 // Diagnostics carry their source text and spans, so error values are large; they are
 // built only on the (cold) failure path, where their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod builder;
 pub mod catalog;
 pub mod error;
 pub mod ir;

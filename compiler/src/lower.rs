@@ -6,6 +6,7 @@
 //! -> a join with customers only where attributes or customers without purchases matter
 //! -> one projection of the per-customer values -> one filter -> the requested columns.
 
+use crate::builder::PlanBuilder;
 use crate::catalog::Catalog;
 use crate::ir::*;
 use chrono::NaiveDate;
@@ -15,8 +16,7 @@ use datafusion::functions::expr_fn::coalesce;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
 use datafusion::logical_expr::{
-    Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, SortExpr, cast, ident, lit,
-    when,
+    Expr, ExprFunctionExt, JoinType, LogicalPlan, SortExpr, cast, ident, lit, when,
 };
 use segql_grammar::ast::{CmpOp, Dimension};
 use std::collections::{BTreeMap, HashMap};
@@ -31,14 +31,14 @@ pub struct Query {
 impl Query {
     /// The members sorted by `customer_id`.
     pub fn sorted(&self) -> Result<LogicalPlan> {
-        LogicalPlanBuilder::from(self.plan.clone())
+        PlanBuilder::from(self.plan.clone())
             .sort(vec![SortExpr::new(ident("customer_id"), true, true)])?
             .build()
     }
 
     /// One row, one column `members`: how many rows the query has.
     pub fn count(&self) -> Result<LogicalPlan> {
-        LogicalPlanBuilder::from(self.plan.clone())
+        PlanBuilder::from(self.plan.clone())
             .aggregate(Vec::<Expr>::new(), vec![count_all().alias("members")])?
             .build()
     }
@@ -71,7 +71,7 @@ pub fn lower_campaign(catalog: &Catalog, seg: &Segment) -> Result<Query> {
     }
     let hints = scan_hints(&seg.pred);
     let profile = Profile::build_with(catalog, &values, needs_full_base(&[&seg.pred]), &hints)?;
-    let mut b = LogicalPlanBuilder::from(profile.filtered(&seg.pred)?);
+    let mut b = PlanBuilder::from(profile.filtered(&seg.pred)?);
     if let Some((n, by, desc)) = &spec.limit {
         let mut order = Vec::new();
         if let Some(v) = by {
@@ -167,7 +167,7 @@ pub fn lower_memberships(catalog: &Catalog, segments: &[Segment]) -> Result<Quer
         cols.push(e.alias(name));
     }
     let any = any.into_iter().reduce(Expr::or).unwrap_or(lit(false));
-    let plan = LogicalPlanBuilder::from(profile.plan.clone())
+    let plan = PlanBuilder::from(profile.plan.clone())
         .filter(any)?
         .project(cols)?
         .build()?;
@@ -290,7 +290,7 @@ impl Profile {
     pub fn members(&self, pred: &Pred) -> Result<Query> {
         let mut cols = vec![ident("customer_id")];
         cols.extend(pred.values().iter().map(|v| ident(&self.names[v])));
-        let plan = LogicalPlanBuilder::from(self.plan.clone())
+        let plan = PlanBuilder::from(self.plan.clone())
             .filter(self.condition(pred))?
             .project(cols)?
             .build()?;
@@ -299,7 +299,7 @@ impl Profile {
 
     /// Members of `pred` with every profile column.
     pub fn filtered(&self, pred: &Pred) -> Result<LogicalPlan> {
-        LogicalPlanBuilder::from(self.plan.clone())
+        PlanBuilder::from(self.plan.clone())
             .filter(self.condition(pred))?
             .build()
     }
@@ -548,8 +548,7 @@ impl Profile {
             agg_names.insert(name.clone(), ());
             agg_exprs.push(e.alias(&name));
         }
-        let mut input =
-            LogicalPlanBuilder::from(catalog.transactions.clone()).filter(scan_filter)?;
+        let mut input = PlanBuilder::from(catalog.transactions.clone()).filter(scan_filter)?;
         if has_receipt {
             // Lines without a receipt id are purchases of their own: they share one group per
             // customer, where counts count lines. Only purchase days need them apart by day.
@@ -606,28 +605,22 @@ impl Profile {
             }
         };
         let (builder, id_expr) = match join {
-            None => (
-                LogicalPlanBuilder::from(agg_plan.clone()),
-                ident("customer_id"),
-            ),
+            None => (PlanBuilder::from(agg_plan.clone()), ident("customer_id")),
             Some((c, jt)) => {
                 let mut ccols = vec![ident("customer_id")];
                 ccols.extend(attrs.iter().map(|a| ident(a.as_str())));
-                let cust = LogicalPlanBuilder::from(c.clone())
+                let cust = PlanBuilder::from(c.clone())
                     .project(ccols)?
                     .alias("c")?
                     .build()?;
-                let b = LogicalPlanBuilder::from(agg_plan.clone())
-                    .alias("p")?
-                    .join(
-                        cust,
-                        jt,
-                        (
-                            vec![Column::new(Some("p"), "customer_id")],
-                            vec![Column::new(Some("c"), "customer_id")],
-                        ),
-                        None,
-                    )?;
+                let b = PlanBuilder::from(agg_plan.clone()).alias("p")?.join(
+                    cust,
+                    jt,
+                    (
+                        vec![Column::new(Some("p"), "customer_id")],
+                        vec![Column::new(Some("c"), "customer_id")],
+                    ),
+                )?;
                 let id = if jt == JoinType::Full {
                     coalesce(vec![
                         p("customer_id"),
@@ -1017,7 +1010,7 @@ fn rank(
     // One Window node per function (each has its own ordering), its result renamed at once.
     let mut plan = profile;
     for (key, window) in keys.iter().zip(windows) {
-        let b = LogicalPlanBuilder::from(plan).window(vec![window])?;
+        let b = PlanBuilder::from(plan).window(vec![window])?;
         let fields = b.schema().fields().clone();
         let (last, before) = fields.split_last().expect("the window adds a column");
         let mut proj: Vec<Expr> = before.iter().map(|f| ident(f.name())).collect();
@@ -1103,7 +1096,7 @@ fn rank(
         cols.push(e.alias(&name));
         names.insert(v.clone(), name);
     }
-    LogicalPlanBuilder::from(plan).project(cols)?.build()
+    PlanBuilder::from(plan).project(cols)?.build()
 }
 
 /// Adds one column per `contacts` value: messages per customer from the communications
@@ -1158,7 +1151,7 @@ fn join_contacts(
         };
         aggs.push(e.alias(format!("__m{k}")));
     }
-    let messages = LogicalPlanBuilder::from(comms.clone())
+    let messages = PlanBuilder::from(comms.clone())
         .filter(scan_filter)?
         .aggregate(vec![ident("customer_id")], aggs)?
         .alias("m")?
@@ -1176,7 +1169,7 @@ fn join_contacts(
         cols.push(coalesce(vec![n, lit(0i64)]).alias(&name));
         names.insert(v.clone(), name);
     }
-    LogicalPlanBuilder::from(profile)
+    PlanBuilder::from(profile)
         .alias("q")?
         .join(
             messages,
@@ -1185,7 +1178,6 @@ fn join_contacts(
                 vec![Column::new(Some("q"), "customer_id")],
                 vec![Column::new(Some("m"), "customer_id")],
             ),
-            None,
         )?
         .project(cols)?
         .build()
