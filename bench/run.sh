@@ -45,6 +45,8 @@ if [ -z "${ONLY:-}" ]; then
     # The dev profile (dependencies at opt-level 2): benches pull in dev-dependencies, which
     # would otherwise rebuild DataFusion once more for the release profile.
     for n in $SIZES; do cargo bench --profile dev --bench repl -- "$n"; done
-    echo "== compile time" >&2
+    echo "== compile time (release)" >&2
+    "$BIN/compile-time" "$ROOT/examples/coalition"
+    echo "== compile time (criterion, dev profile)" >&2
     cargo bench --profile dev --bench compile
 fi

@@ -905,11 +905,20 @@ fn rank(
         let freq = col(&windowed(MetricKind::Frequency, r.rfm_window));
         let mon = col(&windowed(MetricKind::Monetary, r.rfm_window));
         let active = freq.clone().gt(lit(0i64));
-        for (name, by, asc) in [
-            ("__rfm_r", rec, false),
-            ("__rfm_f", freq, true),
-            ("__rfm_m", mon, true),
+        // Only the scores read: `rfm.r` alone needs one window (one sort), not three.
+        let needs = |p: RfmPart| {
+            ranked.iter().any(|v| {
+                matches!(v, Value::Rfm(q) if *q == p || matches!(q, RfmPart::Code | RfmPart::Segment))
+            })
+        };
+        for (name, by, asc, part) in [
+            ("__rfm_r", rec, false, RfmPart::R),
+            ("__rfm_f", freq, true, RfmPart::F),
+            ("__rfm_m", mon, true, RfmPart::M),
         ] {
+            if !needs(part) {
+                continue;
+            }
             windows.push(
                 ntile(lit(5i64))
                     .partition_by(vec![active.clone()])
