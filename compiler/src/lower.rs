@@ -161,7 +161,7 @@ pub fn lower_memberships(catalog: &Catalog, segments: &[Segment]) -> Result<Quer
     taken.insert("customer_id".to_string(), ());
     for s in segments {
         let e = profile.condition(&s.pred);
-        any.push(e.clone());
+        any.push(profile.filter_condition(&s.pred));
         let name = unique(s.name.clone(), &taken);
         taken.insert(name.clone(), ());
         cols.push(e.alias(name));
@@ -291,7 +291,7 @@ impl Profile {
         let mut cols = vec![ident("customer_id")];
         cols.extend(pred.values().iter().map(|v| ident(&self.names[v])));
         let plan = PlanBuilder::from(self.plan.clone())
-            .filter(self.condition(pred))?
+            .filter(self.filter_condition(pred))?
             .project(cols)?
             .build()?;
         Ok(Query { plan })
@@ -300,7 +300,7 @@ impl Profile {
     /// Members of `pred` with every profile column.
     pub fn filtered(&self, pred: &Pred) -> Result<LogicalPlan> {
         PlanBuilder::from(self.plan.clone())
-            .filter(self.condition(pred))?
+            .filter(self.filter_condition(pred))?
             .build()
     }
 
@@ -731,18 +731,32 @@ impl Profile {
 
     /// The predicate as a boolean expression over the profile's columns; never NULL.
     pub fn condition(&self, p: &Pred) -> Expr {
+        self.truth(p, Truth::Definite)
+    }
+
+    /// The predicate as a filter: true for the rows kept, false or NULL for the others.
+    ///
+    /// A filter drops a row where its predicate is NULL as where it is false, and `and` and
+    /// `or` keep that equivalence, so outside `not` a comparison on a value that can be
+    /// missing needs no `coalesce(_, false)`. Without it, DataFusion no longer evaluates each
+    /// such comparison twice (`e IS NOT NULL AND e`, its simplification of the coalesce).
+    pub fn filter_condition(&self, p: &Pred) -> Expr {
+        self.truth(p, Truth::NullIsFalse)
+    }
+
+    fn truth(&self, p: &Pred, truth: Truth) -> Expr {
         match p {
             Pred::And(ps) => ps
                 .iter()
-                .map(|p| self.condition(p))
+                .map(|p| self.truth(p, truth))
                 .reduce(Expr::and)
                 .unwrap_or(lit(true)),
             Pred::Or(ps) => ps
                 .iter()
-                .map(|p| self.condition(p))
+                .map(|p| self.truth(p, truth))
                 .reduce(Expr::or)
                 .unwrap_or(lit(false)),
-            Pred::Not(p) => !self.condition(p),
+            Pred::Not(p) => !self.truth(p, Truth::Definite),
             Pred::Cmp { value, op, rhs, .. } => {
                 let l = ident(&self.names[value]);
                 let r = const_expr(rhs);
@@ -754,7 +768,7 @@ impl Profile {
                     CmpOp::Eq => l.eq(r),
                     CmpOp::Ne => l.not_eq(r),
                 };
-                self.not_null(value, e)
+                self.not_null(value, e, truth)
             }
             Pred::In {
                 value,
@@ -764,7 +778,7 @@ impl Profile {
             } => {
                 let l = ident(&self.names[value]);
                 let e = l.in_list(list.iter().map(const_expr).collect(), *negated);
-                self.not_null(value, e)
+                self.not_null(value, e, truth)
             }
             Pred::Top { metric, n } => {
                 let rank = ident(&self.names[&Value::TopRank(metric.clone())]);
@@ -776,7 +790,7 @@ impl Profile {
                         (active * lit(*bp as i64)).gt((rank - lit(1i64)) * lit(10_000i64))
                     }
                 };
-                coalesce(vec![e, lit(false)])
+                definite(e, truth)
             }
             Pred::Upcoming { attribute, days } => {
                 let col = ident(&self.names[&Value::Attribute(attribute.clone())]);
@@ -791,7 +805,7 @@ impl Profile {
                     .into_iter()
                     .map(|k| lit(k as i64))
                     .collect();
-                coalesce(vec![key.in_list(keys, false), lit(false)])
+                definite(key.in_list(keys, false), truth)
             }
             Pred::Between {
                 value,
@@ -806,13 +820,13 @@ impl Profile {
                 } else {
                     l.between(const_expr(low), const_expr(high))
                 };
-                self.not_null(value, e)
+                self.not_null(value, e, truth)
             }
         }
     }
 
     /// Conditions on values that can be missing are false where the value is missing.
-    fn not_null(&self, v: &Value, e: Expr) -> Expr {
+    fn not_null(&self, v: &Value, e: Expr, truth: Truth) -> Expr {
         let nullable = match v {
             Value::Rfm(_)
             | Value::Abc(_)
@@ -823,13 +837,26 @@ impl Profile {
             Value::Attribute(_) => true,
             Value::Lifecycle(_) => false,
         };
+        if nullable { definite(e, truth) } else { e }
+    }
+}
+
+/// Whether a condition's expression must be true or false, or may also be NULL for false.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Truth {
+    /// Never NULL: the condition is a column, or sits under `not`.
+    Definite,
+    /// NULL counts as false: the condition is (part of) a filter, outside `not`.
+    NullIsFalse,
+}
+
+/// `e`, made false where it is NULL when the truth must be definite.
+fn definite(e: Expr, truth: Truth) -> Expr {
+    match truth {
         // `coalesce(e, false)` rather than `e IS TRUE`: the same truth, and DataFusion agrees
         // on its nullability between logical and physical plans.
-        if nullable {
-            coalesce(vec![e, lit(false)])
-        } else {
-            e
-        }
+        Truth::Definite => coalesce(vec![e, lit(false)]),
+        Truth::NullIsFalse => e,
     }
 }
 
