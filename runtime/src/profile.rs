@@ -10,7 +10,7 @@
 use crate::engine::Engine;
 use crate::error::RuntimeError;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::MemTable;
 use datafusion::datasource::provider_as_source;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
@@ -135,10 +135,15 @@ impl CachedProfile {
         let built = Profile::build(&engine.catalog, &values, true)
             .map_err(|e| RuntimeError::data("planning the profile", e))?;
         let batches = engine.collect(built.plan.clone()).await?;
-        let schema = match batches.first() {
+        let schema = dictionary_schema(match batches.first() {
             Some(b) => b.schema(),
             None => Arc::new(built.plan.schema().as_arrow().clone()),
-        };
+        });
+        let batches = batches
+            .iter()
+            .map(|b| dictionary_encode(b, &schema))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| RuntimeError::data("caching the profile", e.into()))?;
         let partitions = split(
             batches,
             engine.context().state().config().target_partitions(),
@@ -226,6 +231,51 @@ impl SortLimit for LogicalPlan {
             )?
             .build()
     }
+}
+
+/// The cached profile's schema: text columns other than `customer_id` (lifecycle, RFM
+/// segment, city, gender, ...) dictionary-encoded. They hold few distinct values, so a
+/// comparison reads each distinct value once and then only integer keys, and the cache is
+/// smaller.
+fn dictionary_schema(schema: SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+                if f.name() != "customer_id" =>
+            {
+                f.as_ref().clone().with_data_type(DataType::Dictionary(
+                    Box::new(DataType::Int32),
+                    Box::new(DataType::Utf8),
+                ))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` with its columns cast to the types of `schema` (see [`dictionary_schema`]).
+fn dictionary_encode(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> datafusion::arrow::error::Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| match c.data_type() {
+            t if t == f.data_type() => Ok(Arc::clone(c)),
+            // Views are cast to plain strings first: the dictionary holds `Utf8` values.
+            DataType::Utf8View => {
+                let plain = datafusion::arrow::compute::cast(c, &DataType::Utf8)?;
+                datafusion::arrow::compute::cast(&plain, f.data_type())
+            }
+            _ => datafusion::arrow::compute::cast(c, f.data_type()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(Arc::clone(schema), columns)
 }
 
 /// Spreads batches over `n` partitions so scans of the cache run in parallel.
