@@ -1137,6 +1137,34 @@ fn a_memory_limit_too_small_is_an_error_with_advice() {
 }
 
 #[test]
+fn datafusion_settings_come_from_the_environment_and_bad_ones_are_usage_errors() {
+    let run = |var: &str, value: &str| {
+        Command::new(env!("CARGO_BIN_EXE_segql"))
+            .args(["run", "--project", ".", "-e", "frequency >= 3", "--count"])
+            .current_dir(common::example_dir())
+            .env("NO_COLOR", "1")
+            .env(var, value)
+            .output()
+            .expect("segql runs")
+    };
+    let plain = segql(
+        &common::example_dir(),
+        &["run", "--project", ".", "-e", "frequency >= 3", "--count"],
+    );
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    // A valid setting changes how the plan runs, not what it answers.
+    let tuned = run(
+        "DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_RATIO_THRESHOLD",
+        "1.0",
+    );
+    assert!(tuned.status.success(), "{}", stderr(&tuned));
+    assert_eq!(stdout(&tuned), stdout(&plain));
+    let bad = run("DATAFUSION_EXECUTION_BATCH_SIZE", "many");
+    let err = fails_with(&bad, "segql::usage");
+    assert!(err.contains("DATAFUSION_*"), "{err}");
+}
+
+#[test]
 fn an_output_file_that_cannot_be_written_names_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -31,8 +31,11 @@ async fn main() {
 
 async fn run(dir: PathBuf, query: PathBuf) -> Result<()> {
     let sql = std::fs::read_to_string(&query)?;
-    // The settings segql uses: DataFusion's defaults (one partition per core).
-    let ctx = SessionContext::new_with_config(SessionConfig::new());
+    // The settings segql uses: DataFusion's defaults (one partition per core) with segql's
+    // own (partial aggregation skipped sooner).
+    let mut config = SessionConfig::new();
+    segql_runtime::segql_settings(&mut config);
+    let ctx = SessionContext::new_with_config(config);
     for f in segql_compiler::udf::all() {
         ctx.register_udf(f);
     }

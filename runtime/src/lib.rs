@@ -22,6 +22,6 @@ pub mod thresholds;
 
 pub use config::Project;
 pub use datafusion;
-pub use engine::{Engine, EngineOptions};
+pub use engine::{Engine, EngineOptions, segql_settings};
 pub use error::RuntimeError;
 pub use output::Format;
