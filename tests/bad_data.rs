@@ -10,37 +10,30 @@ use segql_runtime::datafusion::arrow::array::{
 use segql_runtime::datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use segql_runtime::datafusion::parquet::arrow::ArrowWriter;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
+
+use common::{stderr, stdout};
 
 /// Runs segql in `dir` (so messages carry the short relative paths used here).
 fn segql(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_segql"))
+    common::segql_command()
         .args(args)
         .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("CLICOLOR_FORCE")
-        .env_remove("SEGQL_DEBUG")
         .output()
         .expect("segql runs")
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
+/// `segql run -e "frequency >= 1" --transactions TX EXTRA...` in `dir`.
+fn run_tx(dir: &Path, tx: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["run", "-e", "frequency >= 1", "--transactions", tx];
+    args.extend_from_slice(extra);
+    segql(dir, &args)
 }
 
 /// Standard error as printed, for snapshots.
 fn rendered(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-/// Standard error with miette's line wrapping undone, for substring checks.
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr)
-        .replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Asserts a failure with exit code 1 (never a panic's 101) and `code`; returns the message.
@@ -112,13 +105,7 @@ fn amounts(v: &[i128]) -> ArrayRef {
 fn a_missing_file_or_an_empty_glob_names_the_configured_path() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let err = fails_with(
-        &segql(
-            d,
-            &["run", "-e", "frequency >= 1", "--transactions", "nope.csv"],
-        ),
-        "segql::data::no_files",
-    );
+    let err = fails_with(&run_tx(d, "nope.csv", &[]), "segql::data::no_files");
     assert!(
         err.contains("the transactions path `nope.csv` matches no file"),
         "{err}"
@@ -149,17 +136,7 @@ fn an_empty_file_is_an_error_and_a_header_alone_counts_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(d, "tx.csv", "");
-    let o = segql(
-        d,
-        &[
-            "run",
-            "-e",
-            "frequency >= 1",
-            "--transactions",
-            "tx.csv",
-            "--count",
-        ],
-    );
+    let o = run_tx(d, "tx.csv", &["--count"]);
     let err = fails_with(&o, "segql::data::empty_file");
     assert!(
         err.contains("the transactions file `tx.csv` is empty: no header line"),
@@ -175,20 +152,7 @@ fn an_empty_file_is_an_error_and_a_header_alone_counts_nothing() {
         "customer_id,ts,amount\n1,2024-01-01,5\n",
     );
     write(d, "tx/2024-02.csv", "");
-    let err = fails_with(
-        &segql(
-            d,
-            &[
-                "run",
-                "-e",
-                "frequency >= 1",
-                "--transactions",
-                "tx",
-                "--count",
-            ],
-        ),
-        "segql::data::empty_file",
-    );
+    let err = fails_with(&run_tx(d, "tx", &["--count"]), "segql::data::empty_file");
     assert!(err.contains("2024-02.csv"), "{err}");
 
     // A header alone: valid, no rows. Without purchases there is no latest date to default to.
@@ -576,17 +540,7 @@ fn a_csv_file_that_is_not_utf8_names_the_file_and_line() {
     bytes.extend([0xca, 0xe8, 0xbf, 0xe2]);
     bytes.extend(b"\n");
     std::fs::write(d.join("tx.csv"), &bytes).unwrap();
-    let o = segql(
-        d,
-        &[
-            "run",
-            "-e",
-            "frequency >= 1",
-            "--transactions",
-            "tx.csv",
-            "--count",
-        ],
-    );
+    let o = run_tx(d, "tx.csv", &["--count"]);
     let err = fails_with(&o, "segql::data::encoding");
     assert!(
         err.contains(
@@ -607,20 +561,7 @@ fn a_csv_line_with_a_field_too_many_names_the_file_and_line() {
         "tx.csv",
         "customer_id,ts,amount\n1,2024-01-01,5\n2,2024-01-02,7,9\n",
     );
-    let err = fails_with(
-        &segql(
-            d,
-            &[
-                "run",
-                "-e",
-                "frequency >= 1",
-                "--transactions",
-                "tx.csv",
-                "--count",
-            ],
-        ),
-        "segql::data::corrupt",
-    );
+    let err = fails_with(&run_tx(d, "tx.csv", &["--count"]), "segql::data::corrupt");
     assert!(
         err.contains("the transactions file `tx.csv` cannot be read: Encountered unequal lengths between records on CSV file. Expected 3 records, found 4 records at line 3"),
         "{err}"
@@ -1061,10 +1002,7 @@ fn a_data_file_of_unknown_format_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(d, "tx.dat", "customer_id,ts,amount\n1,2024-01-01,5\n");
-    let o = segql(
-        d,
-        &["run", "-e", "frequency >= 1", "--transactions", "tx.dat"],
-    );
+    let o = run_tx(d, "tx.dat", &[]);
     let err = fails_with(&o, "segql::data::unknown_format");
     assert!(err.contains("tx.dat"), "{err}");
     insta::assert_snapshot!(rendered(&o));
@@ -1139,10 +1077,9 @@ fn a_memory_limit_too_small_is_an_error_with_advice() {
 #[test]
 fn datafusion_settings_come_from_the_environment_and_bad_ones_are_usage_errors() {
     let run = |var: &str, value: &str| {
-        Command::new(env!("CARGO_BIN_EXE_segql"))
+        common::segql_command()
             .args(["run", "--project", ".", "-e", "frequency >= 3", "--count"])
             .current_dir(common::example_dir())
-            .env("NO_COLOR", "1")
             .env(var, value)
             .output()
             .expect("segql runs")
@@ -1169,18 +1106,7 @@ fn an_output_file_that_cannot_be_written_names_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(d, "tx.csv", "customer_id,ts,amount\n1,2024-01-01,5\n");
-    let o = segql(
-        d,
-        &[
-            "run",
-            "-e",
-            "frequency >= 1",
-            "--transactions",
-            "tx.csv",
-            "--output",
-            "no-such-dir/out.csv",
-        ],
-    );
+    let o = run_tx(d, "tx.csv", &["--output", "no-such-dir/out.csv"]);
     let err = fails_with(&o, "segql::io");
     assert!(err.contains("cannot access `no-such-dir/out.csv`"), "{err}");
     assert!(!d.join("no-such-dir").exists());
@@ -1203,18 +1129,7 @@ fn a_command_line_that_cannot_work_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(d, "tx.csv", "customer_id,ts,amount\n1,2024-01-01,5\n");
-    let o = segql(
-        d,
-        &[
-            "run",
-            "-e",
-            "frequency >= 1",
-            "--transactions",
-            "tx.csv",
-            "--format",
-            "parquet",
-        ],
-    );
+    let o = run_tx(d, "tx.csv", &["--format", "parquet"]);
     let err = fails_with(&o, "segql::usage");
     assert!(err.contains("Parquet output needs a file"), "{err}");
     insta::assert_snapshot!(rendered(&o));
@@ -1233,10 +1148,7 @@ fn a_command_line_that_cannot_work_is_a_usage_error() {
             ("amount", amounts(&[500])),
         ],
     );
-    let err = fails_with(
-        &segql(d, &["run", "-e", "frequency >= 1", "--transactions", "tx"]),
-        "segql::usage",
-    );
+    let err = fails_with(&run_tx(d, "tx", &[]), "segql::usage");
     assert!(
         err.contains("the transactions path `tx` mixes file types"),
         "{err}"
@@ -1253,7 +1165,7 @@ fn a_closed_standard_output_ends_the_run_quietly() {
     for format in ["csv", "json", "table"] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let o = Command::new(env!("CARGO_BIN_EXE_segql"))
+        let o = common::segql_command()
             .args([
                 "run",
                 "-e",
@@ -1266,7 +1178,6 @@ fn a_closed_standard_output_ends_the_run_quietly() {
                 format,
             ])
             .current_dir(d)
-            .env("NO_COLOR", "1")
             .stdout(writer)
             .output()
             .expect("segql runs");

@@ -2,31 +2,25 @@
 
 mod common;
 
+use common::{stderr, stdout};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn segql(args: &[&str], cwd: Option<&Path>) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_segql"));
-    c.args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("CLICOLOR_FORCE");
+    let mut c = common::segql_command();
+    c.args(args);
     if let Some(d) = cwd {
         c.current_dir(d);
     }
     c.output().expect("segql runs")
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-/// Standard error with miette's line wrapping undone, for substring checks.
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr)
-        .replace('│', " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+/// `segql CMD --project EXAMPLE ARGS...`, from the current directory.
+fn on_example(cmd: &str, args: &[&str]) -> Output {
+    let example = example();
+    let mut all = vec![cmd, "--project", example.as_str()];
+    all.extend_from_slice(args);
+    segql(&all, None)
 }
 
 fn example() -> String {
@@ -43,16 +37,9 @@ fn seg(file: &str) -> String {
 
 #[test]
 fn count_of_an_inline_expression() {
-    let o = segql(
-        &[
-            "run",
-            "--project",
-            &example(),
-            "-e",
-            "recency < 30d and frequency >= 3",
-            "--count",
-        ],
-        None,
+    let o = on_example(
+        "run",
+        &["-e", "recency < 30d and frequency >= 3", "--count"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let n: u64 = stdout(&o).trim().parse().expect("a number");
@@ -62,17 +49,9 @@ fn count_of_an_inline_expression() {
 
 #[test]
 fn counts_of_every_segment_of_a_file() {
-    let o = segql(
-        &[
-            "run",
-            "--project",
-            &example(),
-            &seg("campaigns.seg"),
-            "--count",
-            "--format",
-            "csv",
-        ],
-        None,
+    let o = on_example(
+        "run",
+        &[&seg("campaigns.seg"), "--count", "--format", "csv"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     insta::assert_snapshot!(stdout(&o));
@@ -80,18 +59,15 @@ fn counts_of_every_segment_of_a_file() {
 
 #[test]
 fn one_named_segment_as_csv_sorted_by_id() {
-    let o = segql(
+    let o = on_example(
+        "run",
         &[
-            "run",
-            "--project",
-            &example(),
             &seg("campaigns.seg"),
             "--segment",
             "coffee_lovers",
             "--format",
             "csv",
         ],
-        None,
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -173,33 +149,14 @@ fn canonical_csv_without_a_project_file() {
 #[test]
 fn json_and_parquet_outputs() {
     let dir = tempfile::tempdir().unwrap();
-    let o = segql(
-        &[
-            "run",
-            "--project",
-            &example(),
-            "-e",
-            "lifecycle = new",
-            "--format",
-            "json",
-        ],
-        None,
-    );
+    let o = on_example("run", &["-e", "lifecycle = new", "--format", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.starts_with("[{\"customer_id\":\"C"), "{out}");
     let pq = dir.path().join("new.parquet");
-    let o = segql(
-        &[
-            "run",
-            "--project",
-            &example(),
-            "-e",
-            "lifecycle = new",
-            "--output",
-            pq.to_str().unwrap(),
-        ],
-        None,
+    let o = on_example(
+        "run",
+        &["-e", "lifecycle = new", "--output", pq.to_str().unwrap()],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     // Read it back as transactions-shaped data is not possible; read it as a table instead.
@@ -225,16 +182,7 @@ fn json_and_parquet_outputs() {
 
 #[test]
 fn check_accepts_the_examples_and_rejects_mistakes() {
-    let o = segql(
-        &[
-            "check",
-            "--project",
-            &example(),
-            &seg("campaigns.seg"),
-            &seg("lifecycle.seg"),
-        ],
-        None,
-    );
+    let o = on_example("check", &[&seg("campaigns.seg"), &seg("lifecycle.seg")]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).starts_with("ok: "), "{}", stdout(&o));
 
@@ -245,10 +193,7 @@ fn check_accepts_the_examples_and_rejects_mistakes() {
         "segment a = recncy < 30d\nsegment b = monetary > 30d\nsegment c = a or b\n",
     )
     .unwrap();
-    let o = segql(
-        &["check", "--project", &example(), bad.to_str().unwrap()],
-        None,
-    );
+    let o = on_example("check", &[bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.contains("segql::resolve::unknown_name"), "{err}");
@@ -258,16 +203,7 @@ fn check_accepts_the_examples_and_rejects_mistakes() {
 
 #[test]
 fn explain_shows_logical_and_optimized_plans() {
-    let o = segql(
-        &[
-            "explain",
-            "--project",
-            &example(),
-            "-e",
-            "bought category \"Coffee\" within 30d",
-        ],
-        None,
-    );
+    let o = on_example("explain", &["-e", "bought category \"Coffee\" within 30d"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -275,25 +211,12 @@ fn explain_shows_logical_and_optimized_plans() {
         "{out}"
     );
     assert!(out.contains("FILTER (WHERE"), "{out}");
-    let ir = segql(
-        &[
-            "explain",
-            "--project",
-            &example(),
-            "-e",
-            "recency < 30d",
-            "--stage",
-            "ir",
-        ],
-        None,
-    );
+    let ir = on_example("explain", &["-e", "recency < 30d", "--stage", "ir"]);
     assert!(stdout(&ir).contains("Recency"), "{}", stdout(&ir));
     // The plan run, with the rows of each step: the filter keeps exactly the members.
-    let analyze = segql(
+    let analyze = on_example(
+        "explain",
         &[
-            "explain",
-            "--project",
-            &example(),
             "--as-of",
             "2026-10-31",
             "-e",
@@ -302,7 +225,6 @@ fn explain_shows_logical_and_optimized_plans() {
             "--stage",
             "analyze",
         ],
-        None,
     );
     assert!(analyze.status.success(), "{}", stderr(&analyze));
     let out = stdout(&analyze);
@@ -310,11 +232,9 @@ fn explain_shows_logical_and_optimized_plans() {
         out.contains("AggregateExec") && out.contains("elapsed_compute="),
         "{out}"
     );
-    let count = segql(
+    let count = on_example(
+        "run",
         &[
-            "run",
-            "--project",
-            &example(),
             "--as-of",
             "2026-10-31",
             "-e",
@@ -323,7 +243,6 @@ fn explain_shows_logical_and_optimized_plans() {
             "--format",
             "csv",
         ],
-        None,
     );
     let members = stdout(&count)
         .trim()
@@ -343,10 +262,7 @@ fn explain_shows_logical_and_optimized_plans() {
 
 #[test]
 fn errors_exit_non_zero_with_a_diagnostic() {
-    let o = segql(
-        &["run", "--project", &example(), "-e", "recency < 30"],
-        None,
-    );
+    let o = on_example("run", &["-e", "recency < 30"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("segql::types::mismatch"),
@@ -371,7 +287,7 @@ fn errors_exit_non_zero_with_a_diagnostic() {
         stderr(&o)
     );
 
-    let o = segql(&["run", "--project", &example(), "nope.seg"], None);
+    let o = on_example("run", &["nope.seg"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("segql::load::file_not_found"),
@@ -675,36 +591,16 @@ fn segment_names_never_clash_with_output_columns() {
         "segment customer_id = recency < 30d\nsegment b = frequency > 1\n",
     )
     .unwrap();
-    let o = segql(
-        &[
-            "run",
-            "--project",
-            &example(),
-            f.to_str().unwrap(),
-            "--format",
-            "csv",
-        ],
-        None,
-    );
+    let o = on_example("run", &[f.to_str().unwrap(), "--format", "csv"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).starts_with("customer_id,customer_id_2,b\n"),
         "{}",
         stdout(&o)
     );
-    let o = segql(
-        &[
-            "run",
-            "--project",
-            &example(),
-            f.to_str().unwrap(),
-            "-s",
-            "b",
-            "-s",
-            "b",
-            "--count",
-        ],
-        None,
+    let o = on_example(
+        "run",
+        &[f.to_str().unwrap(), "-s", "b", "-s", "b", "--count"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
 }
@@ -718,10 +614,7 @@ fn runaway_segment_references_are_errors() {
         chain.push_str(&format!("segment s{i} = not s{}\n", i - 1));
     }
     std::fs::write(&f, &chain).unwrap();
-    let o = segql(
-        &["check", "--project", &example(), f.to_str().unwrap()],
-        None,
-    );
+    let o = on_example("check", &[f.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("segql::resolve::too_complex"),
@@ -733,18 +626,7 @@ fn runaway_segment_references_are_errors() {
         doubling.push_str(&format!("segment s{i} = s{0} and s{0}\n", i - 1));
     }
     std::fs::write(&f, &doubling).unwrap();
-    let o = segql(
-        &[
-            "run",
-            "--project",
-            &example(),
-            f.to_str().unwrap(),
-            "-s",
-            "s30",
-            "--count",
-        ],
-        None,
-    );
+    let o = on_example("run", &[f.to_str().unwrap(), "-s", "s30", "--count"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("more than 10000 conditions"),
@@ -884,17 +766,7 @@ fn example_dir_str() -> String {
 
 #[test]
 fn profile_compares_segments_with_the_base() {
-    let o = segql(
-        &[
-            "profile",
-            "--project",
-            &example(),
-            &seg("lifecycle.seg"),
-            "--format",
-            "csv",
-        ],
-        None,
-    );
+    let o = on_example("profile", &[&seg("lifecycle.seg"), "--format", "csv"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(
@@ -908,11 +780,9 @@ fn profile_compares_segments_with_the_base() {
 
 #[test]
 fn transitions_add_up_to_each_dates_stages() {
-    let o = segql(
+    let o = on_example(
+        "transitions",
         &[
-            "transitions",
-            "--project",
-            &example(),
             "--by",
             "lifecycle",
             "--from",
@@ -922,7 +792,6 @@ fn transitions_add_up_to_each_dates_stages() {
             "--format",
             "csv",
         ],
-        None,
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -947,18 +816,15 @@ fn transitions_add_up_to_each_dates_stages() {
                 })
                 .map(|r| r.2)
                 .sum();
-            let c = segql(
+            let c = on_example(
+                "run",
                 &[
-                    "run",
-                    "--project",
-                    &example(),
                     "-e",
                     &format!("lifecycle = {stage}"),
                     "--as-of",
                     date,
                     "--count",
                 ],
-                None,
             );
             assert_eq!(stdout(&c).trim(), n.to_string(), "{stage} as of {date}");
         }
@@ -970,11 +836,9 @@ fn transitions_add_up_to_each_dates_stages() {
 
 #[test]
 fn flows_count_customers_in_and_out_per_period() {
-    let o = segql(
+    let o = on_example(
+        "flows",
         &[
-            "flows",
-            "--project",
-            &example(),
             "--every",
             "quarter",
             "--from",
@@ -984,7 +848,6 @@ fn flows_count_customers_in_and_out_per_period() {
             "--format",
             "csv",
         ],
-        None,
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -1012,18 +875,15 @@ fn flows_count_customers_in_and_out_per_period() {
         .unwrap()
         .split(',')
         .collect();
-    let c = segql(
+    let c = on_example(
+        "run",
         &[
-            "run",
-            "--project",
-            &example(),
             "-e",
             "first_purchase between 2026-07-01 and 2026-09-30",
             "--as-of",
             "2026-09-30",
             "--count",
         ],
-        None,
     );
     assert_eq!(stdout(&c).trim(), q3[3]);
     insta::assert_snapshot!(out);
@@ -1096,18 +956,9 @@ fn same_bytes_whatever_the_parallelism_or_memory_limit() {
     assert_eq!(one, run(&["--partitions", "4"]));
     assert_eq!(one, run(&["--partitions", "3", "--memory-limit", "64M"]));
     // A limit too small to run in is a clear error, not a crash.
-    let o = segql(
-        &[
-            "run",
-            "--project",
-            &example(),
-            "-e",
-            "rfm = \"555\"",
-            "--memory-limit",
-            "1K",
-            "--count",
-        ],
-        None,
+    let o = on_example(
+        "run",
+        &["-e", "rfm = \"555\"", "--memory-limit", "1K", "--count"],
     );
     assert!(
         o.status.code() == Some(1) || o.status.success(),
@@ -1117,17 +968,6 @@ fn same_bytes_whatever_the_parallelism_or_memory_limit() {
     if !o.status.success() {
         assert!(stderr(&o).contains("segql::data::read"), "{}", stderr(&o));
     }
-    let o = segql(
-        &[
-            "run",
-            "--project",
-            &example(),
-            "-e",
-            "recency < 1d",
-            "--memory-limit",
-            "lots",
-        ],
-        None,
-    );
+    let o = on_example("run", &["-e", "recency < 1d", "--memory-limit", "lots"]);
     assert_eq!(o.status.code(), Some(2));
 }

@@ -8,6 +8,7 @@ use segql_runtime::datafusion::logical_expr::LogicalPlan;
 use segql_runtime::{Engine, EngineOptions, Project};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 /// Runs a future on a fresh current-thread runtime.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -51,4 +52,27 @@ pub async fn ids(engine: &Engine, plan: LogicalPlan) -> BTreeSet<String> {
 /// The example project's directory.
 pub fn example_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/coalition")
+}
+
+/// The `segql` binary with plain output: no colours, no debug traces.
+pub fn segql_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_segql"));
+    c.env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("SEGQL_DEBUG");
+    c
+}
+
+/// Standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Standard error with miette's line wrapping undone, for substring checks.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr)
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
