@@ -481,11 +481,7 @@ async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
 
 /// The plan of one segment, or of a campaign (with its cap and `group` column).
 fn lower_one(engine: &Engine, s: &Segment) -> Result<segql_compiler::Query> {
-    match s.campaign {
-        Some(_) => segql_compiler::lower_campaign(&engine.catalog, s),
-        None => lower_segment(&engine.catalog, &s.pred),
-    }
-    .map_err(compile_err)
+    segql_compiler::lower_definition(&engine.catalog, s).map_err(compile_err)
 }
 
 /// Membership columns of several segments; campaigns need their own run.

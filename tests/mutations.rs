@@ -7,7 +7,7 @@
 mod common;
 
 use proptest::prelude::*;
-use segql_compiler::{Catalog, Program, lower_campaign, lower_segment, resolve_segment};
+use segql_compiler::{Catalog, Program, lower_definition, resolve_segment};
 use std::sync::OnceLock;
 
 fn catalog() -> &'static Catalog {
@@ -63,11 +63,10 @@ fn compile(text: &str) -> usize {
     let mut planned = 0;
     for name in names {
         if let Ok(seg) = resolve_segment(&program, catalog, &name) {
-            let q = match seg.campaign {
-                Some(_) => lower_campaign(catalog, &seg),
-                None => lower_segment(catalog, &seg.pred),
-            };
-            if q.and_then(|q| q.count()).is_ok() {
+            if lower_definition(catalog, &seg)
+                .and_then(|q| q.count())
+                .is_ok()
+            {
                 planned += 1;
             }
         }

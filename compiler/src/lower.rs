@@ -56,6 +56,15 @@ pub fn lower_segment(catalog: &Catalog, pred: &Pred) -> Result<Query> {
     profile.members(pred)
 }
 
+/// The members of a resolved definition: [`lower_campaign`] for a campaign, else
+/// [`lower_segment`] of its condition.
+pub fn lower_definition(catalog: &Catalog, seg: &Segment) -> Result<Query> {
+    match seg.campaign {
+        Some(_) => lower_campaign(catalog, seg),
+        None => lower_segment(catalog, &seg.pred),
+    }
+}
+
 /// Members of a campaign: its segment, capped by `limit` (ranked by its value, ties by id),
 /// and split into `group` = `test` or `control` by the customer's holdout bucket.
 pub fn lower_campaign(catalog: &Catalog, seg: &Segment) -> Result<Query> {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use segql_compiler::{Catalog, Program, lower_campaign, lower_segment, resolve_segment};
+use segql_compiler::{Catalog, Program, lower_definition, resolve_segment};
 use std::sync::OnceLock;
 
 fn catalog() -> &'static Catalog {
@@ -39,10 +39,7 @@ fuzz_target!(|data: &[u8]| {
     let names: Vec<String> = program.names().map(str::to_string).collect();
     for name in names {
         if let Ok(seg) = resolve_segment(&program, catalog, &name) {
-            let _ = match seg.campaign {
-                Some(_) => lower_campaign(catalog, &seg).and_then(|q| q.count()),
-                None => lower_segment(catalog, &seg.pred).and_then(|q| q.count()),
-            };
+            let _ = lower_definition(catalog, &seg).and_then(|q| q.count());
         }
     }
 });

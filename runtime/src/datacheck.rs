@@ -178,21 +178,18 @@ pub async fn check_data(project: &Project) -> Result<DataReport, RuntimeError> {
             }
         };
         let n = get("no_id");
+        let why = match kind {
+            Kind::Customers => "",
+            _ => " (they belong to no customer)",
+        };
         warn(
             "segql::data::no_customer_id",
             column("customer_id"),
             n,
-            if kind == Kind::Customers {
-                format!(
-                    "{} without a customer id: skipped",
-                    plural(n, "row", "rows")
-                )
-            } else {
-                format!(
-                    "{} without a customer id: skipped (they belong to no customer)",
-                    plural(n, "row", "rows")
-                )
-            },
+            format!(
+                "{} without a customer id: skipped{why}",
+                plural(n, "row", "rows")
+            ),
         );
         let n = get("no_date");
         warn(
