@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use miette::{IntoDiagnostic, Report, Result};
 use segql_compiler::ir::Segment;
-use segql_compiler::{Program, lower_memberships, lower_segment, resolve_expr, resolve_segment};
+use segql_compiler::{Program, lower_memberships, resolve_expr, resolve_segment};
 use segql_runtime::config::FileFormat;
 use segql_runtime::datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use segql_runtime::datafusion::arrow::datatypes::{DataType, Field, Schema};
