@@ -62,13 +62,12 @@ fn compile(text: &str) -> usize {
     let names: Vec<String> = program.names().map(str::to_string).collect();
     let mut planned = 0;
     for name in names {
-        if let Ok(seg) = resolve_segment(&program, catalog, &name) {
-            if lower_definition(catalog, &seg)
+        if let Ok(seg) = resolve_segment(&program, catalog, &name)
+            && lower_definition(catalog, &seg)
                 .and_then(|q| q.count())
                 .is_ok()
-            {
-                planned += 1;
-            }
+        {
+            planned += 1;
         }
     }
     planned
