@@ -561,7 +561,21 @@ impl Profile {
         if has_receipt {
             // Lines without a receipt id are purchases of their own: they share one group per
             // customer, where counts count lines. Only purchase days need them apart by day.
-            let mut keys = vec![ident("customer_id"), ident("receipt_id")];
+            // Lines older than the widest window that counts purchases match no count: they
+            // join that group too (counting zero there), so the roll-up keeps one row per
+            // receipt only where receipts are counted.
+            let counted = aggs
+                .iter()
+                .filter(|a| matches!(a.kind, AggKind::Count | AggKind::Days))
+                .map(|a| a.window().filter(|w| Some(*w) != widest))
+                .try_fold(0u64, |acc, w| w.map(|w| acc.max(w)));
+            let receipt = match counted {
+                Some(w) => when(ts.clone().gt(window_start(as_of, w)), ident("receipt_id"))
+                    .end()?
+                    .alias("receipt_id"),
+                None => ident("receipt_id"),
+            };
+            let mut keys = vec![ident("customer_id"), receipt];
             if aggs.iter().any(|a| a.kind == AggKind::Days) {
                 let loose_day = when(ident("receipt_id").is_null(), ts.clone()).end()?;
                 keys.push(loose_day.alias("__loose_day"));
