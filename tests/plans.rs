@@ -78,7 +78,10 @@ fn aggregates(plan: &LogicalPlan) -> (usize, usize) {
             // The receipt key may be `CASE WHEN ts > .. THEN receipt_id END AS receipt_id`.
             let l = l.trim_start();
             l.starts_with("Aggregate: groupBy=[[customer_id, ")
-                && l.split("]], aggr=").next().unwrap_or("").contains("receipt_id")
+                && l.split("]], aggr=")
+                    .next()
+                    .unwrap_or("")
+                    .contains("receipt_id")
         })
         .count();
     (by_customer, by_receipt)

@@ -195,6 +195,9 @@ fn leaf() -> impl Strategy<Value = String> {
             Just("lifecycle = at_risk"),
             Just("lifecycle != churned"),
             Just("lifecycle in (lost, prospect)"),
+            Just("lifecycle in (at_risk, churned)"),
+            Just("lifecycle at \"OKKO\" in (churned, at_risk)"),
+            Just("lifecycle = churned"),
             Just("lifecycle not in (new, active)"),
         ]
         .prop_map(str::to_string),
@@ -436,6 +439,21 @@ proptest! {
     #[test]
     fn compiled_plans_match_the_reference(g in data_strategy(), e in expr(false)) {
         check(&g, &e)?;
+    }
+
+    /// Top-level conditions that narrow the scan (`recency < d`, lapsed lifecycle stages).
+    #[test]
+    fn narrowed_scans_match_the_reference(
+        g in data_strategy(),
+        hint in prop_oneof![
+            Just("lifecycle in (at_risk, churned)".to_string()),
+            Just("lifecycle at \"OKKO\" = churned".to_string()),
+            Just("lifecycle = at_risk".to_string()),
+            (0u32..400).prop_map(|d| format!("recency < {d}d")),
+        ],
+        e in expr(false),
+    ) {
+        check(&g, &format!("{hint} and {e}"))?;
     }
 
     #[test]

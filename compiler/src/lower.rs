@@ -51,7 +51,7 @@ pub fn lower_segment(catalog: &Catalog, pred: &Pred) -> Result<Query> {
         catalog,
         &values,
         needs_full_base(&[pred]),
-        &scan_hints(pred),
+        &scan_hints(catalog, pred),
     )?;
     profile.members(pred)
 }
@@ -78,7 +78,7 @@ pub fn lower_campaign(catalog: &Catalog, seg: &Segment) -> Result<Query> {
     {
         values.push(v.clone());
     }
-    let hints = scan_hints(&seg.pred);
+    let hints = scan_hints(catalog, &seg.pred);
     let profile = Profile::build_with(catalog, &values, needs_full_base(&[&seg.pred]), &hints)?;
     let mut b = PlanBuilder::from(profile.filtered(&seg.pred)?);
     if let Some((n, by, desc)) = &spec.limit {
@@ -109,11 +109,16 @@ pub struct ScanHints {
     /// within d days, so for members the latest purchase lies in the last d days and a scan
     /// of those days computes it exactly (others read NULL, and the comparison is false
     /// either way).
+    /// `lifecycle in (at_risk, churned)` (any non-empty subset of the two, when `new_days <=
+    /// at_risk_days`) maps to its `lost_days`: members bought in that many days, their last
+    /// purchase `at_risk_days` or more ago, so they are never `new` and a scan of those days
+    /// tells their stage exactly (others read `prospect` or `new` where they were `lost` or
+    /// `active`, outside the set either way).
     local: HashMap<Value, u64>,
 }
 
 /// The scan hints of `pred`.
-pub fn scan_hints(pred: &Pred) -> ScanHints {
+pub fn scan_hints(catalog: &Catalog, pred: &Pred) -> ScanHints {
     fn conjuncts<'a>(p: &'a Pred, out: &mut Vec<&'a Pred>) {
         match p {
             Pred::And(ps) => ps.iter().for_each(|p| conjuncts(p, out)),
@@ -123,7 +128,32 @@ pub fn scan_hints(pred: &Pred) -> ScanHints {
     let mut all = Vec::new();
     conjuncts(pred, &mut all);
     let mut hints = ScanHints::default();
+    let lapsed = |s: &Const| matches!(s, Const::Stage(Stage::AtRisk | Stage::Churned));
     for c in all {
+        let stages = match c {
+            Pred::Cmp {
+                value: value @ Value::Lifecycle(_),
+                op: CmpOp::Eq,
+                rhs,
+                ..
+            } => Some((value, std::slice::from_ref(rhs))),
+            Pred::In {
+                value: value @ Value::Lifecycle(_),
+                negated: false,
+                list,
+                ..
+            } => Some((value, &list[..])),
+            _ => None,
+        };
+        if let Some((value @ Value::Lifecycle(scope), list)) = stages {
+            let t = catalog.lifecycle_for(scope);
+            if !list.is_empty() && list.iter().all(lapsed) && t.new_days <= t.at_risk_days {
+                let lost = u64::from(t.lost_days);
+                let d = hints.local.entry(value.clone()).or_insert(lost);
+                *d = (*d).min(lost);
+            }
+            continue;
+        }
         if let Pred::Cmp {
             value: value @ Value::Metric(m),
             op,
@@ -442,18 +472,24 @@ impl Profile {
         let never_empty = !full_base;
         // An unwindowed latest purchase needs only the days its `recency < d` conditions
         // look at, when every value read from it has such a hint.
+        // A first purchase, only for a lifecycle whose hint bounds both.
         let local_window = |a: &Agg| -> Option<u64> {
-            if a.kind != AggKind::MaxTs {
+            if !matches!(a.kind, AggKind::MaxTs | AggKind::MinTs) {
                 return None;
             }
             values
                 .iter()
                 .filter(|v| match v {
-                    Value::Metric(m) => {
-                        matches!(m.kind, MetricKind::Recency | MetricKind::LastPurchase)
-                            && Agg::of(AggKind::MaxTs, m) == *a
-                    }
-                    Value::Lifecycle(scope) => Agg::lifecycle(AggKind::MaxTs, scope) == *a,
+                    Value::Metric(m) => match m.kind {
+                        MetricKind::Recency | MetricKind::LastPurchase => {
+                            Agg::of(AggKind::MaxTs, m) == *a
+                        }
+                        MetricKind::Tenure | MetricKind::FirstPurchase => {
+                            Agg::of(AggKind::MinTs, m) == *a
+                        }
+                        _ => false,
+                    },
+                    Value::Lifecycle(scope) => Agg::lifecycle(a.kind, scope) == *a,
                     _ => false,
                 })
                 .map(|v| hints.local.get(v).copied())
