@@ -132,19 +132,22 @@ fn every_example_segment_plans_to_one_scan_and_one_aggregate() {
 {}",
             opt.display_indent()
         );
-        // Besides those, only the merge of duplicate ids in the customers table and the
-        // count of messages per customer aggregate.
+        // Besides those, only the merge of duplicate ids in the customers table (for the join
+        // and for the customers meeting attribute conditions), the count of messages per
+        // customer and the distinct recent buyers of `recency < d` aggregate.
         let others = count_nodes(&opt, "Aggregate") - by_customer - by_receipt;
-        assert!(others <= 2, "{name}:\n{}", opt.display_indent());
+        assert!(others <= 4, "{name}:\n{}", opt.display_indent());
         let tx_scans = opt
             .display_indent()
             .to_string()
             .lines()
             .filter(|l| l.contains("TableScan") && l.contains("amount"))
             .count();
+        // Transactions are read in full once; customers and recent buyers may be read once
+        // more for the customers who can be members.
         assert!(
-            tx_scans <= 1 && count_nodes(&opt, "TableScan") <= 3,
-            "{name} scans a table (transactions, customers, communications) more than once:\n{}",
+            tx_scans <= 1 && count_nodes(&opt, "TableScan") <= 5,
+            "{name} scans tables (transactions, customers, communications) too often:\n{}",
             opt.display_indent()
         );
         out.push_str(&format!("## {name}\n{}\n\n", optimized(&engine, &plan)));

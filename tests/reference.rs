@@ -456,6 +456,24 @@ proptest! {
         check(&g, &format!("{hint} and {e}"))?;
     }
 
+    /// Top-level conditions on attributes, which drop other customers' lines before the
+    /// aggregation.
+    #[test]
+    fn attribute_conditions_narrowing_the_scan_match_the_reference(
+        g in data_strategy().prop_filter("needs customers", |g| g.customers.is_some()),
+        a in customer_leaf(),
+        b in customer_leaf(),
+        shape in 0usize..3,
+        e in expr(true),
+    ) {
+        let hint = match shape {
+            0 => a,
+            1 => format!("({a} or {b})"),
+            _ => format!("not ({a})"),
+        };
+        check(&g, &format!("{hint} and {e}"))?;
+    }
+
     #[test]
     fn compiled_plans_match_the_reference_with_customers(
         g in data_strategy().prop_filter("needs customers", |g| g.customers.is_some()),

@@ -115,6 +115,31 @@ pub struct ScanHints {
     /// tells their stage exactly (others read `prospect` or `new` where they were `lost` or
     /// `active`, outside the set either way).
     local: HashMap<Value, u64>,
+    /// Conditions on attributes alone that are false for a customer without a customers row
+    /// (`city = "Kyiv"`, `age between 25 and 40`): only customers meeting them can be members.
+    attributes: Vec<Pred>,
+    /// `recency [at scope] < d` as (scope, d): only customers with a purchase (at scope) in
+    /// the last d days can be members.
+    bought: Vec<(Vec<String>, u64)>,
+}
+
+/// A predicate reading attributes only, for a customer without a customers row: every
+/// condition on a missing attribute is false. `None` when it reads other values.
+fn without_customer_row(p: &Pred) -> Option<bool> {
+    match p {
+        Pred::And(ps) => ps
+            .iter()
+            .try_fold(true, |acc, p| Some(without_customer_row(p)? && acc)),
+        Pred::Or(ps) => ps
+            .iter()
+            .try_fold(false, |acc, p| Some(without_customer_row(p)? || acc)),
+        Pred::Not(p) => without_customer_row(p).map(|b| !b),
+        Pred::Upcoming { .. } => Some(false),
+        Pred::Cmp { value, .. } | Pred::In { value, .. } | Pred::Between { value, .. } => {
+            matches!(value, Value::Attribute(_)).then_some(false)
+        }
+        Pred::Top { .. } => None,
+    }
 }
 
 /// The scan hints of `pred`.
@@ -154,6 +179,10 @@ pub fn scan_hints(catalog: &Catalog, pred: &Pred) -> ScanHints {
             }
             continue;
         }
+        if without_customer_row(c) == Some(false) {
+            hints.attributes.push(c.clone());
+            continue;
+        }
         if let Pred::Cmp {
             value: value @ Value::Metric(m),
             op,
@@ -170,9 +199,64 @@ pub fn scan_hints(catalog: &Catalog, pred: &Pred) -> ScanHints {
             };
             let d = hints.local.entry(value.clone()).or_insert(days);
             *d = (*d).min(days);
+            hints.bought.push((m.scope.clone(), days));
         }
     }
     hints
+}
+
+/// The customers who can be members by the hints' conditions, one plan (a `customer_id`
+/// column) per kind of condition: attributes from the customers table, recent purchases from
+/// transactions, the latter only when the scan reaches further back.
+fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result<Vec<LogicalPlan>> {
+    let mut out = Vec::new();
+    if let Some(c) = &catalog.customers
+        && !hints.attributes.is_empty()
+    {
+        let mut names = HashMap::new();
+        for v in hints.attributes.iter().flat_map(Pred::values) {
+            if let Value::Attribute(a) = &v {
+                names.insert(v.clone(), a.clone());
+            }
+        }
+        let attrs = Profile::over(c.clone(), names, catalog.as_of);
+        let cond = hints
+            .attributes
+            .iter()
+            .map(|p| attrs.filter_condition(p))
+            .reduce(Expr::and)
+            .unwrap_or(lit(true));
+        out.push(
+            PlanBuilder::from(c.clone())
+                .filter(cond)?
+                .project(vec![ident("customer_id")])?
+                .build()?,
+        );
+    }
+    let mut bought: Vec<&(Vec<String>, u64)> = hints
+        .bought
+        .iter()
+        .filter(|(_, d)| widest.is_none_or(|w| *d < w))
+        .collect();
+    bought.sort_by_key(|(_, d)| *d);
+    if let Some((scope, d)) = bought.first() {
+        let ts = ident("ts");
+        let mut f = ident("customer_id")
+            .is_not_null()
+            .and(ts.clone().lt_eq(date_lit(catalog.as_of)))
+            .and(ts.gt(window_start(catalog.as_of, *d)));
+        if !scope.is_empty() {
+            let list = scope.iter().map(|v| lit(v.as_str())).collect();
+            f = f.and(ident("partner").in_list(list, false));
+        }
+        out.push(
+            PlanBuilder::from(catalog.transactions.clone())
+                .filter(f)?
+                .aggregate(vec![ident("customer_id")], Vec::<Expr>::new())?
+                .build()?,
+        );
+    }
+    Ok(out)
 }
 
 /// True when some predicate can hold for a customer without purchases, so the query must see
@@ -594,6 +678,22 @@ impl Profile {
             agg_exprs.push(e.alias(&name));
         }
         let mut input = PlanBuilder::from(catalog.transactions.clone()).filter(scan_filter)?;
+        // Lines of customers who cannot be members are dropped before aggregating, by semi
+        // joins with the customers meeting the hints' conditions. Not with ranks, which rank
+        // every customer.
+        if ranked.is_empty() {
+            for (i, keys) in key_sets(catalog, hints, widest)?.into_iter().enumerate() {
+                let name = format!("__keys{i}");
+                input = PlanBuilder::from(keys).alias(&name)?.join(
+                    input.build()?,
+                    JoinType::RightSemi,
+                    (
+                        vec![Column::new(Some(name.as_str()), "customer_id")],
+                        vec![Column::from_name("customer_id")],
+                    ),
+                )?;
+            }
+        }
         if has_receipt {
             // Lines without a receipt id are purchases of their own: they share one group per
             // customer, where counts count lines. Only purchase days need them apart by day.

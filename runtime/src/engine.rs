@@ -267,13 +267,21 @@ async fn latest_date(
 /// simple workload at 22.5M lines about 15% faster and its peak memory 37% lower
 /// (`bench/RESULTS.md`). Aggregations by customer keep a few percent and still run in two
 /// phases.
+///
+/// Hash joins build one table from their whole left side and probe it in every partition of
+/// the right side (`repartition_joins = false`) instead of repartitioning both sides by key.
+/// segql's joins have a small left side (the customers who can be members, or per-customer
+/// rows) and, before the aggregation, millions of lines on the right: repartitioning those
+/// cost more than the join itself (`bench/RESULTS.md`).
 pub fn segql_settings(config: &mut SessionConfig) {
-    if std::env::var_os("DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_RATIO_THRESHOLD")
-        .is_none()
-    {
+    let unset = |name: &str| std::env::var_os(name).is_none();
+    if unset("DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_RATIO_THRESHOLD") {
         config
             .options_mut()
             .execution
             .skip_partial_aggregation_probe_ratio_threshold = 0.5;
+    }
+    if unset("DATAFUSION_OPTIMIZER_REPARTITION_JOINS") {
+        config.options_mut().optimizer.repartition_joins = false;
     }
 }
