@@ -241,3 +241,40 @@ fn example_segment_members() {
     }
     insta::assert_snapshot!(out);
 }
+
+/// A condition on attributes alone drops other customers' lines before the roll-up, by a
+/// semi join; every hash join collects its build side (per-customer rows) instead of
+/// repartitioning millions of lines by customer.
+#[test]
+fn attribute_conditions_filter_lines_through_a_collected_semi_join() {
+    let engine = engine();
+    let mut program = Program::new(None);
+    let (ast, src) = program
+        .parse_inline("expr", "city = \"Kyiv\" and frequency >= 3")
+        .unwrap();
+    let pred = resolve_expr(&program, &engine.catalog, &ast, src).unwrap();
+    let plan = lower_segment(&engine.catalog, &pred).unwrap().plan;
+    let logical = plan.display_indent().to_string();
+    assert!(
+        logical.contains("RightSemi Join: __keys0.customer_id = customer_id"),
+        "{logical}"
+    );
+    let state = engine.context().state();
+    assert!(
+        state
+            .physical_optimizers()
+            .iter()
+            .any(|r| r.name() == "segql_collect_build_side"),
+        "the engine plans with segql's join rule"
+    );
+    let physical = common::block_on(engine.physical_plan(&plan)).unwrap();
+    let joins: Vec<&str> = physical
+        .lines()
+        .filter(|l| l.contains("HashJoinExec"))
+        .collect();
+    assert!(joins.iter().any(|l| l.contains("Semi")), "{physical}");
+    assert!(
+        joins.iter().all(|l| l.contains("mode=CollectLeft")),
+        "{physical}"
+    );
+}

@@ -54,16 +54,21 @@ impl Engine {
         if let Some(n) = options.target_partitions {
             config = config.with_target_partitions(n.max(1));
         }
-        let ctx = match options.memory_limit {
-            None => SessionContext::new_with_config(config),
-            Some(bytes) => {
-                let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-                    .with_memory_limit(bytes, 1.0)
-                    .build_arc()
-                    .map_err(|e| RuntimeError::data("setting up the memory limit", e))?;
-                SessionContext::new_with_config_rt(config, runtime)
-            }
-        };
+        let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+        if let Some(bytes) = options.memory_limit {
+            runtime = runtime.with_memory_limit(bytes, 1.0);
+        }
+        let runtime = runtime
+            .build_arc()
+            .map_err(|e| RuntimeError::data("setting up the memory limit", e))?;
+        // segql's plans get one physical rule of their own (`joins.rs`).
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_physical_optimizer_rules(crate::joins::physical_rules())
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         for f in segql_compiler::udf::all() {
             ctx.register_udf(f);
         }
@@ -267,21 +272,13 @@ async fn latest_date(
 /// simple workload at 22.5M lines about 15% faster and its peak memory 37% lower
 /// (`bench/RESULTS.md`). Aggregations by customer keep a few percent and still run in two
 /// phases.
-///
-/// Hash joins build one table from their whole left side and probe it in every partition of
-/// the right side (`repartition_joins = false`) instead of repartitioning both sides by key.
-/// segql's joins have a small left side (the customers who can be members, or per-customer
-/// rows) and, before the aggregation, millions of lines on the right: repartitioning those
-/// cost more than the join itself (`bench/RESULTS.md`).
 pub fn segql_settings(config: &mut SessionConfig) {
-    let unset = |name: &str| std::env::var_os(name).is_none();
-    if unset("DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_RATIO_THRESHOLD") {
+    if std::env::var_os("DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_RATIO_THRESHOLD")
+        .is_none()
+    {
         config
             .options_mut()
             .execution
             .skip_partial_aggregation_probe_ratio_threshold = 0.5;
-    }
-    if unset("DATAFUSION_OPTIMIZER_REPARTITION_JOINS") {
-        config.options_mut().optimizer.repartition_joins = false;
     }
 }

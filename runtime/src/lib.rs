@@ -14,6 +14,7 @@ pub mod datacheck;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod joins;
 pub mod output;
 pub mod probe;
 pub mod profile;

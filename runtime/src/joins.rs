@@ -1,0 +1,124 @@
+//! A physical optimizer rule for segql's plans: hash joins collect their build side.
+//!
+//! Every join segql emits has a per-customer left side (the customers who can be members,
+//! the per-customer profile, customers' attributes) and, before the aggregation, millions of
+//! transaction lines on the right. DataFusion cannot size the left side of a CSV table or of
+//! an aggregation, so it repartitions both sides by key; repartitioning the lines cost more
+//! than the join itself (`bench/RESULTS.md`). Collected, the left side is built into one
+//! hash table that every partition of the right side probes where it is.
+
+use datafusion::common::Result;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::config::ConfigOptions;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
+use std::sync::Arc;
+
+/// Turns partitioned hash joins into joins that collect their left side.
+#[derive(Debug, Default)]
+pub struct CollectBuildSide;
+
+impl PhysicalOptimizerRule for CollectBuildSide {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(|node| {
+            let Some(join) = node.downcast_ref::<HashJoinExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            if *join.partition_mode() != PartitionMode::Partitioned {
+                return Ok(Transformed::no(node));
+            }
+            let collected = join
+                .builder()
+                .with_partition_mode(PartitionMode::CollectLeft)
+                .build_exec()?;
+            Ok(Transformed::yes(collected))
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "segql_collect_build_side"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// DataFusion's physical optimizer rules with [`CollectBuildSide`] right after its join
+/// selection (which picks each join's mode), before distribution requirements are enforced.
+pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+    let at = rules
+        .iter()
+        .position(|r| r.name() == "join_selection")
+        .map_or(0, |i| i + 1);
+    rules.insert(at, Arc::new(CollectBuildSide));
+    rules
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::common::{JoinType, NullEquality};
+    use datafusion::physical_expr::expressions::col;
+    use datafusion::physical_plan::empty::EmptyExec;
+
+    fn join(mode: PartitionMode) -> Arc<dyn ExecutionPlan> {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "customer_id",
+            DataType::Utf8View,
+            false,
+        )]));
+        let side = || Arc::new(EmptyExec::new(schema.clone())) as Arc<dyn ExecutionPlan>;
+        let key = col("customer_id", &schema).unwrap();
+        let join = HashJoinExec::try_new(
+            side(),
+            side(),
+            vec![(key.clone(), key)],
+            None,
+            &JoinType::RightSemi,
+            None,
+            mode,
+            NullEquality::NullEqualsNothing,
+            false,
+        )
+        .unwrap();
+        Arc::new(join)
+    }
+
+    fn mode(plan: &Arc<dyn ExecutionPlan>) -> PartitionMode {
+        *plan
+            .downcast_ref::<HashJoinExec>()
+            .expect("a hash join")
+            .partition_mode()
+    }
+
+    #[test]
+    fn partitioned_joins_collect_their_left_side() {
+        let rule = CollectBuildSide;
+        let options = ConfigOptions::default();
+        let out = rule
+            .optimize(join(PartitionMode::Partitioned), &options)
+            .unwrap();
+        assert_eq!(mode(&out), PartitionMode::CollectLeft);
+        let out = rule.optimize(join(PartitionMode::Auto), &options).unwrap();
+        assert_eq!(mode(&out), PartitionMode::Auto);
+    }
+
+    #[test]
+    fn the_rule_follows_join_selection() {
+        let names: Vec<String> = physical_rules()
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect();
+        let at = names.iter().position(|n| n == "join_selection").unwrap();
+        assert_eq!(names[at + 1], "segql_collect_build_side");
+    }
+}
