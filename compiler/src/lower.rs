@@ -111,9 +111,10 @@ pub struct ScanHints {
     /// either way).
     /// `lifecycle in (at_risk, churned)` (any non-empty subset of the two, when `new_days <=
     /// at_risk_days`) maps to its `lost_days`: members bought in that many days, their last
-    /// purchase `at_risk_days` or more ago, so they are never `new` and a scan of those days
-    /// tells their stage exactly (others read `prospect` or `new` where they were `lost` or
-    /// `active`, outside the set either way).
+    /// purchase `at_risk_days` or more ago, so they are never `new`. A scan of those days and
+    /// their last purchase alone (no first purchase) tell their stage exactly; others may
+    /// read `prospect` or `new` where they were `lost` or `active`, outside the set either
+    /// way.
     local: HashMap<Value, u64>,
     /// Conditions on attributes alone that are false for a customer without a customers row
     /// (`city = "Kyiv"`, `age between 25 and 40`): only customers meeting them can be members.
@@ -528,7 +529,10 @@ impl Profile {
                     }
                 }
                 Value::Lifecycle(scope) => {
-                    need(Agg::lifecycle(AggKind::MinTs, scope));
+                    // Under a lapsed-stage hint members are never `new`: no first purchase.
+                    if !hints.local.contains_key(v) {
+                        need(Agg::lifecycle(AggKind::MinTs, scope));
+                    }
                     need(Agg::lifecycle(AggKind::MaxTs, scope));
                 }
                 Value::Attribute(_)
@@ -556,24 +560,18 @@ impl Profile {
         let never_empty = !full_base;
         // An unwindowed latest purchase needs only the days its `recency < d` conditions
         // look at, when every value read from it has such a hint.
-        // A first purchase, only for a lifecycle whose hint bounds both.
         let local_window = |a: &Agg| -> Option<u64> {
-            if !matches!(a.kind, AggKind::MaxTs | AggKind::MinTs) {
+            if a.kind != AggKind::MaxTs {
                 return None;
             }
             values
                 .iter()
                 .filter(|v| match v {
-                    Value::Metric(m) => match m.kind {
-                        MetricKind::Recency | MetricKind::LastPurchase => {
-                            Agg::of(AggKind::MaxTs, m) == *a
-                        }
-                        MetricKind::Tenure | MetricKind::FirstPurchase => {
-                            Agg::of(AggKind::MinTs, m) == *a
-                        }
-                        _ => false,
-                    },
-                    Value::Lifecycle(scope) => Agg::lifecycle(a.kind, scope) == *a,
+                    Value::Metric(m) => {
+                        matches!(m.kind, MetricKind::Recency | MetricKind::LastPurchase)
+                            && Agg::of(AggKind::MaxTs, m) == *a
+                    }
+                    Value::Lifecycle(scope) => Agg::lifecycle(AggKind::MaxTs, scope) == *a,
                     _ => false,
                 })
                 .map(|v| hints.local.get(v).copied())
@@ -813,7 +811,15 @@ impl Profile {
                 Value::Attribute(a) => Expr::Column(Column::new(Some("c"), a.as_str())),
                 Value::Lifecycle(scope) => {
                     let t = catalog.lifecycle_for(scope);
-                    let first = p(&agg_name(&Agg::lifecycle(AggKind::MinTs, scope)));
+                    // With a lapsed-stage hint, the last purchase stands in for the first:
+                    // members bought `at_risk_days` (>= `new_days`) or more ago, so neither
+                    // reads `new` for them.
+                    let first_kind = if hints.local.contains_key(v) {
+                        AggKind::MaxTs
+                    } else {
+                        AggKind::MinTs
+                    };
+                    let first = p(&agg_name(&Agg::lifecycle(first_kind, scope)));
                     let recency = days_since(p(&agg_name(&Agg::lifecycle(AggKind::MaxTs, scope))));
                     when(first.clone().is_null(), lit("prospect"))
                         .when(days_since(first).lt(lit(t.new_days as i64)), lit("new"))
