@@ -73,9 +73,9 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
         prop::collection::vec((0u8..30, -3i64..120, 0u8..3), 1..60),
     )
         .prop_map(|(txs, customers, receipts, messages)| {
+            // Repeated ids are kept: the customers table merges them.
             let customers = customers.map(|mut c| {
                 c.sort_by_key(|x| x.0);
-                c.dedup_by_key(|x| x.0);
                 c
             });
             GenData {
@@ -307,7 +307,8 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
     let customers = g.customers.as_ref().map(|cs| {
         let mut f = std::fs::File::create(dir.join("customers.csv")).unwrap();
         writeln!(f, "customer_id,city,age,signup_date,birthday").unwrap();
-        let mut m = BTreeMap::new();
+        // Rows of one id merge into one customer, each attribute its largest value.
+        let mut merged: BTreeMap<String, (&str, u8, NaiveDate, NaiveDate)> = BTreeMap::new();
         for (id, city, age, signup) in cs {
             let d = as_of() - chrono::Duration::days(*signup);
             // Birthdays near the as-of date, on 29 February and around the year end.
@@ -326,17 +327,26 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
                 birthday.format("%Y-%m-%d")
             )
             .unwrap();
-            let mut attrs = HashMap::new();
-            attrs.insert(
-                "city".to_string(),
-                Attr::Text(CITIES[*city as usize].to_string()),
+            let row = (CITIES[*city as usize], *age, d, birthday);
+            let m = merged.entry(cid(*id)).or_insert(row);
+            *m = (
+                m.0.max(row.0),
+                m.1.max(row.1),
+                m.2.max(row.2),
+                m.3.max(row.3),
             );
-            attrs.insert("age".to_string(), Attr::Number(Dec::int(*age as i128)));
-            attrs.insert("signup_date".to_string(), Attr::Date(d));
-            attrs.insert("birthday".to_string(), Attr::Date(birthday));
-            m.insert(cid(*id), attrs);
         }
-        m
+        merged
+            .into_iter()
+            .map(|(id, (city, age, d, birthday))| {
+                let mut attrs = HashMap::new();
+                attrs.insert("city".to_string(), Attr::Text(city.to_string()));
+                attrs.insert("age".to_string(), Attr::Number(Dec::int(age as i128)));
+                attrs.insert("signup_date".to_string(), Attr::Date(d));
+                attrs.insert("birthday".to_string(), Attr::Date(birthday));
+                (id, attrs)
+            })
+            .collect()
     });
     let mut f = std::fs::File::create(dir.join("communications.csv")).unwrap();
     writeln!(f, "customer_id,ts,channel").unwrap();
@@ -463,12 +473,13 @@ proptest! {
         g in data_strategy().prop_filter("needs customers", |g| g.customers.is_some()),
         a in customer_leaf(),
         b in customer_leaf(),
-        shape in 0usize..3,
+        shape in 0usize..4,
         e in expr(true),
     ) {
         let hint = match shape {
             0 => a,
             1 => format!("({a} or {b})"),
+            2 => format!("{a} and {b}"),
             _ => format!("not ({a})"),
         };
         check(&g, &format!("{hint} and {e}"))?;
@@ -522,4 +533,28 @@ fn regression_loose_lines_next_to_receipts() {
     };
     check(&g, "bought category \"Fuel\" at least 3 times within 8m").unwrap();
     check(&g, "((points_earned within 10m = 47 or bought category \"Fuel\" at least 3 times within 8m)) or not tenure within 8m != 312d and recency at \"Silpo\" within 1y <= 42d").unwrap();
+}
+
+/// Repeated customer ids merge attribute by attribute: the merged row can meet conditions on
+/// two attributes that no single row meets.
+#[test]
+fn regression_conditions_on_attributes_of_merged_rows() {
+    let tx = |customer| GenTx {
+        customer,
+        days_ago: 3,
+        cents: 1000,
+        receipt: 1,
+        quantity: 1,
+        category: 0,
+        partner: 0,
+    };
+    let g = GenData {
+        txs: vec![tx(1), tx(2)],
+        // Customer 1: (Lviv, 20) and (Kyiv, 40) merge into (Lviv, 40).
+        customers: Some(vec![(1, 1, 20, 100), (1, 0, 40, 100), (2, 1, 50, 100)]),
+        receipts: true,
+        messages: vec![(1, 50, 0)],
+    };
+    check(&g, "city = \"Lviv\" and age > 30 and frequency >= 1").unwrap();
+    check(&g, "city = \"Lviv\" and age > 30").unwrap();
 }

@@ -220,7 +220,17 @@ fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result
                 names.insert(v.clone(), a.clone());
             }
         }
-        let attrs = Profile::over(c.clone(), names, catalog.as_of);
+        // A customer's merged attribute is the largest of its rows' values, so conditions
+        // on one attribute hold for the merged row only if they hold for one of the rows:
+        // those rows, before the merge (the input of the customers' aggregation), name every
+        // member, with no aggregation of the whole customers table. Conditions on several
+        // attributes need the merged rows (the merged row takes each from another row).
+        let single = names.len() == 1;
+        let rows = match c {
+            LogicalPlan::Aggregate(a) if single => a.input.as_ref().clone(),
+            _ => c.clone(),
+        };
+        let attrs = Profile::over(rows.clone(), names, catalog.as_of);
         let cond = hints
             .attributes
             .iter()
@@ -228,7 +238,7 @@ fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result
             .reduce(Expr::and)
             .unwrap_or(lit(true));
         out.push(
-            PlanBuilder::from(c.clone())
+            PlanBuilder::from(rows)
                 .filter(cond)?
                 .project(vec![ident("customer_id")])?
                 .build()?,
