@@ -2,6 +2,8 @@
 //!
 //! Whatever the number of conditions, a segment becomes
 //! one scan of transactions (only the needed columns, time-filtered to the widest window)
+//! -> semi joins keeping only the lines of customers who can be members, when top-level
+//! conditions tell (attributes, `recency < d`; see [`ScanHints`])
 //! -> one aggregation by customer, each condition's measure an aggregate with its own FILTER
 //! -> a join with customers only where attributes or customers without purchases matter
 //! -> one projection of the per-customer values -> one filter -> the requested columns.
