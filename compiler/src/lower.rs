@@ -1236,12 +1236,10 @@ fn rank(
         let e = match v {
             Value::Rfm(part) => {
                 let active = active_r.clone().expect("rfm windows planned");
-                let code = cast(
-                    score("__rfm_r") * lit(100i64)
-                        + score("__rfm_f") * lit(10i64)
-                        + score("__rfm_m"),
-                    DataType::Utf8,
-                );
+                let number = score("__rfm_r") * lit(100i64)
+                    + score("__rfm_f") * lit(10i64)
+                    + score("__rfm_m");
+                let code = cast(number.clone(), DataType::Utf8);
                 let value = match part {
                     RfmPart::R => score("__rfm_r"),
                     RfmPart::F => score("__rfm_f"),
@@ -1251,10 +1249,13 @@ fn rank(
                         let mut case: Option<
                             datafusion::logical_expr::conditional_expressions::CaseBuilder,
                         > = None;
+                        // The segments' codes as numbers: no text per customer and branch.
                         for (name, codes) in RFM_SEGMENTS {
-                            let cond = code
-                                .clone()
-                                .in_list(codes.iter().map(|c| lit(*c)).collect(), false);
+                            let numbers = codes
+                                .iter()
+                                .map(|c| lit(c.parse::<i64>().expect("RFM codes are digits")))
+                                .collect();
+                            let cond = number.clone().in_list(numbers, false);
                             case = Some(match case {
                                 None => when(cond, lit(name)),
                                 Some(mut c) => c.when(cond, lit(name)),
