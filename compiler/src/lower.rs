@@ -253,11 +253,7 @@ fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result
         .collect();
     bought.sort_by_key(|(_, d)| *d);
     if let Some((scope, d)) = bought.first() {
-        let ts = ident("ts");
-        let mut f = ident("customer_id")
-            .is_not_null()
-            .and(ts.clone().lt_eq(date_lit(catalog.as_of)))
-            .and(ts.gt(window_start(catalog.as_of, *d)));
+        let mut f = purchases_in(catalog.as_of, Some(*d));
         if !scope.is_empty() {
             let list = scope.iter().map(|v| lit(v.as_str())).collect();
             f = f.and(ident("partner").in_list(list, false));
@@ -595,12 +591,7 @@ impl Profile {
             .try_fold(0u64, |acc, w| w.map(|w| acc.max(w)))
             .filter(|_| never_empty);
         let ts = ident("ts");
-        let mut scan_filter = ident("customer_id")
-            .is_not_null()
-            .and(ts.clone().lt_eq(date_lit(as_of)));
-        if let Some(w) = widest {
-            scan_filter = scan_filter.and(ts.clone().gt(window_start(as_of, w)));
-        }
+        let scan_filter = purchases_in(as_of, widest);
         // Purchases are counted by distinct receipt when receipts are mapped. Rather than
         // COUNT(DISTINCT receipt_id) per condition (a hash set per customer and condition),
         // aggregate twice: per (customer, receipt), then per customer, where each purchase
@@ -1412,6 +1403,18 @@ pub fn upcoming_keys(as_of: NaiveDate, days: u64) -> Vec<u32> {
         }
     }
     keys.into_iter().collect()
+}
+
+/// Lines of known customers up to the as-of date, and within the last `days` if given.
+fn purchases_in(as_of: NaiveDate, days: Option<u64>) -> Expr {
+    let ts = ident("ts");
+    let f = ident("customer_id")
+        .is_not_null()
+        .and(ts.clone().lt_eq(date_lit(as_of)));
+    match days {
+        Some(d) => f.and(ts.gt(window_start(as_of, d))),
+        None => f,
+    }
 }
 
 fn window_start(as_of: NaiveDate, days: u64) -> Expr {
