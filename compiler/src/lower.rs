@@ -111,6 +111,7 @@ pub struct ScanHints {
     /// within d days, so for members the latest purchase lies in the last d days and a scan
     /// of those days computes it exactly (others read NULL, and the comparison is false
     /// either way).
+    ///
     /// `lifecycle in (at_risk, churned)` (any non-empty subset of the two, when `new_days <=
     /// at_risk_days`) maps to its `lost_days`: members bought in that many days, their last
     /// purchase `at_risk_days` or more ago, so they are never `new`. A scan of those days and
