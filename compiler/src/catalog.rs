@@ -55,8 +55,11 @@ pub struct Catalog {
     /// Transactions with canonical columns: `customer_id`, `ts` (Date32), `amount` (decimal),
     /// and any of `receipt_id`, `quantity`, `partner`, `store`, `category`, `product` (Utf8).
     pub transactions: LogicalPlan,
-    /// Customers: `customer_id` (same type as in transactions) and attributes.
+    /// Customers: `customer_id` (same type as in transactions) and attributes, one row per
+    /// customer (duplicate ids merged, each attribute its largest value).
     pub customers: Option<LogicalPlan>,
+    /// The same columns before duplicate ids are merged.
+    pub customer_rows: Option<LogicalPlan>,
     /// Communications: `customer_id`, `ts` (Date32), and `channel`, `campaign` when mapped.
     pub communications: Option<LogicalPlan>,
     /// The as-of date: transactions after it are ignored.

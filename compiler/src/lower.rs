@@ -214,7 +214,7 @@ pub fn scan_hints(catalog: &Catalog, pred: &Pred) -> ScanHints {
 /// transactions, the latter only when the scan reaches further back.
 fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result<Vec<LogicalPlan>> {
     let mut out = Vec::new();
-    if let Some(c) = &catalog.customers
+    if let (Some(merged), Some(unmerged)) = (&catalog.customers, &catalog.customer_rows)
         && !hints.attributes.is_empty()
     {
         let mut names = HashMap::new();
@@ -225,13 +225,13 @@ fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result
         }
         // A customer's merged attribute is the largest of its rows' values, so conditions
         // on one attribute hold for the merged row only if they hold for one of the rows:
-        // those rows, before the merge (the input of the customers' aggregation), name every
-        // member, with no aggregation of the whole customers table. Conditions on several
-        // attributes need the merged rows (the merged row takes each from another row).
-        let single = names.len() == 1;
-        let rows = match c {
-            LogicalPlan::Aggregate(a) if single => a.input.as_ref().clone(),
-            _ => c.clone(),
+        // those rows, before the merge, name every member, with no aggregation of the whole
+        // customers table. Conditions on several attributes need the merged rows (the merged
+        // row takes each from another row).
+        let rows = if names.len() == 1 {
+            unmerged.clone()
+        } else {
+            merged.clone()
         };
         let attrs = Profile::over(rows.clone(), names, catalog.as_of);
         let cond = hints
@@ -256,8 +256,7 @@ fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result
     if let Some((scope, d)) = bought.first() {
         let mut f = purchases_in(catalog.as_of, Some(*d));
         if !scope.is_empty() {
-            let list = scope.iter().map(|v| lit(v.as_str())).collect();
-            f = f.and(ident("partner").in_list(list, false));
+            f = f.and(one_of(Dimension::Partner, scope));
         }
         out.push(
             PlanBuilder::from(catalog.transactions.clone())
@@ -612,8 +611,7 @@ impl Profile {
                 filters.push(ts.clone().gt(window_start(as_of, w)));
             }
             for (d, vals) in &a.filters {
-                let list = vals.iter().map(|v| lit(v.as_str())).collect();
-                filters.push(ident(d.column()).in_list(list, false));
+                filters.push(one_of(*d, vals));
             }
             let filter = filters.into_iter().reduce(Expr::and);
             let with_filter = |e: Expr, f: Option<Expr>| -> Result<Expr> {
@@ -1404,6 +1402,12 @@ pub fn upcoming_keys(as_of: NaiveDate, days: u64) -> Vec<u32> {
         }
     }
     keys.into_iter().collect()
+}
+
+/// Lines whose `dimension` (partner, category, ...) is one of `values`.
+fn one_of(dimension: Dimension, values: &[String]) -> Expr {
+    let list = values.iter().map(|v| lit(v.as_str())).collect();
+    ident(dimension.column()).in_list(list, false)
 }
 
 /// Lines of known customers up to the as-of date, and within the last `days` if given.

@@ -87,6 +87,7 @@ impl Engine {
         let catalog = Catalog {
             transactions: tables.transactions.clone(),
             customers: tables.customers.clone(),
+            customer_rows: tables.customer_rows.clone(),
             communications: tables.communications.clone(),
             as_of,
             lifecycle: project.lifecycle(),

@@ -18,8 +18,10 @@ use std::path::{Path, PathBuf};
 pub struct Tables {
     /// Transactions.
     pub transactions: LogicalPlan,
-    /// Customers, if configured.
+    /// Customers, if configured: one row per customer.
     pub customers: Option<LogicalPlan>,
+    /// The customers' rows before duplicate ids are merged (rows without an id dropped).
+    pub customer_rows: Option<LogicalPlan>,
     /// Communications, if configured.
     pub communications: Option<LogicalPlan>,
 }
@@ -70,16 +72,28 @@ pub async fn load_tables(ctx: &SessionContext, project: &Project) -> Result<Tabl
         .iter()
         .chain(communications.iter())
         .any(|p| id_type(p) != t);
+    let mut customer_rows = customers.as_ref().map(rows_before_merge);
     if differs {
         transactions = ids_as_text(transactions)?;
         customers = customers.map(ids_as_text).transpose()?;
+        customer_rows = customer_rows.map(ids_as_text).transpose()?;
         communications = communications.map(ids_as_text).transpose()?;
     }
     Ok(Tables {
         transactions,
         customers,
+        customer_rows,
         communications,
     })
+}
+
+/// The rows of a customers plan from [`load`] before its merge of duplicate ids (the input of
+/// the aggregation it ends with).
+fn rows_before_merge(customers: &LogicalPlan) -> LogicalPlan {
+    match customers {
+        LogicalPlan::Aggregate(a) => a.input.as_ref().clone(),
+        other => other.clone(),
+    }
 }
 
 fn ids_as_text(p: LogicalPlan) -> Result<LogicalPlan, RuntimeError> {
