@@ -7,17 +7,12 @@
 # Builds release binaries, installs DuckDB (PyPI) into a virtual environment, generates the
 # data sets once (reused between runs), checks that every contestant returns the same members,
 # then prints the timing table, the warm REPL figures and the compile time.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+source "$(dirname "$0")/common.sh"
 RUNS=${RUNS:-5}
 SIZES=${SIZES:-"100000 1000000"}
 VENV=${SEGQL_BENCH_VENV:-$CARGO_TARGET_DIR/bench-venv}
 
-echo "== building (release)" >&2
-cargo build --release --workspace --bins
-BIN=$CARGO_TARGET_DIR/release
+build
 
 echo "== DuckDB" >&2
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
@@ -26,13 +21,7 @@ echo "== DuckDB" >&2
 
 DATA=()
 for n in $SIZES; do
-    d=$CARGO_TARGET_DIR/bench-data/demo-$n
-    if [ ! -f "$d/transactions.parquet" ]; then
-        echo "== generating $n customers into $d" >&2
-        "$BIN/segql" demo --customers "$n" --out "$d" --format parquet > /dev/null
-    fi
-    cp "$ROOT/bench/segql.toml" "$d/segql.toml"
-    DATA+=("$d")
+    DATA+=("$(data_set "$n")")
 done
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB" >&2

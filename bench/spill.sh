@@ -7,28 +7,19 @@
 #   CUSTOMERS=2000000 LIMITS=512M bench/spill.sh
 #
 # Needs about 4.6 GB of disk for the data (written once, reused) and a few GB for spills.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+source "$(dirname "$0")/common.sh"
 CUSTOMERS=${CUSTOMERS:-4500000}
 LIMITS=${LIMITS:-"2G 1G"}
 WORKLOAD=$ROOT/bench/workloads/1-simple/segment.seg
 
-cargo build --release --bin segql
-BIN=$CARGO_TARGET_DIR/release/segql
-DATA=$CARGO_TARGET_DIR/bench-data/demo-$CUSTOMERS
-if [ ! -f "$DATA/transactions.parquet" ]; then
-    echo "== generating $CUSTOMERS customers into $DATA" >&2
-    "$BIN" demo --customers "$CUSTOMERS" --out "$DATA" --format parquet >&2
-fi
-cp "$ROOT/bench/segql.toml" "$DATA/segql.toml"
+build
+DATA=$(data_set "$CUSTOMERS")
 
 run() {
     local label=$1
     shift
     local out
-    out=$(/usr/bin/time -f "%e %M" "$BIN" run --project "$DATA" --as-of 2026-10-31 \
+    out=$(/usr/bin/time -f "%e %M" "$BIN/segql" run --project "$DATA" --as-of 2026-10-31 \
         "$WORKLOAD" --count "$@" 2>/tmp/segql-spill-time.$$) || {
         echo "$label: failed" >&2
         cat /tmp/segql-spill-time.$$ >&2
@@ -48,7 +39,7 @@ for l in $LIMITS; do
 done
 if [ -n "$last" ]; then
     echo "== spills under --memory-limit $last (explain --stage analyze)" >&2
-    "$BIN" explain --stage analyze --project "$DATA" --as-of 2026-10-31 "$WORKLOAD" \
+    "$BIN/segql" explain --stage analyze --project "$DATA" --as-of 2026-10-31 "$WORKLOAD" \
         --memory-limit "$last" | grep -E 'spill_count=[1-9]' | sed -E \
         's/^ *([A-Za-z]+Exec(: mode=[A-Za-z]+)?).*(spill_count=[^,]*, spilled_bytes=[^,]*, spilled_rows=[^],]*).*/\1: \3/' \
         || echo "no operator spilled"
