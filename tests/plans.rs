@@ -5,7 +5,7 @@
 
 mod common;
 
-use segql_compiler::{Program, lower_memberships, lower_segment, resolve_expr, resolve_segment};
+use segql_compiler::{Program, lower_memberships, lower_segment, resolve_segment};
 use segql_runtime::datafusion::arrow::util::pretty::pretty_format_batches;
 use segql_runtime::datafusion::logical_expr::LogicalPlan;
 use segql_runtime::{Engine, EngineOptions, Project};
@@ -185,14 +185,10 @@ fn all_segments_of_a_file_share_one_aggregate() {
 #[test]
 fn windowed_segment_scans_only_its_widest_window() {
     let engine = engine();
-    let mut program = Program::new(None);
-    let (ast, src) = program
-        .parse_inline(
-            "expression",
-            "frequency within 30d >= 2 and monetary within 90d > 500 and bought category \"Coffee\" within 2w",
-        )
-        .unwrap();
-    let pred = resolve_expr(&program, &engine.catalog, &ast, src).unwrap();
+    let pred = common::resolve(
+        &engine.catalog,
+        "frequency within 30d >= 2 and monetary within 90d > 500 and bought category \"Coffee\" within 2w",
+    );
     let plan = lower_segment(&engine.catalog, &pred)
         .unwrap()
         .sorted()
@@ -248,11 +244,7 @@ fn example_segment_members() {
 #[test]
 fn attribute_conditions_filter_lines_through_a_collected_semi_join() {
     let engine = engine();
-    let mut program = Program::new(None);
-    let (ast, src) = program
-        .parse_inline("expr", "city = \"Kyiv\" and frequency >= 3")
-        .unwrap();
-    let pred = resolve_expr(&program, &engine.catalog, &ast, src).unwrap();
+    let pred = common::resolve(&engine.catalog, "city = \"Kyiv\" and frequency >= 3");
     let plan = lower_segment(&engine.catalog, &pred).unwrap().plan;
     let logical = plan.display_indent().to_string();
     assert!(

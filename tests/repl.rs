@@ -6,7 +6,7 @@
 mod common;
 
 use segql::repl::{Session, complete, is_incomplete};
-use segql_compiler::{Program, lower_segment, resolve_expr};
+use segql_compiler::lower_segment;
 use segql_runtime::{EngineOptions, Project};
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -226,9 +226,7 @@ fn the_cache_answers_like_a_fresh_scan() {
     ] {
         let a = common::block_on(s.answer(text)).unwrap();
         assert_eq!(a.from_cache, cached, "{text}");
-        let mut program = Program::new(None);
-        let (ast, src) = program.parse_inline("x", text).unwrap();
-        let pred = resolve_expr(&program, &engine_catalog.catalog, &ast, src).unwrap();
+        let pred = common::resolve(&engine_catalog.catalog, text);
         let plan = lower_segment(&engine_catalog.catalog, &pred)
             .unwrap()
             .sorted()

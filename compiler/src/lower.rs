@@ -945,6 +945,9 @@ impl Profile {
             } => {
                 let l = ident(&self.names[value]);
                 let e = l.in_list(list.iter().map(const_expr).collect(), *negated);
+                // DataFusion 55 merges `x NOT IN (a) OR x NOT IN (b)` into `x NOT IN ()`, true
+                // even where x is NULL: a negated list keeps its guard against NULL.
+                let truth = if *negated { Truth::Definite } else { truth };
                 self.not_null(value, e, truth)
             }
             Pred::Top { metric, n } => {

@@ -10,6 +10,16 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// The resolved predicate of the expression `text`, which must parse and resolve.
+pub fn resolve(catalog: &segql_compiler::Catalog, text: &str) -> segql_compiler::ir::Pred {
+    let mut program = segql_compiler::Program::new(None);
+    let (ast, src) = program
+        .parse_inline("expression", text)
+        .unwrap_or_else(|e| panic!("{text} parses: {e:?}"));
+    segql_compiler::resolve_expr(&program, catalog, &ast, src)
+        .unwrap_or_else(|e| panic!("{text} resolves: {e:?}"))
+}
+
 /// Runs a future on a fresh current-thread runtime.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
