@@ -14,6 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// `println!` through [`print_out`]: a reader that went away ends the output quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        print_out(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
 /// segql: customer segments for loyalty and CRM marketing, written as declarative conditions.
 #[derive(Debug, Parser)]
 #[command(name = "segql", version, about, long_about = None)]
@@ -658,7 +665,7 @@ async fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
         errors.push(e.into());
     }
     if errors.is_empty() {
-        println!(
+        outln!(
             "ok: {} segment{} in {} file{}",
             program.segments.len(),
             if program.segments.len() == 1 { "" } else { "s" },
@@ -721,10 +728,10 @@ async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
     if a.stage == Stage::Ast {
         if let Some(e) = &a.expr {
             let (ast, _) = program.parse_inline("expression", e)?;
-            println!("{ast:#?}");
+            outln!("{ast:#?}");
         } else {
             for s in &program.segments {
-                println!("{:#?}", s.def);
+                outln!("{:#?}", s.def);
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -732,7 +739,7 @@ async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
     let segments = select(&engine, &mut program, a.expr.as_deref(), &a.segment)?;
     if a.stage == Stage::Ir {
         for s in &segments {
-            println!("segment {} =\n{:#?}", s.name, s.pred);
+            outln!("segment {} =\n{:#?}", s.name, s.pred);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -743,7 +750,7 @@ async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
     };
     let plan = if a.count { q.count() } else { q.sorted() }.map_err(compile_err)?;
     if a.stage == Stage::Physical {
-        println!("{}", engine.physical_plan(&plan).await?);
+        outln!("{}", engine.physical_plan(&plan).await?);
         return Ok(ExitCode::SUCCESS);
     }
     if a.stage == Stage::Analyze {
@@ -759,16 +766,16 @@ async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
             );
             for i in 0..b.num_rows() {
                 if kind.value(i) == "Plan with Metrics" {
-                    println!("{}", text.value(i));
+                    outln!("{}", text.value(i));
                 }
             }
         }
         return Ok(ExitCode::SUCCESS);
     }
     let optimized = engine.optimize(&plan)?;
-    println!("as of {}\n", engine.catalog.as_of);
-    println!("Logical plan:\n{}\n", plan.display_indent());
-    println!("Optimized plan:\n{}", optimized.display_indent());
+    outln!("as of {}\n", engine.catalog.as_of);
+    outln!("Logical plan:\n{}\n", plan.display_indent());
+    outln!("Optimized plan:\n{}", optimized.display_indent());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -785,7 +792,7 @@ fn demo_cmd(a: DemoArgs) -> Result<ExitCode> {
         out: a.out.clone(),
     };
     let s = segql_runtime::demo::generate(&opts)?;
-    println!(
+    outln!(
         "wrote {} customers, {} transaction lines and {} messages to {}",
         s.customers,
         s.transactions,
@@ -1450,12 +1457,12 @@ async fn thresholds_cmd(a: ThresholdArgs) -> Result<ExitCode> {
     let format = output_format(a.format, None);
     segql_runtime::output::write_stream(one_batch_stream(batch), format, None).await?;
     if format == Format::Table {
-        println!(
+        outln!(
             "\n# as of {}; paste into segql.toml to use:",
             engine.catalog.as_of
         );
         for r in &rhythms {
-            println!(
+            outln!(
                 "[lifecycle.partners.{:?}]\nat_risk_days = {}\nchurned_days = {}\nlost_days = {}\n",
                 r.partner,
                 r.thresholds.at_risk_days,

@@ -971,3 +971,36 @@ fn same_bytes_whatever_the_parallelism_or_memory_limit() {
     let o = on_example("run", &["-e", "recency < 1d", "--memory-limit", "lots"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A reader that goes away (`segql explain ... | head`) ends the output quietly: exit 0, no
+/// panic, for the plain-text outputs as for result rows.
+#[test]
+fn a_closed_standard_output_is_no_error() {
+    let example = example();
+    for args in [
+        vec!["explain", "--project", &example, "-e", "recency < 30d"],
+        vec![
+            "explain",
+            "--stage",
+            "analyze",
+            "--project",
+            &example,
+            "-e",
+            "recency < 30d",
+        ],
+        vec!["run", "--project", &example, "-e", "frequency >= 1"],
+    ] {
+        let mut child = common::segql_command()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before segql writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = common::stderr(&out);
+        assert!(out.status.success(), "{args:?}: {:?}\n{err}", out.status);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
