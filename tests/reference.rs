@@ -527,21 +527,25 @@ fn regression_loose_lines_next_to_receipts() {
     check(&g, "((points_earned within 10m = 47 or bought category \"Fuel\" at least 3 times within 8m)) or not tenure within 8m != 312d and recency at \"Silpo\" within 1y <= 42d").unwrap();
 }
 
-/// Repeated customer ids merge attribute by attribute: the merged row can meet conditions on
-/// two attributes that no single row meets.
-#[test]
-fn regression_conditions_on_attributes_of_merged_rows() {
-    let tx = |customer| GenTx {
+/// One line of 10.00 in category Coffee at OKKO, receipt 1, `days_ago` days before the as-of date.
+fn one_line(customer: u8, days_ago: i64) -> GenTx {
+    GenTx {
         customer,
-        days_ago: 3,
+        days_ago,
         cents: 1000,
         receipt: 1,
         quantity: 1,
         category: 0,
         partner: 0,
-    };
+    }
+}
+
+/// Repeated customer ids merge attribute by attribute: the merged row can meet conditions on
+/// two attributes that no single row meets.
+#[test]
+fn regression_conditions_on_attributes_of_merged_rows() {
     let g = GenData {
-        txs: vec![tx(1), tx(2)],
+        txs: vec![one_line(1, 3), one_line(2, 3)],
         // Customer 1: (Lviv, 20) and (Kyiv, 40) merge into (Lviv, 40).
         customers: Some(vec![(1, 1, 20, 100), (1, 0, 40, 100), (2, 1, 50, 100)]),
         receipts: true,
@@ -556,15 +560,7 @@ fn regression_conditions_on_attributes_of_merged_rows() {
 #[test]
 fn regression_disjoint_not_in_lists_on_a_missing_attribute() {
     let g = GenData {
-        txs: vec![GenTx {
-            customer: 12,
-            days_ago: 0,
-            cents: 0,
-            receipt: 0,
-            quantity: 1,
-            category: 0,
-            partner: 0,
-        }],
+        txs: vec![one_line(12, 0)],
         customers: Some(vec![(0, 0, 18, 0)]),
         receipts: false,
         messages: vec![(0, 0, 0)],
