@@ -270,3 +270,35 @@ fn attribute_conditions_filter_lines_through_a_collected_semi_join() {
         "{physical}"
     );
 }
+
+/// Ranks of customers who all bought in the ranking's window (no condition can hold without
+/// purchases) take one global order, sorted in parallel and merged; where customers without
+/// purchases are in the base, the active ones are ranked apart, by a partition key.
+#[test]
+fn ranks_partition_by_activity_only_where_inactive_customers_are_in_the_base() {
+    let engine = engine();
+    let physical = |text: &str| {
+        let pred = common::resolve(&engine.catalog, text);
+        let plan = lower_segment(&engine.catalog, &pred).unwrap().plan;
+        common::block_on(engine.physical_plan(&plan)).unwrap()
+    };
+    let windows = |plan: &str| -> Vec<String> {
+        plan.lines()
+            .filter(|l| l.contains("WindowAggExec"))
+            .map(str::to_string)
+            .collect()
+    };
+    let global = physical("rfm_segment = at_risk");
+    let w = windows(&global);
+    assert_eq!(w.len(), 3, "{global}");
+    assert!(w.iter().all(|l| !l.contains("PARTITION BY")), "{global}");
+    assert!(
+        global.contains("SortPreservingMergeExec"),
+        "the global order is merged from parallel sorts: {global}"
+    );
+    // `not` can hold for customers without purchases: they are in the base, unranked.
+    let apart = physical("not rfm_segment = at_risk");
+    let w = windows(&apart);
+    assert_eq!(w.len(), 3, "{apart}");
+    assert!(w.iter().all(|l| l.contains("PARTITION BY")), "{apart}");
+}

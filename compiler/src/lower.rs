@@ -603,6 +603,9 @@ impl Profile {
         let mut agg_exprs = Vec::new();
         let mut stage1 = Vec::new();
         let mut agg_names = BTreeMap::new();
+        // Counts over every scanned line: at least 1 on every profile row when each row has
+        // a line in the scan.
+        let mut positive: Vec<Agg> = Vec::new();
         for (k, a) in aggs.iter().enumerate() {
             let mut filters = Vec::new();
             if let Some(w) = a.window()
@@ -612,6 +615,9 @@ impl Profile {
             }
             for (d, vals) in &a.filters {
                 filters.push(one_of(*d, vals));
+            }
+            if never_empty && filters.is_empty() && a.kind == AggKind::Count {
+                positive.push(a.clone());
             }
             let filter = filters.into_iter().reduce(Expr::and);
             let with_filter = |e: Expr, f: Option<Expr>| -> Result<Expr> {
@@ -891,7 +897,11 @@ impl Profile {
             plan = join_contacts(catalog, plan, &contacts, &mut names, &mut taken)?;
         }
         if !ranked.is_empty() {
-            plan = rank(catalog, plan, &ranked, &mut names, &mut taken)?;
+            let always_active = |v: &Value| match v {
+                Value::Metric(m) => positive.contains(&Agg::of(AggKind::Count, m)),
+                _ => false,
+            };
+            plan = rank(catalog, plan, &ranked, &always_active, &mut names, &mut taken)?;
         }
         Ok(Profile { plan, names, as_of })
     }
@@ -1078,10 +1088,16 @@ fn active_metric(m: &Metric) -> Value {
 
 /// Adds RFM scores and ABC tiers: window functions over the whole per-customer table (ties
 /// broken by customer id), so every customer is ranked against every other.
+///
+/// Active customers (a purchase in the ranking's window) are ranked apart from inactive
+/// ones. Where `always_active` tells that every row has such purchases, the windows get no
+/// partition key: one global order, which DataFusion sorts in parallel and merges, where a
+/// key would send every row to one partition and one thread.
 fn rank(
     catalog: &Catalog,
     profile: LogicalPlan,
     ranked: &[Value],
+    always_active: &dyn Fn(&Value) -> bool,
     names: &mut HashMap<Value, String>,
     taken: &mut BTreeMap<String, ()>,
 ) -> Result<LogicalPlan> {
@@ -1094,14 +1110,24 @@ fn rank(
     let known = names.clone();
     let col = |v: &Value| ident(&known[v]);
     let id = ident("customer_id");
+    // The partition key of a ranking whose activity is `freq > 0`.
+    let partition = |freq: &Value, active: &Expr| -> Vec<Expr> {
+        if always_active(freq) {
+            vec![]
+        } else {
+            vec![active.clone()]
+        }
+    };
     let mut windows = Vec::new();
     let mut keys: Vec<String> = Vec::new();
     let mut active_r = None;
     if ranked.iter().any(|v| matches!(v, Value::Rfm(_))) {
         let rec = col(&windowed(MetricKind::Recency, r.rfm_window));
-        let freq = col(&windowed(MetricKind::Frequency, r.rfm_window));
+        let freq_value = windowed(MetricKind::Frequency, r.rfm_window);
+        let freq = col(&freq_value);
         let mon = col(&windowed(MetricKind::Monetary, r.rfm_window));
         let active = freq.clone().gt(lit(0i64));
+        let by_active = partition(&freq_value, &active);
         // Only the scores read: `rfm.r` alone needs one window (one sort), not three.
         let needs = |p: RfmPart| {
             ranked.iter().any(|v| {
@@ -1118,7 +1144,7 @@ fn rank(
             }
             windows.push(
                 ntile(lit(5i64))
-                    .partition_by(vec![active.clone()])
+                    .partition_by(by_active.clone())
                     .order_by(vec![by.sort(asc, true), id.clone().sort(true, true)])
                     .build()?,
             );
@@ -1134,9 +1160,11 @@ fn rank(
             continue;
         }
         let k = abc.len();
-        let freq = col(&windowed_at(MetricKind::Frequency, r.abc_window, scope));
+        let freq_value = windowed_at(MetricKind::Frequency, r.abc_window, scope);
+        let freq = col(&freq_value);
         let mon = col(&windowed_at(MetricKind::Monetary, r.abc_window, scope));
         let active = freq.gt(lit(0i64));
+        let by_active = partition(&freq_value, &active);
         let sum_of = |e: Expr| {
             Expr::from(WindowFunction::new(
                 WindowFunctionDefinition::AggregateUDF(
@@ -1147,7 +1175,7 @@ fn rank(
         };
         windows.push(
             sum_of(mon.clone())
-                .partition_by(vec![active.clone()])
+                .partition_by(by_active.clone())
                 .order_by(vec![
                     mon.clone().sort(false, true),
                     id.clone().sort(true, true),
@@ -1161,7 +1189,7 @@ fn rank(
         );
         let (before, total) = (format!("__abc_before_{k}"), format!("__abc_total_{k}"));
         keys.push(before.clone());
-        windows.push(sum_of(mon).partition_by(vec![active.clone()]).build()?);
+        windows.push(sum_of(mon).partition_by(by_active).build()?);
         keys.push(total.clone());
         abc.push((scope.clone(), before, total, active));
     }
@@ -1175,6 +1203,7 @@ fn rank(
             let k = per_metric.len();
             let value = col(&Value::Metric(m.clone()));
             let active = col(&active_metric(m)).gt(lit(0i64));
+            let by_active = partition(&active_metric(m), &active);
             let count_of = |e: Expr| {
                 Expr::from(WindowFunction::new(
                     WindowFunctionDefinition::AggregateUDF(
@@ -1190,19 +1219,19 @@ fn rank(
             );
             windows.push(
                 datafusion::functions_window::expr_fn::rank()
-                    .partition_by(vec![active.clone()])
+                    .partition_by(by_active.clone())
                     .order_by(vec![value.clone().sort(true, true)])
                     .build()?,
             );
             keys.push(rk.clone());
             windows.push(
                 datafusion::functions_window::expr_fn::row_number()
-                    .partition_by(vec![active.clone()])
+                    .partition_by(by_active.clone())
                     .order_by(vec![value.sort(false, false), id.clone().sort(true, true)])
                     .build()?,
             );
             keys.push(rn.clone());
-            windows.push(count_of(lit(1i64)).partition_by(vec![active]).build()?);
+            windows.push(count_of(lit(1i64)).partition_by(by_active).build()?);
             keys.push(n.clone());
             per_metric.push((m.clone(), rk, rn, n));
         }
