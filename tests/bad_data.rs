@@ -450,6 +450,104 @@ fn rows_without_a_customer_id_are_skipped_and_counted_by_check_data() {
     );
 }
 
+/// Parquet statistics leave a condition out of plans only when every row group proves it:
+/// one row group with a NULL date or an empty id keeps the filter that skips such lines.
+/// Where they prove the dates, the default as-of date is read from them, without a scan.
+#[test]
+fn parquet_statistics_prove_conditions_only_for_every_row_group() {
+    use segql_runtime::datafusion::parquet::file::properties::WriterProperties;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two lines per row group; the last group alone holds the flaw.
+    let write_groups = |ids: Vec<Option<&str>>, dates: Vec<Option<i32>>| {
+        let batch = RecordBatch::try_from_iter(vec![
+            ("customer_id", Arc::new(StringArray::from(ids)) as ArrayRef),
+            ("ts", Arc::new(Date32Array::from(dates)) as ArrayRef),
+            ("amount", amounts(&[100, 200, 300, 400])),
+        ])
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(2))
+            .build();
+        let file = std::fs::File::create(d.join("tx.parquet")).unwrap();
+        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    };
+    let open = || {
+        common::block_on(async {
+            let p = segql_runtime::Project::from_paths("tx.parquet", None, None, None);
+            let p = segql_runtime::Project {
+                dir: d.to_path_buf(),
+                ..p
+            };
+            segql_runtime::Engine::open(p, Default::default(), true)
+                .await
+                .unwrap()
+        })
+    };
+    let members = |expr: &str| {
+        let o = segql(
+            d,
+            &[
+                "run",
+                "-e",
+                expr,
+                "--transactions",
+                "tx.parquet",
+                "--format",
+                "csv",
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let (jan1, jan9) = (days(2024, 1, 1), days(2024, 1, 9));
+
+    // Clean: every id present, every date known.
+    write_groups(
+        vec![Some("a"), Some("a"), Some("b"), Some("c")],
+        vec![Some(jan1), Some(jan1 + 1), Some(jan1 + 2), Some(jan9)],
+    );
+    let e = open();
+    let range = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+        .zip(chrono::NaiveDate::from_ymd_opt(2024, 1, 9));
+    assert_eq!(e.catalog.facts.dates, range);
+    assert!(e.catalog.facts.ids_present);
+    assert_eq!(e.catalog.as_of.to_string(), "2024-01-09");
+    assert_eq!(
+        members("frequency within 7d >= 1"),
+        "customer_id,frequency_7d\nb,1\nc,1\n"
+    );
+
+    // A NULL date in the second row group: no date range, and the line is skipped.
+    write_groups(
+        vec![Some("a"), Some("a"), Some("b"), Some("c")],
+        vec![Some(jan1), Some(jan1 + 1), Some(jan1 + 2), None],
+    );
+    let e = open();
+    assert_eq!(e.catalog.facts.dates, None);
+    assert!(e.catalog.facts.ids_present);
+    assert_eq!(e.catalog.as_of.to_string(), "2024-01-03");
+    assert_eq!(
+        members("frequency >= 1"),
+        "customer_id,frequency\na,2\nb,1\n"
+    );
+
+    // An empty id in the second row group: ids are not proven, and the line is skipped.
+    write_groups(
+        vec![Some("a"), Some("a"), Some("b"), Some("")],
+        vec![Some(jan1), Some(jan1 + 1), Some(jan1 + 2), Some(jan9)],
+    );
+    let e = open();
+    assert!(!e.catalog.facts.ids_present);
+    assert_eq!(e.catalog.as_of.to_string(), "2024-01-03");
+    assert_eq!(
+        members("frequency >= 1"),
+        "customer_id,frequency\na,2\nb,1\n"
+    );
+}
+
 // 6. Returns.
 
 #[test]

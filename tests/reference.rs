@@ -35,6 +35,9 @@ struct GenData {
     customers: Option<Vec<(u8, u8, u8, i64)>>, // (id, city, age, signup days ago)
     receipts: bool,
     messages: Vec<(u8, i64, u8)>, // (customer, days ago, channel)
+    /// Transactions as Parquet in small row groups (whose statistics prove conditions true)
+    /// instead of CSV.
+    parquet: bool,
 }
 
 const CATEGORIES: [&str; 3] = ["Coffee", "Tea", "Fuel"];
@@ -71,8 +74,9 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
         )),
         any::<bool>(),
         prop::collection::vec((0u8..30, -3i64..120, 0u8..3), 1..60),
+        any::<bool>(),
     )
-        .prop_map(|(txs, customers, receipts, messages)| {
+        .prop_map(|(txs, customers, receipts, messages, parquet)| {
             // Repeated ids are kept: the customers table merges them.
             let customers = customers.map(|mut c| {
                 c.sort_by_key(|x| x.0);
@@ -83,6 +87,7 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
                 customers,
                 receipts,
                 messages,
+                parquet,
             }
         })
 }
@@ -304,6 +309,9 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
             dims,
         });
     }
+    if g.parquet {
+        write_parquet(&txs, g.receipts, &dir.join("transactions.parquet"));
+    }
     let customers = g.customers.as_ref().map(|cs| {
         let mut f = std::fs::File::create(dir.join("customers.csv")).unwrap();
         writeln!(f, "customer_id,city,age,signup_date,birthday").unwrap();
@@ -375,6 +383,74 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
     }
 }
 
+/// The transactions as Parquet, in row groups of 16 lines.
+fn write_parquet(txs: &[Tx], receipts: bool, path: &std::path::Path) {
+    use segql_runtime::datafusion::arrow::array::{
+        ArrayRef, Date32Array, Decimal128Array, Int64Array, StringArray,
+    };
+    use segql_runtime::datafusion::arrow::record_batch::RecordBatch;
+    use segql_runtime::datafusion::parquet::arrow::ArrowWriter;
+    use segql_runtime::datafusion::parquet::file::properties::WriterProperties;
+    use std::sync::Arc;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    let text = |f: &dyn Fn(&Tx) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from(txs.iter().map(f).collect::<Vec<_>>()))
+    };
+    let int = |d: &Option<Dec>| d.as_ref().map(|d| d.mantissa as i64);
+    let mut columns: Vec<(&str, ArrayRef)> = vec![
+        ("customer_id", text(&|t| Some(t.customer_id.clone()))),
+        (
+            "ts",
+            Arc::new(Date32Array::from_iter_values(
+                txs.iter().map(|t| (t.ts - epoch).num_days() as i32),
+            )),
+        ),
+        (
+            "amount",
+            Arc::new(
+                Decimal128Array::from_iter_values(txs.iter().map(|t| t.amount.mantissa))
+                    .with_precision_and_scale(12, 2)
+                    .unwrap(),
+            ),
+        ),
+        (
+            "quantity",
+            Arc::new(Int64Array::from_iter(txs.iter().map(|t| int(&t.quantity)))),
+        ),
+        (
+            "category",
+            text(&|t| t.dims.get(&Dimension::Category).cloned()),
+        ),
+        (
+            "partner",
+            text(&|t| t.dims.get(&Dimension::Partner).cloned()),
+        ),
+        (
+            "points_earned",
+            Arc::new(Int64Array::from_iter(
+                txs.iter().map(|t| int(&t.points_earned)),
+            )),
+        ),
+        (
+            "points_redeemed",
+            Arc::new(Int64Array::from_iter(
+                txs.iter().map(|t| int(&t.points_redeemed)),
+            )),
+        ),
+    ];
+    if receipts {
+        columns.push(("receipt_id", text(&|t| t.receipt_id.clone())));
+    }
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(16))
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
 fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let data = materialize(g, dir.path());
@@ -384,7 +460,11 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
             std::fs::read_to_string(dir.path().join("transactions.csv")).unwrap()
         );
     }
-    let tx = dir.path().join("transactions.csv");
+    let tx = dir.path().join(if g.parquet {
+        "transactions.parquet"
+    } else {
+        "transactions.csv"
+    });
     let cust = dir.path().join("customers.csv");
     let comms = dir.path().join("communications.csv");
     common::block_on(async {
@@ -522,6 +602,7 @@ fn regression_loose_lines_next_to_receipts() {
         customers: None,
         receipts: true,
         messages: vec![(14, 43, 2)],
+        parquet: false,
     };
     check(&g, "bought category \"Fuel\" at least 3 times within 8m").unwrap();
     check(&g, "((points_earned within 10m = 47 or bought category \"Fuel\" at least 3 times within 8m)) or not tenure within 8m != 312d and recency at \"Silpo\" within 1y <= 42d").unwrap();
@@ -550,6 +631,7 @@ fn regression_conditions_on_attributes_of_merged_rows() {
         customers: Some(vec![(1, 1, 20, 100), (1, 0, 40, 100), (2, 1, 50, 100)]),
         receipts: true,
         messages: vec![(1, 50, 0)],
+        parquet: true,
     };
     check(&g, "city = \"Lviv\" and age > 30 and frequency >= 1").unwrap();
     check(&g, "city = \"Lviv\" and age > 30").unwrap();
@@ -564,6 +646,7 @@ fn regression_disjoint_not_in_lists_on_a_missing_attribute() {
         customers: Some(vec![(0, 0, 18, 0)]),
         receipts: false,
         messages: vec![(0, 0, 0)],
+        parquet: false,
     };
     check(
         &g,

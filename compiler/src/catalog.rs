@@ -70,6 +70,19 @@ pub struct Catalog {
     pub partner_lifecycle: std::collections::BTreeMap<String, LifecycleThresholds>,
     /// How RFM scores and ABC tiers are computed.
     pub ranking: Ranking,
+    /// What the transactions' file statistics prove about every line.
+    pub facts: DataFacts,
+}
+
+/// What the statistics of the transactions' files (Parquet footers) prove about every line.
+/// Conditions they prove true are left out of plans; the default ([`DataFacts::default`])
+/// proves nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataFacts {
+    /// Every line has a customer id (not NULL, and not empty text).
+    pub ids_present: bool,
+    /// Every line has a date, the earliest and the latest of them these (inclusive).
+    pub dates: Option<(NaiveDate, NaiveDate)>,
 }
 
 /// Settings of the population-relative measures: RFM scores and ABC tiers.

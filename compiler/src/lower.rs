@@ -254,10 +254,11 @@ fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result
         .collect();
     bought.sort_by_key(|(_, d)| *d);
     if let Some((scope, d)) = bought.first() {
-        let mut f = purchases_in(catalog.as_of, Some(*d));
-        if !scope.is_empty() {
-            f = f.and(one_of(Dimension::Partner, scope));
-        }
+        let f = purchases_in(catalog, Some(*d))
+            .into_iter()
+            .chain((!scope.is_empty()).then(|| one_of(Dimension::Partner, scope)))
+            .reduce(Expr::and)
+            .unwrap_or(lit(true));
         out.push(
             PlanBuilder::from(catalog.transactions.clone())
                 .filter(f)?
@@ -591,7 +592,7 @@ impl Profile {
             .try_fold(0u64, |acc, w| w.map(|w| acc.max(w)))
             .filter(|_| never_empty);
         let ts = ident("ts");
-        let scan_filter = purchases_in(as_of, widest);
+        let scan_filter = purchases_in(catalog, widest);
         // Purchases are counted by distinct receipt when receipts are mapped. Rather than
         // COUNT(DISTINCT receipt_id) per condition (a hash set per customer and condition),
         // aggregate twice: per (customer, receipt), then per customer, where each purchase
@@ -683,7 +684,10 @@ impl Profile {
             agg_names.insert(name.clone(), ());
             agg_exprs.push(e.alias(&name));
         }
-        let mut input = PlanBuilder::from(catalog.transactions.clone()).filter(scan_filter)?;
+        let mut input = PlanBuilder::from(catalog.transactions.clone());
+        if let Some(f) = scan_filter {
+            input = input.filter(f)?;
+        }
         // Lines of customers who cannot be members are dropped before aggregating, by semi
         // joins with the customers meeting the hints' conditions. Not with ranks, which rank
         // every customer.
@@ -901,7 +905,14 @@ impl Profile {
                 Value::Metric(m) => positive.contains(&Agg::of(AggKind::Count, m)),
                 _ => false,
             };
-            plan = rank(catalog, plan, &ranked, &always_active, &mut names, &mut taken)?;
+            plan = rank(
+                catalog,
+                plan,
+                &ranked,
+                &always_active,
+                &mut names,
+                &mut taken,
+            )?;
         }
         Ok(Profile { plan, names, as_of })
     }
@@ -1443,23 +1454,37 @@ fn one_of(dimension: Dimension, values: &[String]) -> Expr {
 }
 
 /// Lines of known customers up to the as-of date, and within the last `days` if given.
-fn purchases_in(as_of: NaiveDate, days: Option<u64>) -> Expr {
+/// Conditions the data's statistics prove true for every line are left out (none may remain).
+fn purchases_in(catalog: &Catalog, days: Option<u64>) -> Option<Expr> {
+    let (as_of, facts) = (catalog.as_of, catalog.facts);
     let ts = ident("ts");
-    let f = ident("customer_id")
-        .is_not_null()
-        .and(ts.clone().lt_eq(date_lit(as_of)));
-    match days {
-        Some(d) => f.and(ts.gt(window_start(as_of, d))),
-        None => f,
+    let mut conds = Vec::new();
+    if !facts.ids_present {
+        conds.push(ident("customer_id").is_not_null());
     }
+    let (earliest, latest) = facts.dates.unzip();
+    if latest.is_none_or(|d| d > as_of) {
+        conds.push(ts.clone().lt_eq(date_lit(as_of)));
+    }
+    if let Some(days) = days {
+        let start = start_date(as_of, days);
+        if earliest.is_none_or(|d| d <= start) {
+            conds.push(ts.gt(date_lit(start)));
+        }
+    }
+    conds.into_iter().reduce(Expr::and)
+}
+
+/// The day before a window of `days` days ending on the as-of date.
+fn start_date(as_of: NaiveDate, days: u64) -> NaiveDate {
+    let days = days.min(1_000_000) as i64;
+    as_of
+        .checked_sub_signed(chrono::Duration::days(days))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 fn window_start(as_of: NaiveDate, days: u64) -> Expr {
-    let days = days.min(1_000_000) as i64;
-    let start = as_of
-        .checked_sub_signed(chrono::Duration::days(days))
-        .unwrap_or(NaiveDate::MIN);
-    date_lit(start)
+    date_lit(start_date(as_of, days))
 }
 
 fn unique(base: String, taken: &BTreeMap<String, ()>) -> String {

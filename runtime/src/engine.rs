@@ -78,9 +78,16 @@ impl Engine {
         };
         let as_of = match options.as_of.or(project.as_of()) {
             Some(d) => d,
-            None if need_as_of => match latest_date(&ctx, &project, &tables.transactions).await {
-                Ok(d) => d,
-                Err(e) => return Err(crate::probe::explain(&project, e).await),
+            // The latest date, from the files' statistics when they prove it.
+            None if need_as_of => match tables.facts {
+                segql_compiler::DataFacts {
+                    ids_present: true,
+                    dates: Some((_, latest)),
+                } => latest,
+                _ => match latest_date(&ctx, &project, &tables.transactions).await {
+                    Ok(d) => d,
+                    Err(e) => return Err(crate::probe::explain(&project, e).await),
+                },
             },
             None => chrono::Utc::now().date_naive(),
         };
@@ -93,6 +100,7 @@ impl Engine {
             lifecycle: project.lifecycle(),
             partner_lifecycle: project.partner_lifecycle(),
             ranking: project.ranking(),
+            facts: tables.facts,
         };
         let mut engine = Engine {
             ctx,

@@ -11,6 +11,7 @@ use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::functions::expr_fn::to_date;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, ident, lit};
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
+use segql_compiler::DataFacts;
 use std::path::{Path, PathBuf};
 
 /// The normalized input tables.
@@ -24,6 +25,8 @@ pub struct Tables {
     pub customer_rows: Option<LogicalPlan>,
     /// Communications, if configured.
     pub communications: Option<LogicalPlan>,
+    /// What the transactions' Parquet statistics prove about every line.
+    pub facts: DataFacts,
 }
 
 /// Which table, for names and column roles.
@@ -51,13 +54,32 @@ pub async fn load_tables(ctx: &SessionContext, project: &Project) -> Result<Tabl
         .transactions
         .as_ref()
         .expect("validated: transactions exist");
-    let mut transactions = load(ctx, project, tx_cfg.get_ref(), Kind::Transactions).await?;
+    let facts = transaction_facts(project, tx_cfg.get_ref())?;
+    let mut transactions = load(ctx, project, tx_cfg.get_ref(), Kind::Transactions, facts).await?;
     let mut customers = match &f.customers {
-        Some(c) => Some(load(ctx, project, c.get_ref(), Kind::Customers).await?),
+        Some(c) => Some(
+            load(
+                ctx,
+                project,
+                c.get_ref(),
+                Kind::Customers,
+                DataFacts::default(),
+            )
+            .await?,
+        ),
         None => None,
     };
     let mut communications = match &f.communications {
-        Some(c) => Some(load(ctx, project, c.get_ref(), Kind::Communications).await?),
+        Some(c) => Some(
+            load(
+                ctx,
+                project,
+                c.get_ref(),
+                Kind::Communications,
+                DataFacts::default(),
+            )
+            .await?,
+        ),
         None => None,
     };
     // One id type everywhere: text when the tables disagree.
@@ -84,6 +106,88 @@ pub async fn load_tables(ctx: &SessionContext, project: &Project) -> Result<Tabl
         customers,
         customer_rows,
         communications,
+        facts,
+    })
+}
+
+/// What the footers of Parquet transaction files prove about every line: ids present (no
+/// NULL, no empty text) and the range of dates (no NULL). Only Parquet files, only statistics
+/// that are exact for the normalized column (a text id, an integer id, a Date32 date); CSV
+/// files and anything unknown prove nothing.
+fn transaction_facts(project: &Project, cfg: &TableConfig) -> Result<DataFacts, RuntimeError> {
+    use datafusion::parquet::file::metadata::ParquetMetaDataReader;
+    use datafusion::parquet::file::statistics::Statistics;
+    let files = expand_path(&project.dir, cfg.path.get_ref(), "transactions")?;
+    let parquet = cfg.format == Some(FileFormat::Parquet)
+        || (cfg.format.is_none()
+            && files
+                .iter()
+                .all(|f| format_of(f) == Some(FileFormat::Parquet)));
+    if !parquet || files.is_empty() {
+        return Ok(DataFacts::default());
+    }
+    let mapped = |canonical: &str| -> String {
+        cfg.columns
+            .iter()
+            .find(|(k, _)| k.get_ref() == canonical)
+            .map_or(canonical.to_string(), |(_, v)| v.get_ref().clone())
+    };
+    let (id_col, ts_col) = (mapped("customer_id"), mapped("ts"));
+    let mut ids_present = true;
+    let mut dates: Option<(i32, i32)> = None;
+    let mut dates_known = true;
+    for f in &files {
+        // A footer that cannot be read proves nothing; reading the data reports the error.
+        let Ok(file) = std::fs::File::open(f) else {
+            return Ok(DataFacts::default());
+        };
+        let Ok(meta) = ParquetMetaDataReader::new().parse_and_finish(&file) else {
+            return Ok(DataFacts::default());
+        };
+        let schema = meta.file_metadata().schema_descr();
+        let leaf = |name: &str| {
+            (0..schema.num_columns()).find(|&i| schema.column(i).path().string() == name)
+        };
+        let (id_i, ts_i) = (leaf(&id_col), leaf(&ts_col));
+        let ts_is_date = ts_i.is_some_and(|i| {
+            matches!(
+                schema.column(i).logical_type_ref(),
+                Some(datafusion::parquet::basic::LogicalType::Date)
+            )
+        });
+        for rg in meta.row_groups() {
+            let stats = |i: Option<usize>| i.and_then(|i| rg.column(i).statistics());
+            ids_present &= match stats(id_i) {
+                Some(s) if s.null_count_opt() == Some(0) => match s {
+                    Statistics::ByteArray(b) => b.min_opt().is_some_and(|m| !m.data().is_empty()),
+                    Statistics::Int32(_) | Statistics::Int64(_) => true,
+                    _ => false,
+                },
+                _ => false,
+            };
+            match stats(ts_i) {
+                Some(Statistics::Int32(d)) if ts_is_date && d.null_count_opt() == Some(0) => {
+                    if rg.num_rows() == 0 {
+                        continue;
+                    }
+                    match (d.min_opt(), d.max_opt()) {
+                        (Some(&lo), Some(&hi)) if d.min_is_exact() && d.max_is_exact() => {
+                            dates = Some(dates.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+                        }
+                        _ => dates_known = false,
+                    }
+                }
+                _ => dates_known = false,
+            }
+        }
+    }
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    let day = |d: i32| epoch.checked_add_signed(chrono::Duration::days(d.into()));
+    Ok(DataFacts {
+        ids_present,
+        dates: dates
+            .filter(|_| dates_known)
+            .and_then(|(lo, hi)| Some((day(lo)?, day(hi)?))),
     })
 }
 
@@ -180,11 +284,14 @@ fn format_of(p: &Path) -> Option<FileFormat> {
     }
 }
 
+/// Reads one table and normalizes its columns; for transactions, `facts` (from
+/// [`transaction_facts`]) spares the filter of lines without an id when none can lack one.
 pub(crate) async fn load(
     ctx: &SessionContext,
     project: &Project,
     cfg: &TableConfig,
     kind: Kind,
+    facts: DataFacts,
 ) -> Result<LogicalPlan, RuntimeError> {
     let table = kind.name();
     let files = expand_path(&project.dir, cfg.path.get_ref(), table)?;
@@ -275,10 +382,12 @@ pub(crate) async fn load(
         .map_err(|e| RuntimeError::data(what.clone(), e))?;
     if kind != Kind::Customers {
         // A row without a customer id belongs to no customer: an empty text id is no id.
+        // Unless the files' statistics prove every line has an id.
         let text_ids = b
             .schema()
             .field_with_unqualified_name("customer_id")
-            .is_ok_and(|f| is_text(f.data_type()));
+            .is_ok_and(|f| is_text(f.data_type()))
+            && !facts.ids_present;
         let b = if text_ids {
             b.filter(ident("customer_id").not_eq(lit("")))
                 .map_err(|e| RuntimeError::data(what.clone(), e))?
