@@ -773,8 +773,50 @@ impl Profile {
                 ident(name)
             }
         };
+        // Where attributes are read: the customers table, or the profile itself when the
+        // merge of duplicate ids follows the join.
+        let mut attr_rel = "c";
         let (builder, id_expr) = match join {
             None => (PlanBuilder::from(agg_plan.clone()), ident("customer_id")),
+            Some((_, JoinType::Left)) if catalog.customer_rows.is_some() => {
+                // The customers' rows joined before their duplicate ids are merged, so that only
+                // the profile's customers are merged (a selective segment's few thousand, not
+                // the whole table): the join, then one group per profile row, each attribute
+                // its largest value among the customer's rows as in the merged table.
+                let rows = catalog.customer_rows.as_ref().expect("checked");
+                let mut ccols = vec![ident("customer_id")];
+                ccols.extend(attrs.iter().map(|a| ident(a.as_str())));
+                let cust = PlanBuilder::from(rows.clone())
+                    .project(ccols)?
+                    .alias("c")?
+                    .build()?;
+                let group: Vec<Expr> = agg_plan
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| Expr::Column(Column::new(Some("p"), f.name())))
+                    .collect();
+                let merged: Vec<Expr> = attrs
+                    .iter()
+                    .map(|a| {
+                        max(Expr::Column(Column::new(Some("c"), a.as_str()))).alias(a.as_str())
+                    })
+                    .collect();
+                let b = PlanBuilder::from(agg_plan.clone())
+                    .alias("p")?
+                    .join(
+                        cust,
+                        JoinType::Left,
+                        (
+                            vec![Column::new(Some("p"), "customer_id")],
+                            vec![Column::new(Some("c"), "customer_id")],
+                        ),
+                    )?
+                    .aggregate(group, merged)?
+                    .alias("p")?;
+                attr_rel = "p";
+                (b, p("customer_id"))
+            }
             Some((c, jt)) => {
                 let mut ccols = vec![ident("customer_id")];
                 ccols.extend(attrs.iter().map(|a| ident(a.as_str())));
@@ -820,7 +862,7 @@ impl Profile {
                 | Value::Percentile(_)
                 | Value::TopRank(_)
                 | Value::Population(_) => unreachable!("ranks are added after the profile"),
-                Value::Attribute(a) => Expr::Column(Column::new(Some("c"), a.as_str())),
+                Value::Attribute(a) => Expr::Column(Column::new(Some(attr_rel), a.as_str())),
                 Value::Lifecycle(scope) => {
                     let t = catalog.lifecycle_for(scope);
                     // With a lapsed-stage hint, the last purchase stands in for the first:
