@@ -546,6 +546,7 @@ proptest! {
         a in customer_leaf(),
         b in customer_leaf(),
         shape in 0usize..4,
+        recent in prop::option::of((0u32..3, 0u32..200)),
         e in expr(true),
     ) {
         let hint = match shape {
@@ -553,6 +554,12 @@ proptest! {
             1 => format!("({a} or {b})"),
             2 => format!("{a} and {b}"),
             _ => format!("not ({a})"),
+        };
+        // With recent buyers too, the key sets are intersected before the semi join.
+        let hint = match recent {
+            None => hint,
+            Some((0, d)) => format!("recency < {d}d and {hint}"),
+            Some((p, d)) => format!("{hint} and recency at \"{}\" < {d}d", PARTNERS[p as usize]),
         };
         check(&g, &format!("{hint} and {e}"))?;
     }

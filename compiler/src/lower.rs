@@ -691,14 +691,30 @@ impl Profile {
         // Lines of customers who cannot be members are dropped before aggregating, by semi
         // joins with the customers meeting the hints' conditions. Not with ranks, which rank
         // every customer.
+        // Several key sets are intersected first (per-customer rows), so that the lines go
+        // through one semi join with the fewest keys.
         if ranked.is_empty() {
-            for (i, keys) in key_sets(catalog, hints, widest)?.into_iter().enumerate() {
-                let name = format!("__keys{i}");
-                input = PlanBuilder::from(keys).alias(&name)?.join(
+            let mut keys: Option<PlanBuilder> = None;
+            for (i, set) in key_sets(catalog, hints, widest)?.into_iter().enumerate() {
+                let set = PlanBuilder::from(set).alias(&format!("__keys{i}"))?;
+                keys = Some(match keys {
+                    None => set,
+                    Some(k) => k.join(
+                        set.build()?,
+                        JoinType::LeftSemi,
+                        (
+                            vec![Column::new(Some("__keys0"), "customer_id")],
+                            vec![Column::new(Some(format!("__keys{i}")), "customer_id")],
+                        ),
+                    )?,
+                });
+            }
+            if let Some(keys) = keys {
+                input = keys.join(
                     input.build()?,
                     JoinType::RightSemi,
                     (
-                        vec![Column::new(Some(name.as_str()), "customer_id")],
+                        vec![Column::new(Some("__keys0"), "customer_id")],
                         vec![Column::from_name("customer_id")],
                     ),
                 )?;
