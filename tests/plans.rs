@@ -302,3 +302,40 @@ fn ranks_partition_by_activity_only_where_inactive_customers_are_in_the_base() {
     assert_eq!(w.len(), 3, "{apart}");
     assert!(w.iter().all(|l| l.contains("PARTITION BY")), "{apart}");
 }
+
+/// The receipt roll-up hashes the lines by customer once: the lines are rolled up into
+/// receipts and the receipts into customers where they are, with no partial aggregation of
+/// receipts and no second repartition (`runtime/src/rollup.rs`).
+#[test]
+fn the_receipt_roll_up_hashes_lines_by_customer_once() {
+    let engine = engine();
+    let pred = common::resolve(&engine.catalog, "frequency >= 3 and monetary > 100");
+    let plan = lower_segment(&engine.catalog, &pred).unwrap().plan;
+    let physical = common::block_on(engine.physical_plan(&plan)).unwrap();
+    let state = engine.context().state();
+    assert!(
+        state
+            .physical_optimizers()
+            .iter()
+            .any(|r| r.name() == "segql_roll_up_by_customer"),
+        "the engine plans with segql's roll-up rule"
+    );
+    let lines: Vec<&str> = physical.lines().map(str::trim_start).collect();
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}: {physical}"))
+    };
+    let by_customer = at("AggregateExec: mode=SinglePartitioned, gby=[customer_id@");
+    let receipts = at("AggregateExec: mode=FinalPartitioned, gby=[customer_id@");
+    let hashed = at("RepartitionExec: partitioning=Hash([customer_id@0], 2)");
+    assert!(by_customer < receipts && receipts < hashed, "{physical}");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("AggregateExec: mode=Partial, gby=[customer_id@")
+                && !l.contains("receipt_id")),
+        "no partial aggregation of receipts: {physical}"
+    );
+}

@@ -51,7 +51,8 @@ impl PhysicalOptimizerRule for CollectBuildSide {
 }
 
 /// DataFusion's physical optimizer rules with [`CollectBuildSide`] right after its join
-/// selection (which picks each join's mode), before distribution requirements are enforced.
+/// selection (which picks each join's mode), before distribution requirements are enforced,
+/// and the roll-up rule (`rollup.rs`) at the end.
 pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
     let at = rules
@@ -59,6 +60,8 @@ pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
         .position(|r| r.name() == "join_selection")
         .map_or(0, |i| i + 1);
     rules.insert(at, Arc::new(CollectBuildSide));
+    // Last, on the plan as DataFusion's rules leave it (`rollup.rs`).
+    rules.push(Arc::new(crate::rollup::RollUpByCustomer));
     rules
 }
 
@@ -120,5 +123,6 @@ mod tests {
             .collect();
         let at = names.iter().position(|n| n == "join_selection").unwrap();
         assert_eq!(names[at + 1], "segql_collect_build_side");
+        assert_eq!(names.last().unwrap(), "segql_roll_up_by_customer");
     }
 }

@@ -18,6 +18,7 @@ pub mod joins;
 pub mod output;
 pub mod probe;
 pub mod profile;
+pub mod rollup;
 pub mod sources;
 pub mod thresholds;
 
