@@ -332,10 +332,10 @@ fn the_receipt_roll_up_hashes_lines_by_customer_once() {
     let hashed = at("RepartitionExec: partitioning=Hash([customer_id@0], 2)");
     assert!(by_customer < receipts && receipts < hashed, "{physical}");
     assert!(
-        !lines
-            .iter()
-            .any(|l| l.starts_with("AggregateExec: mode=Partial, gby=[customer_id@")
-                && !l.contains("receipt_id")),
+        !lines.iter().any(
+            |l| l.starts_with("AggregateExec: mode=Partial, gby=[customer_id@")
+                && !l.contains("receipt_id")
+        ),
         "no partial aggregation of receipts: {physical}"
     );
 }
