@@ -60,6 +60,11 @@ fn is_customer(e: &Arc<dyn PhysicalExpr>) -> bool {
         .is_some_and(|c| c.name() == "customer_id")
 }
 
+/// The input index of a column expression.
+fn column_index(e: &Arc<dyn PhysicalExpr>) -> Option<usize> {
+    e.downcast_ref::<Column>().map(Column::index)
+}
+
 /// True when `agg` groups by `customer_id` alone, in `mode`.
 fn by_customer(agg: &AggregateExec, mode: AggregateMode) -> bool {
     let g = agg.group_expr();
@@ -91,17 +96,20 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
     if !by_customer(partial2, AggregateMode::Partial) {
         return Ok(None);
     }
-    // Projections between the two aggregations, top first, each passing customer_id on.
+    // Projections between the two aggregations, top first, each passing on the very column
+    // the second aggregation groups by (followed by index, not only by name).
     let mut projections = Vec::new();
     let mut below = partial2.input().clone();
+    let mut at = column_index(&partial2.group_expr().expr()[0].0);
     while let Some(p) = below.downcast_ref::<ProjectionExec>() {
-        if !p
-            .expr()
-            .iter()
-            .any(|e| e.alias == "customer_id" && is_customer(&e.expr))
-        {
+        let passed = at
+            .and_then(|i| p.expr().get(i))
+            .filter(|e| is_customer(&e.expr))
+            .and_then(|e| column_index(&e.expr));
+        if passed.is_none() {
             return Ok(None);
         }
+        at = passed;
         projections.push(below.clone());
         below = p.input().clone();
     }
@@ -109,10 +117,13 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
         return Ok(None);
     };
     let groups = final1.group_expr();
+    // The customer the second aggregation groups by is the first's first group column
+    // (group columns lead an aggregation's output).
     if *final1.mode() != AggregateMode::FinalPartitioned
         || !groups.is_single()
         || groups.expr().len() < 2
         || !is_customer(&groups.expr()[0].0)
+        || at != Some(0)
     {
         return Ok(None);
     }
@@ -122,7 +133,11 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
     let Partitioning::Hash(keys, n) = hash1.partitioning() else {
         return Ok(None);
     };
-    if keys.len() < 2 || !is_customer(&keys[0]) || hash1.preserve_order() {
+    if keys.len() < 2
+        || !is_customer(&keys[0])
+        || column_index(&keys[0]) != column_index(&groups.expr()[0].0)
+        || hash1.preserve_order()
+    {
         return Ok(None);
     }
     let by_customer: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(
