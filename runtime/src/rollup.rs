@@ -158,3 +158,124 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
     )?;
     Ok(Some(Arc::new(single)))
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use datafusion::datasource::MemTable;
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::functions_aggregate::expr_fn::{count, max, sum};
+    use datafusion::physical_plan::{collect, displayable};
+    use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col};
+    use std::sync::Arc;
+
+    /// Lines (customer, receipt, x) in two partitions, in a session with segql's rules.
+    fn lines() -> (SessionContext, DataFrame) {
+        let state = SessionStateBuilder::new()
+            .with_config(SessionConfig::new().with_target_partitions(2))
+            .with_default_features()
+            .with_physical_optimizer_rules(crate::joins::physical_rules())
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let batch = |c: &[&str], r: &[&str], x: &[i64]| {
+            RecordBatch::try_from_iter(vec![
+                (
+                    "customer_id",
+                    Arc::new(StringArray::from(c.to_vec())) as ArrayRef,
+                ),
+                (
+                    "receipt_id",
+                    Arc::new(StringArray::from(r.to_vec())) as ArrayRef,
+                ),
+                ("x", Arc::new(Int64Array::from(x.to_vec())) as ArrayRef),
+            ])
+            .unwrap()
+        };
+        let one = batch(&["a", "a", "b"], &["r1", "r1", "r1"], &[1, 2, 3]);
+        let two = batch(&["b", "c", "a"], &["r2", "r3", "r2"], &[4, 5, 6]);
+        let table = MemTable::try_new(one.schema(), vec![vec![one], vec![two]]).unwrap();
+        let df = ctx.read_table(Arc::new(table)).unwrap();
+        (ctx, df)
+    }
+
+    /// The physical plan and the result rows, sorted.
+    async fn run(ctx: &SessionContext, df: DataFrame) -> (String, Vec<String>) {
+        let plan = df.create_physical_plan().await.unwrap();
+        let text = displayable(plan.as_ref()).indent(true).to_string();
+        let batches = collect(plan, ctx.task_ctx()).await.unwrap();
+        let table = pretty_format_batches(&batches).unwrap().to_string();
+        let mut rows: Vec<String> = table
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.contains("customer_id"))
+            .map(str::to_string)
+            .collect();
+        rows.sort();
+        (text, rows)
+    }
+
+    #[tokio::test]
+    async fn receipts_are_aggregated_by_customer_where_the_lines_were_hashed() {
+        let (ctx, lines) = lines();
+        let df = lines
+            .aggregate(
+                vec![col("customer_id"), col("receipt_id")],
+                vec![max(col("x")).alias("m")],
+            )
+            .unwrap()
+            .aggregate(
+                vec![col("customer_id")],
+                vec![count(col("m")).alias("n"), sum(col("m")).alias("s")],
+            )
+            .unwrap();
+        let (plan, rows) = run(&ctx, df).await;
+        assert!(plan.contains("mode=SinglePartitioned"), "{plan}");
+        assert!(
+            plan.contains("RepartitionExec: partitioning=Hash([customer_id@0], 2)"),
+            "{plan}"
+        );
+        assert_eq!(
+            rows,
+            [
+                "| a           | 2 | 8 |",
+                "| b           | 2 | 7 |",
+                "| c           | 1 | 5 |"
+            ],
+            "{plan}"
+        );
+    }
+
+    #[tokio::test]
+    async fn another_column_named_customer_id_is_not_taken_for_the_customer() {
+        let (ctx, lines) = lines();
+        // The second aggregation groups by the receipt, renamed `customer_id`.
+        let df = lines
+            .aggregate(
+                vec![col("customer_id"), col("receipt_id")],
+                vec![max(col("x")).alias("m")],
+            )
+            .unwrap()
+            .select(vec![
+                col("receipt_id").alias("customer_id"),
+                col("customer_id").alias("owner"),
+                col("m"),
+            ])
+            .unwrap()
+            .aggregate(
+                vec![col("customer_id")],
+                vec![count(col("owner")).alias("n")],
+            )
+            .unwrap();
+        let (plan, rows) = run(&ctx, df).await;
+        assert!(!plan.contains("mode=SinglePartitioned"), "{plan}");
+        assert_eq!(
+            rows,
+            [
+                "| r1          | 2 |",
+                "| r2          | 2 |",
+                "| r3          | 1 |"
+            ],
+            "{plan}"
+        );
+    }
+}
