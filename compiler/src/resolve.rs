@@ -34,6 +34,7 @@ pub fn resolve_segment(
         catalog,
         stack: vec![],
         leaves: 0,
+        root: (entry.source, entry.def.name.span),
     };
     let pred = r.segment(name, entry.source, entry.def.name.span)?;
     let campaign = match &entry.def.campaign {
@@ -60,6 +61,7 @@ pub fn resolve_expr(
         catalog,
         stack: vec![],
         leaves: 0,
+        root: (source, expr.span),
     }
     .expr(expr, source)
 }
@@ -102,6 +104,9 @@ struct Resolver<'a> {
     stack: Vec<String>,
     /// Conditions produced so far.
     leaves: usize,
+    /// What is being resolved (source, span): the segment's name or the inline expression,
+    /// where a limit on the whole expansion is reported.
+    root: (usize, Span),
 }
 
 impl Resolver<'_> {
@@ -185,8 +190,8 @@ impl Resolver<'_> {
                 message: format!(
                     "segments refer to segments more than {MAX_REFERENCE_DEPTH} levels deep"
                 ),
-                src: self.program.sources[from_src].named(),
-                span: from,
+                src: self.src(self.root.0),
+                span: self.root.1,
             });
         }
         let entry = self.program.segment(name).expect("checked by the caller");
@@ -215,8 +220,8 @@ impl Resolver<'_> {
                     message: format!(
                         "with the segments it refers to, this expands to more than {MAX_CONDITIONS} conditions"
                     ),
-                    src: self.src(s),
-                    span: e.span,
+                    src: self.src(self.root.0),
+                    span: self.root.1,
                 });
             }
         }
