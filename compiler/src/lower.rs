@@ -794,53 +794,24 @@ impl Profile {
         let mut attr_rel = "c";
         let (builder, id_expr) = match join {
             None => (PlanBuilder::from(agg_plan.clone()), ident("customer_id")),
-            Some((_, JoinType::Left)) if catalog.customer_rows.is_some() => {
-                // The customers' rows joined before their duplicate ids are merged, so that only
-                // the profile's customers are merged (a selective segment's few thousand, not
-                // the whole table): the join, then one group per profile row, each attribute
-                // its largest value among the customer's rows as in the merged table.
-                let rows = catalog.customer_rows.as_ref().expect("checked");
+            Some((merged_table, jt)) => {
+                // With a left join, the customers' rows are joined before their duplicate ids
+                // are merged, so that only the profile's customers are merged (a selective
+                // segment's few thousand, not the whole table): the join, then one group per
+                // profile row, each attribute its largest value among the customer's rows as
+                // in the merged table.
+                let rows = catalog
+                    .customer_rows
+                    .as_ref()
+                    .filter(|_| jt == JoinType::Left);
                 let mut ccols = vec![ident("customer_id")];
                 ccols.extend(attrs.iter().map(|a| ident(a.as_str())));
-                let cust = PlanBuilder::from(rows.clone())
+                let cust = PlanBuilder::from(rows.unwrap_or(merged_table).clone())
                     .project(ccols)?
                     .alias("c")?
                     .build()?;
-                let group: Vec<Expr> = agg_plan
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| Expr::Column(Column::new(Some("p"), f.name())))
-                    .collect();
-                let merged: Vec<Expr> = attrs
-                    .iter()
-                    .map(|a| {
-                        max(Expr::Column(Column::new(Some("c"), a.as_str()))).alias(a.as_str())
-                    })
-                    .collect();
-                let b = PlanBuilder::from(agg_plan.clone())
-                    .alias("p")?
-                    .join(
-                        cust,
-                        JoinType::Left,
-                        (
-                            vec![Column::new(Some("p"), "customer_id")],
-                            vec![Column::new(Some("c"), "customer_id")],
-                        ),
-                    )?
-                    .aggregate(group, merged)?
-                    .alias("p")?;
-                attr_rel = "p";
-                (b, p("customer_id"))
-            }
-            Some((c, jt)) => {
-                let mut ccols = vec![ident("customer_id")];
-                ccols.extend(attrs.iter().map(|a| ident(a.as_str())));
-                let cust = PlanBuilder::from(c.clone())
-                    .project(ccols)?
-                    .alias("c")?
-                    .build()?;
-                let b = PlanBuilder::from(agg_plan.clone()).alias("p")?.join(
+                let c_col = |name: &str| Expr::Column(Column::new(Some("c"), name));
+                let mut b = PlanBuilder::from(agg_plan.clone()).alias("p")?.join(
                     cust,
                     jt,
                     (
@@ -848,11 +819,14 @@ impl Profile {
                         vec![Column::new(Some("c"), "customer_id")],
                     ),
                 )?;
+                if rows.is_some() {
+                    let group = agg_plan.schema().fields().iter().map(|f| p(f.name()));
+                    let merged = attrs.iter().map(|a| max(c_col(a)).alias(a.as_str()));
+                    b = b.aggregate(group, merged)?.alias("p")?;
+                    attr_rel = "p";
+                }
                 let id = if jt == JoinType::Full {
-                    coalesce(vec![
-                        p("customer_id"),
-                        Expr::Column(Column::new(Some("c"), "customer_id")),
-                    ])
+                    coalesce(vec![p("customer_id"), c_col("customer_id")])
                 } else {
                     p("customer_id")
                 };
