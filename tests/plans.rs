@@ -96,6 +96,15 @@ fn count_nodes(plan: &LogicalPlan, kind: &str) -> usize {
         .count()
 }
 
+/// Asserts that the engine's physical optimizer has the rule `name`.
+fn assert_plans_with(engine: &Engine, name: &str) {
+    let state = engine.context().state();
+    assert!(
+        state.physical_optimizers().iter().any(|r| r.name() == name),
+        "the engine plans with {name}"
+    );
+}
+
 fn optimized(engine: &Engine, plan: &LogicalPlan) -> String {
     engine.optimize(plan).unwrap().display_indent().to_string()
 }
@@ -251,14 +260,7 @@ fn attribute_conditions_filter_lines_through_a_collected_semi_join() {
         logical.contains("RightSemi Join: __keys0.customer_id = customer_id"),
         "{logical}"
     );
-    let state = engine.context().state();
-    assert!(
-        state
-            .physical_optimizers()
-            .iter()
-            .any(|r| r.name() == "segql_collect_build_side"),
-        "the engine plans with segql's join rule"
-    );
+    assert_plans_with(&engine, "segql_collect_build_side");
     let physical = common::block_on(engine.physical_plan(&plan)).unwrap();
     let joins: Vec<&str> = physical
         .lines()
@@ -312,14 +314,7 @@ fn the_receipt_roll_up_hashes_lines_by_customer_once() {
     let pred = common::resolve(&engine.catalog, "frequency >= 3 and monetary > 100");
     let plan = lower_segment(&engine.catalog, &pred).unwrap().plan;
     let physical = common::block_on(engine.physical_plan(&plan)).unwrap();
-    let state = engine.context().state();
-    assert!(
-        state
-            .physical_optimizers()
-            .iter()
-            .any(|r| r.name() == "segql_roll_up_by_customer"),
-        "the engine plans with segql's roll-up rule"
-    );
+    assert_plans_with(&engine, "segql_roll_up_by_customer");
     let lines: Vec<&str> = physical.lines().map(str::trim_start).collect();
     let at = |prefix: &str| {
         lines

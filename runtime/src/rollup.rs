@@ -199,6 +199,16 @@ mod tests {
         (ctx, df)
     }
 
+    /// The lines rolled up into receipts: (customer, receipt, m = max x).
+    fn receipts(lines: DataFrame) -> DataFrame {
+        lines
+            .aggregate(
+                vec![col("customer_id"), col("receipt_id")],
+                vec![max(col("x")).alias("m")],
+            )
+            .unwrap()
+    }
+
     /// The physical plan and the result rows, sorted.
     async fn run(ctx: &SessionContext, df: DataFrame) -> (String, Vec<String>) {
         let plan = df.create_physical_plan().await.unwrap();
@@ -217,12 +227,7 @@ mod tests {
     #[tokio::test]
     async fn receipts_are_aggregated_by_customer_where_the_lines_were_hashed() {
         let (ctx, lines) = lines();
-        let df = lines
-            .aggregate(
-                vec![col("customer_id"), col("receipt_id")],
-                vec![max(col("x")).alias("m")],
-            )
-            .unwrap()
+        let df = receipts(lines)
             .aggregate(
                 vec![col("customer_id")],
                 vec![count(col("m")).alias("n"), sum(col("m")).alias("s")],
@@ -249,12 +254,7 @@ mod tests {
     async fn another_column_named_customer_id_is_not_taken_for_the_customer() {
         let (ctx, lines) = lines();
         // The second aggregation groups by the receipt, renamed `customer_id`.
-        let df = lines
-            .aggregate(
-                vec![col("customer_id"), col("receipt_id")],
-                vec![max(col("x")).alias("m")],
-            )
-            .unwrap()
+        let df = receipts(lines)
             .select(vec![
                 col("receipt_id").alias("customer_id"),
                 col("customer_id").alias("owner"),
