@@ -10,8 +10,10 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, ident};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use segql_compiler::Catalog;
+use std::sync::Arc;
 
 /// Options of a session.
 #[derive(Debug, Clone, Default)]
@@ -148,14 +150,34 @@ impl Engine {
         &self.ctx
     }
 
+    /// The physical plan of `plan`: DataFusion's optimizer and planner, with the CSV tables
+    /// the plan scans more than once read once (`shared.rs`). Reading those is the only
+    /// work done before the plan runs; its errors are explained like the run's.
+    pub async fn physical(
+        &self,
+        plan: &LogicalPlan,
+    ) -> Result<Arc<dyn ExecutionPlan>, RuntimeError> {
+        let state = self.ctx.state();
+        let optimized = self.optimize(plan)?;
+        let budget = crate::shared::budget(&state);
+        let optimized = match crate::shared::read_once(&state, optimized, budget).await {
+            Ok(p) => p,
+            Err(e) => {
+                let e = RuntimeError::data("running the query", e);
+                return Err(crate::probe::explain(&self.project, e).await);
+            }
+        };
+        state
+            .query_planner()
+            .create_physical_plan(&optimized, &state)
+            .await
+            .map_err(|e| RuntimeError::data("planning the query", e))
+    }
+
     /// Runs a plan and collects every batch.
     pub async fn collect(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>, RuntimeError> {
-        let df = self
-            .ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(|e| RuntimeError::data("planning the query", e))?;
-        match df.collect().await {
+        let physical = self.physical(&plan).await?;
+        match datafusion::physical_plan::collect(physical, self.ctx.task_ctx()).await {
             Ok(b) => Ok(b),
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
@@ -173,12 +195,9 @@ impl Engine {
         use datafusion::error::DataFusionError;
         use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
         use futures::StreamExt;
-        let df = self
-            .ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(|e| RuntimeError::data("planning the query", e))?;
-        let stream = match df.execute_stream().await {
+        let physical = self.physical(&plan).await?;
+        let stream = match datafusion::physical_plan::execute_stream(physical, self.ctx.task_ctx())
+        {
             Ok(s) => s,
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
@@ -214,12 +233,7 @@ impl Engine {
 
     /// The physical plan, as text.
     pub async fn physical_plan(&self, plan: &LogicalPlan) -> Result<String, RuntimeError> {
-        let state = self.ctx.state();
-        let optimized = self.optimize(plan)?;
-        let physical = state
-            .create_physical_plan(&optimized)
-            .await
-            .map_err(|e| RuntimeError::data("planning the query", e))?;
+        let physical = self.physical(plan).await?;
         Ok(datafusion::physical_plan::displayable(physical.as_ref())
             .indent(false)
             .to_string())
