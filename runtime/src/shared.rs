@@ -8,8 +8,11 @@
 //! use, into memory, and points every scan at that copy.
 //!
 //! Only CSV tables (Parquet scans are cheaper to repeat, and each prunes on its own
-//! filters), and only up to [`MAX_BYTES`] in memory (a quarter of `--memory-limit` when one
-//! is set): a table that grows past it is read by each scan as before.
+//! filters), only scans without a row limit or exact filter, and only up to [`MAX_BYTES`] in
+//! memory for all copies together (a quarter of `--memory-limit` when one is set; the copies
+//! are not taken from DataFusion's memory pool): a table that grows past it is read by each
+//! scan as before. `explain` reads the copies too, to show the plan that runs; `--stage
+//! analyze` shows the copies' scans, not the read itself.
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -24,9 +27,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use datafusion::execution::memory_pool::MemoryLimit;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
-    Expr, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown, TableScan, TableScanBuilder,
+    Expr, LogicalPlan, TableProviderFilterPushDown, TableScan, TableScanBuilder,
 };
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::{
@@ -46,6 +48,9 @@ struct Repeated {
     scans: usize,
     /// `None`: some scan reads every column.
     columns: Option<BTreeSet<usize>>,
+    /// Some scan has a row limit or a filter the file scan was to apply exactly (on a
+    /// partition column): left to the files, as a copy would have to apply them itself.
+    exact: bool,
 }
 
 /// The identity of a scan's source: the same provider object behind every scan of a table.
@@ -75,12 +80,19 @@ pub async fn read_once(
             && let Ok(provider) = source_as_provider(&scan.source)
             && is_csv(provider.as_ref())
         {
+            let filters: Vec<&Expr> = scan.filters.iter().collect();
+            let exact = scan.fetch.is_some()
+                || provider
+                    .supports_filters_pushdown(&filters)?
+                    .contains(&TableProviderFilterPushDown::Exact);
             let r = seen.entry(source_key(scan)).or_insert_with(|| Repeated {
                 provider,
                 scans: 0,
                 columns: Some(BTreeSet::new()),
+                exact: false,
             });
             r.scans += 1;
+            r.exact |= exact;
             match (&mut r.columns, &scan.projection) {
                 (Some(cols), Some(p)) => cols.extend(p.iter().copied()),
                 (cols, _) => *cols = None,
@@ -91,12 +103,14 @@ pub async fn read_once(
     // Each repeated table, in memory: (its copy, the full table's column index of each of
     // the copy's columns).
     let mut copies: HashMap<usize, (Arc<dyn TableProvider>, Vec<usize>)> = HashMap::new();
-    for (key, r) in seen.into_iter().filter(|(_, r)| r.scans > 1) {
+    // One budget for all the copies.
+    let used = Arc::new(AtomicUsize::new(0));
+    for (key, r) in seen.into_iter().filter(|(_, r)| r.scans > 1 && !r.exact) {
         let columns: Vec<usize> = match r.columns {
             Some(c) => c.into_iter().collect(),
             None => (0..r.provider.schema().fields().len()).collect(),
         };
-        if let Some(copy) = read(state, &r.provider, &columns, budget).await? {
+        if let Some(copy) = read(state, &r.provider, &columns, &used, budget).await? {
             copies.insert(key, (copy, columns));
         }
     }
@@ -123,30 +137,16 @@ pub async fn read_once(
                     .expect("read with every column")
             })
             .collect();
-        let new = LogicalPlan::TableScan(
+        // Its filters are inexact: DataFusion kept them in a filter above the scan.
+        let plan = LogicalPlan::TableScan(
             TableScanBuilder::new(
                 scan.table_name.clone(),
                 provider_as_source(Arc::clone(copy)),
             )
             .with_projection(Some(projection))
-            .with_fetch(scan.fetch)
             .with_statistics_requests(scan.statistics_requests.clone())
             .build()?,
         );
-        // The copy applies no filter: keep those the file scan was to apply exactly (DataFusion
-        // kept the inexact ones above the scan).
-        let provider = source_as_provider(&scan.source)?;
-        let filters: Vec<&Expr> = scan.filters.iter().collect();
-        let exact = provider
-            .supports_filters_pushdown(&filters)?
-            .into_iter()
-            .zip(&scan.filters)
-            .filter(|(how, _)| *how == TableProviderFilterPushDown::Exact)
-            .map(|(_, f)| f.clone());
-        let plan = match conjunction(exact) {
-            Some(f) => LogicalPlanBuilder::from(new).filter(f)?.build()?,
-            None => new,
-        };
         Ok(Transformed::yes(plan))
     })
     .map(|t| t.data)
@@ -165,22 +165,26 @@ async fn read(
     state: &SessionState,
     provider: &Arc<dyn TableProvider>,
     columns: &[usize],
+    used: &Arc<AtomicUsize>,
     budget: usize,
 ) -> Result<Option<Arc<dyn TableProvider>>> {
     let scan = provider
         .scan(state, Some(&columns.to_vec()), &[], None)
         .await?;
     // Split into byte ranges as DataFusion does for the file scans it plans.
-    let scan = scan
-        .repartitioned(state.config().target_partitions(), state.config_options())?
-        .unwrap_or(scan);
+    let config = state.config_options();
+    let scan = match config.optimizer.repartition_file_scans {
+        true => scan
+            .repartitioned(config.execution.target_partitions, config)?
+            .unwrap_or(scan),
+        false => scan,
+    };
     let schema = scan.schema();
     let task = state.task_ctx();
-    let used = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..scan.properties().partitioning.partition_count())
         .map(|i| {
             let stream = scan.execute(i, Arc::clone(&task));
-            let used = Arc::clone(&used);
+            let used = Arc::clone(used);
             SpawnedTask::spawn(async move {
                 let mut out: Vec<RecordBatch> = Vec::new();
                 let mut stream = stream?;
@@ -198,7 +202,7 @@ async fn read(
     let mut partitions = Vec::with_capacity(tasks.len());
     for t in tasks {
         let read = t
-            .join()
+            .join_unwind()
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))??;
         match read {
