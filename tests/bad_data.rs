@@ -661,7 +661,22 @@ fn a_csv_line_with_a_field_too_many_names_the_file_and_line() {
     );
     let err = fails_with(&run_tx(d, "tx.csv", &["--count"]), "segql::data::corrupt");
     assert!(
-        err.contains("the transactions file `tx.csv` cannot be read: Encountered unequal lengths between records on CSV file. Expected 3 records, found 4 records at line 3"),
+        err.contains("the transactions file `tx.csv` cannot be read: line 3 has 4 fields where the header has 3"),
+        "{err}"
+    );
+    // Deep in a file, the line in the file (the reader counts from the start of a batch),
+    // after a quoted value that spans two lines.
+    let mut text = String::from("customer_id,ts,amount\n\"a\nb\",2024-01-01,5\n");
+    for i in 0..400 {
+        text.push_str(&format!("{i},2024-01-02,7\n"));
+        if i == 250 {
+            text.push_str("x,2024-01-02\n");
+        }
+    }
+    write(d, "tx.csv", &text);
+    let err = fails_with(&run_tx(d, "tx.csv", &["--count"]), "segql::data::corrupt");
+    assert!(
+        err.contains("the transactions file `tx.csv` cannot be read: line 255 has 2 fields where the header has 3"),
         "{err}"
     );
 }

@@ -141,10 +141,57 @@ pub async fn find_unreadable(project: &Project) -> Result<(), RuntimeError> {
         };
         for file in &files {
             let shown = shown_path(project, cfg, &files, file);
-            probe_file(&ctx, project, cfg, kind, file, &shown).await?;
+            match probe_file(&ctx, project, cfg, kind, file, &shown).await {
+                // The reader counts lines from the start of the batch it was reading: find
+                // the line in the file.
+                Err(RuntimeError::Corrupt {
+                    table,
+                    path,
+                    reason,
+                    help,
+                }) if is_csv(cfg, file) && reason.contains("unequal lengths") => {
+                    let reason = match ragged_line(file, crate::sources::csv_delimiter(cfg, file)) {
+                        Some((line, found, header)) => {
+                            format!("line {line} has {found} fields where the header has {header}")
+                        }
+                        None => reason,
+                    };
+                    return Err(RuntimeError::Corrupt {
+                        table,
+                        path,
+                        reason,
+                        help,
+                    });
+                }
+                other => other?,
+            }
         }
     }
     Ok(())
+}
+
+/// The first record of a CSV file whose number of fields differs from the header's, as (its
+/// line from 1, its fields, the header's fields); quoted fields may span lines.
+fn ragged_line(file: &Path, delimiter: u8) -> Option<(u64, usize, usize)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_path(file)
+        .ok()?;
+    let mut record = csv::ByteRecord::new();
+    let mut header = None;
+    loop {
+        let line = reader.position().line();
+        if !reader.read_byte_record(&mut record).ok()? {
+            return None;
+        }
+        match header {
+            None => header = Some(record.len()),
+            Some(n) if record.len() != n => return Some((line, record.len(), n)),
+            Some(_) => {}
+        }
+    }
 }
 
 /// The first line of a file that is not UTF-8, and the byte in it (both from 1).

@@ -284,6 +284,18 @@ fn format_of(p: &Path) -> Option<FileFormat> {
     }
 }
 
+/// The field delimiter of a CSV table: the configured one, else a tab for `.tsv` files and a
+/// comma for others.
+pub(crate) fn csv_delimiter(cfg: &TableConfig, file: &Path) -> u8 {
+    let tsv = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    cfg.delimiter
+        .as_ref()
+        .and_then(|d| d.get_ref().bytes().next())
+        .unwrap_or(if tsv { b'\t' } else { b',' })
+}
+
 /// Reads one table and normalizes its columns; for transactions, `facts` (from
 /// [`transaction_facts`]) spares the filter of lines without an id when none can lack one.
 pub(crate) async fn load(
@@ -312,11 +324,7 @@ pub(crate) async fn load(
     let what = format!("reading {table} from {}", cfg.path.get_ref());
     let df = match format {
         FileFormat::Csv => {
-            let delim = cfg
-                .delimiter
-                .as_ref()
-                .and_then(|d| d.get_ref().bytes().next())
-                .unwrap_or(if ext == ".tsv" { b'\t' } else { b',' });
+            let delim = csv_delimiter(cfg, &files[0]);
             let opts = CsvReadOptions::new()
                 .has_header(true)
                 .delimiter(delim)
