@@ -249,7 +249,7 @@ fn example_segment_members() {
 
 /// A condition on attributes alone drops other customers' lines before the roll-up, by a
 /// semi join; every hash join collects its build side (per-customer rows) instead of
-/// repartitioning millions of lines by customer.
+/// repartitioning millions of lines by customer; the customers file is read once.
 #[test]
 fn attribute_conditions_filter_lines_through_a_collected_semi_join() {
     let engine = engine();
@@ -271,6 +271,10 @@ fn attribute_conditions_filter_lines_through_a_collected_semi_join() {
         joins.iter().all(|l| l.contains("mode=CollectLeft")),
         "{physical}"
     );
+    // The customers CSV, scanned for the key set and for the attributes, is read once
+    // (`runtime/src/shared.rs`).
+    assert_eq!(physical.matches("ReadOnceExec").count(), 2, "{physical}");
+    assert!(!physical.contains("customers.csv]]"), "{physical}");
 }
 
 /// Ranks of customers who all bought in the ranking's window (no condition can hold without
