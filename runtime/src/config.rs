@@ -181,6 +181,14 @@ impl TableConfig {
             columns: BTreeMap::new(),
         }
     }
+
+    /// The file's column for the canonical column `canonical`, when `[*.columns]` maps it.
+    pub(crate) fn mapped(&self, canonical: &str) -> Option<&str> {
+        self.columns
+            .iter()
+            .find(|(k, _)| k.get_ref() == canonical)
+            .map(|(_, v)| v.get_ref().as_str())
+    }
 }
 
 impl Project {

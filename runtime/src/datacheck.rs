@@ -74,14 +74,7 @@ pub async fn check_data(project: &Project) -> Result<DataReport, RuntimeError> {
         let what = |e: datafusion::error::DataFusionError| {
             RuntimeError::data(format!("checking {table} `{path}`"), e)
         };
-        let plan = load(
-            &ctx,
-            project,
-            cfg,
-            kind,
-            segql_compiler::DataFacts::default(),
-        )
-        .await?;
+        let (plan, _) = load(&ctx, project, cfg, kind).await?;
         let Some((levels, scan)) = projections(&plan) else {
             continue;
         };

@@ -276,16 +276,8 @@ async fn probe_file(
     // Absolute: the project directory may itself be relative, and `load` joins it again.
     let file = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
     one.path = Spanned::new(0..0, glob::Pattern::escape(&file.display().to_string()));
-    let plan = match load(
-        ctx,
-        project,
-        &one,
-        kind,
-        segql_compiler::DataFacts::default(),
-    )
-    .await
-    {
-        Ok(p) => p,
+    let plan = match load(ctx, project, &one, kind).await {
+        Ok((p, _)) => p,
         Err(RuntimeError::MissingColumn {
             table,
             column,

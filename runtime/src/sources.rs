@@ -54,31 +54,17 @@ pub async fn load_tables(ctx: &SessionContext, project: &Project) -> Result<Tabl
         .transactions
         .as_ref()
         .expect("validated: transactions exist");
-    let facts = transaction_facts(project, tx_cfg.get_ref())?;
-    let mut transactions = load(ctx, project, tx_cfg.get_ref(), Kind::Transactions, facts).await?;
+    let (mut transactions, facts) =
+        load(ctx, project, tx_cfg.get_ref(), Kind::Transactions).await?;
     let mut customers = match &f.customers {
-        Some(c) => Some(
-            load(
-                ctx,
-                project,
-                c.get_ref(),
-                Kind::Customers,
-                DataFacts::default(),
-            )
-            .await?,
-        ),
+        Some(c) => Some(load(ctx, project, c.get_ref(), Kind::Customers).await?.0),
         None => None,
     };
     let mut communications = match &f.communications {
         Some(c) => Some(
-            load(
-                ctx,
-                project,
-                c.get_ref(),
-                Kind::Communications,
-                DataFacts::default(),
-            )
-            .await?,
+            load(ctx, project, c.get_ref(), Kind::Communications)
+                .await?
+                .0,
         ),
         None => None,
     };
@@ -114,41 +100,27 @@ pub async fn load_tables(ctx: &SessionContext, project: &Project) -> Result<Tabl
 /// NULL, no empty text) and the range of dates (no NULL). Only Parquet files, only statistics
 /// that are exact for the normalized column (a text id, an integer id, a Date32 date); CSV
 /// files and anything unknown prove nothing.
-fn transaction_facts(project: &Project, cfg: &TableConfig) -> Result<DataFacts, RuntimeError> {
+fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFacts {
     use datafusion::parquet::file::metadata::ParquetMetaDataReader;
     use datafusion::parquet::file::statistics::Statistics;
-    let files = expand_path(&project.dir, cfg.path.get_ref(), "transactions")?;
-    let parquet = cfg.format == Some(FileFormat::Parquet)
-        || (cfg.format.is_none()
-            && files
-                .iter()
-                .all(|f| format_of(f) == Some(FileFormat::Parquet)));
-    if !parquet || files.is_empty() {
-        return Ok(DataFacts::default());
-    }
-    let mapped = |canonical: &str| -> String {
-        cfg.columns
-            .iter()
-            .find(|(k, _)| k.get_ref() == canonical)
-            .map_or(canonical.to_string(), |(_, v)| v.get_ref().clone())
-    };
+    let mapped = |canonical| cfg.mapped(canonical).unwrap_or(canonical);
     let (id_col, ts_col) = (mapped("customer_id"), mapped("ts"));
     let mut ids_present = true;
     let mut dates: Option<(i32, i32)> = None;
     let mut dates_known = true;
-    for f in &files {
+    for f in files {
         // A footer that cannot be read proves nothing; reading the data reports the error.
         let Ok(file) = std::fs::File::open(f) else {
-            return Ok(DataFacts::default());
+            return DataFacts::default();
         };
         let Ok(meta) = ParquetMetaDataReader::new().parse_and_finish(&file) else {
-            return Ok(DataFacts::default());
+            return DataFacts::default();
         };
         let schema = meta.file_metadata().schema_descr();
         let leaf = |name: &str| {
             (0..schema.num_columns()).find(|&i| schema.column(i).path().string() == name)
         };
-        let (id_i, ts_i) = (leaf(&id_col), leaf(&ts_col));
+        let (id_i, ts_i) = (leaf(id_col), leaf(ts_col));
         let ts_is_date = ts_i.is_some_and(|i| {
             matches!(
                 schema.column(i).logical_type_ref(),
@@ -183,12 +155,12 @@ fn transaction_facts(project: &Project, cfg: &TableConfig) -> Result<DataFacts, 
     }
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
     let day = |d: i32| epoch.checked_add_signed(chrono::Duration::days(d.into()));
-    Ok(DataFacts {
+    DataFacts {
         ids_present,
         dates: dates
             .filter(|_| dates_known)
             .and_then(|(lo, hi)| Some((day(lo)?, day(hi)?))),
-    })
+    }
 }
 
 /// The rows of a customers plan from [`load`] before its merge of duplicate ids (the input of
@@ -296,15 +268,15 @@ pub(crate) fn csv_delimiter(cfg: &TableConfig, file: &Path) -> u8 {
         .unwrap_or(if tsv { b'\t' } else { b',' })
 }
 
-/// Reads one table and normalizes its columns; for transactions, `facts` (from
-/// [`transaction_facts`]) spares the filter of lines without an id when none can lack one.
+/// Reads one table and normalizes its columns, with what the statistics of Parquet
+/// transactions prove ([`transaction_facts`]; nothing for other tables): when every line has
+/// an id, lines are not filtered for one.
 pub(crate) async fn load(
     ctx: &SessionContext,
     project: &Project,
     cfg: &TableConfig,
     kind: Kind,
-    facts: DataFacts,
-) -> Result<LogicalPlan, RuntimeError> {
+) -> Result<(LogicalPlan, DataFacts), RuntimeError> {
     let table = kind.name();
     let files = expand_path(&project.dir, cfg.path.get_ref(), table)?;
     crate::probe::reject_empty_files(project, cfg, table, &files)?;
@@ -320,6 +292,10 @@ pub(crate) async fn load(
         .map(|n| n.to_string_lossy().to_string())
         .and_then(|n| n.rfind('.').map(|i| n[i..].to_string()))
         .unwrap_or_default();
+    let facts = match (kind, format) {
+        (Kind::Transactions, FileFormat::Parquet) => transaction_facts(cfg, &files),
+        _ => DataFacts::default(),
+    };
     let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     let what = format!("reading {table} from {}", cfg.path.get_ref());
     let df = match format {
@@ -339,12 +315,7 @@ pub(crate) async fn load(
             let exact: Vec<String> = ["amount", "quantity"]
                 .iter()
                 .filter(|_| kind == Kind::Transactions)
-                .map(|c| {
-                    cfg.columns
-                        .iter()
-                        .find(|(k, _)| k.get_ref() == *c)
-                        .map_or(c.to_string(), |(_, v)| v.get_ref().clone())
-                })
+                .map(|c| cfg.mapped(c).unwrap_or(c).to_string())
                 .collect();
             let inferred = df.schema().as_arrow().clone();
             // Timestamps are read as text too: the reader would turn one written with an
@@ -402,7 +373,10 @@ pub(crate) async fn load(
         } else {
             b
         };
-        return b.build().map_err(|e| RuntimeError::data(what, e));
+        return b
+            .build()
+            .map(|p| (p, facts))
+            .map_err(|e| RuntimeError::data(what, e));
     }
     // One row per customer: rows without an id are dropped, and duplicate ids are merged
     // (each attribute takes its largest value among the duplicates), so a customer is never
@@ -431,6 +405,7 @@ pub(crate) async fn load(
             )
         })
         .and_then(|b| b.build())
+        .map(|p| (p, facts))
         .map_err(|e| RuntimeError::data(what, e))
 }
 
@@ -451,12 +426,7 @@ pub(crate) fn role(kind: Kind, canonical: &str) -> &'static str {
 /// The projection that renames and casts a file's columns to the canonical ones.
 fn normalize(schema: &Schema, cfg: &TableConfig, kind: Kind) -> Result<Vec<Expr>, RuntimeError> {
     let table = kind.name();
-    let mapped = |canonical: &str| -> Option<&str> {
-        cfg.columns
-            .iter()
-            .find(|(k, _)| k.get_ref() == canonical)
-            .map(|(_, v)| v.get_ref().as_str())
-    };
+    let mapped = |canonical: &str| cfg.mapped(canonical);
     let available: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let missing = |canonical: &str, column: &str| {
         let close = segql_compiler::error::closest(column, available.iter().copied())
