@@ -141,30 +141,18 @@ pub async fn find_unreadable(project: &Project) -> Result<(), RuntimeError> {
         };
         for file in &files {
             let shown = shown_path(project, cfg, &files, file);
-            match probe_file(&ctx, project, cfg, kind, file, &shown).await {
-                // The reader counts lines from the start of the batch it was reading: find
-                // the line in the file.
-                Err(RuntimeError::Corrupt {
-                    table,
-                    path,
-                    reason,
-                    help,
-                }) if is_csv(cfg, file) && reason.contains("unequal lengths") => {
-                    let reason = match ragged_line(file, crate::sources::csv_delimiter(cfg, file)) {
-                        Some((line, found, header)) => {
-                            format!("line {line} has {found} fields where the header has {header}")
-                        }
-                        None => reason,
-                    };
-                    return Err(RuntimeError::Corrupt {
-                        table,
-                        path,
-                        reason,
-                        help,
-                    });
-                }
-                other => other?,
+            let mut probed = probe_file(&ctx, project, cfg, kind, file, &shown).await;
+            // The reader counts lines from the start of the batch it was reading: name the
+            // line in the file.
+            if let Err(RuntimeError::Corrupt { reason, .. }) = &mut probed
+                && is_csv(cfg, file)
+                && reason.contains("unequal lengths")
+                && let Some((line, found, header)) =
+                    ragged_line(file, crate::sources::csv_delimiter(cfg, file))
+            {
+                *reason = format!("line {line} has {found} fields where the header has {header}");
             }
+            probed?;
         }
     }
     Ok(())

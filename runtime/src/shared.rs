@@ -46,8 +46,7 @@ pub const MAX_BYTES: usize = 256 << 20;
 struct Repeated {
     provider: Arc<dyn TableProvider>,
     scans: usize,
-    /// `None`: some scan reads every column.
-    columns: Option<BTreeSet<usize>>,
+    columns: BTreeSet<usize>,
     /// Some scan has a row limit or a filter the file scan was to apply exactly (on a
     /// partition column): left to the files, as a copy would have to apply them itself.
     exact: bool,
@@ -88,15 +87,12 @@ pub async fn read_once(
             let r = seen.entry(source_key(scan)).or_insert_with(|| Repeated {
                 provider,
                 scans: 0,
-                columns: Some(BTreeSet::new()),
+                columns: BTreeSet::new(),
                 exact: false,
             });
             r.scans += 1;
             r.exact |= exact;
-            match (&mut r.columns, &scan.projection) {
-                (Some(cols), Some(p)) => cols.extend(p.iter().copied()),
-                (cols, _) => *cols = None,
-            }
+            r.columns.extend(scanned_columns(scan));
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
@@ -106,10 +102,7 @@ pub async fn read_once(
     // One budget for all the copies.
     let used = Arc::new(AtomicUsize::new(0));
     for (key, r) in seen.into_iter().filter(|(_, r)| r.scans > 1 && !r.exact) {
-        let columns: Vec<usize> = match r.columns {
-            Some(c) => c.into_iter().collect(),
-            None => (0..r.provider.schema().fields().len()).collect(),
-        };
+        let columns: Vec<usize> = r.columns.into_iter().collect();
         if let Some(copy) = read(state, &r.provider, &columns, &used, budget).await? {
             copies.insert(key, (copy, columns));
         }
@@ -124,16 +117,12 @@ pub async fn read_once(
         let Some((copy, columns)) = copies.get(&source_key(scan)) else {
             return Ok(Transformed::no(node));
         };
-        let full: Vec<usize> = match &scan.projection {
-            Some(p) => p.clone(),
-            None => (0..scan.source.schema().fields().len()).collect(),
-        };
-        let projection = full
-            .iter()
+        let projection = scanned_columns(scan)
+            .into_iter()
             .map(|i| {
                 columns
                     .iter()
-                    .position(|c| c == i)
+                    .position(|&c| c == i)
                     .expect("read with every column")
             })
             .collect();
@@ -150,6 +139,14 @@ pub async fn read_once(
         Ok(Transformed::yes(plan))
     })
     .map(|t| t.data)
+}
+
+/// The table's columns `scan` reads (all of them without a projection).
+fn scanned_columns(scan: &TableScan) -> Vec<usize> {
+    match &scan.projection {
+        Some(p) => p.clone(),
+        None => (0..scan.source.schema().fields().len()).collect(),
+    }
 }
 
 /// Whether `provider` is a table of CSV files.
@@ -221,7 +218,7 @@ async fn read(
                 .join(", ")
         })
         .unwrap_or_default();
-    Ok(Some(Arc::new(Copy {
+    Ok(Some(Arc::new(CsvCopy {
         table: MemTable::try_new(schema, partitions)?,
         what: format!("{paths}, {rows} rows"),
     })))
@@ -232,14 +229,14 @@ async fn read(
 /// files (with a memory table's exact row counts it would build hash tables on the larger
 /// side of the customers join).
 #[derive(Debug)]
-struct Copy {
+struct CsvCopy {
     table: MemTable,
     /// The files and rows, for `explain`.
     what: String,
 }
 
 #[async_trait::async_trait]
-impl TableProvider for Copy {
+impl TableProvider for CsvCopy {
     fn schema(&self) -> SchemaRef {
         self.table.schema()
     }
@@ -256,28 +253,28 @@ impl TableProvider for Copy {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let input = self.table.scan(state, projection, filters, limit).await?;
-        Ok(Arc::new(CopyExec {
+        Ok(Arc::new(CsvCopyExec {
             input,
             what: self.what.clone(),
         }))
     }
 }
 
-/// The scan of a [`Copy`]: the memory table's scan, as a leaf without statistics.
+/// The scan of a [`CsvCopy`]: the memory table's scan, as a leaf without statistics.
 #[derive(Debug)]
-struct CopyExec {
+struct CsvCopyExec {
     input: Arc<dyn ExecutionPlan>,
     what: String,
 }
 
-impl DisplayAs for CopyExec {
+impl DisplayAs for CsvCopyExec {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(f, "ReadOnceExec: {}, ", self.what)?;
         self.input.fmt_as(DisplayFormatType::Default, f)
     }
 }
 
-impl ExecutionPlan for CopyExec {
+impl ExecutionPlan for CsvCopyExec {
     fn name(&self) -> &'static str {
         "ReadOnceExec"
     }
