@@ -254,15 +254,16 @@ fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result
         .collect();
     bought.sort_by_key(|(_, d)| *d);
     if let Some((scope, d)) = bought.first() {
-        let f = purchases_in(catalog, Some(*d))
+        let mut set = PlanBuilder::from(catalog.transactions.clone());
+        if let Some(f) = purchases_in(catalog, Some(*d))
             .into_iter()
             .chain((!scope.is_empty()).then(|| one_of(Dimension::Partner, scope)))
             .reduce(Expr::and)
-            .unwrap_or(lit(true));
+        {
+            set = set.filter(f)?;
+        }
         out.push(
-            PlanBuilder::from(catalog.transactions.clone())
-                .filter(f)?
-                .aggregate(vec![ident("customer_id")], Vec::<Expr>::new())?
+            set.aggregate(vec![ident("customer_id")], Vec::<Expr>::new())?
                 .build()?,
         );
     }
