@@ -13,7 +13,7 @@ use crate::catalog::Catalog;
 use crate::ir::*;
 use chrono::NaiveDate;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Column, Result, ScalarValue};
+use datafusion::common::{Column, Result, ScalarValue, TableReference};
 use datafusion::functions::expr_fn::coalesce;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
@@ -388,6 +388,17 @@ impl Agg {
 }
 
 /// Days since 1970-01-01, the representation of Arrow's Date32.
+/// The column `name` of the table (subquery alias) `relation`. The relation is taken as a bare
+/// name, not parsed as SQL as a `&str` table reference would be.
+fn qcol(relation: impl Into<String>, name: impl Into<String>) -> Column {
+    Column::new(Some(TableReference::bare(relation.into())), name)
+}
+
+/// [`qcol`] as an expression.
+fn qual(relation: impl Into<String>, name: impl Into<String>) -> Expr {
+    Expr::Column(qcol(relation, name))
+}
+
 fn epoch_days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")).num_days() as i32
 }
@@ -704,8 +715,8 @@ impl Profile {
                         set.build()?,
                         JoinType::LeftSemi,
                         (
-                            vec![Column::new(Some("__keys0"), "customer_id")],
-                            vec![Column::new(Some(format!("__keys{i}")), "customer_id")],
+                            vec![qcol("__keys0", "customer_id")],
+                            vec![qcol(format!("__keys{i}"), "customer_id")],
                         ),
                     )?,
                 });
@@ -715,7 +726,7 @@ impl Profile {
                     input.build()?,
                     JoinType::RightSemi,
                     (
-                        vec![Column::new(Some("__keys0"), "customer_id")],
+                        vec![qcol("__keys0", "customer_id")],
                         vec![Column::from_name("customer_id")],
                     ),
                 )?;
@@ -785,7 +796,7 @@ impl Profile {
         };
         let p = |name: &str| -> Expr {
             if join.is_some() {
-                Expr::Column(Column::new(Some("p"), name))
+                qual("p", name)
             } else {
                 ident(name)
             }
@@ -811,13 +822,13 @@ impl Profile {
                     .project(ccols)?
                     .alias("c")?
                     .build()?;
-                let c_col = |name: &str| Expr::Column(Column::new(Some("c"), name));
+                let c_col = |name: &str| qual("c", name);
                 let mut b = PlanBuilder::from(agg_plan.clone()).alias("p")?.join(
                     cust,
                     jt,
                     (
-                        vec![Column::new(Some("p"), "customer_id")],
-                        vec![Column::new(Some("c"), "customer_id")],
+                        vec![qcol("p", "customer_id")],
+                        vec![qcol("c", "customer_id")],
                     ),
                 )?;
                 if rows.is_some() {
@@ -853,7 +864,7 @@ impl Profile {
                 | Value::Percentile(_)
                 | Value::TopRank(_)
                 | Value::Population(_) => unreachable!("ranks are added after the profile"),
-                Value::Attribute(a) => Expr::Column(Column::new(Some(attr_rel), a.as_str())),
+                Value::Attribute(a) => qual(attr_rel, a.as_str()),
                 Value::Lifecycle(scope) => {
                     let t = catalog.lifecycle_for(scope);
                     // With a lapsed-stage hint, the last purchase stands in for the first:
@@ -1440,12 +1451,12 @@ fn join_contacts(
         .schema()
         .fields()
         .iter()
-        .map(|f| Expr::Column(Column::new(Some("q"), f.name())).alias(f.name()))
+        .map(|f| qual("q", f.name()).alias(f.name()))
         .collect();
     for (k, v) in contacts.iter().enumerate() {
         let name = unique(v.column_name(), taken);
         taken.insert(name.clone(), ());
-        let n = Expr::Column(Column::new(Some("m"), format!("__m{k}")));
+        let n = qual("m", format!("__m{k}"));
         cols.push(coalesce(vec![n, lit(0i64)]).alias(&name));
         names.insert(v.clone(), name);
     }
@@ -1455,8 +1466,8 @@ fn join_contacts(
             messages,
             JoinType::Left,
             (
-                vec![Column::new(Some("q"), "customer_id")],
-                vec![Column::new(Some("m"), "customer_id")],
+                vec![qcol("q", "customer_id")],
+                vec![qcol("m", "customer_id")],
             ),
         )?
         .project(cols)?
