@@ -20,8 +20,8 @@ use datafusion::logical_expr::expr_rewriter::normalize_col_with_schemas_and_ambi
 use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
 use datafusion::logical_expr::type_coercion::functions::fields_with_udf;
 use datafusion::logical_expr::{
-    Aggregate, Expr, Filter, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, SortExpr,
-    SubqueryAlias, Window,
+    Aggregate, AggregateUDF, Expr, Filter, JoinType, LogicalPlan, LogicalPlanBuilder, Projection,
+    SortExpr, SubqueryAlias, Window,
 };
 use std::sync::Arc;
 
@@ -159,14 +159,18 @@ impl PlanBuilder {
 /// kind not followed below, or any error, is left to `to_field` too. Debug builds check every
 /// schema built this way against DataFusion's own (see [`PlanBuilder::project`]).
 fn fields(exprs: &[Expr], input: &DFSchema) -> Result<Vec<(Option<TableReference>, FieldRef)>> {
+    let mut typer = Typer {
+        input,
+        coercions: Vec::new(),
+    };
     exprs
         .iter()
         .map(|e| {
             let named = match e {
-                Expr::Alias(a) if a.metadata.is_none() => {
-                    field_type(&a.expr, input).map(|f| (a.relation.clone(), f.renamed(&a.name)))
-                }
-                Expr::Column(c) => field_type(e, input).map(|f| (c.relation.clone(), f)),
+                Expr::Alias(a) if a.metadata.is_none() => typer
+                    .field_type(&a.expr)
+                    .map(|f| (a.relation.clone(), f.renamed(&a.name))),
+                Expr::Column(c) => typer.field_type(e).map(|f| (c.relation.clone(), f)),
                 _ => return e.to_field(input),
             };
             named.or_else(|_| e.to_field(input))
@@ -174,66 +178,109 @@ fn fields(exprs: &[Expr], input: &DFSchema) -> Result<Vec<(Option<TableReference
         .collect()
 }
 
-/// The type, nullability and metadata of `expr` over `input`, as `to_field` computes them; the
-/// field's name is left as it comes.
-fn field_type(expr: &Expr, input: &DFSchema) -> Result<FieldRef> {
-    let boolean = |nullable| Ok(Arc::new(Field::new("", DataType::Boolean, nullable)));
-    match expr {
-        Expr::Alias(a) if a.metadata.is_none() => field_type(&a.expr, input),
-        Expr::Negative(e) => field_type(e, input),
-        Expr::Column(c) => Ok(Arc::clone(input.field_from_column(c)?)),
-        Expr::Literal(v, metadata) => Ok(Arc::new(
-            Field::new("", v.data_type(), v.is_null()).with_field_metadata_opt(metadata.as_ref()),
-        )),
-        Expr::IsNull(_)
-        | Expr::IsNotNull(_)
-        | Expr::IsTrue(_)
-        | Expr::IsFalse(_)
-        | Expr::IsUnknown(_)
-        | Expr::IsNotTrue(_)
-        | Expr::IsNotFalse(_)
-        | Expr::IsNotUnknown(_) => boolean(false),
-        Expr::BinaryExpr(b) => {
-            let (l, r) = (field_type(&b.left, input)?, field_type(&b.right, input)?);
-            let t =
-                BinaryTypeCoercer::new(l.data_type(), &b.op, r.data_type()).get_result_type()?;
-            Ok(Arc::new(Field::new(
-                "",
-                t,
-                l.is_nullable() || r.is_nullable(),
-            )))
-        }
-        Expr::AggregateFunction(f) => {
-            let args = arg_types(&f.params.args, input)?;
-            f.func
-                .return_field(&fields_with_udf(&args, f.func.as_ref())?)
-        }
-        Expr::ScalarFunction(f) => {
-            let args = fields_with_udf(&arg_types(&f.args, input)?, f.func.as_ref())?;
-            let literals: Vec<_> = f
-                .args
-                .iter()
-                .map(|e| match e {
-                    Expr::Literal(v, _) => Some(v),
-                    _ => None,
-                })
-                .collect();
-            f.func.return_field_from_args(ReturnFieldArgs {
-                arg_fields: &args,
-                scalar_arguments: &literals,
-            })
-        }
-        Expr::Cast(c) => Ok(cast_field(&field_type(&c.expr, input)?, &c.field, false)),
-        Expr::TryCast(c) => Ok(cast_field(&field_type(&c.expr, input)?, &c.field, true)),
-        Expr::Case(_) | Expr::Between(_) | Expr::InList(_) | Expr::Not(_) => Ok(Arc::new(
-            Field::new("", expr.get_type(input)?, expr.nullable(input)?),
-        )),
-        _ => Ok(expr.to_field(input)?.1),
-    }
+/// Computes the fields of one node's expressions (see [`fields`]).
+struct Typer<'a> {
+    input: &'a DFSchema,
+    /// The argument types each aggregate function was called with in this node, and what
+    /// its signature coerced them to (`None`: unchanged). A node's aggregates repeat a few
+    /// calls (`count` of a FILTER, `sum` of a CASE) many times, and DataFusion's signature
+    /// matching, which formats an error for every alternative that does not match, was the
+    /// largest part of typing them.
+    coercions: Vec<Coercion>,
 }
 
-fn arg_types(args: &[Expr], input: &DFSchema) -> Result<Vec<FieldRef>> {
-    args.iter().map(|a| field_type(a, input)).collect()
+/// An aggregate function, the argument types it was called with, and their coerced types.
+type Coercion = (*const AggregateUDF, Vec<DataType>, Option<Vec<DataType>>);
+
+/// The type, nullability and metadata of `expr` over `input`, as `to_field` computes them; the
+/// field's name is left as it comes.
+impl Typer<'_> {
+    fn field_type(&mut self, expr: &Expr) -> Result<FieldRef> {
+        let input = self.input;
+        let boolean = |nullable| Ok(Arc::new(Field::new("", DataType::Boolean, nullable)));
+        match expr {
+            Expr::Alias(a) if a.metadata.is_none() => self.field_type(&a.expr),
+            Expr::Negative(e) => self.field_type(e),
+            Expr::Column(c) => Ok(Arc::clone(input.field_from_column(c)?)),
+            Expr::Literal(v, metadata) => Ok(Arc::new(
+                Field::new("", v.data_type(), v.is_null())
+                    .with_field_metadata_opt(metadata.as_ref()),
+            )),
+            Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::IsTrue(_)
+            | Expr::IsFalse(_)
+            | Expr::IsUnknown(_)
+            | Expr::IsNotTrue(_)
+            | Expr::IsNotFalse(_)
+            | Expr::IsNotUnknown(_) => boolean(false),
+            Expr::BinaryExpr(b) => {
+                let (l, r) = (self.field_type(&b.left)?, self.field_type(&b.right)?);
+                let t = BinaryTypeCoercer::new(l.data_type(), &b.op, r.data_type())
+                    .get_result_type()?;
+                Ok(Arc::new(Field::new(
+                    "",
+                    t,
+                    l.is_nullable() || r.is_nullable(),
+                )))
+            }
+            Expr::AggregateFunction(f) => {
+                let args = self.arg_types(&f.params.args)?;
+                let types: Vec<DataType> = args.iter().map(|a| a.data_type().clone()).collect();
+                let func = Arc::as_ptr(&f.func);
+                let known = self
+                    .coercions
+                    .iter()
+                    .find(|(g, t, _)| *g == func && *t == types)
+                    .map(|(_, _, c)| c.clone());
+                let coerced = match known {
+                    Some(c) => c,
+                    None => {
+                        let fields = fields_with_udf(&args, f.func.as_ref())?;
+                        let coerced: Vec<DataType> =
+                            fields.iter().map(|a| a.data_type().clone()).collect();
+                        let c = (coerced != types).then_some(coerced);
+                        self.coercions.push((func, types, c.clone()));
+                        c
+                    }
+                };
+                let args = match coerced {
+                    None => args,
+                    Some(types) => args
+                        .into_iter()
+                        .zip(types)
+                        .map(|(a, t)| Arc::new(a.as_ref().clone().with_data_type(t)))
+                        .collect(),
+                };
+                f.func.return_field(&args)
+            }
+            Expr::ScalarFunction(f) => {
+                let args = fields_with_udf(&self.arg_types(&f.args)?, f.func.as_ref())?;
+                let literals: Vec<_> = f
+                    .args
+                    .iter()
+                    .map(|e| match e {
+                        Expr::Literal(v, _) => Some(v),
+                        _ => None,
+                    })
+                    .collect();
+                f.func.return_field_from_args(ReturnFieldArgs {
+                    arg_fields: &args,
+                    scalar_arguments: &literals,
+                })
+            }
+            Expr::Cast(c) => Ok(cast_field(&self.field_type(&c.expr)?, &c.field, false)),
+            Expr::TryCast(c) => Ok(cast_field(&self.field_type(&c.expr)?, &c.field, true)),
+            Expr::Case(_) | Expr::Between(_) | Expr::InList(_) | Expr::Not(_) => Ok(Arc::new(
+                Field::new("", expr.get_type(input)?, expr.nullable(input)?),
+            )),
+            _ => Ok(expr.to_field(input)?.1),
+        }
+    }
+
+    fn arg_types(&mut self, args: &[Expr]) -> Result<Vec<FieldRef>> {
+        args.iter().map(|a| self.field_type(a)).collect()
+    }
 }
 
 /// The field of a cast of `source` to `target`, as DataFusion derives it: a cast to a bare
