@@ -15,6 +15,14 @@ fn segql(args: &[&str], cwd: Option<&Path>) -> Output {
     c.output().expect("segql runs")
 }
 
+/// `segql ARGS... EXTRA...`, which must succeed: its standard output.
+fn segql_ok<'a>(mut args: Vec<&'a str>, extra: &[&'a str]) -> String {
+    args.extend_from_slice(extra);
+    let o = segql(&args, None);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
 /// `segql CMD --project EXAMPLE ARGS...`, from the current directory.
 fn on_example(cmd: &str, args: &[&str]) -> Output {
     let example = example();
@@ -516,7 +524,7 @@ fn awkward_data_gets_exact_and_unique_answers() {
     let run = |e: &str, extra: &[&str]| {
         let tx = p("tx.csv");
         let cust = p("cust.csv");
-        let mut args = vec![
+        let args = vec![
             "run",
             "-e",
             e,
@@ -529,10 +537,7 @@ fn awkward_data_gets_exact_and_unique_answers() {
             "--format",
             "csv",
         ];
-        args.extend_from_slice(extra);
-        let o = segql(&args, None);
-        assert!(o.status.success(), "{e}: {}", stderr(&o));
-        stdout(&o)
+        segql_ok(args, extra)
     };
     // Amounts are exact decimals, not floating point.
     assert_eq!(
@@ -1003,4 +1008,91 @@ fn a_closed_standard_output_is_no_error() {
         assert!(out.status.success(), "{args:?}: {:?}\n{err}", out.status);
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// Customers are grouped by integer keys of their ids where the ids are at most 15 bytes. A
+/// longer id met while running (CSV: no statistics) makes the run start again with the ids
+/// as text; Parquet footers showing a long id plan with text from the start. The answers are
+/// the same every way, in every output path.
+#[test]
+fn ids_too_long_for_integer_keys_are_grouped_as_text() {
+    use segql_runtime::datafusion::arrow::array::{ArrayRef, Date32Array, Decimal128Array};
+    use segql_runtime::datafusion::arrow::array::{RecordBatch, StringArray};
+    let dir = tempfile::tempdir().unwrap();
+    let long = "ящик-0000000000002"; // 21 bytes, the largest id
+    let rows: [(&str, i32, i64); 5] = [
+        ("C1", 20000, 1050),
+        (long, 20001, 2000),
+        ("C1", 20002, 700),
+        ("ключ-7", 20003, 100),
+        (long, 20004, 300),
+    ];
+    let csv = dir.path().join("tx.csv");
+    let mut text = String::from("customer_id,ts,amount\n");
+    for (id, day, cents) in rows {
+        let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()
+            + chrono::Duration::days(day.into());
+        text.push_str(&format!("{id},{date},{}.{:02}\n", cents / 100, cents % 100));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let pq = dir.path().join("tx.parquet");
+    let batch = RecordBatch::try_from_iter(vec![
+        (
+            "customer_id",
+            std::sync::Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0)))
+                as ArrayRef,
+        ),
+        (
+            "ts",
+            std::sync::Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.1))),
+        ),
+        (
+            "amount",
+            std::sync::Arc::new(
+                Decimal128Array::from_iter_values(rows.iter().map(|r| r.2 as i128))
+                    .with_precision_and_scale(12, 2)
+                    .unwrap(),
+            ),
+        ),
+    ])
+    .unwrap();
+    let mut w = segql_runtime::datafusion::parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&pq).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let want = format!("customer_id,frequency,monetary\nC1,2,17.50\n{long},2,23.00\n");
+    for tx in [&csv, &pq] {
+        let run = |extra: &[&str]| {
+            let args = vec![
+                "run",
+                "-e",
+                "frequency >= 2 and monetary > 1",
+                "--transactions",
+                tx.to_str().unwrap(),
+                "--as-of",
+                "2024-12-31",
+            ];
+            segql_ok(args, extra)
+        };
+        assert_eq!(run(&["--format", "csv"]), want, "{}", tx.display());
+        assert_eq!(run(&["--count"]).trim(), "2", "{}", tx.display());
+        let out = dir.path().join("members.csv");
+        run(&["--output", out.to_str().unwrap()]);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), want);
+    }
+    // The Parquet footer shows the long id: no integer keys in the plan.
+    let plan = |tx: &Path| {
+        let args = vec!["explain", "-e", "frequency >= 2", "--stage", "plans"];
+        segql_ok(args, &["--transactions", tx.to_str().unwrap()])
+    };
+    assert!(!plan(&pq).contains("segql_id_key"), "{}", plan(&pq));
+    assert!(
+        plan(&csv).contains("segql_id_key(customer_id)"),
+        "{}",
+        plan(&csv)
+    );
 }

@@ -83,6 +83,9 @@ pub struct DataFacts {
     pub ids_present: bool,
     /// Every line has a date, the earliest and the latest of them these (inclusive).
     pub dates: Option<(NaiveDate, NaiveDate)>,
+    /// Some id is longer than [`crate::udf::KEY_MAX_BYTES`] (a footer's smallest or largest):
+    /// customers are then grouped by their text ids, not by integer keys.
+    pub long_ids: bool,
 }
 
 /// Settings of the population-relative measures: RFM scores and ABC tiers.

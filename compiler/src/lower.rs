@@ -390,6 +390,30 @@ impl Agg {
 /// Days since 1970-01-01, the representation of Arrow's Date32.
 /// The column `name` of the table (subquery alias) `relation`. The relation is taken as a bare
 /// name, not parsed as SQL as a `&str` table reference would be.
+/// The customers' group key, and the projection back to their ids where it is an integer
+/// key: ids of text type, unless the data's statistics show ids too long for keys.
+fn id_keys(catalog: &Catalog) -> Result<(Expr, Option<Expr>)> {
+    let id = ident("customer_id");
+    let schema = catalog.transactions.schema();
+    let ty = schema
+        .field_with_unqualified_name("customer_id")?
+        .data_type();
+    if catalog.facts.long_ids
+        || !matches!(
+            ty,
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+        )
+    {
+        return Ok((id, None));
+    }
+    let key = crate::udf::id_key_expr(id.clone()).alias("customer_id");
+    let mut text = crate::udf::id_text_expr(id);
+    if *ty != DataType::Utf8View {
+        text = cast(text, ty.clone());
+    }
+    Ok((key, Some(text.alias("customer_id"))))
+}
+
 fn qcol(relation: impl Into<String>, name: impl Into<String>) -> Column {
     Column::new(Some(TableReference::bare(relation.into())), name)
 }
@@ -696,6 +720,8 @@ impl Profile {
             agg_names.insert(name.clone(), ());
             agg_exprs.push(e.alias(&name));
         }
+        // Customers are grouped by integer keys where their ids are short text (`udf.rs`).
+        let (id_key, id_text) = id_keys(catalog)?;
         let mut input = PlanBuilder::from(catalog.transactions.clone());
         if let Some(f) = scan_filter {
             input = input.filter(f)?;
@@ -749,16 +775,28 @@ impl Profile {
                     .alias("receipt_id"),
                 None => ident("receipt_id"),
             };
-            let mut keys = vec![ident("customer_id"), receipt];
+            let mut keys = vec![id_key.clone(), receipt];
             if aggs.iter().any(|a| a.kind == AggKind::Days) {
                 let loose_day = when(ident("receipt_id").is_null(), ts.clone()).end()?;
                 keys.push(loose_day.alias("__loose_day"));
             }
             input = input.aggregate(keys, stage1)?;
         }
-        let agg_plan = input
-            .aggregate(vec![ident("customer_id")], agg_exprs.clone())?
-            .build()?;
+        let group = if has_receipt {
+            ident("customer_id")
+        } else {
+            id_key
+        };
+        let mut agg_plan = input.aggregate(vec![group], agg_exprs.clone())?;
+        if let Some(text) = id_text {
+            // Back to the ids as text, before anything joins or shows them.
+            let rest = agg_plan.schema().columns().into_iter().skip(1);
+            let cols: Vec<Expr> = std::iter::once(text)
+                .chain(rest.map(Expr::Column))
+                .collect();
+            agg_plan = agg_plan.project(cols)?;
+        }
+        let agg_plan = agg_plan.build()?;
         let agg_name = |a: &Agg| -> String {
             let i = aggs.iter().position(|x| x == a).expect("aggregate planned");
             match &agg_exprs[i] {

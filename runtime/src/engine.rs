@@ -14,6 +14,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use segql_compiler::Catalog;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Options of a session.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +37,8 @@ pub struct Engine {
     pub tables: Tables,
     /// What segments compile against.
     pub catalog: Catalog,
+    /// An id too long for an integer key was met: plans run with text keys from then on.
+    long_ids: AtomicBool,
 }
 
 impl Engine {
@@ -85,6 +88,7 @@ impl Engine {
                 segql_compiler::DataFacts {
                     ids_present: true,
                     dates: Some((_, latest)),
+                    ..
                 } => latest,
                 _ => match latest_date(&ctx, &project, &tables.transactions).await {
                     Ok(d) => d,
@@ -109,6 +113,7 @@ impl Engine {
             project,
             tables,
             catalog,
+            long_ids: AtomicBool::new(false),
         };
         let derived = engine.project.derived_partners();
         if need_as_of && !derived.is_empty() {
@@ -158,7 +163,13 @@ impl Engine {
         plan: &LogicalPlan,
     ) -> Result<Arc<dyn ExecutionPlan>, RuntimeError> {
         let state = self.ctx.state();
-        let optimized = self.optimize(plan)?;
+        let optimized = if self.long_ids.load(Ordering::Relaxed) {
+            let plan = segql_compiler::udf::without_id_keys(plan.clone())
+                .map_err(|e| RuntimeError::data("planning the query", e))?;
+            self.optimize(&plan)?
+        } else {
+            self.optimize(plan)?
+        };
         let budget = crate::shared::budget(&state);
         let optimized = match crate::shared::read_once(&state, optimized, budget).await {
             Ok(p) => p,
@@ -174,10 +185,24 @@ impl Engine {
             .map_err(|e| RuntimeError::data("planning the query", e))
     }
 
+    /// True, and text keys from now on, when `e` is an id too long for an integer key
+    /// (`segql_compiler::udf`) and the plan is worth running again with text keys.
+    fn rerun_with_text_keys(&self, e: &datafusion::error::DataFusionError) -> bool {
+        e.to_string().contains(segql_compiler::udf::ID_TOO_LONG)
+            && !self.long_ids.swap(true, Ordering::Relaxed)
+    }
+
     /// Runs a plan and collects every batch.
     pub async fn collect(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>, RuntimeError> {
         let physical = self.physical(&plan).await?;
-        match datafusion::physical_plan::collect(physical, self.ctx.task_ctx()).await {
+        let mut result = datafusion::physical_plan::collect(physical, self.ctx.task_ctx()).await;
+        if let Err(e) = &result
+            && self.rerun_with_text_keys(e)
+        {
+            let physical = self.physical(&plan).await?;
+            result = datafusion::physical_plan::collect(physical, self.ctx.task_ctx()).await;
+        }
+        match result {
             Ok(b) => Ok(b),
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
@@ -195,16 +220,18 @@ impl Engine {
         use datafusion::error::DataFusionError;
         use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
         use futures::StreamExt;
-        let physical = self.physical(&plan).await?;
-        let stream = match datafusion::physical_plan::execute_stream(physical, self.ctx.task_ctx())
+        let mut stream = self.execute(&plan).await?;
+        // Customers are grouped before any row comes out, so an id too long for an integer
+        // key fails the first batch: the plan then runs again with text keys.
+        let mut first = stream.next().await;
+        if let Some(Err(e)) = &first
+            && self.rerun_with_text_keys(e)
         {
-            Ok(s) => s,
-            Err(e) => {
-                let e = RuntimeError::data("running the query", e);
-                return Err(crate::probe::explain(&self.project, e).await);
-            }
-        };
+            stream = self.execute(&plan).await?;
+            first = stream.next().await;
+        }
         let schema = stream.schema();
+        let stream = futures::stream::iter(first).chain(stream);
         let project = self.project.clone();
         let explained = stream.then(move |item| {
             let project = project.clone();
@@ -221,6 +248,17 @@ impl Engine {
             }
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, explained)))
+    }
+
+    async fn execute(&self, plan: &LogicalPlan) -> Result<SendableRecordBatchStream, RuntimeError> {
+        let physical = self.physical(plan).await?;
+        match datafusion::physical_plan::execute_stream(physical, self.ctx.task_ctx()) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                let e = RuntimeError::data("running the query", e);
+                Err(crate::probe::explain(&self.project, e).await)
+            }
+        }
     }
 
     /// The plan after DataFusion's optimizer.

@@ -108,6 +108,7 @@ fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFacts {
     let mut ids_present = true;
     let mut dates: Option<(i32, i32)> = None;
     let mut dates_known = true;
+    let mut long_ids = false;
     for f in files {
         // A footer that cannot be read proves nothing; reading the data reports the error.
         let Ok(file) = std::fs::File::open(f) else {
@@ -137,6 +138,12 @@ fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFacts {
                 },
                 _ => false,
             };
+            if let Some(Statistics::ByteArray(b)) = stats(id_i) {
+                let long = |v: Option<&datafusion::parquet::data_type::ByteArray>| {
+                    v.is_some_and(|v| v.len() > segql_compiler::udf::KEY_MAX_BYTES)
+                };
+                long_ids |= long(b.min_opt()) || long(b.max_opt());
+            }
             match stats(ts_i) {
                 Some(Statistics::Int32(d)) if ts_is_date && d.null_count_opt() == Some(0) => {
                     if rg.num_rows() == 0 {
@@ -157,6 +164,7 @@ fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFacts {
     let day = |d: i32| epoch.checked_add_signed(chrono::Duration::days(d.into()));
     DataFacts {
         ids_present,
+        long_ids,
         dates: dates
             .filter(|_| dates_known)
             .and_then(|(lo, hi)| Some((day(lo)?, day(hi)?))),
