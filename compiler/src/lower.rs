@@ -119,6 +119,11 @@ pub struct ScanHints {
     /// read `prospect` or `new` where they were `lost` or `active`, outside the set either
     /// way.
     local: HashMap<Value, u64>,
+    /// The same lifecycle values mapped to the fewest days any member's last purchase lies
+    /// back (`at_risk_days`, or `churned_days` for `churned` alone): the customers whose last
+    /// purchase is more recent are dropped right after the aggregation, before their stage
+    /// is computed as text.
+    lapsed: HashMap<Value, u64>,
     /// Conditions on attributes alone that are false for a customer without a customers row
     /// (`city = "Kyiv"`, `age between 25 and 40`): only customers meeting them can be members.
     attributes: Vec<Pred>,
@@ -180,6 +185,13 @@ pub fn scan_hints(catalog: &Catalog, pred: &Pred) -> ScanHints {
                 let lost = u64::from(t.lost_days);
                 let d = hints.local.entry(value.clone()).or_insert(lost);
                 *d = (*d).min(lost);
+                let since = |s: &Const| match s {
+                    Const::Stage(Stage::Churned) => t.churned_days,
+                    _ => t.at_risk_days,
+                };
+                let fewest = u64::from(list.iter().map(since).min().unwrap_or(t.at_risk_days));
+                let d = hints.lapsed.entry(value.clone()).or_insert(fewest);
+                *d = (*d).max(fewest);
             }
             continue;
         }
@@ -782,12 +794,31 @@ impl Profile {
             }
             input = input.aggregate(keys, stage1)?;
         }
+        let agg_name = |a: &Agg| -> String {
+            let i = aggs.iter().position(|x| x == a).expect("aggregate planned");
+            match &agg_exprs[i] {
+                Expr::Alias(al) => al.name.clone(),
+                _ => unreachable!("aggregates are aliased"),
+            }
+        };
         let group = if has_receipt {
             ident("customer_id")
         } else {
             id_key
         };
         let mut agg_plan = input.aggregate(vec![group], agg_exprs.clone())?;
+        // Members of lapsed stages bought last at least so many days ago. Not with ranks,
+        // which rank every customer.
+        let lapsed = hints.lapsed.iter().filter_map(|(v, d)| match v {
+            Value::Lifecycle(scope) if ranked.is_empty() => {
+                let last = ident(agg_name(&Agg::lifecycle(AggKind::MaxTs, scope)));
+                Some(last.lt_eq(window_start(as_of, *d)))
+            }
+            _ => None,
+        });
+        if let Some(f) = lapsed.reduce(Expr::and) {
+            agg_plan = agg_plan.filter(f)?;
+        }
         if let Some(text) = id_text {
             // Back to the ids as text, before anything joins or shows them.
             let rest = agg_plan.schema().columns().into_iter().skip(1);
@@ -797,13 +828,6 @@ impl Profile {
             agg_plan = agg_plan.project(cols)?;
         }
         let agg_plan = agg_plan.build()?;
-        let agg_name = |a: &Agg| -> String {
-            let i = aggs.iter().position(|x| x == a).expect("aggregate planned");
-            match &agg_exprs[i] {
-                Expr::Alias(al) => al.name.clone(),
-                _ => unreachable!("aggregates are aliased"),
-            }
-        };
         let agg_type = |a: &Agg| -> DataType {
             agg_plan
                 .schema()
