@@ -19,6 +19,7 @@ fn engine() -> Engine {
                 as_of: None,
                 target_partitions: Some(2),
                 memory_limit: None,
+                ..Default::default()
             },
             true,
         )

@@ -76,7 +76,8 @@ pub struct Catalog {
 
 /// What the statistics of the transactions' files (Parquet footers) prove about every line.
 /// Conditions they prove true are left out of plans; the default ([`DataFacts::default`])
-/// proves nothing.
+/// proves nothing, and assumes ids short enough for integer keys (a run meeting a longer id
+/// starts again with text keys).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DataFacts {
     /// Every line has a customer id (not NULL, and not empty text).

@@ -4,7 +4,10 @@
 //! one scan of transactions (only the needed columns, time-filtered to the widest window)
 //! -> semi joins keeping only the lines of customers who can be members, when top-level
 //! conditions tell (attributes, `recency < d`; see [`ScanHints`])
-//! -> one aggregation by customer, each condition's measure an aggregate with its own FILTER
+//! -> one aggregation by customer (by an integer key of the id, `udf.rs`), each condition's
+//! measure an aggregate with its own FILTER
+//! -> customers of lapsed lifecycle stages with a too recent last purchase dropped
+//! -> the ids as text again
 //! -> a join with customers only where attributes or customers without purchases matter
 //! -> one projection of the per-customer values -> one filter -> the requested columns.
 
@@ -399,9 +402,6 @@ impl Agg {
     }
 }
 
-/// Days since 1970-01-01, the representation of Arrow's Date32.
-/// The column `name` of the table (subquery alias) `relation`. The relation is taken as a bare
-/// name, not parsed as SQL as a `&str` table reference would be.
 /// The customers' group key, and the projection back to their ids where it is an integer
 /// key: ids of text type, unless the data's statistics show ids too long for keys.
 fn id_keys(catalog: &Catalog) -> Result<(Expr, Option<Expr>)> {
@@ -426,6 +426,8 @@ fn id_keys(catalog: &Catalog) -> Result<(Expr, Option<Expr>)> {
     Ok((key, Some(text.alias("customer_id"))))
 }
 
+/// The column `name` of the table (subquery alias) `relation`. The relation is taken as a bare
+/// name, not parsed as SQL as a `&str` table reference would be.
 fn qcol(relation: impl Into<String>, name: impl Into<String>) -> Column {
     Column::new(Some(TableReference::bare(relation.into())), name)
 }
@@ -435,6 +437,7 @@ fn qual(relation: impl Into<String>, name: impl Into<String>) -> Expr {
     Expr::Column(qcol(relation, name))
 }
 
+/// Days since 1970-01-01, the representation of Arrow's Date32.
 fn epoch_days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")).num_days() as i32
 }
@@ -809,13 +812,17 @@ impl Profile {
         let mut agg_plan = input.aggregate(vec![group], agg_exprs.clone())?;
         // Members of lapsed stages bought last at least so many days ago. Not with ranks,
         // which rank every customer.
-        let lapsed = hints.lapsed.iter().filter_map(|(v, d)| match v {
-            Value::Lifecycle(scope) if ranked.is_empty() => {
-                let last = ident(agg_name(&Agg::lifecycle(AggKind::MaxTs, scope)));
-                Some(last.lt_eq(window_start(as_of, *d)))
-            }
-            _ => None,
-        });
+        let mut lapsed: Vec<(String, u64)> = (hints.lapsed.iter())
+            .filter_map(|(v, d)| match v {
+                Value::Lifecycle(scope) if ranked.is_empty() => {
+                    Some((agg_name(&Agg::lifecycle(AggKind::MaxTs, scope)), *d))
+                }
+                _ => None,
+            })
+            .collect();
+        lapsed.sort();
+        let lapsed = lapsed.into_iter();
+        let lapsed = lapsed.map(|(last, d)| ident(last).lt_eq(window_start(as_of, d)));
         if let Some(f) = lapsed.reduce(Expr::and) {
             agg_plan = agg_plan.filter(f)?;
         }

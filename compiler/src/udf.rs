@@ -5,12 +5,12 @@
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Decimal128Array, StringViewArray, StringViewBuilder, UInt64Array,
 };
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Expr, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
 };
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -161,6 +161,12 @@ impl ScalarUDFImpl for IdKey {
         Ok(KEY_TYPE)
     }
 
+    /// NULL exactly where the argument is: the column keeps its nullability.
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let nullable = args.arg_fields.iter().any(|f| f.is_nullable());
+        Ok(Arc::new(Field::new(self.name(), KEY_TYPE, nullable)))
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let [arg] = args.args.as_slice() else {
             return exec_err!("segql_id_key takes one argument");
@@ -249,6 +255,16 @@ impl ScalarUDFImpl for IdText {
         Ok(DataType::Utf8View)
     }
 
+    /// NULL exactly where the argument is: the column keeps its nullability.
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let nullable = args.arg_fields.iter().any(|f| f.is_nullable());
+        Ok(Arc::new(Field::new(
+            self.name(),
+            DataType::Utf8View,
+            nullable,
+        )))
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let [arg] = args.args.as_slice() else {
             return exec_err!("segql_id_text takes one argument");
@@ -325,7 +341,6 @@ pub fn bucket_expr(campaign: &str, customer_id: Expr) -> Expr {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{LargeStringArray, StringArray};
-    use datafusion::arrow::datatypes::Field;
 
     fn call(f: &dyn ScalarUDFImpl, arg: ArrayRef) -> Result<ArrayRef> {
         let n = arg.len();
@@ -384,6 +399,28 @@ mod tests {
         assert_eq!(by_key, by_text, "distinct keys, in the ids' order");
         let back = call(&IdText::default(), keys).unwrap();
         assert_eq!(back.as_string_view().iter().collect::<Vec<_>>(), ids);
+    }
+
+    /// Keys and ids are NULL exactly where their argument is: a column keeps its
+    /// nullability through the aggregation.
+    #[test]
+    fn keys_keep_nullability() {
+        for nullable in [false, true] {
+            let arg = [Arc::new(Field::new("id", DataType::Utf8View, nullable))];
+            let args = ReturnFieldArgs {
+                arg_fields: &arg,
+                scalar_arguments: &[None],
+            };
+            let key = IdKey::default().return_field_from_args(args).unwrap();
+            assert_eq!(key.is_nullable(), nullable);
+            let arg = [key];
+            let args = ReturnFieldArgs {
+                arg_fields: &arg,
+                scalar_arguments: &[None],
+            };
+            let text = IdText::default().return_field_from_args(args).unwrap();
+            assert_eq!(text.is_nullable(), nullable);
+        }
     }
 
     /// A longer id is an error naming it, from every text type.

@@ -26,6 +26,9 @@ pub struct EngineOptions {
     /// Memory for query execution in bytes; past it, sorts and aggregations spill to disk
     /// or fail with a clear error instead of exhausting the machine.
     pub memory_limit: Option<usize>,
+    /// Set once a run meets an id too long for an integer key: plans group customers by
+    /// their text ids from then on, in every engine opened with a clone of these options.
+    pub text_ids: Arc<AtomicBool>,
 }
 
 /// A session over one project.
@@ -37,8 +40,8 @@ pub struct Engine {
     pub tables: Tables,
     /// What segments compile against.
     pub catalog: Catalog,
-    /// An id too long for an integer key was met: plans run with text keys from then on.
-    long_ids: AtomicBool,
+    /// [`EngineOptions::text_ids`].
+    text_ids: Arc<AtomicBool>,
 }
 
 impl Engine {
@@ -113,7 +116,7 @@ impl Engine {
             project,
             tables,
             catalog,
-            long_ids: AtomicBool::new(false),
+            text_ids: options.text_ids.clone(),
         };
         let derived = engine.project.derived_partners();
         if need_as_of && !derived.is_empty() {
@@ -163,13 +166,7 @@ impl Engine {
         plan: &LogicalPlan,
     ) -> Result<Arc<dyn ExecutionPlan>, RuntimeError> {
         let state = self.ctx.state();
-        let optimized = if self.long_ids.load(Ordering::Relaxed) {
-            let plan = segql_compiler::udf::without_id_keys(plan.clone())
-                .map_err(|e| RuntimeError::data("planning the query", e))?;
-            self.optimize(&plan)?
-        } else {
-            self.optimize(plan)?
-        };
+        let optimized = self.optimize(plan)?;
         let budget = crate::shared::budget(&state);
         let optimized = match crate::shared::read_once(&state, optimized, budget).await {
             Ok(p) => p,
@@ -189,7 +186,7 @@ impl Engine {
     /// (`segql_compiler::udf`) and the plan is worth running again with text keys.
     fn rerun_with_text_keys(&self, e: &datafusion::error::DataFusionError) -> bool {
         e.to_string().contains(segql_compiler::udf::ID_TOO_LONG)
-            && !self.long_ids.swap(true, Ordering::Relaxed)
+            && !self.text_ids.swap(true, Ordering::Relaxed)
     }
 
     /// Runs a plan and collects every batch.
@@ -261,8 +258,17 @@ impl Engine {
         }
     }
 
-    /// The plan after DataFusion's optimizer.
+    /// The plan after DataFusion's optimizer, with text keys once an id too long for an
+    /// integer key was met ([`EngineOptions::text_ids`]).
     pub fn optimize(&self, plan: &LogicalPlan) -> Result<LogicalPlan, RuntimeError> {
+        let text_ids;
+        let plan = if self.text_ids.load(Ordering::Relaxed) {
+            text_ids = segql_compiler::udf::without_id_keys(plan.clone())
+                .map_err(|e| RuntimeError::data("planning the query", e))?;
+            &text_ids
+        } else {
+            plan
+        };
         self.ctx
             .state()
             .optimize(plan)

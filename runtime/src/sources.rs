@@ -99,7 +99,9 @@ pub async fn load_tables(ctx: &SessionContext, project: &Project) -> Result<Tabl
 /// What the footers of Parquet transaction files prove about every line: ids present (no
 /// NULL, no empty text) and the range of dates (no NULL). Only Parquet files, only statistics
 /// that are exact for the normalized column (a text id, an integer id, a Date32 date); CSV
-/// files and anything unknown prove nothing.
+/// files and anything unknown prove nothing. Also whether some id is too long for an
+/// integer key: a text id's smallest or largest, or an integer id of more digits (integer
+/// ids become text when another table's ids are text).
 fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFacts {
     use datafusion::parquet::file::metadata::ParquetMetaDataReader;
     use datafusion::parquet::file::statistics::Statistics;
@@ -138,12 +140,20 @@ fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFacts {
                 },
                 _ => false,
             };
-            if let Some(Statistics::ByteArray(b)) = stats(id_i) {
-                let long = |v: Option<&datafusion::parquet::data_type::ByteArray>| {
-                    v.is_some_and(|v| v.len() > segql_compiler::udf::KEY_MAX_BYTES)
-                };
-                long_ids |= long(b.min_opt()) || long(b.max_opt());
-            }
+            // The longest text of an integer: its digits and a minus sign.
+            let digits = |n: i64| n.to_string().len();
+            let long = |len: usize| len > segql_compiler::udf::KEY_MAX_BYTES;
+            long_ids |= match stats(id_i) {
+                Some(Statistics::ByteArray(b)) => {
+                    b.min_opt().is_some_and(|v| long(v.len()))
+                        || b.max_opt().is_some_and(|v| long(v.len()))
+                }
+                Some(Statistics::Int64(n)) => {
+                    n.min_opt().is_some_and(|v| long(digits(*v)))
+                        || n.max_opt().is_some_and(|v| long(digits(*v)))
+                }
+                _ => false,
+            };
             match stats(ts_i) {
                 Some(Statistics::Int32(d)) if ts_is_date && d.null_count_opt() == Some(0) => {
                     if rg.num_rows() == 0 {
