@@ -7,7 +7,6 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    segql_runtime::engine::tune_allocator();
     let args = segql::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

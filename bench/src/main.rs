@@ -16,17 +16,8 @@ use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, Ses
 use std::io::Write;
 use std::path::PathBuf;
 
-fn main() {
-    // The allocator settings segql runs with.
-    segql_runtime::engine::tune_allocator();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(contest());
-}
-
-async fn contest() {
+#[tokio::main]
+async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [dir, query] = args.as_slice() else {
         eprintln!("usage: datafusion-sql DATA_DIR QUERY.sql");

@@ -332,24 +332,6 @@ async fn latest_date(
     }
 }
 
-/// Tunes glibc's allocator for query execution, once at start-up, unless `GLIBC_TUNABLES`
-/// is set. By default glibc gives large blocks (from 128 KiB, rising with use) back to the
-/// system as soon as they are freed, and trims the heap's top past 128 KiB free: batches of
-/// a few MiB are allocated and freed over and over, and each time their pages are faulted
-/// in anew. Blocks up to 32 MiB stay in the heap and up to 128 MiB of free memory is kept:
-/// the campaign at 1M customers page-faults a third less, for about 10% less time and 15%
-/// more peak memory (`bench/RESULTS.md`).
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("GLIBC_TUNABLES").is_none() {
-        // SAFETY: mallopt only sets allocator parameters; called before other threads start.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
-        }
-    }
-}
-
 /// segql's defaults for DataFusion settings, each unless its `DATAFUSION_*` variable is set.
 ///
 /// Partial aggregation is skipped when it keeps more than half of its input rows (DataFusion's
