@@ -360,7 +360,6 @@ async fn engine(d: &DataArgs, need_as_of: bool) -> Result<Engine, RuntimeError> 
             as_of: d.as_of,
             target_partitions: d.partitions,
             memory_limit: d.memory_limit,
-            ..Default::default()
         },
         need_as_of,
     )
@@ -814,7 +813,6 @@ async fn repl_cmd(a: ReplArgs) -> Result<ExitCode> {
         as_of: a.data.as_of,
         target_partitions: a.data.partitions,
         memory_limit: a.data.memory_limit,
-        ..Default::default()
     };
     let session = crate::repl::Session::open(
         p,
@@ -1003,7 +1001,6 @@ async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
         as_of: None,
         target_partitions: a.data.partitions,
         memory_limit: a.data.memory_limit,
-        ..Default::default()
     };
     let format = output_format(a.format, a.output.as_deref());
     let batch = transitions_batch(
@@ -1257,7 +1254,6 @@ async fn flows_cmd(a: FlowsArgs) -> Result<ExitCode> {
         as_of: None,
         target_partitions: a.data.partitions,
         memory_limit: a.data.memory_limit,
-        ..Default::default()
     };
     let batch = flows_batch(&project, &options, a.every, a.from, a.to, a.partner.clone()).await?;
     let format = output_format(a.format, a.output.as_deref());

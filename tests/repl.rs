@@ -20,7 +20,6 @@ fn session() -> Session {
                 as_of: None,
                 target_partitions: Some(2),
                 memory_limit: None,
-                ..Default::default()
             },
             &[],
             None,

@@ -76,17 +76,13 @@ pub struct Catalog {
 
 /// What the statistics of the transactions' files (Parquet footers) prove about every line.
 /// Conditions they prove true are left out of plans; the default ([`DataFacts::default`])
-/// proves nothing, and assumes ids short enough for integer keys (a run meeting a longer id
-/// starts again with text keys).
+/// proves nothing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DataFacts {
     /// Every line has a customer id (not NULL, and not empty text).
     pub ids_present: bool,
     /// Every line has a date, the earliest and the latest of them these (inclusive).
     pub dates: Option<(NaiveDate, NaiveDate)>,
-    /// Some id is longer than [`crate::udf::KEY_MAX_BYTES`] (a footer's smallest or largest):
-    /// customers are then grouped by their text ids, not by integer keys.
-    pub long_ids: bool,
 }
 
 /// Settings of the population-relative measures: RFM scores and ABC tiers.

@@ -4,10 +4,8 @@
 //! one scan of transactions (only the needed columns, time-filtered to the widest window)
 //! -> semi joins keeping only the lines of customers who can be members, when top-level
 //! conditions tell (attributes, `recency < d`; see [`ScanHints`])
-//! -> one aggregation by customer (by an integer key of the id, `udf.rs`), each condition's
-//! measure an aggregate with its own FILTER
+//! -> one aggregation by customer, each condition's measure an aggregate with its own FILTER
 //! -> customers of lapsed lifecycle stages with a too recent last purchase dropped
-//! -> the ids as text again
 //! -> a join with customers only where attributes or customers without purchases matter
 //! -> one projection of the per-customer values -> one filter -> the requested columns.
 
@@ -402,30 +400,6 @@ impl Agg {
     }
 }
 
-/// The customers' group key, and the projection back to their ids where it is an integer
-/// key: ids of text type, unless the data's statistics show ids too long for keys.
-fn id_keys(catalog: &Catalog) -> Result<(Expr, Option<Expr>)> {
-    let id = ident("customer_id");
-    let schema = catalog.transactions.schema();
-    let ty = schema
-        .field_with_unqualified_name("customer_id")?
-        .data_type();
-    if catalog.facts.long_ids
-        || !matches!(
-            ty,
-            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
-        )
-    {
-        return Ok((id, None));
-    }
-    let key = crate::udf::id_key_expr(id.clone()).alias("customer_id");
-    let mut text = crate::udf::id_text_expr(id);
-    if *ty != DataType::Utf8View {
-        text = cast(text, ty.clone());
-    }
-    Ok((key, Some(text.alias("customer_id"))))
-}
-
 /// The column `name` of the table (subquery alias) `relation`. The relation is taken as a bare
 /// name, not parsed as SQL as a `&str` table reference would be.
 fn qcol(relation: impl Into<String>, name: impl Into<String>) -> Column {
@@ -735,8 +709,6 @@ impl Profile {
             agg_names.insert(name.clone(), ());
             agg_exprs.push(e.alias(&name));
         }
-        // Customers are grouped by integer keys where their ids are short text (`udf.rs`).
-        let (id_key, id_text) = id_keys(catalog)?;
         let mut input = PlanBuilder::from(catalog.transactions.clone());
         if let Some(f) = scan_filter {
             input = input.filter(f)?;
@@ -790,7 +762,7 @@ impl Profile {
                     .alias("receipt_id"),
                 None => ident("receipt_id"),
             };
-            let mut keys = vec![id_key.clone(), receipt];
+            let mut keys = vec![ident("customer_id"), receipt];
             if aggs.iter().any(|a| a.kind == AggKind::Days) {
                 let loose_day = when(ident("receipt_id").is_null(), ts.clone()).end()?;
                 keys.push(loose_day.alias("__loose_day"));
@@ -804,12 +776,7 @@ impl Profile {
                 _ => unreachable!("aggregates are aliased"),
             }
         };
-        let group = if has_receipt {
-            ident("customer_id")
-        } else {
-            id_key
-        };
-        let mut agg_plan = input.aggregate(vec![group], agg_exprs.clone())?;
+        let mut agg_plan = input.aggregate(vec![ident("customer_id")], agg_exprs.clone())?;
         // Members of lapsed stages bought last at least so many days ago. Not with ranks,
         // which rank every customer.
         let mut lapsed: Vec<(String, u64)> = (hints.lapsed.iter())
@@ -825,14 +792,6 @@ impl Profile {
         let lapsed = lapsed.map(|(last, d)| ident(last).lt_eq(window_start(as_of, d)));
         if let Some(f) = lapsed.reduce(Expr::and) {
             agg_plan = agg_plan.filter(f)?;
-        }
-        if let Some(text) = id_text {
-            // Back to the ids as text, before anything joins or shows them.
-            let rest = agg_plan.schema().columns().into_iter().skip(1);
-            let cols: Vec<Expr> = std::iter::once(text)
-                .chain(rest.map(Expr::Column))
-                .collect();
-            agg_plan = agg_plan.project(cols)?;
         }
         let agg_plan = agg_plan.build()?;
         let agg_type = |a: &Agg| -> DataType {

@@ -14,7 +14,6 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use segql_compiler::Catalog;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Options of a session.
 #[derive(Debug, Clone, Default)]
@@ -26,9 +25,6 @@ pub struct EngineOptions {
     /// Memory for query execution in bytes; past it, sorts and aggregations spill to disk
     /// or fail with a clear error instead of exhausting the machine.
     pub memory_limit: Option<usize>,
-    /// Set once a run meets an id too long for an integer key: plans group customers by
-    /// their text ids from then on, in every engine opened with a clone of these options.
-    pub text_ids: Arc<AtomicBool>,
 }
 
 /// A session over one project.
@@ -40,8 +36,6 @@ pub struct Engine {
     pub tables: Tables,
     /// What segments compile against.
     pub catalog: Catalog,
-    /// [`EngineOptions::text_ids`].
-    text_ids: Arc<AtomicBool>,
 }
 
 impl Engine {
@@ -91,7 +85,6 @@ impl Engine {
                 segql_compiler::DataFacts {
                     ids_present: true,
                     dates: Some((_, latest)),
-                    ..
                 } => latest,
                 _ => match latest_date(&ctx, &project, &tables.transactions).await {
                     Ok(d) => d,
@@ -116,7 +109,6 @@ impl Engine {
             project,
             tables,
             catalog,
-            text_ids: options.text_ids.clone(),
         };
         let derived = engine.project.derived_partners();
         if need_as_of && !derived.is_empty() {
@@ -182,24 +174,10 @@ impl Engine {
             .map_err(|e| RuntimeError::data("planning the query", e))
     }
 
-    /// True, and text keys from now on, when `e` is an id too long for an integer key
-    /// (`segql_compiler::udf`) and the plan is worth running again with text keys.
-    fn rerun_with_text_keys(&self, e: &datafusion::error::DataFusionError) -> bool {
-        e.to_string().contains(segql_compiler::udf::ID_TOO_LONG)
-            && !self.text_ids.swap(true, Ordering::Relaxed)
-    }
-
     /// Runs a plan and collects every batch.
     pub async fn collect(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>, RuntimeError> {
         let physical = self.physical(&plan).await?;
-        let mut result = datafusion::physical_plan::collect(physical, self.ctx.task_ctx()).await;
-        if let Err(e) = &result
-            && self.rerun_with_text_keys(e)
-        {
-            let physical = self.physical(&plan).await?;
-            result = datafusion::physical_plan::collect(physical, self.ctx.task_ctx()).await;
-        }
-        match result {
+        match datafusion::physical_plan::collect(physical, self.ctx.task_ctx()).await {
             Ok(b) => Ok(b),
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
@@ -217,18 +195,16 @@ impl Engine {
         use datafusion::error::DataFusionError;
         use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
         use futures::StreamExt;
-        let mut stream = self.execute(&plan).await?;
-        // Customers are grouped before any row comes out, so an id too long for an integer
-        // key fails the first batch: the plan then runs again with text keys.
-        let mut first = stream.next().await;
-        if let Some(Err(e)) = &first
-            && self.rerun_with_text_keys(e)
+        let physical = self.physical(&plan).await?;
+        let stream = match datafusion::physical_plan::execute_stream(physical, self.ctx.task_ctx())
         {
-            stream = self.execute(&plan).await?;
-            first = stream.next().await;
-        }
+            Ok(s) => s,
+            Err(e) => {
+                let e = RuntimeError::data("running the query", e);
+                return Err(crate::probe::explain(&self.project, e).await);
+            }
+        };
         let schema = stream.schema();
-        let stream = futures::stream::iter(first).chain(stream);
         let project = self.project.clone();
         let explained = stream.then(move |item| {
             let project = project.clone();
@@ -247,28 +223,8 @@ impl Engine {
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, explained)))
     }
 
-    async fn execute(&self, plan: &LogicalPlan) -> Result<SendableRecordBatchStream, RuntimeError> {
-        let physical = self.physical(plan).await?;
-        match datafusion::physical_plan::execute_stream(physical, self.ctx.task_ctx()) {
-            Ok(s) => Ok(s),
-            Err(e) => {
-                let e = RuntimeError::data("running the query", e);
-                Err(crate::probe::explain(&self.project, e).await)
-            }
-        }
-    }
-
-    /// The plan after DataFusion's optimizer, with text keys once an id too long for an
-    /// integer key was met ([`EngineOptions::text_ids`]).
+    /// The plan after DataFusion's optimizer.
     pub fn optimize(&self, plan: &LogicalPlan) -> Result<LogicalPlan, RuntimeError> {
-        let text_ids;
-        let plan = if self.text_ids.load(Ordering::Relaxed) {
-            text_ids = segql_compiler::udf::without_id_keys(plan.clone())
-                .map_err(|e| RuntimeError::data("planning the query", e))?;
-            &text_ids
-        } else {
-            plan
-        };
         self.ctx
             .state()
             .optimize(plan)

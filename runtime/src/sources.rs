@@ -99,9 +99,7 @@ pub async fn load_tables(ctx: &SessionContext, project: &Project) -> Result<Tabl
 /// What the footers of Parquet transaction files prove about every line: ids present (no
 /// NULL, no empty text) and the range of dates (no NULL). Only Parquet files, only statistics
 /// that are exact for the normalized column (a text id, an integer id, a Date32 date); CSV
-/// files and anything unknown prove nothing. Also whether some id is too long for an
-/// integer key: a text id's smallest or largest, or an integer id of more digits (integer
-/// ids become text when another table's ids are text).
+/// files and anything unknown prove nothing.
 fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFacts {
     use datafusion::parquet::file::metadata::ParquetMetaDataReader;
     use datafusion::parquet::file::statistics::Statistics;
@@ -110,7 +108,6 @@ fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFacts {
     let mut ids_present = true;
     let mut dates: Option<(i32, i32)> = None;
     let mut dates_known = true;
-    let mut long_ids = false;
     for f in files {
         // A footer that cannot be read proves nothing; reading the data reports the error.
         let Ok(file) = std::fs::File::open(f) else {
@@ -140,20 +137,6 @@ fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFacts {
                 },
                 _ => false,
             };
-            // The longest text of an integer: its digits and a minus sign.
-            let digits = |n: i64| n.to_string().len();
-            let long = |len: usize| len > segql_compiler::udf::KEY_MAX_BYTES;
-            long_ids |= match stats(id_i) {
-                Some(Statistics::ByteArray(b)) => {
-                    b.min_opt().is_some_and(|v| long(v.len()))
-                        || b.max_opt().is_some_and(|v| long(v.len()))
-                }
-                Some(Statistics::Int64(n)) => {
-                    n.min_opt().is_some_and(|v| long(digits(*v)))
-                        || n.max_opt().is_some_and(|v| long(digits(*v)))
-                }
-                _ => false,
-            };
             match stats(ts_i) {
                 Some(Statistics::Int32(d)) if ts_is_date && d.null_count_opt() == Some(0) => {
                     if rg.num_rows() == 0 {
@@ -174,7 +157,6 @@ fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFacts {
     let day = |d: i32| epoch.checked_add_signed(chrono::Duration::days(d.into()));
     DataFacts {
         ids_present,
-        long_ids,
         dates: dates
             .filter(|_| dates_known)
             .and_then(|(lo, hi)| Some((day(lo)?, day(hi)?))),

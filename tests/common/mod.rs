@@ -37,7 +37,6 @@ pub async fn open(project: Project, as_of: NaiveDate) -> Engine {
             as_of: Some(as_of),
             target_partitions: Some(2),
             memory_limit: None,
-            ..Default::default()
         },
         true,
     )
