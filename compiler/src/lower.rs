@@ -779,17 +779,19 @@ impl Profile {
         let mut agg_plan = input.aggregate(vec![ident("customer_id")], agg_exprs.clone())?;
         // Members of lapsed stages bought last at least so many days ago. Not with ranks,
         // which rank every customer.
-        let mut lapsed: Vec<(String, u64)> = (hints.lapsed.iter())
-            .filter_map(|(v, d)| match v {
-                Value::Lifecycle(scope) if ranked.is_empty() => {
-                    Some((agg_name(&Agg::lifecycle(AggKind::MaxTs, scope)), *d))
-                }
-                _ => None,
-            })
-            .collect();
+        let mut lapsed: Vec<(String, u64)> = Vec::new();
+        for (v, d) in &hints.lapsed {
+            if let Value::Lifecycle(scope) = v
+                && ranked.is_empty()
+            {
+                lapsed.push((agg_name(&Agg::lifecycle(AggKind::MaxTs, scope)), *d));
+            }
+        }
+        // In one order, so that plans are the same on every run.
         lapsed.sort();
-        let lapsed = lapsed.into_iter();
-        let lapsed = lapsed.map(|(last, d)| ident(last).lt_eq(window_start(as_of, d)));
+        let lapsed = lapsed
+            .into_iter()
+            .map(|(last, d)| ident(last).lt_eq(window_start(as_of, d)));
         if let Some(f) = lapsed.reduce(Expr::and) {
             agg_plan = agg_plan.filter(f)?;
         }
