@@ -7,13 +7,13 @@ use segql_runtime::datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray,
     TimestampMillisecondArray,
 };
-use segql_runtime::datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use segql_runtime::datafusion::arrow::datatypes::{DataType, TimeUnit};
 use segql_runtime::datafusion::parquet::arrow::ArrowWriter;
 use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 
-use common::{stderr, stdout};
+use common::{stderr, stdout, write_parquet};
 
 /// Runs segql in `dir` (so messages carry the short relative paths used here).
 fn segql(dir: &Path, args: &[&str]) -> Output {
@@ -68,22 +68,6 @@ fn run_csv(dir: &Path, expr: &str, as_of: &str) -> String {
     let o = segql(dir, &args);
     assert!(o.status.success(), "{expr}: {}", stderr(&o));
     stdout(&o)
-}
-
-fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-        .collect();
-    let batch = RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap();
-    let mut w =
-        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
 }
 
 fn days(y: i32, m: u32, d: u32) -> i32 {

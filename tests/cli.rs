@@ -1014,10 +1014,11 @@ fn a_closed_standard_output_is_no_error() {
 /// in every output path.
 #[test]
 fn long_and_non_ascii_ids_from_csv_and_parquet() {
+    use segql_runtime::datafusion::arrow::array::StringArray;
     use segql_runtime::datafusion::arrow::array::{ArrayRef, Date32Array, Decimal128Array};
-    use segql_runtime::datafusion::arrow::array::{RecordBatch, StringArray};
+    use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
-    let long = "ящик-0000000000002"; // 21 bytes
+    let long = "ящик-0000000000002"; // 22 bytes
     let rows: [(&str, i32, i64); 5] = [
         ("C1", 20000, 1050),
         (long, 20001, 2000),
@@ -1034,34 +1035,19 @@ fn long_and_non_ascii_ids_from_csv_and_parquet() {
     }
     std::fs::write(&csv, text).unwrap();
     let pq = dir.path().join("tx.parquet");
-    let batch = RecordBatch::try_from_iter(vec![
-        (
-            "customer_id",
-            std::sync::Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0)))
-                as ArrayRef,
-        ),
-        (
-            "ts",
-            std::sync::Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.1))),
-        ),
-        (
-            "amount",
-            std::sync::Arc::new(
-                Decimal128Array::from_iter_values(rows.iter().map(|r| r.2 as i128))
-                    .with_precision_and_scale(12, 2)
-                    .unwrap(),
-            ),
-        ),
-    ])
-    .unwrap();
-    let mut w = segql_runtime::datafusion::parquet::arrow::ArrowWriter::try_new(
-        std::fs::File::create(&pq).unwrap(),
-        batch.schema(),
-        None,
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    let ids = StringArray::from_iter_values(rows.iter().map(|r| r.0));
+    let dates = Date32Array::from_iter_values(rows.iter().map(|r| r.1));
+    let amounts = Decimal128Array::from_iter_values(rows.iter().map(|r| r.2.into()))
+        .with_precision_and_scale(12, 2)
+        .unwrap();
+    common::write_parquet(
+        &pq,
+        vec![
+            ("customer_id", Arc::new(ids) as ArrayRef),
+            ("ts", Arc::new(dates)),
+            ("amount", Arc::new(amounts)),
+        ],
+    );
     let want = format!("customer_id,frequency,monetary\nC1,2,17.50\n{long},2,23.00\n");
     for tx in [&csv, &pq] {
         let run = |extra: &[&str]| {

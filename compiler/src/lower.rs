@@ -120,11 +120,11 @@ pub struct ScanHints {
     /// read `prospect` or `new` where they were `lost` or `active`, outside the set either
     /// way.
     local: HashMap<Value, u64>,
-    /// The same lifecycle values mapped to the fewest days any member's last purchase lies
-    /// back (`at_risk_days`, or `churned_days` for `churned` alone): the customers whose last
-    /// purchase is more recent are dropped right after the aggregation, before their stage
-    /// is computed as text.
-    lapsed: HashMap<Value, u64>,
+    /// The same lifecycle conditions, by scope, mapped to the fewest days any member's last
+    /// purchase lies back (`at_risk_days`, or `churned_days` for `churned` alone): the
+    /// customers whose last purchase is more recent are dropped right after the aggregation,
+    /// before their stage is computed as text. Ordered, so that plans are the same every run.
+    lapsed: BTreeMap<Vec<String>, u64>,
     /// Conditions on attributes alone that are false for a customer without a customers row
     /// (`city = "Kyiv"`, `age between 25 and 40`): only customers meeting them can be members.
     attributes: Vec<Pred>,
@@ -191,7 +191,7 @@ pub fn scan_hints(catalog: &Catalog, pred: &Pred) -> ScanHints {
                     _ => t.at_risk_days,
                 };
                 let fewest = u64::from(list.iter().map(since).min().unwrap_or(t.at_risk_days));
-                let d = hints.lapsed.entry(value.clone()).or_insert(fewest);
+                let d = hints.lapsed.entry(scope.clone()).or_insert(fewest);
                 *d = (*d).max(fewest);
             }
             continue;
@@ -779,19 +779,14 @@ impl Profile {
         let mut agg_plan = input.aggregate(vec![ident("customer_id")], agg_exprs.clone())?;
         // Members of lapsed stages bought last at least so many days ago. Not with ranks,
         // which rank every customer.
-        let mut lapsed: Vec<(String, u64)> = Vec::new();
-        for (v, d) in &hints.lapsed {
-            if let Value::Lifecycle(scope) = v
-                && ranked.is_empty()
-            {
-                lapsed.push((agg_name(&Agg::lifecycle(AggKind::MaxTs, scope)), *d));
-            }
-        }
-        // In one order, so that plans are the same on every run.
-        lapsed.sort();
-        let lapsed = lapsed
-            .into_iter()
-            .map(|(last, d)| ident(last).lt_eq(window_start(as_of, d)));
+        let lapsed = hints
+            .lapsed
+            .iter()
+            .filter(|_| ranked.is_empty())
+            .map(|(scope, d)| {
+                ident(agg_name(&Agg::lifecycle(AggKind::MaxTs, scope)))
+                    .lt_eq(window_start(as_of, *d))
+            });
         if let Some(f) = lapsed.reduce(Expr::and) {
             agg_plan = agg_plan.filter(f)?;
         }

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use chrono::NaiveDate;
-use segql_runtime::datafusion::arrow::array::{Array, AsArray};
+use segql_runtime::datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use segql_runtime::datafusion::arrow::datatypes::DataType;
 use segql_runtime::datafusion::logical_expr::LogicalPlan;
 use segql_runtime::{Engine, EngineOptions, Project};
@@ -85,4 +85,25 @@ pub fn stderr(o: &Output) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A Parquet file of one row group with these columns (every field nullable).
+pub fn write_parquet(path: &std::path::Path, columns: Vec<(&str, ArrayRef)>) {
+    use segql_runtime::datafusion::arrow::array::RecordBatch;
+    use segql_runtime::datafusion::arrow::datatypes::{Field, Schema};
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let batch = RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w =
+        segql_runtime::datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
+            .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
 }
