@@ -352,7 +352,9 @@ fn project(d: &DataArgs) -> Result<Project, RuntimeError> {
     }
 }
 
-async fn engine(d: &DataArgs, need_as_of: bool) -> Result<Engine, RuntimeError> {
+/// The engine over the project of `d`. With `when_needed`, the customers and communications
+/// tables are read when a segment compiled with [`Engine::compile`] needs them.
+async fn engine(d: &DataArgs, need_as_of: bool, when_needed: bool) -> Result<Engine, RuntimeError> {
     let p = project(d)?;
     Engine::open(
         p,
@@ -360,6 +362,7 @@ async fn engine(d: &DataArgs, need_as_of: bool) -> Result<Engine, RuntimeError> 
             as_of: d.as_of,
             target_partitions: d.partitions,
             memory_limit: d.memory_limit,
+            tables_when_needed: when_needed,
         },
         need_as_of,
     )
@@ -384,15 +387,18 @@ fn import_root(engine: &Engine, d: &DataArgs) -> Option<PathBuf> {
 
 /// What a run or explain evaluates: one segment (members with metrics) or several
 /// (membership columns).
-fn select(
-    engine: &Engine,
+async fn select(
+    engine: &mut Engine,
     program: &mut Program,
     expr: Option<&str>,
     names: &[String],
 ) -> Result<Vec<Segment>> {
     if let Some(e) = expr {
         let (ast, src) = program.parse_inline("expression", e)?;
-        let pred = resolve_expr(program, &engine.catalog, &ast, src)?;
+        let program = &*program;
+        let pred = engine
+            .compile(|c| resolve_expr(program, c, &ast, src))
+            .await??;
         return Ok(vec![Segment {
             name: "expression".into(),
             description: None,
@@ -419,20 +425,26 @@ fn select(
         }
         .into());
     }
-    names
-        .iter()
-        .map(|n| resolve_segment(program, &engine.catalog, n).map_err(Report::from))
-        .collect()
+    let program = &*program;
+    let resolved = engine
+        .compile(|c| {
+            names
+                .iter()
+                .map(|n| resolve_segment(program, c, n))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(resolved?)
 }
 
 async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
-    let engine = engine(&a.data, true).await?;
+    let mut engine = engine(&a.data, true, true).await?;
     let mut program = load_program(&a.files, import_root(&engine, &a.data).as_deref())?;
-    let segments = select(&engine, &mut program, a.expr.as_deref(), &a.segment)?;
+    let segments = select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?;
     let format = output_format(a.format, a.output.as_deref());
     let out = a.output.as_deref();
     if segments.len() == 1 {
-        let q = lower_one(&engine, &segments[0])?;
+        let q = lower_one(&mut engine, &segments[0]).await?;
         if a.count {
             let n = count(&engine, q.count().map_err(compile_err)?).await?;
             if a.format.is_none() && out.is_none() {
@@ -460,14 +472,14 @@ async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
         // Campaigns are capped and split one by one: count each on its own.
         let mut counts = Vec::new();
         for s in &segments {
-            let q = lower_one(&engine, s)?;
+            let q = lower_one(&mut engine, s).await?;
             counts.push(count(&engine, q.count().map_err(compile_err)?).await?);
         }
         let batch = counts_batch(&segments, &counts)?;
         segql_runtime::output::write_stream(one_batch_stream(batch), format, out).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let q = lower_many(&engine, &segments)?;
+    let q = lower_many(&mut engine, &segments).await?;
     if a.count {
         let batch = segment_counts(&engine, &q, &segments).await?;
         let stream = one_batch_stream(batch);
@@ -487,12 +499,15 @@ async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
 }
 
 /// The plan of one segment, or of a campaign (with its cap and `group` column).
-fn lower_one(engine: &Engine, s: &Segment) -> Result<segql_compiler::Query> {
-    segql_compiler::lower_definition(&engine.catalog, s).map_err(compile_err)
+async fn lower_one(engine: &mut Engine, s: &Segment) -> Result<segql_compiler::Query> {
+    let q = engine
+        .compile(|c| segql_compiler::lower_definition(c, s))
+        .await?;
+    q.map_err(compile_err)
 }
 
 /// Membership columns of several segments; campaigns need their own run.
-fn lower_many(engine: &Engine, segments: &[Segment]) -> Result<segql_compiler::Query> {
+async fn lower_many(engine: &mut Engine, segments: &[Segment]) -> Result<segql_compiler::Query> {
     if let Some(c) = segments.iter().find(|s| s.campaign.is_some()) {
         return Err(RuntimeError::Usage {
             message: format!(
@@ -506,7 +521,8 @@ fn lower_many(engine: &Engine, segments: &[Segment]) -> Result<segql_compiler::Q
         }
         .into());
     }
-    lower_memberships(&engine.catalog, segments).map_err(compile_err)
+    let q = engine.compile(|c| lower_memberships(c, segments)).await?;
+    q.map_err(compile_err)
 }
 
 fn compile_err(e: DataFusionError) -> Report {
@@ -638,7 +654,7 @@ fn futures_lite_once(
 }
 
 async fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
-    let engine = engine(&a.data, false).await?;
+    let engine = engine(&a.data, false, false).await?;
     let mut program = Program::new(import_root(&engine, &a.data).as_deref());
     let mut errors: Vec<Report> = Vec::new();
     if a.scan_data {
@@ -723,7 +739,7 @@ pub fn data_report_text(report: &segql_runtime::datacheck::DataReport) -> String
 
 async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
     let need_as_of = a.stage != Stage::Ast;
-    let engine = engine(&a.data, need_as_of).await?;
+    let mut engine = engine(&a.data, need_as_of, true).await?;
     let mut program = load_program(&a.files, import_root(&engine, &a.data).as_deref())?;
     if a.stage == Stage::Ast {
         if let Some(e) = &a.expr {
@@ -736,7 +752,7 @@ async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let segments = select(&engine, &mut program, a.expr.as_deref(), &a.segment)?;
+    let segments = select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?;
     if a.stage == Stage::Ir {
         for s in &segments {
             outln!("segment {} =\n{:#?}", s.name, s.pred);
@@ -744,9 +760,9 @@ async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let q = if segments.len() == 1 {
-        lower_one(&engine, &segments[0])?
+        lower_one(&mut engine, &segments[0]).await?
     } else {
-        lower_many(&engine, &segments)?
+        lower_many(&mut engine, &segments).await?
     };
     let plan = if a.count { q.count() } else { q.sorted() }.map_err(compile_err)?;
     if a.stage == Stage::Physical {
@@ -813,6 +829,7 @@ async fn repl_cmd(a: ReplArgs) -> Result<ExitCode> {
         as_of: a.data.as_of,
         target_partitions: a.data.partitions,
         memory_limit: a.data.memory_limit,
+        tables_when_needed: false,
     };
     let session = crate::repl::Session::open(
         p,
@@ -842,9 +859,9 @@ fn output_format(format: Option<OutFormat>, output: Option<&Path>) -> Format {
 /// The segment profile report: one row for the whole base, then one per segment, from one
 /// aggregation over the per-customer profile.
 async fn profile_cmd(a: ProfileArgs) -> Result<ExitCode> {
-    let engine = engine(&a.data, true).await?;
+    let mut engine = engine(&a.data, true, false).await?;
     let mut program = load_program(&a.files, import_root(&engine, &a.data).as_deref())?;
-    let segments = select(&engine, &mut program, a.expr.as_deref(), &a.segment)?;
+    let segments = select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?;
     let batch = profile_batch(&engine, &segments).await?;
     let format = output_format(a.format, a.output.as_deref());
     segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
@@ -1001,6 +1018,7 @@ async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
         as_of: None,
         target_partitions: a.data.partitions,
         memory_limit: a.data.memory_limit,
+        tables_when_needed: false,
     };
     let format = output_format(a.format, a.output.as_deref());
     let batch = transitions_batch(
@@ -1254,6 +1272,7 @@ async fn flows_cmd(a: FlowsArgs) -> Result<ExitCode> {
         as_of: None,
         target_partitions: a.data.partitions,
         memory_limit: a.data.memory_limit,
+        tables_when_needed: false,
     };
     let batch = flows_batch(&project, &options, a.every, a.from, a.to, a.partner.clone()).await?;
     let format = output_format(a.format, a.output.as_deref());
@@ -1419,7 +1438,7 @@ pub async fn flows_batch(
 }
 
 async fn thresholds_cmd(a: ThresholdArgs) -> Result<ExitCode> {
-    let engine = engine(&a.data, true).await?;
+    let engine = engine(&a.data, true, false).await?;
     let rhythms = segql_runtime::thresholds::partner_rhythms(&engine, &a.partner).await?;
     let col = |f: &dyn Fn(&segql_runtime::thresholds::PartnerRhythm) -> i64| -> ArrayRef {
         Arc::new(Int64Array::from(rhythms.iter().map(f).collect::<Vec<_>>()))

@@ -1069,3 +1069,81 @@ fn long_and_non_ascii_ids_from_csv_and_parquet() {
         assert_eq!(std::fs::read_to_string(&out).unwrap(), want);
     }
 }
+
+/// Text ids in Parquet transactions, integer ids in the CSV customers and communications:
+/// read only by the segments that need them, the tables still meet on the ids' text.
+#[test]
+fn text_transaction_ids_meet_integer_ids_of_tables_read_later() {
+    use segql_runtime::datafusion::arrow::array::{
+        ArrayRef, Date32Array, Decimal128Array, StringArray,
+    };
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let day = |d: &str| {
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        (d.parse::<chrono::NaiveDate>().unwrap() - epoch).num_days() as i32
+    };
+    let rows = [
+        ("1", "2024-12-01", 1000),
+        ("2", "2024-12-10", 2000),
+        ("3", "2024-11-01", 500),
+    ];
+    let tx = dir.path().join("tx.parquet");
+    common::write_parquet(
+        &tx,
+        vec![
+            (
+                "customer_id",
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))) as ArrayRef,
+            ),
+            (
+                "ts",
+                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| day(r.1)))),
+            ),
+            (
+                "amount",
+                Arc::new(
+                    Decimal128Array::from_iter_values(rows.iter().map(|r| r.2))
+                        .with_precision_and_scale(12, 2)
+                        .unwrap(),
+                ),
+            ),
+        ],
+    );
+    let cust = dir.path().join("cust.csv");
+    std::fs::write(&cust, "customer_id,city\n1,Kyiv\n2,Lviv\n4,Kyiv\n").unwrap();
+    let comm = dir.path().join("comm.csv");
+    std::fs::write(&comm, "customer_id,ts,channel\n2,2024-12-20,sms\n").unwrap();
+    let run = |expr: &str, extra: &[&str]| {
+        let args = vec![
+            "run",
+            "-e",
+            expr,
+            "--transactions",
+            tx.to_str().unwrap(),
+            "--customers",
+            cust.to_str().unwrap(),
+            "--communications",
+            comm.to_str().unwrap(),
+            "--as-of",
+            "2024-12-31",
+        ];
+        segql_ok(args, extra)
+    };
+    let csv = ["--format", "csv"];
+    assert_eq!(
+        run("city = \"Kyiv\"", &csv),
+        "customer_id,city\n1,Kyiv\n4,Kyiv\n"
+    );
+    // 2 was messaged; 3 bought last 60 days ago.
+    assert_eq!(
+        run("recency < 60d and not contacted(sms, 30d)", &csv),
+        "customer_id,recency,contacts_sms_30d\n1,30,0\n"
+    );
+    // 3 has no customers row, so no city.
+    assert_eq!(
+        run("frequency >= 1 and city != \"Lviv\"", &csv),
+        "customer_id,frequency,city\n1,1,Kyiv\n"
+    );
+    assert_eq!(run("frequency >= 1", &["--count"]), "3\n");
+}

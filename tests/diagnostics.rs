@@ -26,6 +26,7 @@ fn example_catalog() -> Catalog {
                 as_of: chrono::NaiveDate::from_ymd_opt(2026, 10, 31),
                 target_partitions: Some(1),
                 memory_limit: None,
+                tables_when_needed: false,
             },
             false,
         )

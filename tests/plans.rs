@@ -5,12 +5,18 @@
 
 mod common;
 
-use segql_compiler::{Program, lower_memberships, lower_segment, resolve_segment};
+use segql_compiler::{Program, Wanted, lower_memberships, lower_segment, resolve_segment};
 use segql_runtime::datafusion::arrow::util::pretty::pretty_format_batches;
 use segql_runtime::datafusion::logical_expr::LogicalPlan;
 use segql_runtime::{Engine, EngineOptions, Project};
 
 fn engine() -> Engine {
+    engine_reading(false)
+}
+
+/// The example's engine, with the customers and communications tables read at once or
+/// `when_needed`.
+fn engine_reading(when_needed: bool) -> Engine {
     common::block_on(async {
         let project = Project::discover(Some(&common::example_dir())).unwrap();
         Engine::open(
@@ -19,6 +25,7 @@ fn engine() -> Engine {
                 as_of: None,
                 target_partitions: Some(2),
                 memory_limit: None,
+                tables_when_needed: when_needed,
             },
             true,
         )
@@ -162,6 +169,49 @@ fn every_example_segment_plans_to_one_scan_and_one_aggregate() {
         out.push_str(&format!("## {name}\n{}\n\n", optimized(&engine, &plan)));
     }
     insta::assert_snapshot!(out);
+}
+
+/// With tables read when needed, compiling a segment reads the tables it uses and no other,
+/// and gives the plan compiled with every table read.
+#[test]
+fn tables_read_when_needed_give_the_same_plans() {
+    let eager = engine();
+    let program = program();
+    let mut read = String::new();
+    for s in &program.segments {
+        let name = &s.def.name.name;
+        let compile = |c: &segql_compiler::Catalog| -> Result<LogicalPlan, String> {
+            let seg = resolve_segment(&program, c, name).map_err(|e| e.to_string())?;
+            let q = lower_segment(c, &seg.pred).map_err(|e| e.to_string())?;
+            q.sorted().map_err(|e| e.to_string())
+        };
+        let mut lazy = engine_reading(true);
+        let all = Wanted {
+            customers: true,
+            communications: true,
+        };
+        assert_eq!(lazy.tables.unread, all);
+        assert_eq!(lazy.catalog.unread(), all);
+        let plan = common::block_on(lazy.compile(compile)).unwrap().unwrap();
+        let want = compile(&eager.catalog).unwrap();
+        assert_eq!(
+            plan.display_indent().to_string(),
+            want.display_indent().to_string(),
+            "{name}"
+        );
+        let unread = lazy.catalog.unread();
+        assert_eq!(unread, lazy.tables.unread);
+        let tables: Vec<&str> = [
+            ("customers", !unread.customers),
+            ("communications", !unread.communications),
+        ]
+        .iter()
+        .filter(|t| t.1)
+        .map(|t| t.0)
+        .collect();
+        read.push_str(&format!("{name}: {}\n", tables.join(", ")));
+    }
+    insta::assert_snapshot!(read);
 }
 
 #[test]

@@ -20,6 +20,7 @@ fn session() -> Session {
                 as_of: None,
                 target_partitions: Some(2),
                 memory_limit: None,
+                tables_when_needed: false,
             },
             &[],
             None,

@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::LogicalPlan;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Day thresholds of the lifecycle stages (see `docs/language.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,18 +51,20 @@ impl LifecycleThresholds {
 }
 
 /// Everything a segment is compiled against.
+///
+/// The customers and communications tables may be known to the project but not read yet
+/// (reading a CSV file's schema infers it from its first rows, which a segment that never
+/// looks at the table need not pay for). Asking the catalog for such a table answers as if it
+/// were absent and records that it is wanted ([`Catalog::take_wanted`]): whoever compiles
+/// then reads the wanted tables and compiles again.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     /// Transactions with canonical columns: `customer_id`, `ts` (Date32), `amount` (decimal),
     /// and any of `receipt_id`, `quantity`, `partner`, `store`, `category`, `product` (Utf8).
     pub transactions: LogicalPlan,
-    /// Customers: `customer_id` (same type as in transactions) and attributes, one row per
-    /// customer (duplicate ids merged, each attribute its largest value).
-    pub customers: Option<LogicalPlan>,
-    /// The same columns before duplicate ids are merged.
-    pub customer_rows: Option<LogicalPlan>,
-    /// Communications: `customer_id`, `ts` (Date32), and `channel`, `campaign` when mapped.
-    pub communications: Option<LogicalPlan>,
+    customers: Slot<Customers>,
+    communications: Slot<LogicalPlan>,
+    wanted: WantedCell,
     /// The as-of date: transactions after it are ignored.
     pub as_of: NaiveDate,
     /// Lifecycle thresholds.
@@ -72,6 +75,67 @@ pub struct Catalog {
     pub ranking: Ranking,
     /// What the transactions' file statistics prove about every line.
     pub facts: DataFacts,
+}
+
+/// The customers table's two plans.
+#[derive(Debug, Clone)]
+struct Customers {
+    merged: LogicalPlan,
+    rows: LogicalPlan,
+}
+
+/// A table besides transactions: not in the project, in it but not read yet, or read.
+#[derive(Debug, Clone)]
+enum Slot<T> {
+    Absent,
+    Unread,
+    Read(T),
+}
+
+impl<T> Slot<T> {
+    fn get(&self, wanted: &AtomicBool) -> Option<&T> {
+        match self {
+            Slot::Absent => None,
+            Slot::Unread => {
+                wanted.store(true, Ordering::Relaxed);
+                None
+            }
+            Slot::Read(t) => Some(t),
+        }
+    }
+}
+
+/// Which of the tables besides transactions: those not read yet that a compilation asked for
+/// ([`Catalog::take_wanted`]), or those not read yet ([`Catalog::unread`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// The customers table.
+    pub customers: bool,
+    /// The communications table.
+    pub communications: bool,
+}
+
+impl Wanted {
+    /// True when any table is named.
+    pub fn any(&self) -> bool {
+        self.customers || self.communications
+    }
+}
+
+/// The record of wanted tables: atomic, so that a catalog can be shared between threads.
+#[derive(Debug, Default)]
+struct WantedCell {
+    customers: AtomicBool,
+    communications: AtomicBool,
+}
+
+impl Clone for WantedCell {
+    fn clone(&self) -> Self {
+        WantedCell {
+            customers: AtomicBool::new(self.customers.load(Ordering::Relaxed)),
+            communications: AtomicBool::new(self.communications.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 /// What the statistics of the transactions' files (Parquet footers) prove about every line.
@@ -150,6 +214,78 @@ impl AttrType {
 }
 
 impl Catalog {
+    /// A catalog of `transactions` alone, as of `as_of`, with the default settings.
+    pub fn new(transactions: LogicalPlan, as_of: NaiveDate) -> Catalog {
+        Catalog {
+            transactions,
+            customers: Slot::Absent,
+            communications: Slot::Absent,
+            wanted: WantedCell::default(),
+            as_of,
+            lifecycle: LifecycleThresholds::default(),
+            partner_lifecycle: Default::default(),
+            ranking: Ranking::default(),
+            facts: DataFacts::default(),
+        }
+    }
+
+    /// Sets the customers table: one row per customer (duplicate ids merged, each attribute
+    /// its largest value), and the same columns before the merge. `customer_id` has the
+    /// transactions' type; the other columns are attributes.
+    pub fn set_customers(&mut self, merged: LogicalPlan, rows: LogicalPlan) {
+        self.customers = Slot::Read(Customers { merged, rows });
+    }
+
+    /// Sets the communications table: `customer_id`, `ts` (Date32), and `channel`,
+    /// `campaign` when mapped.
+    pub fn set_communications(&mut self, plan: LogicalPlan) {
+        self.communications = Slot::Read(plan);
+    }
+
+    /// Marks the tables named as in the project but not read yet.
+    pub fn set_unread(&mut self, tables: Wanted) {
+        if tables.customers {
+            self.customers = Slot::Unread;
+        }
+        if tables.communications {
+            self.communications = Slot::Unread;
+        }
+    }
+
+    /// The tables in the project not read yet.
+    pub fn unread(&self) -> Wanted {
+        Wanted {
+            customers: matches!(self.customers, Slot::Unread),
+            communications: matches!(self.communications, Slot::Unread),
+        }
+    }
+
+    /// The unread tables asked for since the last call, and forgets them. A compilation
+    /// that asked for one was made as if the table were absent: read it and compile again.
+    pub fn take_wanted(&self) -> Wanted {
+        Wanted {
+            customers: self.wanted.customers.swap(false, Ordering::Relaxed),
+            communications: self.wanted.communications.swap(false, Ordering::Relaxed),
+        }
+    }
+
+    /// Customers, one row per customer, when the project has them and they are read.
+    pub fn customers(&self) -> Option<&LogicalPlan> {
+        self.customers
+            .get(&self.wanted.customers)
+            .map(|c| &c.merged)
+    }
+
+    /// The customers' rows before duplicate ids are merged (rows without an id dropped).
+    pub fn customer_rows(&self) -> Option<&LogicalPlan> {
+        self.customers.get(&self.wanted.customers).map(|c| &c.rows)
+    }
+
+    /// Communications, when the project has them and they are read.
+    pub fn communications(&self) -> Option<&LogicalPlan> {
+        self.communications.get(&self.wanted.communications)
+    }
+
     /// The thresholds of `lifecycle at scope`: a single partner's own when configured, else
     /// the project's.
     pub fn lifecycle_for(&self, scope: &[String]) -> LifecycleThresholds {
@@ -174,7 +310,7 @@ impl Catalog {
 
     /// Customer attributes (every customers column but `customer_id`) and their types.
     pub fn attributes(&self) -> Vec<(String, Option<AttrType>)> {
-        match &self.customers {
+        match self.customers() {
             None => vec![],
             Some(c) => c
                 .schema()

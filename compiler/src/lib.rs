@@ -24,7 +24,7 @@ pub mod reference;
 pub mod resolve;
 pub mod udf;
 
-pub use catalog::{Catalog, DataFacts, LifecycleThresholds};
+pub use catalog::{Catalog, DataFacts, LifecycleThresholds, Wanted};
 pub use error::CompileError;
 pub use lower::{
     Profile, Query, ScanHints, lower_campaign, lower_definition, lower_memberships, lower_segment,

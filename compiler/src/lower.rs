@@ -227,8 +227,8 @@ pub fn scan_hints(catalog: &Catalog, pred: &Pred) -> ScanHints {
 /// transactions, the latter only when the scan reaches further back.
 fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result<Vec<LogicalPlan>> {
     let mut out = Vec::new();
-    if let (Some(merged), Some(unmerged)) = (&catalog.customers, &catalog.customer_rows)
-        && !hints.attributes.is_empty()
+    if !hints.attributes.is_empty()
+        && let (Some(merged), Some(unmerged)) = (catalog.customers(), catalog.customer_rows())
     {
         let mut names = HashMap::new();
         for v in hints.attributes.iter().flat_map(Pred::values) {
@@ -807,17 +807,13 @@ impl Profile {
                 _ => None,
             })
             .collect();
-        let join = match &catalog.customers {
-            None => None,
-            Some(c) => {
-                if !never_empty {
-                    Some((c, JoinType::Full))
-                } else if !attrs.is_empty() {
-                    Some((c, JoinType::Left))
-                } else {
-                    None
-                }
-            }
+        // Asked for only when needed: an unread customers table is then read.
+        let join = if !never_empty {
+            catalog.customers().map(|c| (c, JoinType::Full))
+        } else if !attrs.is_empty() {
+            catalog.customers().map(|c| (c, JoinType::Left))
+        } else {
+            None
         };
         let p = |name: &str| -> Expr {
             if join.is_some() {
@@ -837,10 +833,7 @@ impl Profile {
                 // segment's few thousand, not the whole table): the join, then one group per
                 // profile row, each attribute its largest value among the customer's rows as
                 // in the merged table.
-                let rows = catalog
-                    .customer_rows
-                    .as_ref()
-                    .filter(|_| jt == JoinType::Left);
+                let rows = catalog.customer_rows().filter(|_| jt == JoinType::Left);
                 let mut ccols = vec![ident("customer_id")];
                 ccols.extend(attrs.iter().map(|a| ident(a.as_str())));
                 let cust = PlanBuilder::from(rows.unwrap_or(merged_table).clone())
@@ -1424,7 +1417,7 @@ fn join_contacts(
     names: &mut HashMap<Value, String>,
     taken: &mut BTreeMap<String, ()>,
 ) -> Result<LogicalPlan> {
-    let Some(comms) = &catalog.communications else {
+    let Some(comms) = catalog.communications() else {
         return datafusion::common::plan_err!("contacts need the communications table");
     };
     let as_of = catalog.as_of;

@@ -544,7 +544,7 @@ impl Resolver<'_> {
         span: Span,
         s: usize,
     ) -> Result<(), CompileError> {
-        let Some(c) = &self.catalog.communications else {
+        let Some(c) = self.catalog.communications() else {
             return Err(CompileError::MissingTable {
                 what: what.to_string(),
                 table: "communications",

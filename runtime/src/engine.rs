@@ -12,7 +12,7 @@ use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, ident};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use segql_compiler::Catalog;
+use segql_compiler::{Catalog, Wanted};
 use std::sync::Arc;
 
 /// Options of a session.
@@ -25,6 +25,10 @@ pub struct EngineOptions {
     /// Memory for query execution in bytes; past it, sorts and aggregations spill to disk
     /// or fail with a clear error instead of exhausting the machine.
     pub memory_limit: Option<usize>,
+    /// Read the customers and communications tables only when a segment compiled with
+    /// [`Engine::compile`] needs them, instead of when the engine opens (see
+    /// [`crate::sources::load_tables`] for when they are read at once anyway).
+    pub tables_when_needed: bool,
 }
 
 /// A session over one project.
@@ -74,7 +78,7 @@ impl Engine {
         for f in segql_compiler::udf::all() {
             ctx.register_udf(f);
         }
-        let tables = match load_tables(&ctx, &project).await {
+        let tables = match load_tables(&ctx, &project, options.tables_when_needed).await {
             Ok(t) => t,
             Err(e) => return Err(crate::probe::explain_load(&project, e).await),
         };
@@ -93,17 +97,12 @@ impl Engine {
             },
             None => chrono::Utc::now().date_naive(),
         };
-        let catalog = Catalog {
-            transactions: tables.transactions.clone(),
-            customers: tables.customers.clone(),
-            customer_rows: tables.customer_rows.clone(),
-            communications: tables.communications.clone(),
-            as_of,
-            lifecycle: project.lifecycle(),
-            partner_lifecycle: project.partner_lifecycle(),
-            ranking: project.ranking(),
-            facts: tables.facts,
-        };
+        let mut catalog = Catalog::new(tables.transactions.clone(), as_of);
+        catalog.lifecycle = project.lifecycle();
+        catalog.partner_lifecycle = project.partner_lifecycle();
+        catalog.ranking = project.ranking();
+        catalog.facts = tables.facts;
+        set_tables(&mut catalog, &tables);
         let mut engine = Engine {
             ctx,
             project,
@@ -143,6 +142,35 @@ impl Engine {
             }
         }
         Ok(engine)
+    }
+
+    /// Runs `compile` against the catalog. When it asked for tables not read yet (and so
+    /// compiled as if they were absent), reads them and runs it again.
+    pub async fn compile<T>(
+        &mut self,
+        mut compile: impl FnMut(&Catalog) -> T,
+    ) -> Result<T, RuntimeError> {
+        self.catalog.take_wanted();
+        loop {
+            let out = compile(&self.catalog);
+            let wanted = self.catalog.take_wanted();
+            if !wanted.any() {
+                return Ok(out);
+            }
+            self.read(wanted).await?;
+        }
+    }
+
+    /// Reads the unread tables named in `wanted` (all with [`Wanted::any`] of
+    /// [`Tables::unread`]).
+    pub async fn read(&mut self, wanted: Wanted) -> Result<(), RuntimeError> {
+        let read = crate::sources::read_unread(&self.ctx, &self.project, &mut self.tables, wanted);
+        if let Err(e) = read.await {
+            return Err(crate::probe::explain_load(&self.project, e).await);
+        }
+        self.catalog.transactions = self.tables.transactions.clone();
+        set_tables(&mut self.catalog, &self.tables);
+        Ok(())
     }
 
     /// The DataFusion session.
@@ -238,6 +266,17 @@ impl Engine {
             .indent(false)
             .to_string())
     }
+}
+
+/// Gives the catalog the tables read, and marks those not read yet.
+fn set_tables(catalog: &mut Catalog, tables: &Tables) {
+    if let (Some(merged), Some(rows)) = (&tables.customers, &tables.customer_rows) {
+        catalog.set_customers(merged.clone(), rows.clone());
+    }
+    if let Some(c) = &tables.communications {
+        catalog.set_communications(c.clone());
+    }
+    catalog.set_unread(tables.unread);
 }
 
 /// The latest transaction date: the default as-of date.

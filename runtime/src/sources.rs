@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::functions::expr_fn::to_date;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, ident, lit};
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
-use segql_compiler::DataFacts;
+use segql_compiler::{DataFacts, Wanted};
 use std::path::{Path, PathBuf};
 
 /// The normalized input tables.
@@ -19,12 +19,14 @@ use std::path::{Path, PathBuf};
 pub struct Tables {
     /// Transactions.
     pub transactions: LogicalPlan,
-    /// Customers, if configured: one row per customer.
+    /// Customers, if configured and read: one row per customer.
     pub customers: Option<LogicalPlan>,
     /// The customers' rows before duplicate ids are merged (rows without an id dropped).
     pub customer_rows: Option<LogicalPlan>,
-    /// Communications, if configured.
+    /// Communications, if configured and read.
     pub communications: Option<LogicalPlan>,
+    /// The configured tables not read yet ([`read_unread`] reads them).
+    pub unread: Wanted,
     /// What the transactions' Parquet statistics prove about every line.
     pub facts: DataFacts,
 }
@@ -47,53 +49,109 @@ impl Kind {
     }
 }
 
-/// Reads every configured table (lazily: only schemas are inferred, no data is scanned).
-pub async fn load_tables(ctx: &SessionContext, project: &Project) -> Result<Tables, RuntimeError> {
+/// Reads the configured tables (lazily: only schemas are inferred, no data is scanned).
+///
+/// With `when_needed`, the customers and communications tables are only located (their
+/// files found, none empty) and left unread ([`Tables::unread`]) for [`read_unread`], when
+/// transactions identify customers by text: then every table's ids end up text whatever
+/// the others hold, so reading a table later changes no other. Integer transaction ids
+/// become text only if another table's are not integers, so then every table is read now.
+pub async fn load_tables(
+    ctx: &SessionContext,
+    project: &Project,
+    when_needed: bool,
+) -> Result<Tables, RuntimeError> {
     let f = &project.file;
     let tx_cfg = f
         .transactions
         .as_ref()
         .expect("validated: transactions exist");
-    let (mut transactions, facts) =
-        load(ctx, project, tx_cfg.get_ref(), Kind::Transactions).await?;
-    let mut customers = match &f.customers {
-        Some(c) => Some(load(ctx, project, c.get_ref(), Kind::Customers).await?.0),
-        None => None,
+    let (transactions, facts) = load(ctx, project, tx_cfg.get_ref(), Kind::Transactions).await?;
+    let mut tables = Tables {
+        transactions,
+        customers: None,
+        customer_rows: None,
+        communications: None,
+        unread: Wanted {
+            customers: f.customers.is_some(),
+            communications: f.communications.is_some(),
+        },
+        facts,
     };
-    let mut communications = match &f.communications {
-        Some(c) => Some(
-            load(ctx, project, c.get_ref(), Kind::Communications)
-                .await?
-                .0,
-        ),
-        None => None,
-    };
+    if when_needed && id_type(&tables.transactions) == TEXT {
+        for (kind, cfg) in [
+            (Kind::Customers, &f.customers),
+            (Kind::Communications, &f.communications),
+        ] {
+            if let Some(cfg) = cfg {
+                let cfg = cfg.get_ref();
+                let files = expand_path(&project.dir, cfg.path.get_ref(), kind.name())?;
+                crate::probe::reject_empty_files(project, cfg, kind.name(), &files)?;
+            }
+        }
+        return Ok(tables);
+    }
+    let all = tables.unread;
+    read_unread(ctx, project, &mut tables, all).await?;
+    Ok(tables)
+}
+
+/// Reads the unread tables named in `wanted`, their ids made text where they differ from the
+/// transactions' (then the transactions' too: with every table read at once, as
+/// [`load_tables`] does unless transactions have text ids).
+pub async fn read_unread(
+    ctx: &SessionContext,
+    project: &Project,
+    tables: &mut Tables,
+    wanted: Wanted,
+) -> Result<(), RuntimeError> {
+    let f = &project.file;
+    let (read_customers, read_communications) = (
+        wanted.customers && tables.unread.customers,
+        wanted.communications && tables.unread.communications,
+    );
+    let mut customers = None;
+    if let (true, Some(c)) = (read_customers, &f.customers) {
+        customers = Some(load(ctx, project, c.get_ref(), Kind::Customers).await?.0);
+    }
+    let mut communications = None;
+    if let (true, Some(c)) = (read_communications, &f.communications) {
+        let plan = load(ctx, project, c.get_ref(), Kind::Communications)
+            .await?
+            .0;
+        communications = Some(plan);
+    }
     // One id type everywhere: text when the tables disagree.
-    let id_type = |p: &LogicalPlan| -> DataType {
-        p.schema()
-            .field_with_unqualified_name("customer_id")
-            .map(|f| f.data_type().clone())
-            .unwrap_or(DataType::Utf8)
-    };
-    let t = id_type(&transactions);
+    let t = id_type(&tables.transactions);
     let differs = customers
         .iter()
         .chain(communications.iter())
         .any(|p| id_type(p) != t);
     let mut customer_rows = customers.as_ref().map(rows_before_merge);
     if differs {
-        transactions = ids_as_text(transactions)?;
+        tables.transactions = ids_as_text(tables.transactions.clone())?;
         customers = customers.map(ids_as_text).transpose()?;
         customer_rows = customer_rows.map(ids_as_text).transpose()?;
         communications = communications.map(ids_as_text).transpose()?;
     }
-    Ok(Tables {
-        transactions,
-        customers,
-        customer_rows,
-        communications,
-        facts,
-    })
+    if read_customers {
+        tables.customers = customers;
+        tables.customer_rows = customer_rows;
+        tables.unread.customers = false;
+    }
+    if read_communications {
+        tables.communications = communications;
+        tables.unread.communications = false;
+    }
+    Ok(())
+}
+
+/// The type of a plan's `customer_id` column.
+fn id_type(p: &LogicalPlan) -> DataType {
+    p.schema()
+        .field_with_unqualified_name("customer_id")
+        .map(|f| f.data_type().clone())
+        .unwrap_or(DataType::Utf8)
 }
 
 /// What the footers of Parquet transaction files prove about every line: ids present (no
@@ -172,7 +230,11 @@ fn rows_before_merge(customers: &LogicalPlan) -> LogicalPlan {
     }
 }
 
+/// `p` with its customer ids as text (unchanged when they are).
 fn ids_as_text(p: LogicalPlan) -> Result<LogicalPlan, RuntimeError> {
+    if id_type(&p) == TEXT {
+        return Ok(p);
+    }
     let exprs: Vec<Expr> = p
         .schema()
         .fields()

@@ -37,6 +37,7 @@ pub async fn open(project: Project, as_of: NaiveDate) -> Engine {
             as_of: Some(as_of),
             target_partitions: Some(2),
             memory_limit: None,
+            tables_when_needed: false,
         },
         true,
     )
