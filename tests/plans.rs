@@ -5,7 +5,10 @@
 
 mod common;
 
-use segql_compiler::{Program, Wanted, lower_memberships, lower_segment, resolve_segment};
+use segql_compiler::{
+    Program, Wanted, lower_definition, lower_memberships, lower_segment, resolve_expr,
+    resolve_segment,
+};
 use segql_runtime::datafusion::arrow::util::pretty::pretty_format_batches;
 use segql_runtime::datafusion::logical_expr::LogicalPlan;
 use segql_runtime::{Engine, EngineOptions, Project};
@@ -182,7 +185,7 @@ fn tables_read_when_needed_give_the_same_plans() {
         let name = &s.def.name.name;
         let compile = |c: &segql_compiler::Catalog| -> Result<LogicalPlan, String> {
             let seg = resolve_segment(&program, c, name).map_err(|e| e.to_string())?;
-            let q = lower_segment(c, &seg.pred).map_err(|e| e.to_string())?;
+            let q = lower_definition(c, &seg).map_err(|e| e.to_string())?;
             q.sorted().map_err(|e| e.to_string())
         };
         let mut lazy = engine_reading(true);
@@ -212,6 +215,159 @@ fn tables_read_when_needed_give_the_same_plans() {
         read.push_str(&format!("{name}: {}\n", tables.join(", ")));
     }
     insta::assert_snapshot!(read);
+}
+
+/// An engine over text transaction ids (Parquet) and integer customer and communication ids
+/// (CSV), with the tables read at once or `when_needed`.
+fn mixed_ids_engine(dir: &std::path::Path, when_needed: bool) -> Engine {
+    use segql_runtime::datafusion::arrow::array::{
+        ArrayRef, Date32Array, Decimal128Array, StringArray,
+    };
+    use std::sync::Arc;
+    let tx = dir.join("tx.parquet");
+    if !tx.exists() {
+        common::write_parquet(
+            &tx,
+            vec![
+                (
+                    "customer_id",
+                    Arc::new(StringArray::from(vec!["1", "2", "3"])) as ArrayRef,
+                ),
+                ("ts", Arc::new(Date32Array::from(vec![20000, 20010, 20020]))),
+                (
+                    "amount",
+                    Arc::new(
+                        Decimal128Array::from(vec![1000, 2000, 500])
+                            .with_precision_and_scale(12, 2)
+                            .unwrap(),
+                    ),
+                ),
+            ],
+        );
+        std::fs::write(dir.join("cust.csv"), "customer_id,city\n1,Kyiv\n4,Lviv\n").unwrap();
+        std::fs::write(
+            dir.join("comm.csv"),
+            "customer_id,ts,channel\n2,2024-10-01,sms\n",
+        )
+        .unwrap();
+    }
+    let path = |f: &str| dir.join(f).display().to_string();
+    let project = Project::from_paths(
+        &path("tx.parquet"),
+        Some(&path("cust.csv")),
+        Some(&path("comm.csv")),
+        None,
+    );
+    common::block_on(Engine::open(
+        project,
+        EngineOptions {
+            as_of: chrono::NaiveDate::from_ymd_opt(2024, 12, 31),
+            target_partitions: Some(2),
+            memory_limit: None,
+            tables_when_needed: when_needed,
+        },
+        true,
+    ))
+    .unwrap()
+}
+
+/// Tables read later have their integer ids made text, as when every table is read at once:
+/// the same plans for single segments, campaigns and several segments together.
+#[test]
+fn tables_read_later_get_text_ids_as_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let eager = mixed_ids_engine(dir.path(), false);
+    let texts = [
+        "recency < 90d",
+        "city = \"Kyiv\"",
+        "not contacted(sms, 30d) and frequency >= 1",
+        "city = \"Lviv\" or contacted(sms, 90d)",
+    ];
+    let compile = |c: &segql_compiler::Catalog| -> Result<Vec<String>, String> {
+        let mut program = Program::new(None);
+        let mut segments = Vec::new();
+        for (i, t) in texts.iter().enumerate() {
+            let (ast, src) = program.parse_inline("e", t).map_err(|e| e.to_string())?;
+            let pred = resolve_expr(&program, c, &ast, src).map_err(|e| e.to_string())?;
+            segments.push(segql_compiler::ir::Segment {
+                name: format!("s{i}"),
+                description: None,
+                pred,
+                campaign: None,
+            });
+        }
+        let mut plans = Vec::new();
+        for s in &segments {
+            plans.push(lower_definition(c, s).map_err(|e| e.to_string())?.plan);
+        }
+        plans.push(
+            lower_memberships(c, &segments)
+                .map_err(|e| e.to_string())?
+                .plan,
+        );
+        Ok(plans
+            .iter()
+            .map(|p| p.display_indent().to_string())
+            .collect())
+    };
+    let want = compile(&eager.catalog).unwrap();
+    let mut lazy = mixed_ids_engine(dir.path(), true);
+    let plans = common::block_on(lazy.compile(compile)).unwrap().unwrap();
+    assert_eq!(plans, want);
+    assert!(!lazy.catalog.unread().any());
+    // The customers' ids were made text: the memberships join them with the transactions'.
+    assert!(
+        want.last()
+            .unwrap()
+            .contains("CAST(customer_id AS Utf8View)"),
+        "{}",
+        want.last().unwrap()
+    );
+    // One segment of transactions alone reads neither table.
+    let mut lazy = mixed_ids_engine(dir.path(), true);
+    let c = |c: &segql_compiler::Catalog| {
+        lower_segment(c, &common::resolve(c, "recency < 90d")).is_ok()
+    };
+    assert!(common::block_on(lazy.compile(c)).unwrap());
+    assert_eq!(lazy.catalog.unread(), lazy.tables.unread);
+    assert!(lazy.tables.unread.customers && lazy.tables.unread.communications);
+}
+
+/// Compiling straight against a catalog with unread tables would silently leave them out:
+/// debug builds stop it.
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "an unread table asked for outside a compilation that reads it")]
+fn unread_tables_are_read_only_through_engine_compile() {
+    let lazy = engine_reading(true);
+    common::resolve(&lazy.catalog, "city = \"Kyiv\"");
+}
+
+/// With integer transaction ids, whether ids stay integers depends on every table: all are
+/// read when the engine opens.
+#[test]
+fn integer_transaction_ids_read_every_table_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tx.csv"),
+        "customer_id,ts,amount\n1,2024-01-01,5\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("cust.csv"), "customer_id,city\nc1,Kyiv\n").unwrap();
+    let path = |f: &str| dir.path().join(f).display().to_string();
+    let project = Project::from_paths(&path("tx.csv"), Some(&path("cust.csv")), None, None);
+    let engine = common::block_on(Engine::open(
+        project,
+        EngineOptions {
+            tables_when_needed: true,
+            as_of: chrono::NaiveDate::from_ymd_opt(2024, 12, 31),
+            ..Default::default()
+        },
+        true,
+    ))
+    .unwrap();
+    assert!(!engine.tables.unread.any());
+    assert!(engine.catalog.customers().is_some());
 }
 
 #[test]

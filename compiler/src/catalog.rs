@@ -93,10 +93,15 @@ enum Slot<T> {
 }
 
 impl<T> Slot<T> {
-    fn get(&self, wanted: &AtomicBool) -> Option<&T> {
+    fn get(&self, wanted: &AtomicBool, cell: &WantedCell) -> Option<&T> {
         match self {
             Slot::Absent => None,
             Slot::Unread => {
+                // Compiled as if the table were absent: only right when compiled again.
+                debug_assert!(
+                    cell.recording.load(Ordering::Relaxed),
+                    "an unread table asked for outside a compilation that reads it"
+                );
                 wanted.store(true, Ordering::Relaxed);
                 None
             }
@@ -127,13 +132,17 @@ impl Wanted {
 struct WantedCell {
     customers: AtomicBool,
     communications: AtomicBool,
+    /// Set while a compilation that reads wanted tables and compiles again runs.
+    recording: AtomicBool,
 }
 
 impl Clone for WantedCell {
     fn clone(&self) -> Self {
+        let copy = |b: &AtomicBool| AtomicBool::new(b.load(Ordering::Relaxed));
         WantedCell {
-            customers: AtomicBool::new(self.customers.load(Ordering::Relaxed)),
-            communications: AtomicBool::new(self.communications.load(Ordering::Relaxed)),
+            customers: copy(&self.customers),
+            communications: copy(&self.communications),
+            recording: copy(&self.recording),
         }
     }
 }
@@ -260,6 +269,13 @@ impl Catalog {
         }
     }
 
+    /// Marks the start (`true`) or the end of a compilation whose caller reads the tables it
+    /// wants and then compiles again. Debug builds stop a compilation that asks for an
+    /// unread table outside one: its plan would silently lack the table.
+    pub fn record_wanted(&self, on: bool) {
+        self.wanted.recording.store(on, Ordering::Relaxed);
+    }
+
     /// The unread tables asked for since the last call, and forgets them. A compilation
     /// that asked for one was made as if the table were absent: read it and compile again.
     pub fn take_wanted(&self) -> Wanted {
@@ -272,18 +288,21 @@ impl Catalog {
     /// Customers, one row per customer, when the project has them and they are read.
     pub fn customers(&self) -> Option<&LogicalPlan> {
         self.customers
-            .get(&self.wanted.customers)
+            .get(&self.wanted.customers, &self.wanted)
             .map(|c| &c.merged)
     }
 
     /// The customers' rows before duplicate ids are merged (rows without an id dropped).
     pub fn customer_rows(&self) -> Option<&LogicalPlan> {
-        self.customers.get(&self.wanted.customers).map(|c| &c.rows)
+        self.customers
+            .get(&self.wanted.customers, &self.wanted)
+            .map(|c| &c.rows)
     }
 
     /// Communications, when the project has them and they are read.
     pub fn communications(&self) -> Option<&LogicalPlan> {
-        self.communications.get(&self.wanted.communications)
+        self.communications
+            .get(&self.wanted.communications, &self.wanted)
     }
 
     /// The thresholds of `lifecycle at scope`: a single partner's own when configured, else

@@ -63,7 +63,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 /// Reads every file and value (the first unreadable one is the error), then counts.
 pub async fn check_data(project: &Project) -> Result<DataReport, RuntimeError> {
-    find_unreadable(project).await?;
+    find_unreadable(project, &Kind::ALL).await?;
     let ctx = SessionContext::new();
     let mut report = DataReport::default();
     // Valid customer ids of each table, as text, for the checks across tables.

@@ -3,7 +3,7 @@
 
 use crate::config::Project;
 use crate::error::RuntimeError;
-use crate::sources::{Tables, load_tables};
+use crate::sources::{Kind, Tables, load_tables};
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, Date32Array};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -80,7 +80,7 @@ impl Engine {
         }
         let tables = match load_tables(&ctx, &project, options.tables_when_needed).await {
             Ok(t) => t,
-            Err(e) => return Err(crate::probe::explain_load(&project, e).await),
+            Err(e) => return Err(crate::probe::explain_load(&project, e, &Kind::ALL).await),
         };
         let as_of = match options.as_of.or(project.as_of()) {
             Some(d) => d,
@@ -92,7 +92,10 @@ impl Engine {
                 } => latest,
                 _ => match latest_date(&ctx, &project, &tables.transactions).await {
                     Ok(d) => d,
-                    Err(e) => return Err(crate::probe::explain(&project, e).await),
+                    Err(e) => {
+                        let tx = [Kind::Transactions];
+                        return Err(crate::probe::explain(&project, e, &tx).await);
+                    }
                 },
             },
             None => chrono::Utc::now().date_naive(),
@@ -152,7 +155,9 @@ impl Engine {
     ) -> Result<T, RuntimeError> {
         self.catalog.take_wanted();
         loop {
+            self.catalog.record_wanted(true);
             let out = compile(&self.catalog);
+            self.catalog.record_wanted(false);
             let wanted = self.catalog.take_wanted();
             if !wanted.any() {
                 return Ok(out);
@@ -161,16 +166,39 @@ impl Engine {
         }
     }
 
-    /// Reads the unread tables named in `wanted` (all with [`Wanted::any`] of
-    /// [`Tables::unread`]).
+    /// Reads the tables in `wanted` that are still unread; `tables.unread` names them all.
+    /// A failure is explained by probing those tables' files.
     pub async fn read(&mut self, wanted: Wanted) -> Result<(), RuntimeError> {
+        let unread = self.tables.unread;
+        let reading = [
+            (Kind::Customers, wanted.customers && unread.customers),
+            (
+                Kind::Communications,
+                wanted.communications && unread.communications,
+            ),
+        ];
         let read = crate::sources::read_unread(&self.ctx, &self.project, &mut self.tables, wanted);
         if let Err(e) = read.await {
-            return Err(crate::probe::explain_load(&self.project, e).await);
+            let kinds: Vec<Kind> = reading.iter().filter(|k| k.1).map(|k| k.0).collect();
+            return Err(crate::probe::explain_load(&self.project, e, &kinds).await);
         }
         self.catalog.transactions = self.tables.transactions.clone();
         set_tables(&mut self.catalog, &self.tables);
         Ok(())
+    }
+
+    /// The tables read so far: transactions, and the others unless still unread.
+    fn read_kinds(&self) -> Vec<Kind> {
+        let unread = self.tables.unread;
+        [
+            (Kind::Transactions, true),
+            (Kind::Customers, !unread.customers),
+            (Kind::Communications, !unread.communications),
+        ]
+        .into_iter()
+        .filter(|k| k.1)
+        .map(|k| k.0)
+        .collect()
     }
 
     /// The DataFusion session.
@@ -192,7 +220,7 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
-                return Err(crate::probe::explain(&self.project, e).await);
+                return Err(crate::probe::explain(&self.project, e, &self.read_kinds()).await);
             }
         };
         state
@@ -209,7 +237,7 @@ impl Engine {
             Ok(b) => Ok(b),
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
-                Err(crate::probe::explain(&self.project, e).await)
+                Err(crate::probe::explain(&self.project, e, &self.read_kinds()).await)
             }
         }
     }
@@ -229,17 +257,19 @@ impl Engine {
             Ok(s) => s,
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
-                return Err(crate::probe::explain(&self.project, e).await);
+                return Err(crate::probe::explain(&self.project, e, &self.read_kinds()).await);
             }
         };
         let schema = stream.schema();
         let project = self.project.clone();
+        let kinds = self.read_kinds();
         let explained = stream.then(move |item| {
             let project = project.clone();
+            let kinds = kinds.clone();
             async move {
                 match item {
                     Err(e) if crate::probe::worth_probing(&e.to_string()) => {
-                        match crate::probe::find_unreadable(&project).await {
+                        match crate::probe::find_unreadable(&project, &kinds).await {
                             Err(found) => Err(DataFusionError::External(Box::new(found))),
                             Ok(()) => Err(e),
                         }

@@ -108,12 +108,13 @@ pub(crate) fn worth_probing(message: &str) -> bool {
 
 /// Replaces an engine error about the data with one that names the file, column and value,
 /// when the probe finds them; otherwise returns the error as it is.
-pub async fn explain(project: &Project, e: RuntimeError) -> RuntimeError {
+/// Only the tables of `kinds` are probed: those the failed work read.
+pub(crate) async fn explain(project: &Project, e: RuntimeError, kinds: &[Kind]) -> RuntimeError {
     match &e {
         RuntimeError::Data { message, .. } if worth_probing(message) => {}
         _ => return e,
     }
-    match find_unreadable(project).await {
+    match find_unreadable(project, kinds).await {
         Err(found) => found,
         Ok(()) => e,
     }
@@ -121,21 +122,25 @@ pub async fn explain(project: &Project, e: RuntimeError) -> RuntimeError {
 
 /// Like `explain`, for a failure to open the tables (whatever the reader's words, it is
 /// about a file).
-pub async fn explain_load(project: &Project, e: RuntimeError) -> RuntimeError {
+pub(crate) async fn explain_load(
+    project: &Project,
+    e: RuntimeError,
+    kinds: &[Kind],
+) -> RuntimeError {
     if !matches!(e, RuntimeError::Data { .. }) {
         return e;
     }
-    match find_unreadable(project).await {
+    match find_unreadable(project, kinds).await {
         Err(found) => found,
         Ok(()) => e,
     }
 }
 
-/// Reads every file of every table and converts every column as a run would: the first
-/// file that cannot be read, or value that cannot be converted, is the error.
-pub async fn find_unreadable(project: &Project) -> Result<(), RuntimeError> {
+/// Reads every file of the tables of `kinds` and converts every column as a run would: the
+/// first file that cannot be read, or value that cannot be converted, is the error.
+pub(crate) async fn find_unreadable(project: &Project, kinds: &[Kind]) -> Result<(), RuntimeError> {
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
-    for (kind, cfg) in tables(project) {
+    for (kind, cfg) in tables(project).into_iter().filter(|t| kinds.contains(&t.0)) {
         let Ok(files) = expand_path(&project.dir, cfg.path.get_ref(), kind.name()) else {
             continue;
         };

@@ -1,8 +1,8 @@
 //! Data sources: finding a table's files, reading them with DataFusion and normalizing their
 //! columns to segql's canonical names and types.
 //!
-//! Canonical types: `customer_id` Int64 or Utf8 (Utf8 in every table when the tables
-//! disagree), dates Date32, `amount` Decimal128(38, 2 or the file's larger scale), `quantity`
+//! Canonical types: `customer_id` Int64 or text (Utf8View; text in every table when the
+//! tables disagree), dates Date32, `amount` Decimal128(38, 2 or the file's larger scale), `quantity`
 //! Int64 or Decimal128(38, 3), dimensions and ids Utf8.
 
 use crate::config::{FileFormat, Project, TX_OPTIONAL, TX_REQUIRED, TableConfig};
@@ -40,6 +40,9 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// Every table, in the order they are read.
+    pub(crate) const ALL: [Kind; 3] = [Kind::Transactions, Kind::Customers, Kind::Communications];
+
     pub(crate) fn name(&self) -> &'static str {
         match self {
             Kind::Transactions => "transactions",
@@ -84,9 +87,7 @@ pub async fn load_tables(
             (Kind::Communications, &f.communications),
         ] {
             if let Some(cfg) = cfg {
-                let cfg = cfg.get_ref();
-                let files = expand_path(&project.dir, cfg.path.get_ref(), kind.name())?;
-                crate::probe::reject_empty_files(project, cfg, kind.name(), &files)?;
+                locate(project, cfg.get_ref(), kind)?;
             }
         }
         return Ok(tables);
@@ -129,10 +130,18 @@ pub async fn read_unread(
         .any(|p| id_type(p) != t);
     let mut customer_rows = customers.as_ref().map(rows_before_merge);
     if differs {
+        // Every table, those read before too (unchanged when their ids are text already).
         tables.transactions = ids_as_text(tables.transactions.clone())?;
-        customers = customers.map(ids_as_text).transpose()?;
-        customer_rows = customer_rows.map(ids_as_text).transpose()?;
-        communications = communications.map(ids_as_text).transpose()?;
+        for p in [
+            &mut customers,
+            &mut customer_rows,
+            &mut communications,
+            &mut tables.customers,
+            &mut tables.customer_rows,
+            &mut tables.communications,
+        ] {
+            *p = p.take().map(ids_as_text).transpose()?;
+        }
     }
     if read_customers {
         tables.customers = customers;
@@ -151,7 +160,7 @@ fn id_type(p: &LogicalPlan) -> DataType {
     p.schema()
         .field_with_unqualified_name("customer_id")
         .map(|f| f.data_type().clone())
-        .unwrap_or(DataType::Utf8)
+        .unwrap_or(TEXT)
 }
 
 /// What the footers of Parquet transaction files prove about every line: ids present (no
@@ -330,15 +339,12 @@ pub(crate) fn csv_delimiter(cfg: &TableConfig, file: &Path) -> u8 {
         .unwrap_or(if tsv { b'\t' } else { b',' })
 }
 
-/// Reads one table and normalizes its columns, with what the statistics of Parquet
-/// transactions prove ([`transaction_facts`]; nothing for other tables): when every line has
-/// an id, lines are not filtered for one.
-pub(crate) async fn load(
-    ctx: &SessionContext,
+/// A table's files (none of them empty) and their format.
+fn locate(
     project: &Project,
     cfg: &TableConfig,
     kind: Kind,
-) -> Result<(LogicalPlan, DataFacts), RuntimeError> {
+) -> Result<(Vec<PathBuf>, FileFormat), RuntimeError> {
     let table = kind.name();
     let files = expand_path(&project.dir, cfg.path.get_ref(), table)?;
     crate::probe::reject_empty_files(project, cfg, table, &files)?;
@@ -349,6 +355,20 @@ pub(crate) async fn load(
             path: files[0].display().to_string(),
         })?,
     };
+    Ok((files, format))
+}
+
+/// Reads one table and normalizes its columns, with what the statistics of Parquet
+/// transactions prove ([`transaction_facts`]; nothing for other tables): when every line has
+/// an id, lines are not filtered for one.
+pub(crate) async fn load(
+    ctx: &SessionContext,
+    project: &Project,
+    cfg: &TableConfig,
+    kind: Kind,
+) -> Result<(LogicalPlan, DataFacts), RuntimeError> {
+    let table = kind.name();
+    let (files, format) = locate(project, cfg, kind)?;
     let ext = files[0]
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
