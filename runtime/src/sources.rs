@@ -8,9 +8,11 @@
 use crate::config::{FileFormat, Project, TX_OPTIONAL, TX_REQUIRED, TableConfig};
 use crate::error::RuntimeError;
 use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::common::TableReference;
 use datafusion::functions::expr_fn::to_date;
+use datafusion::logical_expr::TableScanBuilder;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, ident, lit};
-use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
+use datafusion::prelude::{CsvReadOptions, DataFrame, ParquetReadOptions, SessionContext};
 use segql_compiler::{DataFacts, Wanted};
 use std::path::{Path, PathBuf};
 
@@ -339,6 +341,24 @@ pub(crate) fn csv_delimiter(cfg: &TableConfig, file: &Path) -> u8 {
         .unwrap_or(if tsv { b'\t' } else { b',' })
 }
 
+/// `df`'s scan named `table` (DataFusion leaves a file read without a table unnamed, and
+/// plans would show `?table?`).
+fn named(df: DataFrame, table: &str) -> datafusion::error::Result<DataFrame> {
+    let (state, plan) = df.into_parts();
+    let plan = match plan {
+        LogicalPlan::TableScan(scan) => LogicalPlan::TableScan(
+            TableScanBuilder::new(TableReference::bare(table), scan.source)
+                .with_projection(scan.projection)
+                .with_filters(scan.filters)
+                .with_fetch(scan.fetch)
+                .with_statistics_requests(scan.statistics_requests)
+                .build()?,
+        ),
+        other => other,
+    };
+    Ok(DataFrame::new(state, plan))
+}
+
 /// A table's files (none of them empty) and their format.
 fn locate(
     project: &Project,
@@ -391,6 +411,7 @@ pub(crate) async fn load(
             let df = ctx
                 .read_csv(paths.clone(), opts.clone())
                 .await
+                .and_then(|df| named(df, table))
                 .map_err(|e| RuntimeError::data(what.clone(), e))?;
             // Amounts written as decimals would be inferred as floating point and lose their
             // exactness: read them as text and parse them as decimals instead.
@@ -422,7 +443,7 @@ pub(crate) async fn load(
                     .collect();
                 let schema = Schema::new(fields);
                 match ctx.read_csv(paths, opts.schema(&schema)).await {
-                    Ok(df) => local_dates(df, &inferred),
+                    Ok(df) => named(df, table).and_then(|df| local_dates(df, &inferred)),
                     Err(e) => Err(e),
                 }
             } else {
@@ -431,7 +452,9 @@ pub(crate) async fn load(
         }
         FileFormat::Parquet => {
             let opts = ParquetReadOptions::default().file_extension(&ext);
-            ctx.read_parquet(paths, opts).await
+            ctx.read_parquet(paths, opts)
+                .await
+                .and_then(|df| named(df, table))
         }
     }
     .map_err(|e| RuntimeError::data(what.clone(), e))?;
