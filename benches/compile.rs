@@ -7,7 +7,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use segql_compiler::{Program, lower_segment, resolve_expr};
-use segql_runtime::{Engine, EngineOptions, Project};
+use segql_runtime::{Engine, Project};
 use std::hint::black_box;
 use std::path::Path;
 
@@ -20,11 +20,8 @@ fn compile(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/coalition");
     let engine = rt.block_on(async {
         let project = Project::discover(Some(&dir)).unwrap();
-        let options = EngineOptions {
-            as_of: chrono::NaiveDate::from_ymd_opt(2026, 10, 31),
-            ..EngineOptions::default()
-        };
-        Engine::open(project, options, false).await.unwrap()
+        let as_of = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        Engine::for_compiling(project, as_of).await.unwrap()
     });
     let catalog = &engine.catalog;
     let plan = || {

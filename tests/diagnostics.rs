@@ -20,19 +20,9 @@ fn render(d: &dyn Diagnostic) -> String {
 fn example_catalog() -> Catalog {
     common::block_on(async {
         let project = segql_runtime::Project::discover(Some(&common::example_dir())).unwrap();
-        let engine = segql_runtime::Engine::open(
-            project,
-            segql_runtime::EngineOptions {
-                as_of: chrono::NaiveDate::from_ymd_opt(2026, 10, 31),
-                target_partitions: Some(1),
-                memory_limit: None,
-                tables_when_needed: false,
-            },
-            false,
-        )
-        .await
-        .unwrap();
-        engine.catalog.clone()
+        let as_of = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        let engine = segql_runtime::Engine::for_compiling(project, as_of).await;
+        engine.unwrap().catalog
     })
 }
 

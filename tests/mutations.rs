@@ -15,15 +15,9 @@ fn catalog() -> &'static Catalog {
     CATALOG.get_or_init(|| {
         common::block_on(async {
             let project = segql_runtime::Project::discover(Some(&common::example_dir())).unwrap();
-            let options = segql_runtime::EngineOptions {
-                as_of: chrono::NaiveDate::from_ymd_opt(2026, 10, 31),
-                ..Default::default()
-            };
-            segql_runtime::Engine::open(project, options, false)
-                .await
-                .unwrap()
-                .catalog
-                .clone()
+            let as_of = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+            let engine = segql_runtime::Engine::for_compiling(project, as_of).await;
+            engine.unwrap().catalog
         })
     })
 }

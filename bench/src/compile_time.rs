@@ -11,7 +11,7 @@
 //! with the dev-dependencies' features.
 
 use segql_compiler::{Program, lower_segment, resolve_expr};
-use segql_runtime::{Engine, EngineOptions, Project};
+use segql_runtime::{Engine, Project};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -81,11 +81,8 @@ async fn main() {
 
 async fn open(dir: PathBuf) -> Result<Engine, String> {
     let project = Project::discover(Some(&dir)).map_err(|e| e.to_string())?;
-    let options = EngineOptions {
-        as_of: chrono::NaiveDate::from_ymd_opt(2026, 10, 31),
-        ..EngineOptions::default()
-    };
-    Engine::open(project, options, false)
+    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).expect("a date");
+    Engine::for_compiling(project, as_of)
         .await
         .map_err(|e| e.to_string())
 }

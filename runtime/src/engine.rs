@@ -147,6 +147,17 @@ impl Engine {
         Ok(engine)
     }
 
+    /// An engine for compiling only: the project's tables as of `as_of`, their schemas read
+    /// and no data (for tools that compile without running, such as fuzzing and the
+    /// compile-time benchmarks).
+    pub async fn for_compiling(project: Project, as_of: NaiveDate) -> Result<Engine, RuntimeError> {
+        let options = EngineOptions {
+            as_of: Some(as_of),
+            ..EngineOptions::default()
+        };
+        Engine::open(project, options, false).await
+    }
+
     /// Runs `compile` against the catalog. When it asked for tables not read yet (and so
     /// compiled as if they were absent), reads them and runs it again.
     pub async fn compile<T>(
