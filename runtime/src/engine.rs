@@ -180,36 +180,14 @@ impl Engine {
     /// Reads the tables in `wanted` that are still unread; `tables.unread` names them all.
     /// A failure is explained by probing those tables' files.
     pub async fn read(&mut self, wanted: Wanted) -> Result<(), RuntimeError> {
-        let unread = self.tables.unread;
-        let reading = [
-            (Kind::Customers, wanted.customers && unread.customers),
-            (
-                Kind::Communications,
-                wanted.communications && unread.communications,
-            ),
-        ];
+        let reading = crate::sources::kinds_of(self.tables.unread_of(wanted));
         let read = crate::sources::read_unread(&self.ctx, &self.project, &mut self.tables, wanted);
         if let Err(e) = read.await {
-            let kinds: Vec<Kind> = reading.iter().filter(|k| k.1).map(|k| k.0).collect();
-            return Err(crate::probe::explain_load(&self.project, e, &kinds).await);
+            return Err(crate::probe::explain_load(&self.project, e, &reading).await);
         }
         self.catalog.transactions = self.tables.transactions.clone();
         set_tables(&mut self.catalog, &self.tables);
         Ok(())
-    }
-
-    /// The tables read so far: transactions, and the others unless still unread.
-    fn read_kinds(&self) -> Vec<Kind> {
-        let unread = self.tables.unread;
-        [
-            (Kind::Transactions, true),
-            (Kind::Customers, !unread.customers),
-            (Kind::Communications, !unread.communications),
-        ]
-        .into_iter()
-        .filter(|k| k.1)
-        .map(|k| k.0)
-        .collect()
     }
 
     /// The DataFusion session.
@@ -231,7 +209,9 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
-                return Err(crate::probe::explain(&self.project, e, &self.read_kinds()).await);
+                return Err(
+                    crate::probe::explain(&self.project, e, &self.tables.read_kinds()).await,
+                );
             }
         };
         state
@@ -248,7 +228,7 @@ impl Engine {
             Ok(b) => Ok(b),
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
-                Err(crate::probe::explain(&self.project, e, &self.read_kinds()).await)
+                Err(crate::probe::explain(&self.project, e, &self.tables.read_kinds()).await)
             }
         }
     }
@@ -268,12 +248,14 @@ impl Engine {
             Ok(s) => s,
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
-                return Err(crate::probe::explain(&self.project, e, &self.read_kinds()).await);
+                return Err(
+                    crate::probe::explain(&self.project, e, &self.tables.read_kinds()).await,
+                );
             }
         };
         let schema = stream.schema();
         let project = self.project.clone();
-        let kinds = self.read_kinds();
+        let kinds = self.tables.read_kinds();
         let explained = stream.then(move |item| {
             let project = project.clone();
             let kinds = kinds.clone();

@@ -33,6 +33,39 @@ pub struct Tables {
     pub facts: DataFacts,
 }
 
+impl Tables {
+    /// The tables of `wanted` not read yet.
+    pub(crate) fn unread_of(&self, wanted: Wanted) -> Wanted {
+        Wanted {
+            customers: wanted.customers && self.unread.customers,
+            communications: wanted.communications && self.unread.communications,
+        }
+    }
+
+    /// The tables read so far, transactions first.
+    pub(crate) fn read_kinds(&self) -> Vec<Kind> {
+        let read = Wanted {
+            customers: !self.unread.customers,
+            communications: !self.unread.communications,
+        };
+        let mut kinds = vec![Kind::Transactions];
+        kinds.extend(kinds_of(read));
+        kinds
+    }
+}
+
+/// The tables besides transactions that `w` names.
+pub(crate) fn kinds_of(w: Wanted) -> Vec<Kind> {
+    [
+        (Kind::Customers, w.customers),
+        (Kind::Communications, w.communications),
+    ]
+    .into_iter()
+    .filter(|k| k.1)
+    .map(|k| k.0)
+    .collect()
+}
+
 /// Which table, for names and column roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -109,16 +142,13 @@ pub async fn read_unread(
     wanted: Wanted,
 ) -> Result<(), RuntimeError> {
     let f = &project.file;
-    let (read_customers, read_communications) = (
-        wanted.customers && tables.unread.customers,
-        wanted.communications && tables.unread.communications,
-    );
+    let reading = tables.unread_of(wanted);
     let mut customers = None;
-    if let (true, Some(c)) = (read_customers, &f.customers) {
+    if let (true, Some(c)) = (reading.customers, &f.customers) {
         customers = Some(load(ctx, project, c.get_ref(), Kind::Customers).await?.0);
     }
     let mut communications = None;
-    if let (true, Some(c)) = (read_communications, &f.communications) {
+    if let (true, Some(c)) = (reading.communications, &f.communications) {
         let plan = load(ctx, project, c.get_ref(), Kind::Communications)
             .await?
             .0;
@@ -145,12 +175,12 @@ pub async fn read_unread(
             *p = p.take().map(ids_as_text).transpose()?;
         }
     }
-    if read_customers {
+    if reading.customers {
         tables.customers = customers;
         tables.customer_rows = customer_rows;
         tables.unread.customers = false;
     }
-    if read_communications {
+    if reading.communications {
         tables.communications = communications;
         tables.unread.communications = false;
     }
