@@ -52,7 +52,7 @@ impl PhysicalOptimizerRule for CollectBuildSide {
 
 /// DataFusion's physical optimizer rules with [`CollectBuildSide`] right after its join
 /// selection (which picks each join's mode), before distribution requirements are enforced,
-/// and the roll-up rule (`rollup.rs`) at the end.
+/// and the roll-up rule (`rollup.rs`) and the collapsing of runs (`runs.rs`) at the end.
 pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
     let at = rules
@@ -62,6 +62,8 @@ pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     rules.insert(at, Arc::new(CollectBuildSide));
     // Last, on the plan as DataFusion's rules leave it (`rollup.rs`).
     rules.push(Arc::new(crate::rollup::RollUpByCustomer));
+    // After it: the roll-up's aggregations are final by then.
+    rules.push(Arc::new(crate::runs::CollapseRuns));
     rules
 }
 
@@ -123,6 +125,10 @@ mod tests {
             .collect();
         let at = names.iter().position(|n| n == "join_selection").unwrap();
         assert_eq!(names[at + 1], "segql_collect_build_side");
-        assert_eq!(names.last().unwrap(), "segql_roll_up_by_customer");
+        let last: Vec<&str> = names[names.len() - 2..]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(last, ["segql_roll_up_by_customer", "segql_collapse_runs"]);
     }
 }

@@ -19,6 +19,7 @@ pub mod output;
 pub mod probe;
 pub mod profile;
 pub mod rollup;
+pub mod runs;
 pub mod shared;
 pub mod sources;
 pub mod thresholds;
