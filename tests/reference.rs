@@ -77,25 +77,27 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_map(|(mut txs, customers, receipts, messages, parquet, grouped)| {
-            // Files written customer by customer have runs of one customer's lines, which
-            // the engine pre-aggregates (`runtime/src/runs.rs`).
-            if grouped {
-                txs.sort_by_key(|t| t.customer);
-            }
-            // Repeated ids are kept: the customers table merges them.
-            let customers = customers.map(|mut c| {
-                c.sort_by_key(|x| x.0);
-                c
-            });
-            GenData {
-                txs,
-                customers,
-                receipts,
-                messages,
-                parquet,
-            }
-        })
+        .prop_map(
+            |(mut txs, customers, receipts, messages, parquet, grouped)| {
+                // Files written customer by customer have runs of one customer's lines, which
+                // the engine pre-aggregates (`runtime/src/runs.rs`).
+                if grouped {
+                    txs.sort_by_key(|t| t.customer);
+                }
+                // Repeated ids are kept: the customers table merges them.
+                let customers = customers.map(|mut c| {
+                    c.sort_by_key(|x| x.0);
+                    c
+                });
+                GenData {
+                    txs,
+                    customers,
+                    receipts,
+                    messages,
+                    parquet,
+                }
+            },
+        )
 }
 
 fn window() -> impl Strategy<Value = String> {

@@ -1,36 +1,33 @@
-//! A physical optimizer rule and operator: runs of consecutive rows with the same group key
-//! are pre-aggregated before the hash aggregation.
+//! A physical optimizer rule and operator: a partial aggregation over runs of consecutive
+//! rows with the same group key, before any hashing.
 //!
 //! Transaction files are often written customer by customer (a loyalty system's export, the
-//! demo's files): a customer's lines follow each other. A partial aggregation by customer
-//! then looks each line up in its hash table, although the line before had the same key.
-//! [`CollapseRunsExec`] finds the runs of equal keys in each batch (Arrow's `partition`
-//! kernel, a comparison of neighbours) and reduces each run to one row with the aggregate
-//! functions themselves (their `GroupsAccumulator`s, with a run's number as its group), so
-//! the hash table sees one row per run.
+//! demo's files): a customer's lines follow each other, and a receipt's lines too. A partial
+//! aggregation then looks each line up in its hash table although the line before had the
+//! same key. [`CollapseRunsExec`] takes the partial aggregation's place: it finds the runs of
+//! equal keys in each batch (Arrow's `partition` kernel, a comparison of neighbours) and
+//! aggregates each run into one partial state with the aggregate functions' own
+//! `GroupsAccumulator`s, a run's number as its group. The final aggregation merges states
+//! by key as it merges those of partitions, so a key split over several runs (or batches)
+//! is merged there: the result is the same whatever the order of the rows.
 //!
-//! Only aggregations where that changes nothing qualify: `sum`, `min` and `max` of plain
-//! columns, each column reduced by one function whose result has the column's type, no
-//! `DISTINCT`, `FILTER` or ordering, in an aggregation that does not rely on its input's order.
-//! A sum of sums is the sum (also for wrapped integer or decimal sums; floating-point sums
-//! add in another order, as they already do across partitions). Rows that are neither key
-//! nor reduced keep the run's first value; the aggregation above does not read them.
+//! The runs pay only when they are long enough. After [`PROBE_ROWS`] rows of a partition,
+//! if they kept more than [`KEEP_AT_MOST`] of the rows (files ordered by date, say), the rest
+//! of the partition goes through DataFusion's own partial aggregation, as without the rule.
 //!
-//! On files without runs (ordered by date, say) the operator would only cost time: after
-//! [`PROBE_ROWS`] rows of a partition, if the runs kept more than [`KEEP_AT_MOST`] of the
-//! rows, it passes the rest of that partition's batches through untouched.
+//! Aggregations qualify when they group by expressions (no grouping sets), their functions
+//! have groups accumulators and no ordering, and they do not rely on their input's order.
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::take;
-use datafusion::common::Result;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Result, internal_err};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
-use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{
@@ -40,22 +37,26 @@ use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, RecordOutput,
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, InputOrderMode,
-    PlanProperties, SendableRecordBatchStream,
+    DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode, PlanProperties, RecordBatchStream,
+    SendableRecordBatchStream,
 };
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use std::fmt;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 /// Rows of a partition seen before deciding whether its runs pay.
 pub const PROBE_ROWS: usize = 100_000;
 
-/// The share of rows the runs may keep for collapsing to go on (one row in two: runs of two
-/// lines on average). Above it, the comparisons cost more than the lookups they save.
-pub const KEEP_AT_MOST: f64 = 0.5;
+/// The share of rows the runs may keep for run aggregation to go on. Above it (runs shorter
+/// than five lines in four), hashing the rows is left to DataFusion's partial aggregation,
+/// which may still find repeated keys that are not neighbours.
+pub const KEEP_AT_MOST: f64 = 0.8;
 
-/// Puts a [`CollapseRunsExec`] under every aggregation of input rows that qualifies.
+/// Replaces every partial aggregation that qualifies with a [`CollapseRunsExec`].
 #[derive(Debug, Default)]
 pub struct CollapseRuns;
 
@@ -69,12 +70,11 @@ impl PhysicalOptimizerRule for CollapseRuns {
             let Some(agg) = node.downcast_ref::<AggregateExec>() else {
                 return Ok(Transformed::no(node));
             };
-            let Some((keys, reducers)) = qualifies(agg) else {
+            if !qualifies(agg) {
                 return Ok(Transformed::no(node));
-            };
-            let collapse = CollapseRunsExec::new(agg.input().clone(), keys, reducers);
-            let rebuilt = replace_children_if_necessary(node.clone(), vec![Arc::new(collapse)])?;
-            Ok(Transformed::yes(rebuilt))
+            }
+            let runs = CollapseRunsExec::new(Arc::new(agg.clone()));
+            Ok(Transformed::yes(Arc::new(runs) as Arc<dyn ExecutionPlan>))
         })
         .map(|t| t.data)
     }
@@ -88,141 +88,60 @@ impl PhysicalOptimizerRule for CollapseRuns {
     }
 }
 
-/// The input index of a column expression.
-fn column_index(e: &Arc<dyn PhysicalExpr>) -> Option<usize> {
-    e.downcast_ref::<Column>().map(Column::index)
-}
-
-/// The key columns and each reduced column's aggregate function, when `agg` aggregates input
-/// rows (not partial states) and runs can be collapsed for it.
-fn qualifies(agg: &AggregateExec) -> Option<(Vec<usize>, Vec<Reducer>)> {
+/// True when `agg` is a partial aggregation whose states runs can be aggregated into.
+fn qualifies(agg: &AggregateExec) -> bool {
     let groups = agg.group_expr();
-    // The modes that aggregate input rows (not partial states).
-    if !matches!(
-        agg.mode(),
-        AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned
-    ) || !groups.is_single()
-        || groups.expr().is_empty()
-        || agg.limit_options().is_some()
-        || *agg.input_order_mode() != InputOrderMode::Linear
-        || agg.filter_expr().iter().any(Option::is_some)
-        || agg.input().downcast_ref::<CollapseRunsExec>().is_some()
-    {
-        return None;
-    }
-    let keys = groups
-        .expr()
-        .iter()
-        .map(|(e, _)| column_index(e))
-        .collect::<Option<Vec<_>>>()?;
-    let schema = agg.input().schema();
-    let mut reducers: Vec<Reducer> = Vec::new();
-    for f in agg.aggr_expr() {
-        let name = f.fun().name();
-        let args = f.expressions();
-        if !matches!(name, "sum" | "min" | "max")
-            || f.is_distinct()
-            || !f.order_bys().is_empty()
-            || args.len() != 1
-            || !f.groups_accumulator_supported()
-        {
-            return None;
-        }
-        let column = column_index(&args[0])?;
-        if keys.contains(&column) || f.field().data_type() != schema.field(column).data_type() {
-            return None;
-        }
-        match reducers.iter().find(|r| r.column == column) {
-            // The same function twice on a column is one reduction; two are none.
-            Some(r) if r.function.fun().name() == name => {}
-            Some(_) => return None,
-            None => reducers.push(Reducer {
-                column,
-                function: f.clone(),
-            }),
-        }
-    }
-    Some((keys, reducers))
+    *agg.mode() == AggregateMode::Partial
+        && groups.is_single()
+        && !groups.expr().is_empty()
+        && agg.limit_options().is_none()
+        && *agg.input_order_mode() == InputOrderMode::Linear
+        && agg
+            .aggr_expr()
+            .iter()
+            .all(|f| f.order_bys().is_empty() && f.groups_accumulator_supported())
 }
 
-/// A column reduced run by run with an aggregate function.
-#[derive(Debug, Clone)]
-pub struct Reducer {
-    /// The column's index in the input (and output) schema.
-    pub column: usize,
-    /// The aggregate function whose groups accumulator reduces it.
-    pub function: Arc<AggregateFunctionExpr>,
-}
-
-/// Reduces each run of consecutive rows with equal keys to one row; same schema as its input.
+/// A partial aggregation over runs of equal group keys: the same output as the
+/// `AggregateExec` it replaces (group values, then each function's state), with a row per
+/// run instead of a row per key.
 #[derive(Debug, Clone)]
 pub struct CollapseRunsExec {
-    input: Arc<dyn ExecutionPlan>,
-    keys: Vec<usize>,
-    reducers: Vec<Reducer>,
+    /// The partial aggregation replaced: its expressions, schema and properties, and the
+    /// fallback when runs do not pay.
+    agg: Arc<AggregateExec>,
     probe_rows: usize,
-    cache: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
 
 impl CollapseRunsExec {
-    /// Collapses `input`'s runs of equal `keys` (column indices), reducing the `reducers`'
-    /// columns and keeping the first value of the others.
-    pub fn new(input: Arc<dyn ExecutionPlan>, keys: Vec<usize>, reducers: Vec<Reducer>) -> Self {
-        let cache = Arc::new(Self::properties_of(&input, &keys));
+    /// Aggregates runs in place of `agg`, a partial aggregation.
+    pub fn new(agg: Arc<AggregateExec>) -> Self {
         CollapseRunsExec {
-            input,
-            keys,
-            reducers,
+            agg,
             probe_rows: PROBE_ROWS,
-            cache,
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 
-    /// The same operator deciding after `rows` rows whether to go on (tests use few).
+    /// The same operator deciding after `rows` rows whether runs pay (tests use few).
     pub fn with_probe_rows(mut self, rows: usize) -> Self {
         self.probe_rows = rows;
         self
-    }
-
-    /// The input's partitioning when it hashes keys alone (collapsing keeps every key
-    /// value), no ordering: reduced columns are not in their input's order.
-    fn properties_of(input: &Arc<dyn ExecutionPlan>, keys: &[usize]) -> PlanProperties {
-        let partitioning = match input.output_partitioning() {
-            Partitioning::Hash(exprs, n)
-                if exprs
-                    .iter()
-                    .all(|e| column_index(e).is_some_and(|i| keys.contains(&i))) =>
-            {
-                Partitioning::Hash(exprs.clone(), *n)
-            }
-            p => Partitioning::UnknownPartitioning(p.partition_count()),
-        };
-        PlanProperties::new(
-            EquivalenceProperties::new(input.schema()),
-            partitioning,
-            input.pipeline_behavior(),
-            input.boundedness(),
-        )
     }
 }
 
 impl DisplayAs for CollapseRunsExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let schema = self.input.schema();
-        let name = |i: usize| format!("{}@{i}", schema.field(i).name());
-        let keys: Vec<String> = self.keys.iter().map(|&k| name(k)).collect();
-        let reduced: Vec<String> = self
-            .reducers
-            .iter()
-            .map(|r| format!("{}({})", r.function.fun().name(), name(r.column)))
+        let groups: Vec<String> = (self.agg.group_expr().expr().iter())
+            .map(|(e, name)| format!("{e} as {name}"))
             .collect();
+        let functions: Vec<&str> = self.agg.aggr_expr().iter().map(|a| a.name()).collect();
         write!(
             f,
-            "CollapseRunsExec: keys=[{}], reduce=[{}]",
-            keys.join(", "),
-            reduced.join(", ")
+            "CollapseRunsExec: gby=[{}], aggr=[{}]",
+            groups.join(", "),
+            functions.join(", ")
         )
     }
 }
@@ -233,41 +152,32 @@ impl ExecutionPlan for CollapseRunsExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
-        &self.cache
+        self.agg.properties()
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![false]
+        vec![self.agg.input()]
     }
 
     fn apply_expressions(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        // Keys and reduced columns are column indices, not expressions it evaluates.
-        Ok(TreeNodeRecursion::Continue)
+        self.agg.apply_expressions(f)
     }
 
     fn replace_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
         options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return datafusion::common::internal_err!("CollapseRunsExec has one input");
-        }
-        let input = children.swap_remove(0);
-        let cache = match options.children_properties {
-            ChildrenPropertiesMode::Keep => self.cache.clone(),
-            ChildrenPropertiesMode::Recompute => Arc::new(Self::properties_of(&input, &self.keys)),
+        let agg: Arc<dyn ExecutionPlan> = self.agg.clone();
+        let agg = agg.replace_children(children, options)?;
+        let Some(agg) = agg.downcast_ref::<AggregateExec>() else {
+            return internal_err!("CollapseRunsExec lost its aggregation");
         };
         Ok(Arc::new(CollapseRunsExec {
-            input,
-            cache,
+            agg: Arc::new(agg.clone()),
             metrics: ExecutionPlanMetricsSet::new(),
             ..(*self).clone()
         }))
@@ -288,32 +198,21 @@ impl ExecutionPlan for CollapseRunsExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let input = self.input.execute(partition, context)?;
-        let mut runs = Runs {
-            keys: self.keys.clone(),
-            reducers: self.reducers.clone(),
-            accumulators: self
-                .reducers
-                .iter()
-                .map(|r| r.function.create_groups_accumulator())
-                .collect::<Result<_>>()?,
+        let input = self.agg.input().execute(partition, context.clone())?;
+        let accumulators = (self.agg.aggr_expr().iter())
+            .map(|f| f.create_groups_accumulator())
+            .collect::<Result<_>>()?;
+        Ok(Box::pin(RunsStream {
+            phase: Phase::Runs(input),
+            agg: self.agg.clone(),
+            context,
+            accumulators,
             probe_rows: self.probe_rows,
             seen: 0,
             kept: 0,
-            passing: false,
             input_rows: MetricBuilder::new(&self.metrics).counter("input_rows", partition),
             baseline: BaselineMetrics::new(&self.metrics, partition),
-        };
-        let schema = self.schema();
-        let stream = input.map(move |batch| {
-            let batch = batch?;
-            let time = runs.baseline.elapsed_compute().clone();
-            let timer = time.timer();
-            let out = runs.collapse(batch);
-            timer.done();
-            out.record_output(&runs.baseline)
-        });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+        }))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
@@ -321,42 +220,44 @@ impl ExecutionPlan for CollapseRunsExec {
     }
 }
 
-/// One partition's collapsing state.
-struct Runs {
-    keys: Vec<usize>,
-    reducers: Vec<Reducer>,
+/// Where a partition's rows go.
+enum Phase {
+    /// Aggregated run by run.
+    Runs(SendableRecordBatchStream),
+    /// Through DataFusion's partial aggregation (the runs did not pay).
+    Hashed(SendableRecordBatchStream),
+    Done,
+}
+
+/// One partition's run aggregation.
+struct RunsStream {
+    phase: Phase,
+    agg: Arc<AggregateExec>,
+    context: Arc<TaskContext>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     probe_rows: usize,
-    /// Rows seen and rows kept while probing.
+    /// Rows seen and runs found while probing.
     seen: usize,
     kept: usize,
-    /// True once the runs did not pay: batches pass through.
-    passing: bool,
     input_rows: Count,
     baseline: BaselineMetrics,
 }
 
-impl Runs {
-    /// The batch with each run of equal keys reduced to one row.
-    fn collapse(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+impl RunsStream {
+    /// The batch's runs, each aggregated into one row of partial states.
+    fn aggregate_runs(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
         let rows = batch.num_rows();
-        self.input_rows.add(rows);
-        if self.passing || rows < 2 {
-            return Ok(batch);
-        }
-        let keys: Vec<ArrayRef> = self.keys.iter().map(|&k| batch.column(k).clone()).collect();
-        let ranges = partition(&keys)?.ranges();
+        let keys = (self.agg.group_expr().expr().iter())
+            .map(|(e, _)| e.evaluate(batch)?.into_array(rows))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let ranges = if rows == 0 {
+            Vec::new()
+        } else {
+            partition(&keys)?.ranges()
+        };
         let runs = ranges.len();
         self.seen += rows;
         self.kept += runs;
-        if self.seen >= self.probe_rows {
-            self.passing = self.kept as f64 > KEEP_AT_MOST * self.seen as f64;
-            // Decided: later batches are not counted.
-            self.seen = usize::MAX / 2;
-        }
-        if runs == rows {
-            return Ok(batch);
-        }
         let mut group = Vec::with_capacity(rows);
         let mut starts = Vec::with_capacity(runs);
         for (i, r) in ranges.iter().enumerate() {
@@ -364,19 +265,130 @@ impl Runs {
             group.extend(std::iter::repeat_n(i, r.len()));
         }
         let starts = UInt32Array::from(starts);
-        let mut columns = Vec::with_capacity(batch.num_columns());
-        for (i, column) in batch.columns().iter().enumerate() {
-            let reduced = match self.reducers.iter().position(|r| r.column == i) {
-                Some(at) => {
-                    let acc = &mut self.accumulators[at];
-                    acc.update_batch(std::slice::from_ref(column), &group, None, runs)?;
-                    acc.evaluate(EmitTo::All)?
-                }
-                None => take(column.as_ref(), &starts, None)?,
-            };
-            columns.push(reduced);
+        let mut columns = Vec::with_capacity(self.agg.schema().fields().len());
+        for key in &keys {
+            columns.push(take(key.as_ref(), &starts, None)?);
         }
-        Ok(RecordBatch::try_new(batch.schema(), columns)?)
+        let functions = self.agg.aggr_expr().iter().zip(self.agg.filter_expr());
+        for ((f, filter), acc) in functions.zip(self.accumulators.iter_mut()) {
+            let values = (f.expressions().iter())
+                .map(|e| e.evaluate(batch)?.into_array(rows))
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            let filter = match filter {
+                Some(e) => Some(e.evaluate(batch)?.into_array(rows)?),
+                None => None,
+            };
+            let filter = filter
+                .as_ref()
+                .map(|f| f.as_any().downcast_ref::<BooleanArray>());
+            if let Some(None) = filter {
+                return internal_err!("an aggregate filter that is not boolean");
+            }
+            acc.update_batch(&values, &group, filter.flatten(), runs)?;
+            columns.extend(acc.state(EmitTo::All)?);
+        }
+        Ok(RecordBatch::try_new(self.agg.schema(), columns)?)
+    }
+
+    /// True once probing shows that runs keep too many rows.
+    fn runs_do_not_pay(&self) -> bool {
+        self.seen >= self.probe_rows && self.kept as f64 > KEEP_AT_MOST * self.seen as f64
+    }
+
+    /// DataFusion's partial aggregation over the rest of `input`.
+    fn hashed(&self, input: SendableRecordBatchStream) -> Result<SendableRecordBatchStream> {
+        let schema = input.schema();
+        let counted = self.input_rows.clone();
+        let input = input.inspect(move |b| {
+            if let Ok(b) = b {
+                counted.add(b.num_rows());
+            }
+        });
+        let rest = Arc::new(Rest {
+            schema: schema.clone(),
+            stream: Mutex::new(Some(Box::pin(RecordBatchStreamAdapter::new(schema, input)))),
+        });
+        let scan =
+            StreamingTableExec::try_new(rest.schema.clone(), vec![rest], None, [], false, None)?;
+        let agg: Arc<dyn ExecutionPlan> = self.agg.clone();
+        let agg = replace_children_if_necessary(agg, vec![Arc::new(scan)])?;
+        agg.execute(0, self.context.clone())
+    }
+}
+
+impl Stream for RunsStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match &mut self.phase {
+            Phase::Runs(input) => match input.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(batch))) => {
+                    self.input_rows.add(batch.num_rows());
+                    let time = self.baseline.elapsed_compute().clone();
+                    let timer = time.timer();
+                    let out = self.aggregate_runs(&batch);
+                    timer.done();
+                    if self.runs_do_not_pay() {
+                        let Phase::Runs(input) = std::mem::replace(&mut self.phase, Phase::Done)
+                        else {
+                            unreachable!("in the runs phase");
+                        };
+                        match self.hashed(input) {
+                            Ok(rest) => self.phase = Phase::Hashed(rest),
+                            Err(e) => return Poll::Ready(Some(Err(e))),
+                        }
+                    }
+                    Poll::Ready(Some(out.record_output(&self.baseline)))
+                }
+                Poll::Ready(None) => {
+                    self.phase = Phase::Done;
+                    Poll::Ready(None)
+                }
+                other => other,
+            },
+            Phase::Hashed(rest) => {
+                let polled = rest.poll_next_unpin(cx);
+                if let Poll::Ready(Some(Ok(b))) = &polled {
+                    self.baseline.record_output(b.num_rows());
+                }
+                polled
+            }
+            Phase::Done => Poll::Ready(None),
+        }
+    }
+}
+
+impl RecordBatchStream for RunsStream {
+    fn schema(&self) -> SchemaRef {
+        self.agg.schema()
+    }
+}
+
+/// The rest of a partition's input, as the one partition of a scan (read once).
+struct Rest {
+    schema: SchemaRef,
+    stream: Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl fmt::Debug for Rest {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("the rest of a partition")
+    }
+}
+
+impl PartitionStream for Rest {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let taken = self.stream.lock().ok().and_then(|mut s| s.take());
+        taken.unwrap_or_else(|| {
+            let error = futures::stream::once(async {
+                internal_err!("the rest of a partition is read once")
+            });
+            Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), error))
+        })
     }
 }
 
@@ -387,9 +399,10 @@ mod tests {
     use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::datasource::MemTable;
     use datafusion::execution::SessionStateBuilder;
-    use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
+    use datafusion::functions_aggregate::expr_fn::{count, first_value, max, sum};
+    use datafusion::logical_expr::ExprFunctionExt;
     use datafusion::physical_plan::{collect, displayable};
-    use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col};
+    use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col, lit};
 
     /// A batch of lines (customer, x, d).
     type Lines = (Vec<Option<String>>, Vec<Option<i64>>, Vec<Option<String>>);
@@ -397,7 +410,7 @@ mod tests {
     /// Lines in partitions of batches, in a session with or without segql's rules.
     fn lines(parts: Vec<Vec<Lines>>, rules: bool) -> DataFrame {
         let mut state = SessionStateBuilder::new()
-            .with_config(SessionConfig::new().with_target_partitions(parts.len()))
+            .with_config(SessionConfig::new().with_target_partitions(2))
             .with_default_features();
         if rules {
             state = state.with_physical_optimizer_rules(crate::joins::physical_rules());
@@ -427,11 +440,23 @@ mod tests {
         ctx.read_table(Arc::new(table)).unwrap()
     }
 
-    /// The physical plan, the result rows sorted, and the rows into and out of the
-    /// collapsing operator (if any).
-    async fn run(df: DataFrame) -> (String, Vec<String>, Option<(usize, usize)>) {
+    /// The physical plan, the result rows sorted, and the rows into and out of the run
+    /// aggregation (if any), probing `probe` rows.
+    async fn run(df: DataFrame, probe: usize) -> (String, Vec<String>, Option<(usize, usize)>) {
         let ctx = Arc::new(df.task_ctx());
         let plan = df.create_physical_plan().await.unwrap();
+        let plan = plan
+            .transform_up(|node| {
+                Ok(match node.downcast_ref::<CollapseRunsExec>() {
+                    Some(runs) => {
+                        let runs = runs.clone().with_probe_rows(probe);
+                        Transformed::yes(Arc::new(runs) as Arc<dyn ExecutionPlan>)
+                    }
+                    None => Transformed::no(node),
+                })
+            })
+            .unwrap()
+            .data;
         let text = displayable(plan.as_ref()).indent(true).to_string();
         let batches = collect(plan.clone(), ctx).await.unwrap();
         let table = pretty_format_batches(&batches).unwrap().to_string();
@@ -479,81 +504,89 @@ mod tests {
         ]
     }
 
+    /// Sums, a maximum, a count (whose state is not its input's type) and a filtered sum.
     fn aggregated(df: DataFrame) -> DataFrame {
+        let filtered = sum(col("x")).filter(col("x").gt(lit(1))).build().unwrap();
         df.aggregate(
             vec![col("customer_id")],
             vec![
                 sum(col("x")).alias("s"),
                 max(col("d")).alias("hi"),
-                sum(col("x")).alias("s2"),
+                count(col("x")).alias("n"),
+                filtered.alias("above_one"),
             ],
         )
         .unwrap()
     }
 
     #[tokio::test]
-    async fn runs_collapse_to_the_same_sums_and_maxima() {
-        let (plan, rows, counts) = run(aggregated(lines(data(), true))).await;
+    async fn runs_aggregate_to_the_same_results() {
+        let (plan, rows, counts) = run(aggregated(lines(data(), true)), PROBE_ROWS).await;
         assert!(
-            plan.contains("CollapseRunsExec: keys=[customer_id@0], reduce=[sum(x@1), max(d@2)]"),
+            plan.contains(
+                "CollapseRunsExec: gby=[customer_id@0 as customer_id], aggr=[s, hi, n, above_one]"
+            ),
             "{plan}"
         );
+        assert!(!plan.contains("mode=Partial"), "{plan}");
         // 14 lines in 8 runs: (a a a)(b b) (b)(- -)(a) (c c)(a a)(-).
         assert_eq!(counts, Some((14, 8)), "{plan}");
-        let (plain, expected, _) = run(aggregated(lines(data(), false))).await;
+        let (plain, expected, _) = run(aggregated(lines(data(), false)), PROBE_ROWS).await;
         assert!(!plain.contains("CollapseRunsExec"), "{plain}");
         assert_eq!(rows, expected, "{plan}");
         assert_eq!(
             rows,
             [
-                "|             | 27 |    | 27 |",
-                "| a           | 33 | a  | 33 |",
-                "| b           | 15 | b  | 15 |",
-                "| c           |    | c  |    |",
+                "|             | 27 |    | 3 | 27        |",
+                "| a           | 33 | a  | 5 | 32        |",
+                "| b           | 15 | b  | 3 | 15        |",
+                "| c           |    | c  | 0 |           |",
             ]
         );
     }
 
     #[tokio::test]
-    async fn aggregations_that_runs_would_change_are_left_alone() {
-        // A count counts lines; a column both summed and taken the minimum of.
-        for aggs in [
-            vec![count(col("x")).alias("n")],
-            vec![sum(col("x")).alias("s"), min(col("x")).alias("lo")],
+    async fn aggregations_that_need_their_order_or_have_no_keys_are_left_alone() {
+        for df in [
+            lines(data(), true)
+                .aggregate(
+                    vec![col("customer_id")],
+                    vec![first_value(col("x"), vec![col("d").sort(true, false)]).alias("f")],
+                )
+                .unwrap(),
+            lines(data(), true)
+                .aggregate(vec![], vec![sum(col("x")).alias("s")])
+                .unwrap(),
         ] {
-            let df = lines(data(), true)
-                .aggregate(vec![col("customer_id")], aggs)
-                .unwrap();
-            let (plan, _, counts) = run(df).await;
+            let (plan, _, counts) = run(df, PROBE_ROWS).await;
             assert!(!plan.contains("CollapseRunsExec"), "{plan}");
             assert_eq!(counts, None);
         }
     }
 
     #[tokio::test]
-    async fn partitions_without_runs_pass_their_batches_through_after_the_probe() {
-        // One partition: PROBE_ROWS lines of alternating customers, then runs of ten.
-        let mut part = Vec::new();
-        let mut rows = 0;
-        let names = |n: usize| -> Vec<String> { (0..n).map(|i| format!("c{i}")).collect() };
-        let keys = names(1000);
-        while rows < PROBE_ROWS {
-            let c: Vec<Option<&str>> = (0..1000).map(|i| Some(keys[i % 2].as_str())).collect();
-            part.push(batch(&c, &[Some(1); 1000]));
-            rows += 1000;
-        }
-        let c: Vec<Option<&str>> = (0..1000).map(|i| Some(keys[i / 10].as_str())).collect();
-        part.push(batch(&c, &[Some(1); 1000]));
-        let (plan, result, counts) = run(aggregated(lines(vec![part], true))).await;
-        assert!(plan.contains("CollapseRunsExec"), "{plan}");
-        // Nothing collapsed: the last batch's runs passed through, their 1,000 lines kept.
-        assert_eq!(counts, Some((PROBE_ROWS + 1000, PROBE_ROWS + 1000)));
-        assert_eq!(result.len(), 100);
+    async fn partitions_without_runs_are_hashed_after_the_probe() {
+        // Two partitions, each 1,000 lines of alternating customers, then runs of ten.
+        let keys: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+        let alternating: Vec<Option<&str>> = (0..100).map(|i| Some(keys[i % 2].as_str())).collect();
+        let runs: Vec<Option<&str>> = (0..100).map(|i| Some(keys[i / 10].as_str())).collect();
+        let mut part = vec![batch(&alternating, &[Some(1); 100]); 10];
+        part.push(batch(&runs, &[Some(1); 100]));
+        let two = vec![part.clone(), part];
+        let (_, result, counts) = run(aggregated(lines(two.clone(), true)), 1000).await;
+        // The first 1,000 lines of each stay one row each; the rest is hashed into 10 keys.
+        assert_eq!(counts, Some((2200, 2 * (1000 + 10))));
+        let (_, expected, _) = run(aggregated(lines(two, false)), 1000).await;
+        assert_eq!(result, expected);
+        assert_eq!(result.len(), 10);
 
-        // Runs of ten from the start: the probe keeps collapsing.
-        let part = vec![batch(&c, &[Some(1); 1000]); PROBE_ROWS / 1000 + 1];
-        let (_, again, counts) = run(aggregated(lines(vec![part], true))).await;
-        assert_eq!(counts, Some((PROBE_ROWS + 1000, (PROBE_ROWS + 1000) / 10)));
-        assert_eq!(again.len(), 100);
+        // Runs of ten from the start: the probe keeps aggregating runs.
+        let part = vec![batch(&runs, &[Some(1); 100]); 11];
+        let two = vec![part.clone(), part];
+        let (_, again, counts) = run(aggregated(lines(two.clone(), true)), 1000).await;
+        assert_eq!(counts, Some((2200, 220)));
+        let (_, expected, _) = run(aggregated(lines(two, false)), 1000).await;
+        assert_eq!(again, expected);
+        assert!(again[0].starts_with("| c0          | 220 |"), "{again:?}");
     }
 }
