@@ -11,17 +11,23 @@
 //! by key as it merges those of partitions, so a key split over several runs (or batches)
 //! is merged there: the result is the same whatever the order of the rows.
 //!
-//! The runs pay only when they are long enough. After [`PROBE_ROWS`] rows of a partition,
-//! if they kept more than [`KEEP_AT_MOST`] of the rows (files ordered by date, say), the rest
-//! of the partition goes through DataFusion's own partial aggregation, as without the rule.
+//! The runs pay only when they are long enough. A partition decides once, after as many rows
+//! as DataFusion probes before skipping a partial aggregation (100,000 by default): if its
+//! runs kept more rows than there were distinct keys by more than [`RUNS_BEYOND_KEYS`] of
+//! the rows (a file ordered by date, where a customer's lines are scattered but repeat), the
+//! rest of the partition goes through DataFusion's own partial aggregation, as without the
+//! rule. Where keys hardly repeat (a receipt's lines), hashing would keep as many rows as the
+//! runs do, so the runs go on.
 //!
 //! Aggregations qualify when they group by expressions (no grouping sets), their functions
 //! have groups accumulators and no ordering, and they do not rely on their input's order.
 
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::kernels::partition::partition;
-use datafusion::arrow::compute::take;
+use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Result, internal_err};
 use datafusion::config::ConfigOptions;
@@ -30,6 +36,7 @@ use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::execution_plan::{CardinalityEffect, EmissionType};
 use datafusion::physical_plan::execution_plan::{
     ChildrenPropertiesMode, ReplaceChildrenOptions, replace_children_if_necessary,
 };
@@ -43,18 +50,17 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use futures::{Stream, StreamExt};
+use std::collections::HashSet;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-/// Rows of a partition seen before deciding whether its runs pay.
-pub const PROBE_ROWS: usize = 100_000;
-
-/// The share of rows the runs may keep for run aggregation to go on. Above it (runs shorter
-/// than five lines in four), hashing the rows is left to DataFusion's partial aggregation,
-/// which may still find repeated keys that are not neighbours.
-pub const KEEP_AT_MOST: f64 = 0.8;
+/// How many more rows than distinct keys (as a share of the rows probed) the runs may keep
+/// for run aggregation to go on. Past it, a hash table would keep enough fewer rows to pay for
+/// its lookups (about 25 ns a row against 10 for finding runs, and every row kept costs the
+/// repartition and the final aggregation about 40 ns).
+pub const RUNS_BEYOND_KEYS: f64 = 0.25;
 
 /// Replaces every partial aggregation that qualifies with a [`CollapseRunsExec`].
 #[derive(Debug, Default)]
@@ -64,8 +70,11 @@ impl PhysicalOptimizerRule for CollapseRuns {
     fn optimize(
         &self,
         plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
+        config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let probe = config
+            .execution
+            .skip_partial_aggregation_probe_rows_threshold;
         plan.transform_up(|node| {
             let Some(agg) = node.downcast_ref::<AggregateExec>() else {
                 return Ok(Transformed::no(node));
@@ -73,7 +82,7 @@ impl PhysicalOptimizerRule for CollapseRuns {
             if !qualifies(agg) {
                 return Ok(Transformed::no(node));
             }
-            let runs = CollapseRunsExec::new(Arc::new(agg.clone()));
+            let runs = CollapseRunsExec::new(Arc::new(agg.clone())).with_probe_rows(probe);
             Ok(Transformed::yes(Arc::new(runs) as Arc<dyn ExecutionPlan>))
         })
         .map(|t| t.data)
@@ -107,19 +116,26 @@ fn qualifies(agg: &AggregateExec) -> bool {
 /// run instead of a row per key.
 #[derive(Debug, Clone)]
 pub struct CollapseRunsExec {
-    /// The partial aggregation replaced: its expressions, schema and properties, and the
-    /// fallback when runs do not pay.
+    /// The partial aggregation replaced: its expressions and schema, and the fallback when
+    /// runs do not pay.
     agg: Arc<AggregateExec>,
+    /// The aggregation's properties, emitting batch by batch.
+    cache: Arc<PlanProperties>,
     probe_rows: usize,
     metrics: ExecutionPlanMetricsSet,
 }
 
 impl CollapseRunsExec {
-    /// Aggregates runs in place of `agg`, a partial aggregation.
+    /// Aggregates runs in place of `agg`, a partial aggregation, deciding after DataFusion's
+    /// default probe of 100,000 rows whether runs pay.
     pub fn new(agg: Arc<AggregateExec>) -> Self {
+        // The partial aggregation's partitioning and (no) ordering; it emits at the end of
+        // its input, this operator batch by batch.
+        let cache = agg.properties().as_ref().clone();
         CollapseRunsExec {
             agg,
-            probe_rows: PROBE_ROWS,
+            cache: Arc::new(cache.with_emission_type(EmissionType::Incremental)),
+            probe_rows: 100_000,
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
@@ -152,7 +168,11 @@ impl ExecutionPlan for CollapseRunsExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
-        self.agg.properties()
+        &self.cache
+    }
+
+    fn cardinality_effect(&self) -> CardinalityEffect {
+        CardinalityEffect::LowerEqual
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
@@ -176,11 +196,8 @@ impl ExecutionPlan for CollapseRunsExec {
         let Some(agg) = agg.downcast_ref::<AggregateExec>() else {
             return internal_err!("CollapseRunsExec lost its aggregation");
         };
-        Ok(Arc::new(CollapseRunsExec {
-            agg: Arc::new(agg.clone()),
-            metrics: ExecutionPlanMetricsSet::new(),
-            ..(*self).clone()
-        }))
+        let runs = CollapseRunsExec::new(Arc::new(agg.clone()));
+        Ok(Arc::new(runs.with_probe_rows(self.probe_rows)))
     }
 
     fn with_new_children(
@@ -210,7 +227,9 @@ impl ExecutionPlan for CollapseRunsExec {
             probe_rows: self.probe_rows,
             seen: 0,
             kept: 0,
+            keys_seen: HashSet::new(),
             input_rows: MetricBuilder::new(&self.metrics).counter("input_rows", partition),
+            hashed_rows: MetricBuilder::new(&self.metrics).counter("hashed_rows", partition),
             baseline: BaselineMetrics::new(&self.metrics, partition),
         }))
     }
@@ -235,11 +254,15 @@ struct RunsStream {
     agg: Arc<AggregateExec>,
     context: Arc<TaskContext>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    /// Rows to probe; 0 once decided.
     probe_rows: usize,
-    /// Rows seen and runs found while probing.
+    /// Rows seen, runs found and the hashes of the distinct keys met while probing.
     seen: usize,
     kept: usize,
+    keys_seen: HashSet<u64>,
     input_rows: Count,
+    /// Rows handed to DataFusion's partial aggregation (the runs did not pay).
+    hashed_rows: Count,
     baseline: BaselineMetrics,
 }
 
@@ -256,8 +279,6 @@ impl RunsStream {
             partition(&keys)?.ranges()
         };
         let runs = ranges.len();
-        self.seen += rows;
-        self.kept += runs;
         let mut group = Vec::with_capacity(rows);
         let mut starts = Vec::with_capacity(runs);
         for (i, r) in ranges.iter().enumerate() {
@@ -265,9 +286,24 @@ impl RunsStream {
             group.extend(std::iter::repeat_n(i, r.len()));
         }
         let starts = UInt32Array::from(starts);
-        let mut columns = Vec::with_capacity(self.agg.schema().fields().len());
-        for key in &keys {
-            columns.push(take(key.as_ref(), &starts, None)?);
+        let schema = self.agg.schema();
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for (key, field) in keys.iter().zip(schema.fields()) {
+            let mut taken = take(key.as_ref(), &starts, None)?;
+            if taken.data_type() != field.data_type() {
+                taken = cast(&taken, field.data_type())?;
+            }
+            // Taken views still point into the whole batch's strings: keep only the runs'
+            // (a partial aggregation's output owns its keys; memory is accounted by size).
+            if let Some(views) = taken.as_string_view_opt()
+                && !views.data_buffers().is_empty()
+            {
+                taken = Arc::new(views.gc());
+            }
+            columns.push(taken);
+        }
+        if self.probe_rows > 0 {
+            self.probe(rows, &columns)?;
         }
         let functions = self.agg.aggr_expr().iter().zip(self.agg.filter_expr());
         for ((f, filter), acc) in functions.zip(self.accumulators.iter_mut()) {
@@ -287,21 +323,41 @@ impl RunsStream {
             acc.update_batch(&values, &group, filter.flatten(), runs)?;
             columns.extend(acc.state(EmitTo::All)?);
         }
-        Ok(RecordBatch::try_new(self.agg.schema(), columns)?)
+        Ok(RecordBatch::try_new(schema, columns)?)
     }
 
-    /// True once probing shows that runs keep too many rows.
-    fn runs_do_not_pay(&self) -> bool {
-        self.seen >= self.probe_rows && self.kept as f64 > KEEP_AT_MOST * self.seen as f64
+    /// Counts a probed batch's rows, runs and distinct keys (`keys`: one row per run).
+    fn probe(&mut self, rows: usize, keys: &[ArrayRef]) -> Result<()> {
+        let keys = &keys[..self.agg.group_expr().expr().len()];
+        let runs = keys.first().map_or(0, |k| k.len());
+        let mut hashes = vec![0; runs];
+        create_hashes(keys, &RandomState::with_seed(0), &mut hashes)?;
+        self.keys_seen.extend(hashes);
+        self.seen += rows;
+        self.kept += runs;
+        Ok(())
+    }
+
+    /// True when probing is over and the runs kept too many rows more than there were
+    /// keys; decides once.
+    fn runs_do_not_pay(&mut self) -> bool {
+        if self.probe_rows == 0 || self.seen < self.probe_rows {
+            return false;
+        }
+        self.probe_rows = 0;
+        let beyond = self.kept.saturating_sub(self.keys_seen.len());
+        self.keys_seen = HashSet::new();
+        beyond as f64 > RUNS_BEYOND_KEYS * self.seen as f64
     }
 
     /// DataFusion's partial aggregation over the rest of `input`.
     fn hashed(&self, input: SendableRecordBatchStream) -> Result<SendableRecordBatchStream> {
         let schema = input.schema();
-        let counted = self.input_rows.clone();
+        let (counted, hashed) = (self.input_rows.clone(), self.hashed_rows.clone());
         let input = input.inspect(move |b| {
             if let Ok(b) = b {
                 counted.add(b.num_rows());
+                hashed.add(b.num_rows());
             }
         });
         let rest = Arc::new(Rest {
@@ -328,7 +384,10 @@ impl Stream for RunsStream {
                     let timer = time.timer();
                     let out = self.aggregate_runs(&batch);
                     timer.done();
-                    if self.runs_do_not_pay() {
+                    if out.is_err() {
+                        // Accumulators may hold part of the batch: nothing more comes.
+                        self.phase = Phase::Done;
+                    } else if self.runs_do_not_pay() {
                         let Phase::Runs(input) = std::mem::replace(&mut self.phase, Phase::Done)
                         else {
                             unreachable!("in the runs phase");
@@ -347,11 +406,12 @@ impl Stream for RunsStream {
                 other => other,
             },
             Phase::Hashed(rest) => {
+                // Its compute time is the partial aggregation's own, not measured here.
                 let polled = rest.poll_next_unpin(cx);
-                if let Poll::Ready(Some(Ok(b))) = &polled {
-                    self.baseline.record_output(b.num_rows());
+                if let Poll::Ready(None) = polled {
+                    self.phase = Phase::Done;
                 }
-                polled
+                self.baseline.record_poll(polled)
             }
             Phase::Done => Poll::Ready(None),
         }
@@ -399,7 +459,9 @@ mod tests {
     use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::datasource::MemTable;
     use datafusion::execution::SessionStateBuilder;
-    use datafusion::functions_aggregate::expr_fn::{count, first_value, max, sum};
+    use datafusion::functions_aggregate::expr_fn::{
+        avg, count, count_distinct, first_value, max, sum,
+    };
     use datafusion::logical_expr::ExprFunctionExt;
     use datafusion::physical_plan::{collect, displayable};
     use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col, lit};
@@ -440,9 +502,12 @@ mod tests {
         ctx.read_table(Arc::new(table)).unwrap()
     }
 
-    /// The physical plan, the result rows sorted, and the rows into and out of the run
-    /// aggregation (if any), probing `probe` rows.
-    async fn run(df: DataFrame, probe: usize) -> (String, Vec<String>, Option<(usize, usize)>) {
+    /// The physical plan, the result rows sorted, and the rows into, out of and hashed by the
+    /// run aggregation (if any), probing `probe` rows.
+    async fn run(
+        df: DataFrame,
+        probe: usize,
+    ) -> (String, Vec<String>, Option<(usize, usize, usize)>) {
         let ctx = Arc::new(df.task_ctx());
         let plan = df.create_physical_plan().await.unwrap();
         let plan = plan
@@ -471,7 +536,8 @@ mod tests {
             if node.downcast_ref::<CollapseRunsExec>().is_some() {
                 let m = node.metrics().unwrap();
                 let input = m.sum_by_name("input_rows").unwrap().as_usize();
-                counts = Some((input, m.output_rows().unwrap()));
+                let hashed = m.sum_by_name("hashed_rows").unwrap().as_usize();
+                counts = Some((input, m.output_rows().unwrap(), hashed));
                 return Ok(TreeNodeRecursion::Stop);
             }
             Ok(TreeNodeRecursion::Continue)
@@ -521,7 +587,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_aggregate_to_the_same_results() {
-        let (plan, rows, counts) = run(aggregated(lines(data(), true)), PROBE_ROWS).await;
+        let (plan, rows, counts) = run(aggregated(lines(data(), true)), 100_000).await;
         assert!(
             plan.contains(
                 "CollapseRunsExec: gby=[customer_id@0 as customer_id], aggr=[s, hi, n, above_one]"
@@ -530,8 +596,8 @@ mod tests {
         );
         assert!(!plan.contains("mode=Partial"), "{plan}");
         // 14 lines in 8 runs: (a a a)(b b) (b)(- -)(a) (c c)(a a)(-).
-        assert_eq!(counts, Some((14, 8)), "{plan}");
-        let (plain, expected, _) = run(aggregated(lines(data(), false)), PROBE_ROWS).await;
+        assert_eq!(counts, Some((14, 8, 0)), "{plan}");
+        let (plain, expected, _) = run(aggregated(lines(data(), false)), 100_000).await;
         assert!(!plain.contains("CollapseRunsExec"), "{plain}");
         assert_eq!(rows, expected, "{plan}");
         assert_eq!(
@@ -558,16 +624,48 @@ mod tests {
                 .aggregate(vec![], vec![sum(col("x")).alias("s")])
                 .unwrap(),
         ] {
-            let (plan, _, counts) = run(df, PROBE_ROWS).await;
+            let (plan, _, counts) = run(df, 100_000).await;
             assert!(!plan.contains("CollapseRunsExec"), "{plan}");
             assert_eq!(counts, None);
         }
     }
 
     #[tokio::test]
-    async fn partitions_without_runs_are_hashed_after_the_probe() {
-        // Two partitions, each 1,000 lines of alternating customers, then runs of ten.
-        let keys: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+    async fn two_keys_computed_keys_and_multi_column_states_aggregate_to_the_same_results() {
+        // Runs where only the second key changes; a computed key; `avg` (count and sum) and a
+        // distinct count (a list of values) as states; an empty batch.
+        let (a, b) = (Some("a"), Some("b"));
+        let mut parts = data();
+        parts[0].insert(1, batch(&[], &[]));
+        parts[1].push(batch(&[a, a, a, b], &[Some(1), Some(1), Some(2), Some(2)]));
+        let agg = |df: DataFrame| {
+            df.aggregate(
+                vec![col("customer_id"), col("x").gt(lit(5)).alias("big")],
+                vec![
+                    avg(col("x")).alias("mean"),
+                    count_distinct(col("x")).alias("distinct"),
+                ],
+            )
+            .unwrap()
+        };
+        let (plan, rows, counts) = run(agg(lines(parts.clone(), true)), 100_000).await;
+        assert!(
+            plan.contains("CollapseRunsExec: gby=[customer_id@0 as customer_id, x@1 > 5 as big]"),
+            "{plan}"
+        );
+        // Runs of (customer, x > 5), where a missing x makes a key of its own:
+        // (aF aF)(a-)(bF bF) | | (bT)(-T -T)(aT) | (c- c-)(aT aT)(-T) (aF aF aF)(bF).
+        assert_eq!(counts, Some((18, 11, 0)), "{plan}");
+        let (_, expected, _) = run(agg(lines(parts, false)), 100_000).await;
+        assert_eq!(rows, expected, "{plan}");
+        assert_eq!(rows.len(), 7, "{rows:?}");
+    }
+
+    #[tokio::test]
+    async fn partitions_whose_keys_repeat_beyond_their_runs_are_hashed_after_the_probe() {
+        // Two partitions, each 1,000 lines of alternating customers (2 keys, 1,000 runs),
+        // then runs of ten.
+        let keys: Vec<String> = (0..1000).map(|i| format!("c{i}")).collect();
         let alternating: Vec<Option<&str>> = (0..100).map(|i| Some(keys[i % 2].as_str())).collect();
         let runs: Vec<Option<&str>> = (0..100).map(|i| Some(keys[i / 10].as_str())).collect();
         let mut part = vec![batch(&alternating, &[Some(1); 100]); 10];
@@ -575,7 +673,7 @@ mod tests {
         let two = vec![part.clone(), part];
         let (_, result, counts) = run(aggregated(lines(two.clone(), true)), 1000).await;
         // The first 1,000 lines of each stay one row each; the rest is hashed into 10 keys.
-        assert_eq!(counts, Some((2200, 2 * (1000 + 10))));
+        assert_eq!(counts, Some((2200, 2 * (1000 + 10), 200)));
         let (_, expected, _) = run(aggregated(lines(two, false)), 1000).await;
         assert_eq!(result, expected);
         assert_eq!(result.len(), 10);
@@ -584,9 +682,25 @@ mod tests {
         let part = vec![batch(&runs, &[Some(1); 100]); 11];
         let two = vec![part.clone(), part];
         let (_, again, counts) = run(aggregated(lines(two.clone(), true)), 1000).await;
-        assert_eq!(counts, Some((2200, 220)));
+        assert_eq!(counts, Some((2200, 220, 0)));
         let (_, expected, _) = run(aggregated(lines(two, false)), 1000).await;
         assert_eq!(again, expected);
         assert!(again[0].starts_with("| c0          | 220 |"), "{again:?}");
+
+        // Keys that never repeat: no runs, but hashing would keep every row too.
+        let unique: Vec<Vec<Lines>> = (0..2)
+            .map(|p| {
+                (0..11)
+                    .map(|b| {
+                        let c: Vec<Option<&str>> = (0..100)
+                            .map(|i| Some(keys[(p * 11 + b) * 100 % 1000 + i].as_str()))
+                            .collect();
+                        batch(&c, &[Some(1); 100])
+                    })
+                    .collect()
+            })
+            .collect();
+        let (_, _, counts) = run(aggregated(lines(unique, true)), 1000).await;
+        assert_eq!(counts, Some((2200, 2200, 0)));
     }
 }
