@@ -29,3 +29,22 @@ pub use datafusion;
 pub use engine::{Engine, EngineOptions, segql_settings};
 pub use error::RuntimeError;
 pub use output::Format;
+
+/// Helpers for the crate's unit tests.
+#[cfg(test)]
+mod test_support {
+    use datafusion::arrow::array::RecordBatch;
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+
+    /// A result's data rows as printed (the header, naming `customer_id`, left out), sorted.
+    pub fn sorted_rows(batches: &[RecordBatch]) -> Vec<String> {
+        let table = pretty_format_batches(batches).unwrap().to_string();
+        let mut rows: Vec<String> = table
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.contains("customer_id"))
+            .map(str::to_string)
+            .collect();
+        rows.sort();
+        rows
+    }
+}

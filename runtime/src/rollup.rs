@@ -162,7 +162,6 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
 #[cfg(test)]
 mod tests {
     use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-    use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::datasource::MemTable;
     use datafusion::execution::SessionStateBuilder;
     use datafusion::functions_aggregate::expr_fn::{count, max, sum};
@@ -214,13 +213,7 @@ mod tests {
         let plan = df.create_physical_plan().await.unwrap();
         let text = displayable(plan.as_ref()).indent(true).to_string();
         let batches = collect(plan, ctx.task_ctx()).await.unwrap();
-        let table = pretty_format_batches(&batches).unwrap().to_string();
-        let mut rows: Vec<String> = table
-            .lines()
-            .filter(|l| l.starts_with("| ") && !l.contains("customer_id"))
-            .map(str::to_string)
-            .collect();
-        rows.sort();
+        let rows = crate::test_support::sorted_rows(&batches);
         (text, rows)
     }
 

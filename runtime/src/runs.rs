@@ -456,7 +456,6 @@ impl PartitionStream for Rest {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Int64Array, StringArray};
-    use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::datasource::MemTable;
     use datafusion::execution::SessionStateBuilder;
     use datafusion::functions_aggregate::expr_fn::{
@@ -524,13 +523,7 @@ mod tests {
             .data;
         let text = displayable(plan.as_ref()).indent(true).to_string();
         let batches = collect(plan.clone(), ctx).await.unwrap();
-        let table = pretty_format_batches(&batches).unwrap().to_string();
-        let mut rows: Vec<String> = table
-            .lines()
-            .filter(|l| l.starts_with("| ") && !l.contains("customer_id"))
-            .map(str::to_string)
-            .collect();
-        rows.sort();
+        let rows = crate::test_support::sorted_rows(&batches);
         let mut counts = None;
         plan.apply(|node| {
             if node.downcast_ref::<CollapseRunsExec>().is_some() {
