@@ -14,10 +14,10 @@
 //! The runs pay only when they are long enough. A partition decides once, after as many rows
 //! as DataFusion probes before skipping a partial aggregation (100,000 by default): if its
 //! runs kept more rows than there were distinct keys by more than [`RUNS_BEYOND_KEYS`] of
-//! the rows (a file ordered by date, where a customer's lines are scattered but repeat), the
-//! rest of the partition goes through DataFusion's own partial aggregation, as without the
-//! rule. Where keys hardly repeat (a receipt's lines), hashing would keep as many rows as the
-//! runs do, so the runs go on.
+//! the rows (keys that repeat, but not next to each other), the rest of the partition goes
+//! through DataFusion's own partial aggregation, as without the rule. Where keys hardly
+//! repeat (a receipt's lines, or customers in a file ordered by date), hashing would keep as
+//! many rows as the runs do, so the runs go on.
 //!
 //! Aggregations qualify when they group by expressions (no grouping sets), their functions
 //! have groups accumulators and no ordering, and they do not rely on their input's order.
@@ -140,7 +140,8 @@ impl CollapseRunsExec {
         }
     }
 
-    /// The same operator deciding after `rows` rows whether runs pay (tests use few).
+    /// The same operator deciding after `rows` rows whether runs pay (the rule passes the
+    /// session's `skip_partial_aggregation_probe_rows_threshold`; 0 never hands over).
     pub fn with_probe_rows(mut self, rows: usize) -> Self {
         self.probe_rows = rows;
         self
