@@ -27,6 +27,7 @@ use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array}
 use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::HashSet;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Result, internal_err};
@@ -50,7 +51,6 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use futures::{Stream, StreamExt};
-use std::collections::HashSet;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -58,9 +58,14 @@ use std::task::{Context, Poll};
 
 /// How many more rows than distinct keys (as a share of the rows probed) the runs may keep
 /// for run aggregation to go on. Past it, a hash table would keep enough fewer rows to pay for
-/// its lookups (about 25 ns a row against 10 for finding runs, and every row kept costs the
-/// repartition and the final aggregation about 40 ns).
+/// its lookups: a lookup costs about 25 ns a row against 10 for finding runs, and every row
+/// kept beyond the keys costs about 60 more (its states, the repartition, the final
+/// aggregation), so runs break even at (25 - 10) / 60 = 0.25.
 pub const RUNS_BEYOND_KEYS: f64 = 0.25;
+
+/// Probing stops after this many rows even if the session probes longer, so the set of key
+/// hashes stays small.
+const PROBE_AT_MOST: usize = 1 << 20;
 
 /// Replaces every partial aggregation that qualifies with a [`CollapseRunsExec`].
 #[derive(Debug, Default)]
@@ -70,11 +75,8 @@ impl PhysicalOptimizerRule for CollapseRuns {
     fn optimize(
         &self,
         plan: Arc<dyn ExecutionPlan>,
-        config: &ConfigOptions,
+        _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let probe = config
-            .execution
-            .skip_partial_aggregation_probe_rows_threshold;
         plan.transform_up(|node| {
             let Some(agg) = node.downcast_ref::<AggregateExec>() else {
                 return Ok(Transformed::no(node));
@@ -82,7 +84,7 @@ impl PhysicalOptimizerRule for CollapseRuns {
             if !qualifies(agg) {
                 return Ok(Transformed::no(node));
             }
-            let runs = CollapseRunsExec::new(Arc::new(agg.clone())).with_probe_rows(probe);
+            let runs = CollapseRunsExec::new(Arc::new(agg.clone()));
             Ok(Transformed::yes(Arc::new(runs) as Arc<dyn ExecutionPlan>))
         })
         .map(|t| t.data)
@@ -121,29 +123,30 @@ pub struct CollapseRunsExec {
     agg: Arc<AggregateExec>,
     /// The aggregation's properties, emitting batch by batch.
     cache: Arc<PlanProperties>,
-    probe_rows: usize,
+    /// Rows to probe; by default the session's.
+    probe_rows: Option<usize>,
     metrics: ExecutionPlanMetricsSet,
 }
 
 impl CollapseRunsExec {
-    /// Aggregates runs in place of `agg`, a partial aggregation, deciding after DataFusion's
-    /// default probe of 100,000 rows whether runs pay.
+    /// Aggregates runs in place of `agg`, a partial aggregation, deciding whether runs pay
+    /// after as many rows as the session probes before skipping a partial aggregation
+    /// (`skip_partial_aggregation_probe_rows_threshold`, at most 2^20).
     pub fn new(agg: Arc<AggregateExec>) -> Self {
         // The partial aggregation's partitioning and (no) ordering; it emits at the end of
-        // its input, this operator batch by batch.
+        // its input, this operator batch by batch until it hands over to hashing.
         let cache = agg.properties().as_ref().clone();
         CollapseRunsExec {
             agg,
-            cache: Arc::new(cache.with_emission_type(EmissionType::Incremental)),
-            probe_rows: 100_000,
+            cache: Arc::new(cache.with_emission_type(EmissionType::Both)),
+            probe_rows: None,
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 
-    /// The same operator deciding after `rows` rows whether runs pay (the rule passes the
-    /// session's `skip_partial_aggregation_probe_rows_threshold`; 0 never hands over).
+    /// The same operator deciding after `rows` rows whether runs pay (tests use few).
     pub fn with_probe_rows(mut self, rows: usize) -> Self {
-        self.probe_rows = rows;
+        self.probe_rows = Some(rows);
         self
     }
 }
@@ -197,8 +200,9 @@ impl ExecutionPlan for CollapseRunsExec {
         let Some(agg) = agg.downcast_ref::<AggregateExec>() else {
             return internal_err!("CollapseRunsExec lost its aggregation");
         };
-        let runs = CollapseRunsExec::new(Arc::new(agg.clone()));
-        Ok(Arc::new(runs.with_probe_rows(self.probe_rows)))
+        let mut runs = CollapseRunsExec::new(Arc::new(agg.clone()));
+        runs.probe_rows = self.probe_rows;
+        Ok(Arc::new(runs))
     }
 
     fn with_new_children(
@@ -217,6 +221,12 @@ impl ExecutionPlan for CollapseRunsExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let input = self.agg.input().execute(partition, context.clone())?;
+        let probe_rows = self.probe_rows.unwrap_or_else(|| {
+            let options = context.session_config().options();
+            options
+                .execution
+                .skip_partial_aggregation_probe_rows_threshold
+        });
         let accumulators = (self.agg.aggr_expr().iter())
             .map(|f| f.create_groups_accumulator())
             .collect::<Result<_>>()?;
@@ -225,7 +235,8 @@ impl ExecutionPlan for CollapseRunsExec {
             agg: self.agg.clone(),
             context,
             accumulators,
-            probe_rows: self.probe_rows,
+            probe_rows: probe_rows.min(PROBE_AT_MOST),
+            decided: false,
             seen: 0,
             kept: 0,
             keys_seen: HashSet::new(),
@@ -244,8 +255,9 @@ impl ExecutionPlan for CollapseRunsExec {
 enum Phase {
     /// Aggregated run by run.
     Runs(SendableRecordBatchStream),
-    /// Through DataFusion's partial aggregation (the runs did not pay).
-    Hashed(SendableRecordBatchStream),
+    /// Through DataFusion's partial aggregation (the runs did not pay): the plan, for its
+    /// metrics, and its output.
+    Hashed(Arc<dyn ExecutionPlan>, SendableRecordBatchStream),
     Done,
 }
 
@@ -255,8 +267,9 @@ struct RunsStream {
     agg: Arc<AggregateExec>,
     context: Arc<TaskContext>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
-    /// Rows to probe; 0 once decided.
+    /// Rows to probe, and whether the probe has decided.
     probe_rows: usize,
+    decided: bool,
     /// Rows seen, runs found and the hashes of the distinct keys met while probing.
     seen: usize,
     kept: usize,
@@ -296,14 +309,14 @@ impl RunsStream {
             }
             // Taken views still point into the whole batch's strings: keep only the runs'
             // (a partial aggregation's output owns its keys; memory is accounted by size).
-            if let Some(views) = taken.as_string_view_opt()
-                && !views.data_buffers().is_empty()
-            {
+            if let Some(views) = taken.as_string_view_opt() {
+                taken = Arc::new(views.gc());
+            } else if let Some(views) = taken.as_binary_view_opt() {
                 taken = Arc::new(views.gc());
             }
             columns.push(taken);
         }
-        if self.probe_rows > 0 {
+        if !self.decided {
             self.probe(rows, &columns)?;
         }
         let functions = self.agg.aggr_expr().iter().zip(self.agg.filter_expr());
@@ -342,17 +355,17 @@ impl RunsStream {
     /// True when probing is over and the runs kept too many rows more than there were
     /// keys; decides once.
     fn runs_do_not_pay(&mut self) -> bool {
-        if self.probe_rows == 0 || self.seen < self.probe_rows {
+        if self.decided || self.seen < self.probe_rows {
             return false;
         }
-        self.probe_rows = 0;
+        self.decided = true;
         let beyond = self.kept.saturating_sub(self.keys_seen.len());
         self.keys_seen = HashSet::new();
         beyond as f64 > RUNS_BEYOND_KEYS * self.seen as f64
     }
 
-    /// DataFusion's partial aggregation over the rest of `input`.
-    fn hashed(&self, input: SendableRecordBatchStream) -> Result<SendableRecordBatchStream> {
+    /// DataFusion's partial aggregation over the rest of `input`: the plan and its output.
+    fn hashed(&self, input: SendableRecordBatchStream) -> Result<Phase> {
         let schema = input.schema();
         let (counted, hashed) = (self.input_rows.clone(), self.hashed_rows.clone());
         let input = input.inspect(move |b| {
@@ -369,7 +382,8 @@ impl RunsStream {
             StreamingTableExec::try_new(rest.schema.clone(), vec![rest], None, [], false, None)?;
         let agg: Arc<dyn ExecutionPlan> = self.agg.clone();
         let agg = replace_children_if_necessary(agg, vec![Arc::new(scan)])?;
-        agg.execute(0, self.context.clone())
+        let output = agg.execute(0, self.context.clone())?;
+        Ok(Phase::Hashed(agg, output))
     }
 }
 
@@ -388,29 +402,43 @@ impl Stream for RunsStream {
                     if out.is_err() {
                         // Accumulators may hold part of the batch: nothing more comes.
                         self.phase = Phase::Done;
+                        self.baseline.done();
                     } else if self.runs_do_not_pay() {
                         let Phase::Runs(input) = std::mem::replace(&mut self.phase, Phase::Done)
                         else {
                             unreachable!("in the runs phase");
                         };
                         match self.hashed(input) {
-                            Ok(rest) => self.phase = Phase::Hashed(rest),
+                            Ok(hashed) => self.phase = hashed,
                             Err(e) => return Poll::Ready(Some(Err(e))),
                         }
                     }
                     Poll::Ready(Some(out.record_output(&self.baseline)))
                 }
+                Poll::Ready(Some(Err(e))) => {
+                    self.phase = Phase::Done;
+                    Poll::Ready(Some(Err(e)))
+                }
                 Poll::Ready(None) => {
                     self.phase = Phase::Done;
+                    self.baseline.done();
                     Poll::Ready(None)
                 }
-                other => other,
+                Poll::Pending => Poll::Pending,
             },
-            Phase::Hashed(rest) => {
-                // Its compute time is the partial aggregation's own, not measured here.
+            Phase::Hashed(plan, rest) => {
                 let polled = rest.poll_next_unpin(cx);
-                if let Poll::Ready(None) = polled {
-                    self.phase = Phase::Done;
+                match &polled {
+                    Poll::Ready(None) => {
+                        // The partial aggregation's compute time counts as this operator's.
+                        let time = plan.metrics().and_then(|m| m.elapsed_compute());
+                        let nanos = time.unwrap_or(0) as u64;
+                        let elapsed = self.baseline.elapsed_compute();
+                        elapsed.add_duration(std::time::Duration::from_nanos(nanos));
+                        self.phase = Phase::Done;
+                    }
+                    Poll::Ready(Some(Err(_))) => self.phase = Phase::Done,
+                    _ => {}
                 }
                 self.baseline.record_poll(polled)
             }
@@ -668,9 +696,13 @@ mod tests {
         let (_, result, counts) = run(aggregated(lines(two.clone(), true)), 1000).await;
         // The first 1,000 lines of each stay one row each; the rest is hashed into 10 keys.
         assert_eq!(counts, Some((2200, 2 * (1000 + 10), 200)));
-        let (_, expected, _) = run(aggregated(lines(two, false)), 1000).await;
+        let (_, expected, _) = run(aggregated(lines(two.clone(), false)), 1000).await;
         assert_eq!(result, expected);
         assert_eq!(result.len(), 10);
+        // No probe (as DataFusion reads a threshold of 0): decided after the first batch.
+        let (_, result, counts) = run(aggregated(lines(two, true)), 0).await;
+        assert_eq!(counts, Some((2200, 2 * (100 + 10), 2000)));
+        assert_eq!(result, expected);
 
         // Runs of ten from the start: the probe keeps aggregating runs.
         let part = vec![batch(&runs, &[Some(1); 100]); 11];
