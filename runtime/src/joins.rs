@@ -25,20 +25,17 @@ impl PhysicalOptimizerRule for CollectBuildSide {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            let Some(join) = node.downcast_ref::<HashJoinExec>() else {
-                return Ok(Transformed::no(node));
-            };
+        rewrite_each(plan, |join: &HashJoinExec| {
             if *join.partition_mode() != PartitionMode::Partitioned {
-                return Ok(Transformed::no(node));
+                return Ok(None);
             }
-            let collected = join
-                .builder()
-                .with_partition_mode(PartitionMode::CollectLeft)
-                .build_exec()?;
-            Ok(Transformed::yes(collected))
+            let builder = join.builder();
+            Ok(Some(
+                builder
+                    .with_partition_mode(PartitionMode::CollectLeft)
+                    .build_exec()?,
+            ))
         })
-        .map(|t| t.data)
     }
 
     fn name(&self) -> &str {
@@ -48,6 +45,22 @@ impl PhysicalOptimizerRule for CollectBuildSide {
     fn schema_check(&self) -> bool {
         true
     }
+}
+
+/// Rewrites every node of type `T` in `plan`, bottom up (segql's physical rules): `rewrite`
+/// gives the node's replacement, or `None` to keep it.
+pub(crate) fn rewrite_each<T: ExecutionPlan>(
+    plan: Arc<dyn ExecutionPlan>,
+    mut rewrite: impl FnMut(&T) -> Result<Option<Arc<dyn ExecutionPlan>>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let new = match node.downcast_ref::<T>() {
+            Some(t) => rewrite(t)?,
+            None => None,
+        };
+        Ok(new.map_or(Transformed::no(node), Transformed::yes))
+    })
+    .map(|t| t.data)
 }
 
 /// DataFusion's physical optimizer rules with [`CollectBuildSide`] right after its join

@@ -14,7 +14,6 @@
 //! and plans its own, so the rule runs last, on the plan as DataFusion leaves it.
 
 use datafusion::common::Result;
-use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::config::ConfigOptions;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{Partitioning, PhysicalExpr};
@@ -36,13 +35,7 @@ impl PhysicalOptimizerRule for RollUpByCustomer {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            Ok(match rewrite(&node)? {
-                Some(new) => Transformed::yes(new),
-                None => Transformed::no(node),
-            })
-        })
-        .map(|t| t.data)
+        crate::joins::rewrite_each(plan, rewrite)
     }
 
     fn name(&self) -> &str {
@@ -80,10 +73,7 @@ fn by_customer(agg: &AggregateExec, mode: AggregateMode) -> bool {
 ///  <- Aggregate(Partial, [customer]) <- Projection* (customer passed through)
 ///  <- Aggregate(FinalPartitioned, [customer, receipt, ..])
 ///  <- Repartition(Hash [customer, receipt, ..]) <- input`.
-fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-    let Some(final2) = node.downcast_ref::<AggregateExec>() else {
-        return Ok(None);
-    };
+fn rewrite(final2: &AggregateExec) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     if !by_customer(final2, AggregateMode::FinalPartitioned) {
         return Ok(None);
     }

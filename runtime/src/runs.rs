@@ -29,7 +29,7 @@ use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::HashSet;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, internal_err};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::TaskContext;
@@ -77,17 +77,12 @@ impl PhysicalOptimizerRule for CollapseRuns {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            let Some(agg) = node.downcast_ref::<AggregateExec>() else {
-                return Ok(Transformed::no(node));
-            };
+        crate::joins::rewrite_each(plan, |agg: &AggregateExec| {
             if !qualifies(agg) {
-                return Ok(Transformed::no(node));
+                return Ok(None);
             }
-            let runs = CollapseRunsExec::new(Arc::new(agg.clone()));
-            Ok(Transformed::yes(Arc::new(runs) as Arc<dyn ExecutionPlan>))
+            Ok(Some(Arc::new(CollapseRunsExec::new(Arc::new(agg.clone())))))
         })
-        .map(|t| t.data)
     }
 
     fn name(&self) -> &str {
@@ -485,6 +480,7 @@ impl PartitionStream for Rest {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::common::tree_node::{Transformed, TreeNode};
     use datafusion::datasource::MemTable;
     use datafusion::execution::SessionStateBuilder;
     use datafusion::functions_aggregate::expr_fn::{
