@@ -355,7 +355,16 @@ fn project(d: &DataArgs) -> Result<Project, RuntimeError> {
 /// The engine over the project of `d`. With `when_needed`, the customers and communications
 /// tables are read when a segment compiled with [`Engine::compile`] needs them.
 async fn engine(d: &DataArgs, need_as_of: bool, when_needed: bool) -> Result<Engine, RuntimeError> {
-    let p = project(d)?;
+    engine_of(project(d)?, d, need_as_of, when_needed).await
+}
+
+/// The engine over `p`, with the options of `d`.
+async fn engine_of(
+    p: Project,
+    d: &DataArgs,
+    need_as_of: bool,
+    when_needed: bool,
+) -> Result<Engine, RuntimeError> {
     Engine::open(
         p,
         EngineOptions {
@@ -377,12 +386,35 @@ fn load_program(files: &[PathBuf], root: Option<&Path>) -> Result<Program> {
     Ok(program)
 }
 
-fn import_root(engine: &Engine, d: &DataArgs) -> Option<PathBuf> {
+/// The directory imports may not leave: the project's (none with --transactions: then each
+/// segment file's own directory).
+fn import_root(project: &Project, d: &DataArgs) -> Option<PathBuf> {
     if d.transactions.is_some() {
         None
     } else {
-        Some(engine.project.dir.clone())
+        Some(project.dir.clone())
     }
+}
+
+/// The project of `d` and its segment files, with `output` checked against every file they
+/// read before any data is read: an output never replaces an input.
+fn load_guarded(
+    d: &DataArgs,
+    files: &[PathBuf],
+    output: Option<&Path>,
+) -> Result<(Project, Program)> {
+    let p = project(d)?;
+    let program = load_program(files, import_root(&p, d).as_deref())?;
+    if let Some(out) = output {
+        let mut inputs = segql_runtime::Inputs::of_project(&p);
+        for s in &program.sources {
+            if let Some(path) = &s.path {
+                inputs.add_named(path, &s.name, "the segment file");
+            }
+        }
+        inputs.check(&[(out, "--output")])?;
+    }
+    Ok((p, program))
 }
 
 /// What a run or explain evaluates: one segment (members with metrics) or several
@@ -438,8 +470,8 @@ async fn select(
 }
 
 async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
-    let mut engine = engine(&a.data, true, true).await?;
-    let mut program = load_program(&a.files, import_root(&engine, &a.data).as_deref())?;
+    let (p, mut program) = load_guarded(&a.data, &a.files, a.output.as_deref())?;
+    let mut engine = engine_of(p, &a.data, true, true).await?;
     let segments = select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?;
     let format = output_format(a.format, a.output.as_deref());
     let out = a.output.as_deref();
@@ -540,14 +572,9 @@ fn print_out(text: &str) -> Result<()> {
 }
 
 fn write_text(out: Option<&Path>, text: &str) -> Result<()> {
-    use std::io::Write;
     match out {
         None => print_out(text),
-        Some(p) => {
-            let mut f = segql_runtime::output::AtomicFile::create(p)?;
-            f.write_all(text.as_bytes()).into_diagnostic()?;
-            f.commit().into_diagnostic()
-        }
+        Some(p) => Ok(segql_runtime::output::write_text(Some(p), text)?),
     }
 }
 
@@ -655,7 +682,7 @@ fn futures_lite_once(
 
 async fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
     let engine = engine(&a.data, false, false).await?;
-    let mut program = Program::new(import_root(&engine, &a.data).as_deref());
+    let mut program = Program::new(import_root(&engine.project, &a.data).as_deref());
     let mut errors: Vec<Report> = Vec::new();
     if a.scan_data {
         match segql_runtime::datacheck::check_data(&engine.project).await {
@@ -740,7 +767,7 @@ pub fn data_report_text(report: &segql_runtime::datacheck::DataReport) -> String
 async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
     let need_as_of = a.stage != Stage::Ast;
     let mut engine = engine(&a.data, need_as_of, true).await?;
-    let mut program = load_program(&a.files, import_root(&engine, &a.data).as_deref())?;
+    let mut program = load_program(&a.files, import_root(&engine.project, &a.data).as_deref())?;
     if a.stage == Stage::Ast {
         if let Some(e) = &a.expr {
             let (ast, _) = program.parse_inline("expression", e)?;
@@ -859,8 +886,8 @@ fn output_format(format: Option<OutFormat>, output: Option<&Path>) -> Format {
 /// The segment profile report: one row for the whole base, then one per segment, from one
 /// aggregation over the per-customer profile.
 async fn profile_cmd(a: ProfileArgs) -> Result<ExitCode> {
-    let mut engine = engine(&a.data, true, false).await?;
-    let mut program = load_program(&a.files, import_root(&engine, &a.data).as_deref())?;
+    let (p, mut program) = load_guarded(&a.data, &a.files, a.output.as_deref())?;
+    let mut engine = engine_of(p, &a.data, true, false).await?;
     let segments = select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?;
     let batch = profile_batch(&engine, &segments).await?;
     let format = output_format(a.format, a.output.as_deref());
@@ -1013,7 +1040,7 @@ pub async fn profile_batch(engine: &Engine, segments: &[Segment]) -> Result<Reco
 
 /// The transition matrix: each customer's value as of `--from` against as of `--to`.
 async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
-    let project = project(&a.data)?;
+    let (project, _) = load_guarded(&a.data, &[], a.output.as_deref())?;
     let options = EngineOptions {
         as_of: None,
         target_partitions: a.data.partitions,
@@ -1267,7 +1294,7 @@ fn periods(every: Every, from: NaiveDate, to: NaiveDate) -> Vec<(String, NaiveDa
 /// Inflow and outflow per period: customers whose first purchase falls in it, customers who
 /// were new, active or at risk before it and churned or lost at its end.
 async fn flows_cmd(a: FlowsArgs) -> Result<ExitCode> {
-    let project = project(&a.data)?;
+    let (project, _) = load_guarded(&a.data, &[], a.output.as_deref())?;
     let options = EngineOptions {
         as_of: None,
         target_partitions: a.data.partitions,

@@ -486,8 +486,18 @@ impl Session {
                 "a segment named `{name}` already exists; choose another name"
             );
         }
-        let mut existing = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
+        // Segment files are what :save writes; the data and the project file never are.
+        let inputs = segql_runtime::Inputs::of_project(&self.engine.project);
+        if let Err(e) = inputs.check(&[(&file, ":save")]) {
+            return writeln!(out, "{}", render(e));
+        }
+        let mut existing = match std::fs::read(&file) {
+            Ok(bytes) => {
+                match segql_compiler::program::decode(&file.display().to_string(), bytes) {
+                    Ok(t) => t,
+                    Err(e) => return writeln!(out, "{}", render(e)),
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return writeln!(out, "cannot read {}: {e}; nothing saved", file.display()),
         };
@@ -545,6 +555,15 @@ impl Session {
         let Some(format) = segql_runtime::Format::from_path(&path) else {
             return writeln!(out, "give the file a .csv, .parquet or .json extension");
         };
+        let mut inputs = segql_runtime::Inputs::of_project(&self.engine.project);
+        for s in &self.program.sources {
+            if let Some(p) = &s.path {
+                inputs.add_named(p, &s.name, "the segment file");
+            }
+        }
+        if let Err(e) = inputs.check(&[(&path, ":export")]) {
+            return writeln!(out, "{}", render(e));
+        }
         let r = async {
             let (p, _) = self.cache.profile_for(&self.engine, pred)?;
             let plan = p

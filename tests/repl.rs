@@ -9,6 +9,7 @@ use segql::repl::{Session, complete, is_incomplete};
 use segql_compiler::lower_segment;
 use segql_runtime::{EngineOptions, Project};
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn session() -> Session {
@@ -33,12 +34,17 @@ fn session() -> Session {
 
 /// Runs `segql repl` on the example project with `script` as standard input.
 fn repl_script(script: &str, cwd: &std::path::Path) -> (String, String, bool) {
+    repl_in(&common::example_dir(), script, cwd)
+}
+
+/// Runs `segql repl --project PROJECT` in `cwd` with `script` as standard input.
+fn repl_in(
+    project: &std::path::Path,
+    script: &str,
+    cwd: &std::path::Path,
+) -> (String, String, bool) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_segql"))
-        .args([
-            "repl",
-            "--project",
-            &common::example_dir().display().to_string(),
-        ])
+        .args(["repl", "--project", &project.display().to_string()])
         .env("NO_COLOR", "1")
         .env("SEGQL_HISTORY", cwd.join("history"))
         .current_dir(cwd)
@@ -265,4 +271,52 @@ fn save_refuses_a_name_that_exists() {
     assert!(out.contains("a segment named `x` already exists"), "{out}");
     let saved = std::fs::read_to_string(dir.path().join("saved.seg")).unwrap();
     assert_eq!(saved.matches("segment x").count(), 1, "{saved}");
+}
+
+#[test]
+fn export_and_save_never_replace_the_data() {
+    // A copy of the example project, so that nothing of the repository is at stake.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("data")).unwrap();
+    for f in [
+        "segql.toml",
+        "data/transactions.parquet",
+        "data/customers.csv",
+        "data/communications.csv",
+    ] {
+        std::fs::copy(common::example_dir().join(f), d.join(f)).unwrap();
+    }
+    let before = std::fs::read(d.join("data/customers.csv")).unwrap();
+    let (out, err, ok) = repl_in(
+        Path::new("."),
+        "recency < 30d\n:export data/customers.csv\n:export data/../data/communications.csv\n:save x segql.toml\n:export ok.csv\n:quit\n",
+        d,
+    );
+    assert!(ok, "{err}");
+    // miette wraps long lines: compare words.
+    let out = out
+        .replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        out.contains(":export `data/customers.csv` is the customers file `data/customers.csv`"),
+        "{out}"
+    );
+    assert!(
+        out.contains(":export `data/../data/communications.csv` is the communications file"),
+        "{out}"
+    );
+    assert!(
+        out.contains(":save `segql.toml` is the project file"),
+        "{out}"
+    );
+    assert!(out.contains("rows to ok.csv"), "{out}");
+    assert_eq!(std::fs::read(d.join("data/customers.csv")).unwrap(), before);
+    assert!(
+        std::fs::read_to_string(d.join("segql.toml"))
+            .unwrap()
+            .contains("[transactions]")
+    );
 }

@@ -35,11 +35,26 @@ pub enum CompileError {
         span: Option<Span>,
     },
 
+    /// A segment file that is not UTF-8 text.
+    #[error("the segment file `{path}` is not UTF-8 text: line {line}, byte {byte} of the line")]
+    #[diagnostic(code(segql::load::encoding))]
+    Encoding {
+        /// The file.
+        path: String,
+        /// The first line with a byte sequence that is not UTF-8 (from 1).
+        line: usize,
+        /// Where in that line (from 1).
+        byte: usize,
+        /// How to convert it.
+        #[help]
+        help: String,
+    },
+
     /// An import that points outside the project root.
-    #[error("import `{path}` leaves the project directory")]
+    #[error("import `{path}` leaves the directory imports are confined to")]
     #[diagnostic(
         code(segql::load::import_outside_root),
-        help("segment files may only import files inside the project directory `{root}`")
+        help("segment files may only import files inside `{root}`, links followed")
     )]
     ImportOutsideRoot {
         /// The import path.

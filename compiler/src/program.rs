@@ -45,36 +45,44 @@ pub struct Program {
     /// Every segment, in definition order.
     pub segments: Vec<SegmentEntry>,
     index: HashMap<String, usize>,
-    /// Imports may not leave this directory, when set.
+    /// Imports may not leave this directory (canonical), when set.
     root: Option<PathBuf>,
     /// The confinement of the load in progress: the project root, or the directory of a
-    /// top-level file that lies outside it.
+    /// top-level file that lies outside it (or of any top-level file, without a project).
     current_root: Option<PathBuf>,
 }
 
 impl Program {
-    /// An empty program whose imports must stay inside `root` (when given).
+    /// An empty program whose imports must stay inside `root` (the project directory). Without
+    /// a root, each file named on the command line confines its imports to its own directory,
+    /// and text that is not a file (the REPL, `-e`) to the current directory. Paths are compared
+    /// with their links followed.
     pub fn new(root: Option<&Path>) -> Self {
         Program {
-            root: root.map(|r| normalize(&absolute(r))),
+            root: root.map(canonical),
             ..Default::default()
         }
     }
 
     /// Loads a file and, recursively, its imports. Segments of `path` itself are top-level.
     pub fn load_file(&mut self, path: &Path) -> Result<(), CompileError> {
-        let abs = normalize(&absolute(path));
+        let abs = std::fs::canonicalize(path).map_err(|e| CompileError::FileNotReadable {
+            path: path.display().to_string(),
+            reason: io_reason(&e),
+            src: None,
+            span: None,
+        })?;
         self.current_root = match &self.root {
             Some(r) if abs.starts_with(r) => Some(r.clone()),
-            Some(_) => abs.parent().map(Path::to_path_buf),
-            None => None,
+            _ => abs.parent().map(Path::to_path_buf),
         };
         let mut stack = Vec::new();
-        self.load(path, true, None, &mut stack)
+        self.load(path, &abs, true, None, &mut stack)
     }
 
     /// Adds segment text that is not a file (e.g. typed in the REPL) under `name`; imports in
-    /// it are relative to the current directory.
+    /// it are relative to the current directory, and confined to the root (or, without one,
+    /// the current directory).
     pub fn load_text(&mut self, name: &str, text: &str) -> Result<(), CompileError> {
         let file = segql_grammar::parse_file(name, text)?;
         let idx = self.sources.len();
@@ -83,8 +91,8 @@ impl Program {
             path: None,
             text: Arc::from(text),
         });
-        let base = std::env::current_dir().unwrap_or_default();
-        self.current_root = self.root.clone();
+        let base = canonical(&std::env::current_dir().unwrap_or_default());
+        self.current_root = Some(self.root.clone().unwrap_or_else(|| base.clone()));
         let mut stack = Vec::new();
         self.add_items(idx, &file, true, &base, &mut stack)
     }
@@ -146,14 +154,17 @@ impl Program {
         self.segments.iter().map(|s| s.def.name.name.as_str())
     }
 
+    /// Loads the file `path` (as written), whose canonical path `abs` the caller checked
+    /// against the root.
     fn load(
         &mut self,
         path: &Path,
+        abs: &Path,
         top_level: bool,
         from: Option<(usize, Span)>,
         stack: &mut Vec<PathBuf>,
     ) -> Result<(), CompileError> {
-        let abs = normalize(&absolute(path));
+        let abs = abs.to_path_buf();
         if let Some(pos) = stack.iter().position(|p| p == &abs) {
             let (src, span) = from.expect("a cycle always has an importer");
             let mut names: Vec<String> = stack[pos..].iter().map(|p| display(p)).collect();
@@ -177,13 +188,14 @@ impl Program {
             }
             return Ok(());
         }
-        let text = std::fs::read_to_string(&abs).map_err(|e| CompileError::FileNotReadable {
+        let bytes = std::fs::read(&abs).map_err(|e| CompileError::FileNotReadable {
             path: path.display().to_string(),
             reason: io_reason(&e),
             src: from.map(|(s, _)| self.sources[s].named()),
             span: from.map(|(_, sp)| sp),
         })?;
         let name = path.display().to_string();
+        let text = decode(&name, bytes)?;
         let file = segql_grammar::parse_file(&name, &text)?;
         let idx = self.sources.len();
         self.sources.push(Source {
@@ -209,10 +221,29 @@ impl Program {
         for item in &file.items {
             match item {
                 Item::Import(imp) => {
-                    let target = normalize(&base.join(&imp.path));
-                    if let Some(root) = &self.current_root
-                        && !target.starts_with(root)
-                    {
+                    let written = normalize(&base.join(&imp.path));
+                    // Links are followed before the root check: a file outside the root is
+                    // refused before a byte of it is read. One that does not exist is
+                    // reported as missing only when its written path stays inside.
+                    let outside = |p: &Path| {
+                        self.current_root
+                            .as_ref()
+                            .is_some_and(|root| !p.starts_with(root))
+                    };
+                    let target = match std::fs::canonicalize(&written) {
+                        Ok(t) => t,
+                        Err(_) if outside(&written) => written.clone(),
+                        Err(e) => {
+                            return Err(CompileError::FileNotReadable {
+                                path: display(&written),
+                                reason: io_reason(&e),
+                                src: Some(self.sources[idx].named()),
+                                span: Some(imp.path_span),
+                            });
+                        }
+                    };
+                    if outside(&target) {
+                        let root = self.current_root.as_deref().unwrap_or(Path::new("/"));
                         return Err(CompileError::ImportOutsideRoot {
                             path: imp.path.clone(),
                             root: display(root),
@@ -220,7 +251,7 @@ impl Program {
                             span: imp.path_span,
                         });
                     }
-                    self.load(&target, false, Some((idx, imp.path_span)), stack)?;
+                    self.load(&written, &target, false, Some((idx, imp.path_span)), stack)?;
                 }
                 Item::Segment(def) => {
                     let name = def.name.name.clone();
@@ -263,6 +294,39 @@ fn absolute(p: &Path) -> PathBuf {
     } else {
         std::env::current_dir().unwrap_or_default().join(p)
     }
+}
+
+/// `p` with its links followed, or (when it does not exist) made absolute lexically.
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| normalize(&absolute(p)))
+}
+
+/// The text of a segment file: UTF-8, with a leading byte-order mark dropped (spans then count
+/// from the first character after it). CRLF line ends need nothing: the grammar skips `\r`.
+pub fn decode(name: &str, mut bytes: Vec<u8>) -> Result<String, CompileError> {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line_start = bytes[..bad]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let line = bytes[..bad].iter().filter(|b| **b == b'\n').count() + 1;
+        let file = Path::new(name)
+            .file_name()
+            .map_or_else(|| name.to_string(), |n| n.to_string_lossy().to_string());
+        CompileError::Encoding {
+            path: name.to_string(),
+            line,
+            byte: bad - line_start + 1,
+            help: format!(
+                "segql reads UTF-8 only: convert the file, e.g. `iconv -f cp1251 -t utf-8 {file} > utf8-{file}` (cp1251 is Windows Cyrillic: name the file's own encoding), or save it again as UTF-8"
+            ),
+        }
+    })
 }
 
 /// Removes `.` and resolves `..` lexically (the file need not exist).

@@ -11,7 +11,7 @@ use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::compute::cast as cast_array;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Column;
-use datafusion::functions::expr_fn::{contains, split_part};
+use datafusion::functions::expr_fn::{btrim, contains, split_part};
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{
     Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, cast, ident, lit,
@@ -177,6 +177,40 @@ pub async fn check_data(project: &Project) -> Result<DataReport, RuntimeError> {
                 });
             }
         };
+        // Columns that some files of the table lack: missing values there.
+        if let Ok((layout, format)) = crate::sources::table_layout(project, cfg, kind) {
+            let files: Vec<std::path::PathBuf> = layout
+                .groups
+                .iter()
+                .flat_map(|(_, f)| f.iter().cloned())
+                .collect();
+            for (col, lacking) in layout.partly_missing() {
+                let rows: u64 = lacking
+                    .iter()
+                    .map(|f| {
+                        crate::headers::rows_of(f, format, crate::sources::csv_delimiter(cfg, f))
+                    })
+                    .sum();
+                let names: Vec<String> = lacking
+                    .iter()
+                    .take(3)
+                    .map(|f| format!("`{}`", crate::probe::shown_path(project, cfg, &files, f)))
+                    .collect();
+                let more = if lacking.len() > 3 { ", ..." } else { "" };
+                warn(
+                    "segql::data::column_in_some_files",
+                    Some(col),
+                    rows.max(1),
+                    format!(
+                        "missing from {} of {} files ({}{more}; {}): read as missing values there",
+                        lacking.len(),
+                        files.len(),
+                        names.join(", "),
+                        plural(rows, "row", "rows")
+                    ),
+                );
+            }
+        }
         let n = get("no_id");
         let why = match kind {
             Kind::Customers => "",
@@ -321,6 +355,52 @@ pub async fn check_data(project: &Project) -> Result<DataReport, RuntimeError> {
             warn("segql::data::time_zone", Some(raw.clone()), n, message(n));
         }
         id_sets.push((kind, ids));
+    }
+    // Ids that differ only by surrounding spaces: different customers, as written.
+    if let Some((first, rest)) = id_sets.split_first() {
+        let what =
+            |e: datafusion::error::DataFusionError| RuntimeError::data("comparing customer ids", e);
+        let mut all = LogicalPlanBuilder::from(first.1.clone());
+        for (_, p) in rest {
+            all = all.union(p.clone()).map_err(what)?;
+        }
+        let all = all.distinct().and_then(|b| b.build()).map_err(what)?;
+        let padded = LogicalPlanBuilder::from(all.clone())
+            .filter(ident("id").not_eq(btrim(vec![ident("id")])))
+            .and_then(|b| {
+                b.project(vec![
+                    ident("id").alias("padded"),
+                    btrim(vec![ident("id")]).alias("trimmed"),
+                ])
+            })
+            .and_then(|b| {
+                b.join(
+                    all.clone(),
+                    JoinType::LeftSemi,
+                    (
+                        vec![Column::from_name("trimmed")],
+                        vec![Column::from_name("id")],
+                    ),
+                    None,
+                )
+            })
+            .and_then(|b| b.build())
+            .map_err(what)?;
+        let n = count_rows(&ctx, &padded).await.map_err(what)?;
+        if n > 0 {
+            let (table, cfg) = tables(project)[0];
+            report.warnings.push(Warning {
+                code: "segql::data::padded_ids",
+                table: table.name(),
+                path: cfg.path.get_ref().clone(),
+                column: None,
+                count: n,
+                message: format!(
+                    "{} another only by spaces around it (like ` 1 ` and `1`): kept apart as different customers, as written; trim the ids in the export to make them one",
+                    plural(n, "customer id differs from", "customer ids differ from")
+                ),
+            });
+        }
     }
     // Customers on one side only.
     let find = |k: Kind| {

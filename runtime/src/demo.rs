@@ -493,6 +493,23 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, RuntimeError> {
     let tx_path = opts.out.join(format!("transactions.{ext}"));
     let cust_path = opts.out.join("customers.csv");
     let comm_path = opts.out.join("communications.csv");
+    // A directory that already holds data (a project's, an earlier demo's) is never written
+    // over: the generator only creates files.
+    let existing: Vec<String> = [&tx_path, &cust_path, &comm_path]
+        .iter()
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .map(|p| format!("`{}`", p.display()))
+        .collect();
+    if !existing.is_empty() {
+        return Err(RuntimeError::OutputIsInput {
+            message: format!(
+                "{} already exist{}: the demo does not replace files",
+                existing.join(", "),
+                if existing.len() == 1 { "s" } else { "" }
+            ),
+            help: "choose a new directory with --out, or remove those files first".into(),
+        });
+    }
     let mut tx_w = Writer::new(&tx_path, opts.format, transactions_schema())?;
     let mut cust_w = Writer::new(&cust_path, FileFormat::Csv, customers_schema())?;
     let mut comm_w = Writer::new(&comm_path, FileFormat::Csv, communications_schema())?;

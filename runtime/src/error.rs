@@ -228,6 +228,17 @@ pub enum RuntimeError {
         help: Option<String>,
     },
 
+    /// An output would replace a file the command reads (or two outputs name one file).
+    #[error("{message}")]
+    #[diagnostic(code(segql::output::is_input))]
+    OutputIsInput {
+        /// Which output and which input.
+        message: String,
+        /// What to do instead.
+        #[help]
+        help: String,
+    },
+
     /// Standard output was closed by its reader.
     #[error("the output was closed before the result was complete")]
     #[diagnostic(code(segql::io::closed))]

@@ -14,6 +14,8 @@ pub mod datacheck;
 pub mod demo;
 pub mod engine;
 pub mod error;
+mod headers;
+pub mod inputs;
 pub mod joins;
 pub mod output;
 pub mod probe;
@@ -28,6 +30,7 @@ pub use config::Project;
 pub use datafusion;
 pub use engine::{Engine, EngineOptions, segql_settings};
 pub use error::RuntimeError;
+pub use inputs::Inputs;
 pub use output::Format;
 
 /// Helpers for the crate's unit tests.

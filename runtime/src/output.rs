@@ -9,6 +9,23 @@ use futures::StreamExt;
 use std::io::Write;
 use std::path::Path;
 
+/// The operating system's reason for an I/O error, without the paths some wrappers add.
+pub fn io_reason(e: &std::io::Error) -> String {
+    if let Some(code) = e.raw_os_error() {
+        return std::io::Error::from_raw_os_error(code).to_string();
+    }
+    // tempfile wraps the system's error in one that names the temporary file.
+    let inner = e
+        .get_ref()
+        .and_then(|i| i.source())
+        .and_then(|s| s.downcast_ref::<std::io::Error>());
+    match inner {
+        Some(i) => io_reason(i),
+        None if e.kind() == std::io::ErrorKind::Other => e.to_string(),
+        None => e.kind().to_string(),
+    }
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -36,8 +53,14 @@ impl Format {
     }
 }
 
-fn io_err(path: &str, e: impl std::fmt::Display) -> RuntimeError {
-    let reason = e.to_string();
+/// An error writing `path`, shown as the target (an I/O error of a temporary file carries its
+/// name: only the operating system's reason is kept).
+fn io_err(path: &str, e: impl std::fmt::Display + 'static) -> RuntimeError {
+    let any: &dyn std::any::Any = &e;
+    let reason = match any.downcast_ref::<std::io::Error>() {
+        Some(io) => io_reason(io),
+        None => e.to_string(),
+    };
     if reason.contains("Broken pipe") {
         // The reader went away (`segql run ... | head`): not an error of ours.
         return RuntimeError::OutputClosed;
@@ -48,25 +71,22 @@ fn io_err(path: &str, e: impl std::fmt::Display) -> RuntimeError {
     }
 }
 
-/// Writes a stream of batches in `format` to `dest` (standard output when `None`); returns the
-/// number of rows written.
+/// Writes a stream of batches in `format` to `dest` (standard output when `None` or `-`);
+/// returns the number of rows written. See [`OutputFile`] for how a file is written.
 pub async fn write_stream(
     mut stream: SendableRecordBatchStream,
     format: Format,
     dest: Option<&Path>,
 ) -> Result<u64, RuntimeError> {
     let schema = stream.schema();
-    let name = dest.map_or("standard output".to_string(), |p| p.display().to_string());
-    if format == Format::Parquet && dest.is_none() {
+    let mut sink = OutputFile::open(dest)?;
+    let name = sink.name().to_string();
+    if format == Format::Parquet && sink.is_stdout() {
         return Err(RuntimeError::Usage {
             message: "Parquet output needs a file".into(),
             help: Some("add --output FILE.parquet".into()),
         });
     }
-    let mut sink = match dest {
-        Some(p) => Sink::File(AtomicFile::create(p)?),
-        None => Sink::Stdout(std::io::BufWriter::new(std::io::stdout())),
-    };
     let mut rows = 0u64;
     match format {
         Format::Table => {
@@ -122,57 +142,171 @@ pub async fn write_stream(
             w.close().map_err(|e| io_err(&name, e))?;
         }
     }
-    match sink {
-        Sink::File(f) => f.commit().map_err(|e| io_err(&name, e))?,
-        Sink::Stdout(mut s) => s.flush().map_err(|e| io_err(&name, e))?,
-    }
+    sink.commit()?;
     Ok(rows)
 }
 
-/// Where output goes.
-enum Sink {
+/// Where output goes, decided by what the destination is:
+/// - nothing or `-`: standard output;
+/// - a pipe, a device, a socket (or a link to one): written in place, never replaced;
+/// - a regular file, or a path that does not exist yet: an [`AtomicFile`] (a link to a
+///   regular file is followed, and the file it names is replaced; the link stays).
+pub enum OutputFile {
+    /// Standard output.
     Stdout(std::io::BufWriter<std::io::Stdout>),
-    File(AtomicFile),
+    /// A file that is not a regular file, streamed into as it is.
+    Special {
+        /// The destination as given.
+        name: String,
+        /// The open file.
+        file: std::io::BufWriter<std::fs::File>,
+    },
+    /// A regular file, written beside its target and renamed into place.
+    Atomic(AtomicFile),
 }
 
-impl Write for Sink {
+impl OutputFile {
+    /// Opens the destination `dest` (standard output for `None` or `-`).
+    pub fn open(dest: Option<&Path>) -> Result<OutputFile, RuntimeError> {
+        let Some(p) = dest.filter(|p| p.as_os_str() != "-") else {
+            return Ok(OutputFile::Stdout(std::io::BufWriter::new(
+                std::io::stdout(),
+            )));
+        };
+        let shown = p.display().to_string();
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => Err(RuntimeError::Io {
+                path: shown,
+                reason: "is a directory; give a file name".into(),
+            }),
+            Ok(m) if !m.is_file() => {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .map_err(|e| io_err(&shown, e))?;
+                Ok(OutputFile::Special {
+                    name: shown,
+                    file: std::io::BufWriter::new(file),
+                })
+            }
+            _ => Ok(OutputFile::Atomic(AtomicFile::create(p)?)),
+        }
+    }
+
+    /// The destination as shown in messages.
+    pub fn name(&self) -> &str {
+        match self {
+            OutputFile::Stdout(_) => "standard output",
+            OutputFile::Special { name, .. } => name,
+            OutputFile::Atomic(f) => &f.shown,
+        }
+    }
+
+    /// True when writing to standard output.
+    pub fn is_stdout(&self) -> bool {
+        matches!(self, OutputFile::Stdout(_))
+    }
+
+    /// Completes the output: flushes it and, for a regular file, renames it into place.
+    pub fn commit(self) -> Result<(), RuntimeError> {
+        let name = self.name().to_string();
+        match self {
+            OutputFile::Stdout(mut s) => s.flush().map_err(|e| io_err(&name, e)),
+            OutputFile::Special { mut file, .. } => file.flush().map_err(|e| io_err(&name, e)),
+            OutputFile::Atomic(f) => f.commit().map_err(|e| io_err(&name, e)),
+        }
+    }
+}
+
+impl Write for OutputFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
-            Sink::Stdout(s) => s.write(buf),
-            Sink::File(f) => f.write(buf),
+            OutputFile::Stdout(s) => s.write(buf),
+            OutputFile::Special { file, .. } => file.write(buf),
+            OutputFile::Atomic(f) => f.write(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            Sink::Stdout(s) => s.flush(),
-            Sink::File(f) => f.flush(),
+            OutputFile::Stdout(s) => s.flush(),
+            OutputFile::Special { file, .. } => file.flush(),
+            OutputFile::Atomic(f) => f.flush(),
         }
     }
 }
 
-/// A file written to a temporary name beside the target and renamed into place by
+/// Writes `text` to `dest` as [`OutputFile`] does (standard output for `None` or `-`).
+pub fn write_text(dest: Option<&Path>, text: &str) -> Result<(), RuntimeError> {
+    let mut out = OutputFile::open(dest)?;
+    let name = out.name().to_string();
+    out.write_all(text.as_bytes())
+        .map_err(|e| io_err(&name, e))?;
+    out.commit()
+}
+
+/// A regular file written to a temporary name beside the target and renamed into place by
 /// [`AtomicFile::commit`]; dropped without a commit (an error, an interruption), it is removed
-/// and the target is left as it was.
+/// and the target is left as it was. A link to a regular file is followed: the file it names
+/// is replaced in its own directory, and the link stays. Errors name the target as given,
+/// never the temporary file.
 pub struct AtomicFile {
     tmp: Option<tempfile::NamedTempFile>,
+    /// The file replaced: the target with its links followed.
     target: std::path::PathBuf,
+    /// The target as given, for messages.
+    shown: String,
 }
 
 impl AtomicFile {
-    /// Starts writing `target`.
+    /// Starts writing `target`, which must be a regular file or not exist.
     pub fn create(target: &Path) -> Result<AtomicFile, RuntimeError> {
-        let dir = match target.parent() {
+        let shown = target.display().to_string();
+        let real = match std::fs::symlink_metadata(target) {
+            Ok(m) if m.file_type().is_symlink() => match std::fs::metadata(target) {
+                Ok(m) if m.is_file() => {
+                    std::fs::canonicalize(target).map_err(|e| io_err(&shown, e))?
+                }
+                Ok(_) => {
+                    return Err(RuntimeError::Io {
+                        path: shown,
+                        reason: "is a link to something that is not a regular file".into(),
+                    });
+                }
+                Err(_) => {
+                    return Err(RuntimeError::Io {
+                        path: shown,
+                        reason: "is a link to a file that does not exist; name the file itself"
+                            .into(),
+                    });
+                }
+            },
+            Ok(m) if !m.is_file() => {
+                return Err(RuntimeError::Io {
+                    path: shown,
+                    reason: "is not a regular file".into(),
+                });
+            }
+            _ => target.to_path_buf(),
+        };
+        let dir = match real.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => std::path::PathBuf::from("."),
         };
+        if !dir.is_dir() {
+            return Err(RuntimeError::Io {
+                path: shown,
+                reason: format!("the directory `{}` does not exist", dir.display()),
+            });
+        }
         let tmp = tempfile::Builder::new()
             .prefix(".segql-")
             .suffix(".tmp")
             .tempfile_in(&dir)
-            .map_err(|e| io_err(&target.display().to_string(), e))?;
+            .map_err(|e| io_err(&shown, e))?;
         Ok(AtomicFile {
             tmp: Some(tmp),
-            target: target.to_path_buf(),
+            target: real,
+            shown,
         })
     }
 

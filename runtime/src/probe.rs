@@ -265,6 +265,20 @@ async fn probe_file(
         }
     }
     let mut one = cfg.clone();
+    // A file may lack an optional column that other files of its table have (files meet by
+    // column name): probe it without that column.
+    let format = if csv {
+        FileFormat::Csv
+    } else {
+        FileFormat::Parquet
+    };
+    if let Some(cols) =
+        crate::headers::columns_of(file, format, crate::sources::csv_delimiter(cfg, file))
+    {
+        let required = ["customer_id", "ts", "amount"];
+        one.columns
+            .retain(|k, v| required.contains(&k.get_ref().as_str()) || cols.contains(v.get_ref()));
+    }
     // The one file, as a path that is never taken for a glob of others.
     // Absolute: the project directory may itself be relative, and `load` joins it again.
     let file = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());

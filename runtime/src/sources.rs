@@ -348,7 +348,7 @@ pub fn expand_path(base: &Path, path: &str, table: &str) -> Result<Vec<PathBuf>,
     Ok(files)
 }
 
-fn format_of(p: &Path) -> Option<FileFormat> {
+pub(crate) fn format_of(p: &Path) -> Option<FileFormat> {
     let name = p.file_name()?.to_string_lossy().to_lowercase();
     if name.ends_with(".csv") || name.ends_with(".tsv") || name.ends_with(".txt") {
         Some(FileFormat::Csv)
@@ -387,6 +387,19 @@ fn named(df: DataFrame, table: &str) -> datafusion::error::Result<DataFrame> {
         other => other,
     };
     Ok(DataFrame::new(state, plan))
+}
+
+/// A table's files grouped by their columns, and their format.
+pub(crate) fn table_layout(
+    project: &Project,
+    cfg: &TableConfig,
+    kind: Kind,
+) -> Result<(crate::headers::Layout, FileFormat), RuntimeError> {
+    let (files, format) = locate(project, cfg, kind)?;
+    Ok((
+        crate::headers::layout(project, cfg, kind, &files, format)?,
+        format,
+    ))
 }
 
 /// A table's files (none of them empty) and their format.
@@ -428,68 +441,33 @@ pub(crate) async fn load(
         (Kind::Transactions, FileFormat::Parquet) => transaction_facts(cfg, &files),
         _ => DataFacts::default(),
     };
-    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     let what = format!("reading {table} from {}", cfg.path.get_ref());
-    let df = match format {
-        FileFormat::Csv => {
-            let delim = csv_delimiter(cfg, &files[0]);
-            let opts = CsvReadOptions::new()
-                .has_header(true)
-                .delimiter(delim)
-                .file_extension(&ext)
-                .schema_infer_max_records(10_000);
-            let df = ctx
-                .read_csv(paths.clone(), opts.clone())
-                .await
-                .and_then(|df| named(df, table))
-                .map_err(|e| RuntimeError::data(what.clone(), e))?;
-            // Amounts written as decimals would be inferred as floating point and lose their
-            // exactness: read them as text and parse them as decimals instead.
-            let exact: Vec<String> = ["amount", "quantity"]
-                .iter()
-                .filter(|_| kind == Kind::Transactions)
-                .map(|c| cfg.mapped(c).unwrap_or(c).to_string())
-                .collect();
-            let inferred = df.schema().as_arrow().clone();
-            // Timestamps are read as text too: the reader would turn one written with an
-            // offset into its UTC time, and segql counts it by the date written (`local_dates`).
-            let as_text = |f: &datafusion::arrow::datatypes::Field| {
-                (exact.contains(f.name()) && f.data_type().is_floating())
-                    || matches!(f.data_type(), DataType::Timestamp(_, None))
-            };
-            if inferred.fields().iter().any(|f| as_text(f)) {
-                let fields: Vec<_> = inferred
-                    .fields()
-                    .iter()
-                    .map(|f| {
-                        // Columns with no values (inferred as Null) cannot be read with an
-                        // explicit schema: read them as text.
-                        if as_text(f) || f.data_type() == &DataType::Null {
-                            std::sync::Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8))
-                        } else {
-                            f.clone()
-                        }
-                    })
-                    .collect();
-                let schema = Schema::new(fields);
-                match ctx.read_csv(paths, opts.schema(&schema)).await {
-                    Ok(df) => named(df, table).and_then(|df| local_dates(df, &inferred)),
-                    Err(e) => Err(e),
-                }
-            } else {
-                Ok(df)
+    let layout = crate::headers::layout(project, cfg, kind, &files, format)?;
+    let (schema, plan) = match format {
+        _ if layout.groups.len() > 1 => {
+            // Files that differ in columns: one scan per set of columns, each widened to every
+            // column (missing ones as NULL) and unioned, so columns meet by name. (DataFusion
+            // takes the columns of a list of files from the first file alone.)
+            let mut frames = Vec::new();
+            for (_, group) in &layout.groups {
+                frames.push(match format {
+                    FileFormat::Csv => read_csv(ctx, cfg, kind, group, &ext).await?,
+                    FileFormat::Parquet => read_parquet(ctx, kind, group, &ext, &what).await?,
+                });
             }
+            let plan = union_by_name(frames, &layout.all_columns())
+                .map_err(|e| RuntimeError::data(what.clone(), e))?;
+            (plan.schema().as_arrow().clone(), plan)
+        }
+        FileFormat::Csv => {
+            let df = read_csv(ctx, cfg, kind, &files, &ext).await?;
+            (df.schema().as_arrow().clone(), df.into_unoptimized_plan())
         }
         FileFormat::Parquet => {
-            let opts = ParquetReadOptions::default().file_extension(&ext);
-            ctx.read_parquet(paths, opts)
-                .await
-                .and_then(|df| named(df, table))
+            let df = read_parquet(ctx, kind, &files, &ext, &what).await?;
+            (df.schema().as_arrow().clone(), df.into_unoptimized_plan())
         }
-    }
-    .map_err(|e| RuntimeError::data(what.clone(), e))?;
-    let schema: Schema = df.schema().as_arrow().clone();
-    let plan = df.into_unoptimized_plan();
+    };
     let exprs = normalize(&schema, cfg, kind)?;
     let b = LogicalPlanBuilder::from(plan)
         .project(exprs)
@@ -542,6 +520,130 @@ pub(crate) async fn load(
         .and_then(|b| b.build())
         .map(|p| (p, facts))
         .map_err(|e| RuntimeError::data(what, e))
+}
+
+/// Reads CSV `files` of one table that share their columns: amounts and timestamps as text
+/// (see [`load`]).
+async fn read_csv(
+    ctx: &SessionContext,
+    cfg: &TableConfig,
+    kind: Kind,
+    files: &[PathBuf],
+    ext: &str,
+) -> Result<DataFrame, RuntimeError> {
+    let table = kind.name();
+    let what = format!("reading {table} from {}", cfg.path.get_ref());
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let delim = csv_delimiter(cfg, &files[0]);
+    let opts = CsvReadOptions::new()
+        .has_header(true)
+        .delimiter(delim)
+        .file_extension(ext)
+        .schema_infer_max_records(10_000);
+    let df = ctx
+        .read_csv(paths.clone(), opts.clone())
+        .await
+        .and_then(|df| named(df, table))
+        .map_err(|e| RuntimeError::data(what.clone(), e))?;
+    // Amounts written as decimals would be inferred as floating point and lose their
+    // exactness: read them as text and parse them as decimals instead.
+    let exact: Vec<String> = ["amount", "quantity"]
+        .iter()
+        .filter(|_| kind == Kind::Transactions)
+        .map(|c| cfg.mapped(c).unwrap_or(c).to_string())
+        .collect();
+    let inferred = df.schema().as_arrow().clone();
+    // Timestamps are read as text too: the reader would turn one written with an
+    // offset into its UTC time, and segql counts it by the date written (`local_dates`).
+    let as_text = |f: &datafusion::arrow::datatypes::Field| {
+        (exact.contains(f.name()) && f.data_type().is_floating())
+            || matches!(f.data_type(), DataType::Timestamp(_, None))
+    };
+    if !inferred.fields().iter().any(|f| as_text(f)) {
+        return Ok(df);
+    }
+    let fields: Vec<_> = inferred
+        .fields()
+        .iter()
+        .map(|f| {
+            // Columns with no values (inferred as Null) cannot be read with an
+            // explicit schema: read them as text.
+            if as_text(f) || f.data_type() == &DataType::Null {
+                std::sync::Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8))
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    let schema = Schema::new(fields);
+    ctx.read_csv(paths, opts.schema(&schema))
+        .await
+        .and_then(|df| named(df, table))
+        .and_then(|df| local_dates(df, &inferred))
+        .map_err(|e| RuntimeError::data(what, e))
+}
+
+/// Reads Parquet `files` of one table that share their columns.
+async fn read_parquet(
+    ctx: &SessionContext,
+    kind: Kind,
+    files: &[PathBuf],
+    ext: &str,
+    what: &str,
+) -> Result<DataFrame, RuntimeError> {
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let opts = ParquetReadOptions::default().file_extension(ext);
+    ctx.read_parquet(paths, opts)
+        .await
+        .and_then(|df| named(df, kind.name()))
+        .map_err(|e| RuntimeError::data(what, e))
+}
+
+/// The frames of one table's files, each with every column of `columns` (a column a frame
+/// lacks as NULL; a column whose type differs between frames as text), unioned.
+fn union_by_name(
+    frames: Vec<DataFrame>,
+    columns: &[String],
+) -> datafusion::error::Result<LogicalPlan> {
+    let type_in = |df: &DataFrame, c: &str| {
+        df.schema()
+            .as_arrow()
+            .field_with_name(c)
+            .ok()
+            .map(|f| f.data_type().clone())
+    };
+    let types: Vec<DataType> = columns
+        .iter()
+        .map(|c| {
+            let mut found = frames.iter().filter_map(|df| type_in(df, c));
+            let first = found.next().unwrap_or(DataType::Utf8);
+            if found.all(|t| t == first) && first != DataType::Null {
+                first
+            } else {
+                DataType::Utf8
+            }
+        })
+        .collect();
+    let mut union: Option<LogicalPlanBuilder> = None;
+    for df in frames {
+        let exprs: Vec<Expr> = columns
+            .iter()
+            .zip(&types)
+            .map(|(c, t)| match type_in(&df, c) {
+                Some(own) if &own == t => ident(c),
+                Some(_) => cast(ident(c), t.clone()).alias(c),
+                None => cast(lit(datafusion::common::ScalarValue::Null), t.clone()).alias(c),
+            })
+            .collect();
+        let widened = LogicalPlanBuilder::from(df.into_unoptimized_plan())
+            .project(exprs)?
+            .build()?;
+        union = Some(match union {
+            None => LogicalPlanBuilder::from(widened),
+            Some(u) => u.union(widened)?,
+        });
+    }
+    union.expect("a table has at least one file").build()
 }
 
 /// The role of a canonical column, which decides its type.
