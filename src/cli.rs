@@ -1291,8 +1291,8 @@ fn periods(every: Every, from: NaiveDate, to: NaiveDate) -> Vec<(String, NaiveDa
     out
 }
 
-/// Inflow and outflow per period: customers whose first purchase falls in it, customers who
-/// were new, active or at risk before it and churned or lost at its end.
+/// Inflow and outflow per period: active customers (new, active or at risk) at its start and
+/// end, and who entered (first purchase in the period, or back from churned or lost) and left.
 async fn flows_cmd(a: FlowsArgs) -> Result<ExitCode> {
     let (project, _) = load_guarded(&a.data, &[], a.output.as_deref())?;
     let options = EngineOptions {
@@ -1351,7 +1351,8 @@ pub async fn flows_batch(
         window: None,
         scope: scope.clone(),
     });
-    let mut rows: Vec<(String, NaiveDate, NaiveDate, i64, i64, i64)> = Vec::new();
+    // (period, start, end, [active_at_start, new_in, returned, left, active_at_end])
+    let mut rows: Vec<(String, NaiveDate, NaiveDate, [i64; 5])> = Vec::new();
     for (label, start, end) in periods(a.every, a.from, a.to) {
         let mut plans = Vec::new();
         let mut last_engine = None;
@@ -1386,9 +1387,21 @@ pub async fn flows_batch(
         let start_lit = lit(ScalarValue::Date32(Some(
             (start - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32,
         )));
-        let was_customer =
-            col("a", "stage").in_list(vec![lit("new"), lit("active"), lit("at_risk")], false);
-        let churned = col("b", "stage").in_list(vec![lit("churned"), lit("lost")], false);
+        // Active: a stage before churn (new, active or at risk). A customer missing before
+        // the period (no purchase yet, not yet signed up) was not active.
+        let active = |t: &str| {
+            use segql_compiler::ir::Stage as Lifecycle;
+            let live = [Lifecycle::New, Lifecycle::Active, Lifecycle::AtRisk]
+                .iter()
+                .map(|s| lit(s.name()))
+                .collect();
+            segql_runtime::datafusion::functions::expr_fn::coalesce(vec![
+                col(t, "stage").in_list(live, false),
+                lit(false),
+            ])
+        };
+        let (was, is) = (active("a"), active("b"));
+        use std::ops::Not;
         let plan = LogicalPlanBuilder::from(after)
             .join(
                 before,
@@ -1400,19 +1413,21 @@ pub async fn flows_batch(
                 None,
             )
             .and_then(|b| {
-                let new_in = count(lit(1))
-                    .filter(col("b", "first").gt_eq(start_lit))
-                    .build()?;
-                let out = count(lit(1)).filter(was_customer.and(churned)).build()?;
-                let active = count(lit(1))
-                    .filter(col("b", "stage").in_list(vec![lit("new"), lit("active")], false))
-                    .build()?;
+                let counted = |cond: Expr| count(lit(1)).filter(cond).build();
+                let entered = is.clone().and(was.clone().not());
                 b.aggregate(
                     Vec::<Expr>::new(),
                     vec![
-                        new_in.alias("new_in"),
-                        out.alias("churned_out"),
-                        active.alias("active_at_end"),
+                        counted(was.clone())?.alias("active_at_start"),
+                        counted(
+                            entered
+                                .clone()
+                                .and(col("b", "first").gt_eq(start_lit.clone())),
+                        )?
+                        .alias("new_in"),
+                        counted(entered.and(col("b", "first").lt(start_lit)))?.alias("returned"),
+                        counted(was.and(is.clone().not()))?.alias("left"),
+                        counted(is)?.alias("active_at_end"),
                     ],
                 )
             })
@@ -1427,41 +1442,36 @@ pub async fn flows_batch(
                 help: None,
             })?;
         let v = |i: usize| b.column(i).as_primitive::<Int64Type>().value(0);
-        rows.push((label, start, end, v(0), v(1), v(2)));
+        rows.push((label, start, end, [v(0), v(1), v(2), v(3), v(4)]));
     }
-    let fields = vec![
-        Field::new("period", DataType::Utf8, false),
-        Field::new("start", DataType::Utf8, false),
-        Field::new("end", DataType::Utf8, false),
-        Field::new("new_in", DataType::Int64, false),
-        Field::new("churned_out", DataType::Int64, false),
-        Field::new("balance", DataType::Int64, false),
-        Field::new("active_at_end", DataType::Int64, false),
+    let text = |f: &dyn Fn(&(String, NaiveDate, NaiveDate, [i64; 5])) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+    };
+    let number = |f: &dyn Fn(&[i64; 5]) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| f(&r.3)).collect::<Vec<_>>(),
+        ))
+    };
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("period", text(&|r| r.0.clone())),
+        ("start", text(&|r| r.1.to_string())),
+        ("end", text(&|r| r.2.to_string())),
+        ("active_at_start", number(&|v| v[0])),
+        ("new_in", number(&|v| v[1])),
+        ("returned", number(&|v| v[2])),
+        ("left", number(&|v| v[3])),
+        ("balance", number(&|v| v[1] + v[2] - v[3])),
+        ("active_at_end", number(&|v| v[4])),
     ];
-    let arrays: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.0.clone()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.1.to_string()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.2.to_string()),
-        )),
-        Arc::new(Int64Array::from(
-            rows.iter().map(|r| r.3).collect::<Vec<_>>(),
-        )),
-        Arc::new(Int64Array::from(
-            rows.iter().map(|r| r.4).collect::<Vec<_>>(),
-        )),
-        Arc::new(Int64Array::from(
-            rows.iter().map(|r| r.3 - r.4).collect::<Vec<_>>(),
-        )),
-        Arc::new(Int64Array::from(
-            rows.iter().map(|r| r.5).collect::<Vec<_>>(),
-        )),
-    ];
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).into_diagnostic()
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), false))
+        .collect();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .into_diagnostic()
 }
 
 async fn thresholds_cmd(a: ThresholdArgs) -> Result<ExitCode> {

@@ -859,7 +859,7 @@ fn flows_count_customers_in_and_out_per_period() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "period,start,end,new_in,churned_out,balance,active_at_end"
+        "period,start,end,active_at_start,new_in,returned,left,balance,active_at_end"
     );
     // Periods at the edges are cut to the requested dates.
     assert!(
@@ -873,25 +873,84 @@ fn flows_count_customers_in_and_out_per_period() {
             .starts_with("2026-Q4,2026-10-01,2026-10-31,"),
         "{out}"
     );
-    // New customers of a period are those whose first purchase falls in it.
+    assert_flows_add_up(&out);
+    // Checked against segments run on their own: the active customers at the end of Q3, and
+    // those of them whose first purchase falls in it.
     let q3: Vec<&str> = lines
         .iter()
         .find(|l| l.starts_with("2026-Q3"))
         .unwrap()
         .split(',')
         .collect();
-    let c = on_example(
-        "run",
-        &[
-            "-e",
-            "first_purchase between 2026-07-01 and 2026-09-30",
-            "--as-of",
-            "2026-09-30",
-            "--count",
-        ],
+    let count = |expr: &str| {
+        let c = on_example("run", &["-e", expr, "--as-of", "2026-09-30", "--count"]);
+        stdout(&c).trim().to_string()
+    };
+    let active = "(lifecycle = new or lifecycle = active or lifecycle = at_risk)";
+    assert_eq!(count(active), q3[8]);
+    assert_eq!(
+        count(&format!(
+            "{active} and first_purchase between 2026-07-01 and 2026-09-30"
+        )),
+        q3[4]
     );
-    assert_eq!(stdout(&c).trim(), q3[3]);
     insta::assert_snapshot!(out);
+}
+
+/// Every row of a flows report (CSV) adds up, and each period starts where the one before ended.
+fn assert_flows_add_up(csv: &str) {
+    let rows: Vec<Vec<i64>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').skip(3).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert!(!rows.is_empty(), "{csv}");
+    for r in &rows {
+        let [start, new_in, returned, left, balance, end] = r[..] else {
+            panic!("{csv}")
+        };
+        assert_eq!(end, start + new_in + returned - left, "{csv}");
+        assert_eq!(balance, end - start, "{csv}");
+    }
+    for w in rows.windows(2) {
+        assert_eq!(w[0][5], w[1][0], "{csv}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4))]
+    /// Flows add up on generated data, by month or quarter, over any stretch of dates.
+    #[test]
+    fn flows_add_up_on_generated_data(
+        seed in 0u64..1000,
+        first_day in 0i64..400,
+        length in 20i64..300,
+        monthly in proptest::bool::ANY,
+        partner in proptest::option::of(0usize..3),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        segql_ok(vec!["demo", "--customers", "150", "--seed", &seed.to_string(), "--out", &d], &[]);
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/segql.toml"),
+            dir.path().join("segql.toml"),
+        )
+        .unwrap();
+        let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()
+            + chrono::Duration::days(first_day);
+        let end = start + chrono::Duration::days(length);
+        let (from, to) = (start.to_string(), end.to_string());
+        let every = if monthly { "month" } else { "quarter" };
+        let mut args = vec![
+            "flows", "--project", &d, "--every", every, "--from", &from, "--to", &to, "--format",
+            "csv",
+        ];
+        let partners = ["OKKO", "Silpo", "ALLO"];
+        if let Some(p) = partner {
+            args.extend(["--partner", partners[p]]);
+        }
+        assert_flows_add_up(&segql_ok(args, &[]));
+    }
 }
 
 #[test]
