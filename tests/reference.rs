@@ -69,7 +69,7 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
     (
         prop::collection::vec(tx, 1..120),
         prop::option::of(prop::collection::vec(
-            (0u8..30, 0u8..3, 18u8..80, 0i64..900),
+            (0u8..30, 0u8..3, 18u8..80, -60i64..900),
             1..30,
         )),
         any::<bool>(),
@@ -491,8 +491,15 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
                 .filter(|t| t.ts <= as_of())
                 .map(|t| t.customer_id.clone())
                 .collect();
+            // Customers without purchases, once they signed up.
             if let Some(c) = &data.customers {
-                b.extend(c.keys().cloned());
+                b.extend(
+                    c.iter()
+                        .filter(|(_, a)| {
+                            !matches!(a.get("signup_date"), Some(Attr::Date(d)) if *d > as_of())
+                        })
+                        .map(|(id, _)| id.clone()),
+                );
             }
             b
         };

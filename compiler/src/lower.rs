@@ -411,6 +411,9 @@ fn qual(relation: impl Into<String>, name: impl Into<String>) -> Expr {
     Expr::Column(qcol(relation, name))
 }
 
+/// The customers' signup date, joined to leave out customers not yet known as of the date.
+const SIGNUP: &str = "__signup";
+
 /// Days since 1970-01-01, the representation of Arrow's Date32.
 fn epoch_days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")).num_days() as i32
@@ -836,6 +839,16 @@ impl Profile {
                 let rows = catalog.customer_rows().filter(|_| jt == JoinType::Left);
                 let mut ccols = vec![ident("customer_id")];
                 ccols.extend(attrs.iter().map(|a| ident(a.as_str())));
+                // The whole base holds the customers known as of the date: a customer without
+                // a purchase who signed up after it is not one yet.
+                let signup = jt == JoinType::Full
+                    && merged_table
+                        .schema()
+                        .field_with_unqualified_name("signup_date")
+                        .is_ok();
+                if signup {
+                    ccols.push(ident("signup_date").alias(SIGNUP));
+                }
                 let cust = PlanBuilder::from(rows.unwrap_or(merged_table).clone())
                     .project(ccols)?
                     .alias("c")?
@@ -849,6 +862,15 @@ impl Profile {
                         vec![qcol("c", "customer_id")],
                     ),
                 )?;
+                if signup {
+                    let known = qual("c", SIGNUP);
+                    b = b.filter(
+                        qual("p", "customer_id")
+                            .is_not_null()
+                            .or(known.clone().is_null())
+                            .or(known.lt_eq(date_lit(catalog.as_of))),
+                    )?;
+                }
                 if rows.is_some() {
                     let group = agg_plan.schema().fields().iter().map(|f| p(f.name()));
                     let merged = attrs.iter().map(|a| max(c_col(a)).alias(a.as_str()));

@@ -151,7 +151,14 @@ pub fn evaluate(
     }
     let mut base: BTreeSet<&str> = by_customer.keys().copied().collect();
     if let Some(c) = &data.customers {
-        base.extend(c.keys().map(String::as_str));
+        // Customers without purchases are known once they signed up.
+        base.extend(
+            c.iter()
+                .filter(|(_, attrs)| {
+                    !matches!(attrs.get("signup_date"), Some(Attr::Date(d)) if *d > as_of)
+                })
+                .map(|(id, _)| id.as_str()),
+        );
     }
     let empty = Vec::new();
     let ctx_of = |id: &'_ str| {
