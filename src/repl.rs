@@ -514,11 +514,10 @@ impl Session {
             );
         }
         let text = segql_grammar::fmt::format_segment(name, None, ast);
-        // Define it in the session first: a bad reference stops here.
-        if let Err(e) = self
-            .program
-            .define(&format!("input {}", self.inputs), &text)
-        {
+        // Define it on a copy of the session's program first: a bad reference stops here, and
+        // the session takes the definition only once the file is written.
+        let mut program = self.program.clone();
+        if let Err(e) = program.define(&format!("input {}", self.inputs), &text) {
             return writeln!(out, "{}", render(e));
         }
         if !existing.is_empty() && !existing.ends_with('\n') {
@@ -533,11 +532,12 @@ impl Session {
                 .and_then(|_| f.commit())
                 .map_err(|e| RuntimeError::Io {
                     path: file.display().to_string(),
-                    reason: e.to_string(),
+                    reason: segql_runtime::output::io_reason(&e),
                 })
         });
         match r {
             Ok(()) => {
+                self.program = program;
                 self.refresh_words();
                 writeln!(out, "saved segment {name} to {}", file.display())
             }

@@ -1217,10 +1217,16 @@ fn a_command_line_that_cannot_work_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(d, "tx.csv", "customer_id,ts,amount\n1,2024-01-01,5\n");
+    // Parquet streams into a pipe (a terminal gets an error instead).
     let o = run_tx(d, "tx.csv", &["--format", "parquet"]);
-    let err = fails_with(&o, "segql::usage");
-    assert!(err.contains("Parquet output needs a file"), "{err}");
-    insta::assert_snapshot!(rendered(&o));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        o.stdout.starts_with(b"PAR1"),
+        "{:?}",
+        &o.stdout[..4.min(o.stdout.len())]
+    );
+    let o = run_tx(d, "tx.csv", &["--format", "tsv"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 
     // A table path that mixes file types.
     std::fs::create_dir(d.join("tx")).unwrap();
@@ -1236,11 +1242,13 @@ fn a_command_line_that_cannot_work_is_a_usage_error() {
             ("amount", amounts(&[500])),
         ],
     );
-    let err = fails_with(&run_tx(d, "tx", &[]), "segql::usage");
+    let o = run_tx(d, "tx", &[]);
+    let err = fails_with(&o, "segql::usage");
     assert!(
         err.contains("the transactions path `tx` mixes file types"),
         "{err}"
     );
+    insta::assert_snapshot!(rendered(&o).replace(&d.display().to_string(), "[TMP]"));
 }
 
 /// `segql run ... | head`: the reader going away is not an error (`segql::io::closed` is never
@@ -1542,6 +1550,77 @@ fn special_files_are_written_in_place_and_links_followed() {
         "{err}"
     );
     assert!(!d.join("no").exists());
+
+    // A descriptor path (`/proc/self/fd/1`, like `/dev/stdout`) is the descriptor the shell
+    // opened: an appending redirect keeps what the file held.
+    write(d, "log.txt", "earlier\n");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} run -e 'frequency >= 1' --transactions tx.csv --format csv --output /proc/self/fd/1 >> log.txt",
+            env!("CARGO_BIN_EXE_segql")
+        ))
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(d.join("log.txt")).unwrap(),
+        "earlier\ncustomer_id,frequency\n1,1\n2,1\n"
+    );
+    // A read-only file is not replaced.
+    write(d, "kept.csv", "keep me\n");
+    let mut perms = std::fs::metadata(d.join("kept.csv")).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(d.join("kept.csv"), perms).unwrap();
+    let err = fails_with(&run_tx(d, "tx.csv", &["--output", "kept.csv"]), "segql::io");
+    assert!(err.contains("`kept.csv`: is read-only"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("kept.csv")).unwrap(),
+        "keep me\n"
+    );
+}
+
+/// A write that fails half-way (the file size limit stands in for a full disk): the error names
+/// the target, never the temporary file, which is gone, and an earlier file is untouched.
+#[test]
+fn a_write_that_fails_half_way_leaves_the_earlier_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut tx = String::from("customer_id,ts,amount\n");
+    for i in 0..400 {
+        tx.push_str(&format!("customer-{i:05},2024-01-01,5\n"));
+    }
+    write(d, "tx.csv", &tx);
+    for format in ["csv", "json", "parquet", "table"] {
+        write(d, "out.dat", "earlier\n");
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "trap '' XFSZ; ulimit -f 4; exec {} run -e 'frequency >= 1' --transactions tx.csv --format {format} --output out.dat",
+                env!("CARGO_BIN_EXE_segql")
+            ))
+            .env("NO_COLOR", "1")
+            .current_dir(d)
+            .output()
+            .unwrap();
+        let err = fails_with(&o, "segql::io");
+        assert!(err.contains("cannot access `out.dat`"), "{format}: {err}");
+        assert!(
+            !err.contains(".segql-") && !err.contains(".tmp"),
+            "{format}: {err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("out.dat")).unwrap(),
+            "earlier\n"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".segql-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{format}: {leftovers:?}");
+    }
 }
 
 /// A project whose segments link to a directory outside it, which holds a secret.
@@ -1566,6 +1645,9 @@ fn imports_cannot_escape_the_root_through_links_dots_or_absolute_paths() {
     let secret = out.path().join("secret.seg").display().to_string();
     let imports = [
         "etc/secret.seg".to_string(),
+        // A missing file behind the link is refused the same way: nothing is told about it.
+        "etc/nothere.seg".to_string(),
+        "etc/../../secret.seg".to_string(),
         "deep/er/link/secret.seg".to_string(),
         "deep/../etc/secret.seg".to_string(),
         secret.clone(),
@@ -1829,6 +1911,87 @@ fn files_of_one_table_are_matched_by_column_name() {
         "segql::data::missing_column",
     );
     assert!(err.contains("`pq/c.parquet` has no column `ts`"), "{err}");
+}
+
+#[test]
+fn a_new_file_a_glob_would_read_is_refused_however_the_glob_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("proj/tx")).unwrap();
+    std::fs::create_dir_all(d.join("other")).unwrap();
+    write(
+        d,
+        "proj/tx/a.csv",
+        "customer_id,ts,amount\n1,2024-01-01,5\n",
+    );
+    std::os::unix::fs::symlink(d.join("proj"), d.join("via-link")).unwrap();
+    for (glob, out) in [
+        ("../proj/tx/*.csv", "../proj/tx/new.csv"),
+        ("../via-link/tx/*.csv", "../proj/tx/new.csv"),
+        ("../proj/tx/*.csv", "../via-link/tx/new.csv"),
+    ] {
+        let o = segql(
+            &d.join("other"),
+            &[
+                "run",
+                "-e",
+                "frequency >= 1",
+                "--transactions",
+                glob,
+                "--output",
+                out,
+            ],
+        );
+        let err = fails_with(&o, "segql::output::is_input");
+        assert!(
+            err.contains("would be read as part of the transactions files"),
+            "{glob} {out}: {err}"
+        );
+        assert!(!d.join("proj/tx/new.csv").exists());
+    }
+    // A file the glob does not reach (a subdirectory) is fine.
+    std::fs::create_dir(d.join("proj/tx/sub")).unwrap();
+    let o = segql(
+        &d.join("other"),
+        &[
+            "run",
+            "-e",
+            "frequency >= 1",
+            "--transactions",
+            "../proj/tx/*.csv",
+            "--output",
+            "../proj/tx/sub/x.csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn a_column_typed_differently_across_files_takes_a_type_all_values_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("cust")).unwrap();
+    write(d, "tx.csv", "customer_id,ts,amount\n1,2024-01-01,5\n");
+    write(d, "cust/a.csv", "customer_id,age\n1,30\n2,20\n");
+    write(d, "cust/b.csv", "age,customer_id\n40.5,3\n");
+    let o = segql(
+        d,
+        &[
+            "run",
+            "-e",
+            "age > 25",
+            "--transactions",
+            "tx.csv",
+            "--customers",
+            "cust",
+            "--as-of",
+            "2024-01-31",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "customer_id,age\n1,30.0\n3,40.5\n");
 }
 
 #[test]

@@ -221,27 +221,29 @@ impl Program {
         for item in &file.items {
             match item {
                 Item::Import(imp) => {
-                    let written = normalize(&base.join(&imp.path));
-                    // Links are followed before the root check: a file outside the root is
-                    // refused before a byte of it is read. One that does not exist is
-                    // reported as missing only when its written path stays inside.
+                    // Links are followed before the root check, as the system opens the file
+                    // (a `..` after a link leaves the link's target): a file outside the root
+                    // is refused before a byte of it is read. A missing file is placed by its
+                    // deepest existing directory, so a missing file outside the root is refused
+                    // the same way and reveals nothing.
+                    let written = base.join(&imp.path);
                     let outside = |p: &Path| {
                         self.current_root
                             .as_ref()
                             .is_some_and(|root| !p.starts_with(root))
                     };
-                    let target = match std::fs::canonicalize(&written) {
-                        Ok(t) => t,
-                        Err(_) if outside(&written) => written.clone(),
-                        Err(e) => {
-                            return Err(CompileError::FileNotReadable {
-                                path: display(&written),
-                                reason: io_reason(&e),
-                                src: Some(self.sources[idx].named()),
-                                span: Some(imp.path_span),
-                            });
-                        }
+                    let (target, missing) = match std::fs::canonicalize(&written) {
+                        Ok(t) => (t, None),
+                        Err(e) => (resolve_existing(&written), Some(e)),
                     };
+                    if let Some(e) = missing.filter(|_| !outside(&target)) {
+                        return Err(CompileError::FileNotReadable {
+                            path: display(&target),
+                            reason: io_reason(&e),
+                            src: Some(self.sources[idx].named()),
+                            span: Some(imp.path_span),
+                        });
+                    }
                     if outside(&target) {
                         let root = self.current_root.as_deref().unwrap_or(Path::new("/"));
                         return Err(CompileError::ImportOutsideRoot {
@@ -251,7 +253,13 @@ impl Program {
                             span: imp.path_span,
                         });
                     }
-                    self.load(&written, &target, false, Some((idx, imp.path_span)), stack)?;
+                    self.load(
+                        &normalize(&written),
+                        &target,
+                        false,
+                        Some((idx, imp.path_span)),
+                        stack,
+                    )?;
                 }
                 Item::Segment(def) => {
                     let name = def.name.name.clone();
@@ -296,6 +304,29 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
+/// A path that does not exist, with its deepest existing ancestor resolved (links followed)
+/// and the rest appended lexically.
+fn resolve_existing(p: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut cur = p.to_path_buf();
+    loop {
+        if let Ok(c) = std::fs::canonicalize(&cur) {
+            let mut out = c;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return normalize(&out);
+        }
+        match (cur.file_name().map(|n| n.to_os_string()), cur.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                cur = parent.to_path_buf();
+            }
+            _ => return normalize(p),
+        }
+    }
+}
+
 /// `p` with its links followed, or (when it does not exist) made absolute lexically.
 fn canonical(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| normalize(&absolute(p)))
@@ -304,7 +335,8 @@ fn canonical(p: &Path) -> PathBuf {
 /// The text of a segment file: UTF-8, with a leading byte-order mark dropped (spans then count
 /// from the first character after it). CRLF line ends need nothing: the grammar skips `\r`.
 pub fn decode(name: &str, mut bytes: Vec<u8>) -> Result<String, CompileError> {
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
+    let bom = bytes.starts_with(b"\xEF\xBB\xBF");
+    if bom {
         bytes.drain(..3);
     }
     String::from_utf8(bytes).map_err(|e| {
@@ -321,7 +353,8 @@ pub fn decode(name: &str, mut bytes: Vec<u8>) -> Result<String, CompileError> {
         CompileError::Encoding {
             path: name.to_string(),
             line,
-            byte: bad - line_start + 1,
+            // Bytes of the line as the file has them, the mark included.
+            byte: bad - line_start + 1 + if bom && line == 1 { 3 } else { 0 },
             help: format!(
                 "segql reads UTF-8 only: convert the file, e.g. `iconv -f cp1251 -t utf-8 {file} > utf8-{file}` (cp1251 is Windows Cyrillic: name the file's own encoding), or save it again as UTF-8"
             ),

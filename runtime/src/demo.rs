@@ -495,7 +495,11 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, RuntimeError> {
     let comm_path = opts.out.join("communications.csv");
     // A directory that already holds data (a project's, an earlier demo's) is never written
     // over: the generator only creates files.
-    let existing: Vec<String> = [&tx_path, &cust_path, &comm_path]
+    let other_tx = opts.out.join(match opts.format {
+        FileFormat::Csv => "transactions.parquet",
+        FileFormat::Parquet => "transactions.csv",
+    });
+    let existing: Vec<String> = [&tx_path, &other_tx, &cust_path, &comm_path]
         .iter()
         .filter(|p| std::fs::symlink_metadata(p).is_ok())
         .map(|p| format!("`{}`", p.display()))

@@ -43,7 +43,11 @@ struct Input {
 #[derive(Debug, Clone)]
 enum Watch {
     /// A directory: every CSV or Parquet file in it.
-    Dir { table: String, dir: PathBuf },
+    Dir {
+        table: String,
+        shown: String,
+        dir: PathBuf,
+    },
     /// A glob, as an absolute pattern.
     Glob {
         table: String,
@@ -98,7 +102,7 @@ impl Inputs {
             base.join(path)
         };
         if path.contains(['*', '?', '[']) {
-            if let Ok(pattern) = glob::Pattern::new(&absolute(&full).to_string_lossy()) {
+            if let Ok(pattern) = glob::Pattern::new(&canonical_glob(&full).to_string_lossy()) {
                 self.watches.push(Watch::Glob {
                     table: table.into(),
                     shown: path.into(),
@@ -110,6 +114,7 @@ impl Inputs {
         {
             self.watches.push(Watch::Dir {
                 table: table.into(),
+                shown: path.into(),
                 dir,
             });
         }
@@ -167,12 +172,18 @@ impl Inputs {
                             p.parent() == Some(dir.as_path())
                                 && crate::sources::format_of(p).is_some()
                         }
-                        Watch::Glob { pattern, .. } => pattern.matches_path(p),
+                        Watch::Glob { pattern, .. } => pattern.matches_path_with(
+                            p,
+                            glob::MatchOptions {
+                                require_literal_separator: true,
+                                ..Default::default()
+                            },
+                        ),
                     };
                     if read {
                         let what = match w {
-                            Watch::Dir { table, dir } => {
-                                format!("the {table} directory `{}`", dir.display())
+                            Watch::Dir { table, shown, .. } => {
+                                format!("the {table} directory `{shown}`")
                             }
                             Watch::Glob { table, shown, .. } => {
                                 format!("the {table} files `{shown}`")
@@ -182,7 +193,7 @@ impl Inputs {
                             &shown,
                             option,
                             &what,
-                            "the next run would read it as",
+                            "the next run would take it for",
                         ));
                     }
                 }
@@ -201,13 +212,17 @@ impl Inputs {
 
 fn clash(shown: &str, option: &str, input: &str, how: &str) -> RuntimeError {
     let message = if how.starts_with("the next run") {
-        format!("{option} `{shown}` is among {input}: {how} data")
+        format!("{option} `{shown}` would be read as part of {input}: {how} data")
     } else {
         format!("{option} `{shown}` is {input}: {how} a file this command reads")
     };
     RuntimeError::OutputIsInput {
         message,
-        help: format!("write the result to a file outside the data, e.g. {option} members.csv"),
+        help: if option == ":save" {
+            "save segments to a segment file, e.g. :save NAME saved.seg".into()
+        } else {
+            format!("write the result to a file outside the data, e.g. {option} members.csv")
+        },
     }
 }
 
@@ -234,6 +249,27 @@ impl Target {
             Some(n) => dir.join(n),
             None => abs,
         })
+    }
+}
+
+/// A glob pattern with the directories before its first wildcard resolved as the file system
+/// sees them (`..` and links followed), as new outputs are.
+fn canonical_glob(pattern: &Path) -> PathBuf {
+    let abs = absolute(pattern);
+    let mut literal = PathBuf::new();
+    let mut rest = PathBuf::new();
+    for c in abs.components() {
+        let wild = c.as_os_str().to_string_lossy().contains(['*', '?', '[']);
+        if rest.as_os_str().is_empty() && !wild {
+            literal.push(c);
+        } else {
+            rest.push(c);
+        }
+    }
+    // The last literal part may be a file name pattern's directory or the pattern itself.
+    match std::fs::canonicalize(&literal) {
+        Ok(dir) => dir.join(rest),
+        Err(_) => abs,
     }
 }
 

@@ -54,15 +54,16 @@ impl Format {
 }
 
 /// An error writing `path`, shown as the target (an I/O error of a temporary file carries its
-/// name: only the operating system's reason is kept).
+/// name: only the operating system's reason is kept). On standard output, a reader that went
+/// away (`segql run ... | head`) is not an error of ours; on a pipe named by `--output` (a
+/// loader that died) it is.
 fn io_err(path: &str, e: impl std::fmt::Display + 'static) -> RuntimeError {
     let any: &dyn std::any::Any = &e;
     let reason = match any.downcast_ref::<std::io::Error>() {
         Some(io) => io_reason(io),
         None => e.to_string(),
     };
-    if reason.contains("Broken pipe") {
-        // The reader went away (`segql run ... | head`): not an error of ours.
+    if path == STDOUT && reason.contains("Broken pipe") {
         return RuntimeError::OutputClosed;
     }
     RuntimeError::Io {
@@ -70,6 +71,9 @@ fn io_err(path: &str, e: impl std::fmt::Display + 'static) -> RuntimeError {
         reason,
     }
 }
+
+/// How standard output is named in messages.
+const STDOUT: &str = "standard output";
 
 /// Writes a stream of batches in `format` to `dest` (standard output when `None` or `-`);
 /// returns the number of rows written. See [`OutputFile`] for how a file is written.
@@ -81,10 +85,12 @@ pub async fn write_stream(
     let schema = stream.schema();
     let mut sink = OutputFile::open(dest)?;
     let name = sink.name().to_string();
-    if format == Format::Parquet && sink.is_stdout() {
+    if format == Format::Parquet && sink.is_terminal() {
         return Err(RuntimeError::Usage {
-            message: "Parquet output needs a file".into(),
-            help: Some("add --output FILE.parquet".into()),
+            message: "Parquet output cannot go to a terminal".into(),
+            help: Some(
+                "add --output FILE.parquet, or pipe it to a program that reads Parquet".into(),
+            ),
         });
     }
     let mut rows = 0u64;
@@ -174,10 +180,31 @@ impl OutputFile {
             )));
         };
         let shown = p.display().to_string();
+        if let Some(fd) = descriptor(p) {
+            // `/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`: the descriptor the shell opened
+            // (a redirect to a file, maybe appending), never the file behind it replaced.
+            if fd == 1 {
+                return Ok(OutputFile::Stdout(std::io::BufWriter::new(
+                    std::io::stdout(),
+                )));
+            }
+            let file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(p)
+                .map_err(|e| io_err(&shown, e))?;
+            return Ok(OutputFile::Special {
+                name: shown,
+                file: std::io::BufWriter::new(file),
+            });
+        }
         match std::fs::metadata(p) {
             Ok(m) if m.is_dir() => Err(RuntimeError::Io {
                 path: shown,
                 reason: "is a directory; give a file name".into(),
+            }),
+            Ok(m) if is_block_device(&m) => Err(RuntimeError::Io {
+                path: shown,
+                reason: "is a block device (a disk): segql writes files, pipes and character devices only".into(),
             }),
             Ok(m) if !m.is_file() => {
                 let file = std::fs::OpenOptions::new()
@@ -196,7 +223,7 @@ impl OutputFile {
     /// The destination as shown in messages.
     pub fn name(&self) -> &str {
         match self {
-            OutputFile::Stdout(_) => "standard output",
+            OutputFile::Stdout(_) => STDOUT,
             OutputFile::Special { name, .. } => name,
             OutputFile::Atomic(f) => &f.shown,
         }
@@ -205,6 +232,16 @@ impl OutputFile {
     /// True when writing to standard output.
     pub fn is_stdout(&self) -> bool {
         matches!(self, OutputFile::Stdout(_))
+    }
+
+    /// True when the output is a terminal (no place for binary formats).
+    pub fn is_terminal(&self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            OutputFile::Stdout(s) => s.get_ref().is_terminal(),
+            OutputFile::Special { file, .. } => file.get_ref().is_terminal(),
+            OutputFile::Atomic(_) => false,
+        }
     }
 
     /// Completes the output: flushes it and, for a regular file, renames it into place.
@@ -288,14 +325,28 @@ impl AtomicFile {
             }
             _ => target.to_path_buf(),
         };
+        if std::fs::metadata(&real).is_ok_and(|m| m.permissions().readonly()) {
+            return Err(RuntimeError::Io {
+                path: shown,
+                reason: "is read-only: segql does not replace it".into(),
+            });
+        }
         let dir = match real.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => std::path::PathBuf::from("."),
         };
         if !dir.is_dir() {
+            let given = target
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(&dir);
             return Err(RuntimeError::Io {
                 path: shown,
-                reason: format!("the directory `{}` does not exist", dir.display()),
+                reason: if dir.exists() {
+                    format!("`{}` is not a directory", given.display())
+                } else {
+                    format!("the directory `{}` does not exist", given.display())
+                },
             });
         }
         let tmp = tempfile::Builder::new()
@@ -313,7 +364,7 @@ impl AtomicFile {
     /// Completes the file: flushes and renames it into place.
     pub fn commit(mut self) -> std::io::Result<()> {
         if let Some(mut t) = self.tmp.take() {
-            t.flush()?;
+            t.as_file_mut().flush()?;
             // Temporary files are private; the result gets the permissions of the file it
             // replaces, or ordinary ones.
             let perms = match std::fs::metadata(&self.target) {
@@ -328,20 +379,62 @@ impl AtomicFile {
     }
 }
 
+// Through the raw file: the temporary file's own writer names its path in every error.
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match &mut self.tmp {
-            Some(t) => t.write(buf),
+            Some(t) => t.as_file_mut().write(buf),
             None => Err(std::io::Error::other("file already committed")),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         match &mut self.tmp {
-            Some(t) => t.flush(),
+            Some(t) => t.as_file_mut().flush(),
             None => Ok(()),
         }
     }
+}
+
+/// The descriptor a path names when it is (or links through) `/dev/stdout`, `/dev/stderr`,
+/// `/dev/fd/N` or `/proc/PID/fd/N`.
+fn descriptor(p: &Path) -> Option<u32> {
+    let mut cur = std::path::absolute(p).ok()?;
+    for _ in 0..40 {
+        let text = cur.to_string_lossy().to_string();
+        match text.as_str() {
+            "/dev/stdin" => return Some(0),
+            "/dev/stdout" => return Some(1),
+            "/dev/stderr" => return Some(2),
+            _ => {}
+        }
+        let parts: Vec<&str> = text.trim_start_matches('/').split('/').collect();
+        let fd = match parts.as_slice() {
+            ["dev", "fd", n] => n.parse().ok(),
+            ["proc", _, "fd", n] => n.parse().ok(),
+            _ => None,
+        };
+        if fd.is_some() {
+            return fd;
+        }
+        let target = std::fs::read_link(&cur).ok()?;
+        cur = match cur.parent() {
+            Some(dir) => dir.join(target),
+            None => target,
+        };
+    }
+    None
+}
+
+#[cfg(unix)]
+fn is_block_device(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    m.file_type().is_block_device()
+}
+
+#[cfg(not(unix))]
+fn is_block_device(_: &std::fs::Metadata) -> bool {
+    false
 }
 
 #[cfg(unix)]

@@ -600,7 +600,8 @@ async fn read_parquet(
 }
 
 /// The frames of one table's files, each with every column of `columns` (a column a frame
-/// lacks as NULL; a column whose type differs between frames as text), unioned.
+/// lacks as NULL; a column whose type differs between frames cast to one type all its values
+/// fit, else to text), unioned.
 fn union_by_name(
     frames: Vec<DataFrame>,
     columns: &[String],
@@ -615,13 +616,14 @@ fn union_by_name(
     let types: Vec<DataType> = columns
         .iter()
         .map(|c| {
-            let mut found = frames.iter().filter_map(|df| type_in(df, c));
-            let first = found.next().unwrap_or(DataType::Utf8);
-            if found.all(|t| t == first) && first != DataType::Null {
-                first
-            } else {
-                DataType::Utf8
-            }
+            // The type every file's values fit (Int64 and Float64: Float64), else text.
+            let found: Vec<DataType> = frames
+                .iter()
+                .filter_map(|df| type_in(df, c))
+                .filter(|t| *t != DataType::Null)
+                .collect();
+            datafusion::logical_expr::type_coercion::binary::type_union_resolution(&found)
+                .unwrap_or(DataType::Utf8)
         })
         .collect();
     let mut union: Option<LogicalPlanBuilder> = None;
