@@ -1115,6 +1115,11 @@ pub async fn transitions_batch(
             true,
         )
         .await?;
+        if alias == "b" {
+            engine
+                .check_partners(&a.partner.iter().cloned().collect::<Vec<_>>())
+                .await?;
+        }
         let profile =
             segql_compiler::Profile::build(&engine.catalog, std::slice::from_ref(&value), true)
                 .map_err(compile_err)?;
@@ -1366,6 +1371,9 @@ pub async fn flows_batch(
                 true,
             )
             .await?;
+            if rows.is_empty() && alias == "b" {
+                engine.check_partners(&scope).await?;
+            }
             let values = [stage.clone(), first.clone()];
             let profile = segql_compiler::Profile::build(&engine.catalog, &values, true)
                 .map_err(compile_err)?;
@@ -1476,12 +1484,22 @@ pub async fn flows_batch(
 
 async fn thresholds_cmd(a: ThresholdArgs) -> Result<ExitCode> {
     let engine = engine(&a.data, true, false).await?;
+    engine.check_partners(&a.partner).await?;
     let rhythms = segql_runtime::thresholds::partner_rhythms(&engine, &a.partner).await?;
+    for p in &a.partner {
+        if !rhythms.iter().any(|r| &r.partner == p) {
+            eprintln!(
+                "{p}: no customer bought there on two days up to {}: no gaps to suggest thresholds from",
+                engine.catalog.as_of
+            );
+        }
+    }
     let col = |f: &dyn Fn(&segql_runtime::thresholds::PartnerRhythm) -> i64| -> ArrayRef {
         Arc::new(Int64Array::from(rhythms.iter().map(f).collect::<Vec<_>>()))
     };
     let fields = [
-        "customers",
+        "buyers",
+        "repeat_customers",
         "gaps",
         "median_gap",
         "p80_gap",
@@ -1500,7 +1518,8 @@ async fn thresholds_cmd(a: ThresholdArgs) -> Result<ExitCode> {
         Arc::new(StringArray::from_iter_values(
             rhythms.iter().map(|r| r.partner.as_str()),
         )),
-        col(&|r| r.customers as i64),
+        col(&|r| r.buyers as i64),
+        col(&|r| r.repeat_customers as i64),
         col(&|r| r.gaps as i64),
         col(&|r| r.median as i64),
         col(&|r| r.p80 as i64),
@@ -1512,20 +1531,58 @@ async fn thresholds_cmd(a: ThresholdArgs) -> Result<ExitCode> {
     let batch = RecordBatch::try_new(Arc::new(Schema::new(schema)), arrays).into_diagnostic()?;
     let format = output_format(a.format, None);
     segql_runtime::output::write_stream(one_batch_stream(batch), format, None).await?;
-    if format == Format::Table {
-        outln!(
-            "\n# as of {}; paste into segql.toml to use:",
-            engine.catalog.as_of
-        );
-        for r in &rhythms {
-            outln!(
-                "[lifecycle.partners.{:?}]\nat_risk_days = {}\nchurned_days = {}\nlost_days = {}\n",
-                r.partner,
-                r.thresholds.at_risk_days,
-                r.thresholds.churned_days,
-                r.thresholds.lost_days
-            );
-        }
+    if format == Format::Table && !rhythms.is_empty() {
+        outln!("{}", thresholds_block(&engine, &rhythms));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What to put into the project file: a section for each partner that has none, the keys to
+/// set in each section the file already has (TOML takes a section once).
+fn thresholds_block(
+    engine: &Engine,
+    rhythms: &[segql_runtime::thresholds::PartnerRhythm],
+) -> String {
+    use std::fmt::Write;
+    let configured = engine
+        .project
+        .file
+        .lifecycle
+        .as_ref()
+        .map(|l| l.get_ref().partners.clone())
+        .unwrap_or_default();
+    let keys = |r: &segql_runtime::thresholds::PartnerRhythm| {
+        format!(
+            "at_risk_days = {}\nchurned_days = {}\nlost_days = {}\n",
+            r.thresholds.at_risk_days, r.thresholds.churned_days, r.thresholds.lost_days
+        )
+    };
+    let mut out = format!(
+        "\n# as of {}: thresholds from each partner's purchase gaps, for segql.toml",
+        engine.catalog.as_of
+    );
+    for r in rhythms {
+        let _ = write!(out, "\n");
+        match configured.get(&r.partner) {
+            Some(c) if c.derive == Some(true) => {
+                let _ = write!(
+                    out,
+                    "# [lifecycle.partners.{:?}] in segql.toml derives these at every run (derive = true)\n",
+                    r.partner
+                );
+            }
+            Some(_) => {
+                let _ = write!(
+                    out,
+                    "# segql.toml has [lifecycle.partners.{:?}] already: set these keys in it\n{}",
+                    r.partner,
+                    keys(r)
+                );
+            }
+            None => {
+                let _ = write!(out, "[lifecycle.partners.{:?}]\n{}", r.partner, keys(r));
+            }
+        }
+    }
+    out
 }

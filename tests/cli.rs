@@ -976,7 +976,42 @@ fn lifecycle_thresholds_come_from_purchase_gaps() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
-        "partner,customers,gaps,median_gap,p80_gap,p95_gap,at_risk_days,churned_days,lost_days\nX,1,2,10,20,21,20,21,42\n"
+        "partner,buyers,repeat_customers,gaps,median_gap,p80_gap,p95_gap,at_risk_days,churned_days,lost_days\nX,1,1,2,10,20,21,20,21,42\n"
+    );
+    // A partner that is not in the data is an error with the partners it has.
+    let o = segql(
+        &[
+            "lifecycle-thresholds",
+            "--transactions",
+            tx.to_str().unwrap(),
+            "--partner",
+            "x",
+        ],
+        None,
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no partner \"x\" in the transactions")
+            && err.contains("did you mean \"X\"? partners (case matters): \"X\", \"Y\""),
+        "{err}"
+    );
+    // Y has a buyer but no gap: said, not silently left out.
+    let o = segql(
+        &[
+            "lifecycle-thresholds",
+            "--transactions",
+            tx.to_str().unwrap(),
+            "--partner",
+            "Y",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Y: no customer bought there on two days"),
+        "{}",
+        stderr(&o)
     );
     // `derive = true` makes them the partner's lifecycle thresholds.
     std::fs::write(
@@ -1000,6 +1035,24 @@ fn lifecycle_thresholds_come_from_purchase_gaps() {
         stdout(&o),
         "customer_id,lifecycle_at_x,lifecycle\nc1,at_risk,active\n"
     );
+}
+
+/// The block for the project file merges into it: keys for sections it has, sections for the
+/// partners it has none for.
+#[test]
+fn lifecycle_thresholds_print_a_block_that_merges_into_the_project_file() {
+    let o = on_example("lifecycle-thresholds", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let toml = std::fs::read_to_string(common::example_dir().join("segql.toml")).unwrap();
+    let block = &out[out.find("# as of").expect("a block")..];
+    for line in block.lines().filter(|l| l.starts_with('[')) {
+        assert!(
+            !toml.contains(line),
+            "{line} is in segql.toml already:\n{block}"
+        );
+    }
+    insta::assert_snapshot!(block);
 }
 
 #[test]

@@ -221,6 +221,68 @@ impl Engine {
             .map_err(|e| RuntimeError::data("planning the query", e))
     }
 
+    /// The distinct values of a text column of the transactions (`partner`, `category`, ...),
+    /// sorted; none when the data has no such column.
+    pub async fn tx_values(&self, column: &str) -> Result<Vec<String>, RuntimeError> {
+        use datafusion::arrow::array::AsArray;
+        if !self.catalog.has_tx_column(column) {
+            return Ok(Vec::new());
+        }
+        let plan =
+            datafusion::logical_expr::LogicalPlanBuilder::from(self.tables.transactions.clone())
+                .project(vec![
+                    datafusion::logical_expr::cast(
+                        datafusion::logical_expr::ident(column),
+                        datafusion::arrow::datatypes::DataType::Utf8,
+                    )
+                    .alias("v"),
+                ])
+                .and_then(|b| b.filter(datafusion::logical_expr::ident("v").is_not_null()))
+                .and_then(|b| b.distinct())
+                .and_then(|b| b.build())
+                .map_err(|e| RuntimeError::data(format!("listing the values of `{column}`"), e))?;
+        let mut values: Vec<String> = Vec::new();
+        for b in self.collect(plan).await? {
+            let col = b.column(0).as_string::<i32>();
+            values.extend(col.iter().flatten().map(str::to_string));
+        }
+        values.sort();
+        Ok(values)
+    }
+
+    /// Checks that every name in `partners` (a `--partner` flag) is a partner of the data: an
+    /// error names the closest one and lists them all.
+    pub async fn check_partners(&self, partners: &[String]) -> Result<(), RuntimeError> {
+        if partners.is_empty() {
+            return Ok(());
+        }
+        let known = self.tx_values("partner").await?;
+        for p in partners {
+            if known.contains(p) {
+                continue;
+            }
+            let close = segql_compiler::error::closest(p, known.iter().map(String::as_str))
+                .map(|c| format!("did you mean \"{c}\"? "))
+                .unwrap_or_default();
+            return Err(RuntimeError::Usage {
+                message: format!("no partner \"{p}\" in the transactions"),
+                help: Some(if known.is_empty() {
+                    "the transactions have no partner values: map a `partner` column under [transactions.columns]".into()
+                } else {
+                    format!(
+                        "{close}partners (case matters): {}",
+                        known
+                            .iter()
+                            .map(|k| format!("\"{k}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }),
+            });
+        }
+        Ok(())
+    }
+
     /// Runs a plan and collects every batch.
     pub async fn collect(&self, plan: LogicalPlan) -> Result<Vec<RecordBatch>, RuntimeError> {
         let physical = self.physical(&plan).await?;

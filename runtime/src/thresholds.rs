@@ -21,8 +21,10 @@ use std::collections::BTreeMap;
 pub struct PartnerRhythm {
     /// The partner.
     pub partner: String,
-    /// Customers with at least two purchase days there.
-    pub customers: u64,
+    /// Customers with a purchase there.
+    pub buyers: u64,
+    /// Customers with at least two purchase days there (whose gaps are counted).
+    pub repeat_customers: u64,
     /// Gaps counted.
     pub gaps: u64,
     /// Median gap in days.
@@ -78,7 +80,7 @@ pub async fn partner_rhythms(
         .order_by(vec![ident("day").sort(true, true)])
         .build()
         .map_err(|e| RuntimeError::data("planning the gaps", e))?;
-    let plan = LogicalPlanBuilder::from(engine.tables.transactions.clone())
+    let days = LogicalPlanBuilder::from(engine.tables.transactions.clone())
         .filter(filter)
         .and_then(|b| {
             b.aggregate(
@@ -86,7 +88,10 @@ pub async fn partner_rhythms(
                 Vec::<Expr>::new(),
             )
         })
-        .and_then(|b| b.window(vec![previous.clone()]))
+        .and_then(|b| b.build())
+        .map_err(|e| RuntimeError::data("planning the gaps", e))?;
+    let plan = LogicalPlanBuilder::from(days.clone())
+        .window(vec![previous.clone()])
         .and_then(|b| {
             let prev_col = ident(previous.schema_name().to_string());
             b.project(vec![
@@ -115,17 +120,19 @@ pub async fn partner_rhythms(
         )
         .and_then(|b| b.build())
         .map_err(|e| RuntimeError::data("planning the gaps", e))?;
+    let buyers_plan = LogicalPlanBuilder::from(days)
+        .aggregate(
+            vec![ident("partner")],
+            vec![
+                datafusion::functions_aggregate::expr_fn::count_distinct(ident("customer_id"))
+                    .alias("buyers"),
+            ],
+        )
+        .and_then(|b| b.build())
+        .map_err(|e| RuntimeError::data("planning the gaps", e))?;
     let batches = engine.collect(histogram).await?;
-    let mut customers: BTreeMap<String, u64> = BTreeMap::new();
-    for b in engine.collect(per_partner).await? {
-        let partner = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
-            .map_err(|e| RuntimeError::data("reading partners", e.into()))?;
-        let partner = partner.as_string::<i32>();
-        let n = b.column(1).as_primitive::<Int64Type>();
-        for i in 0..b.num_rows() {
-            customers.insert(partner.value(i).to_string(), n.value(i) as u64);
-        }
-    }
+    let customers = per_partner_counts(engine, per_partner).await?;
+    let buyers = per_partner_counts(engine, buyers_plan).await?;
     // partner -> (gap -> count)
     let mut hists: BTreeMap<String, BTreeMap<u64, u64>> = BTreeMap::new();
     for b in &batches {
@@ -151,7 +158,8 @@ pub async fn partner_rhythms(
             let p80 = percentile(&hist, total, 80).max(1);
             let p95 = percentile(&hist, total, 95).max(p80 + 1);
             PartnerRhythm {
-                customers: customers.get(&partner).copied().unwrap_or(0),
+                buyers: buyers.get(&partner).copied().unwrap_or(0),
+                repeat_customers: customers.get(&partner).copied().unwrap_or(0),
                 gaps: total,
                 median: percentile(&hist, total, 50),
                 p80,
@@ -166,4 +174,22 @@ pub async fn partner_rhythms(
             }
         })
         .collect())
+}
+
+/// A count per partner, from a plan of (partner, count) rows.
+async fn per_partner_counts(
+    engine: &Engine,
+    plan: datafusion::logical_expr::LogicalPlan,
+) -> Result<BTreeMap<String, u64>, RuntimeError> {
+    let mut out = BTreeMap::new();
+    for b in engine.collect(plan).await? {
+        let partner = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
+            .map_err(|e| RuntimeError::data("reading partners", e.into()))?;
+        let partner = partner.as_string::<i32>();
+        let n = b.column(1).as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            out.insert(partner.value(i).to_string(), n.value(i) as u64);
+        }
+    }
+    Ok(out)
 }
