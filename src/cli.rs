@@ -102,6 +102,7 @@ pub enum TransitionBy {
     /// Lifecycle stages (at --partner, when given).
     Lifecycle,
     /// Named RFM segments.
+    #[value(name = "rfm_segment", alias = "rfm-segment")]
     RfmSegment,
     /// ABC tiers.
     Abc,
@@ -298,6 +299,7 @@ enum OutFormat {
     Csv,
     Json,
     Parquet,
+    Xlsx,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -469,19 +471,44 @@ async fn select(
     Ok(resolved?)
 }
 
+/// Warns, on standard error, of text values the segments compare with that occur nowhere in
+/// the data: such a condition matches no one.
+async fn warn_unmatched(engine: &Engine, segments: &[Segment]) -> Result<()> {
+    for s in segments {
+        for u in segql_runtime::literals::unmatched(engine, &[&s.pred]).await? {
+            eprintln!("warning[segql::data::no_such_value]: {}: {u}", s.name);
+        }
+    }
+    Ok(())
+}
+
 async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
     let (p, mut program) = load_guarded(&a.data, &a.files, a.output.as_deref())?;
     let mut engine = engine_of(p, &a.data, true, true).await?;
     let segments = select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?;
-    let format = output_format(a.format, a.output.as_deref());
+    warn_unmatched(&engine, &segments).await?;
+    let format = output_format(a.format, a.output.as_deref())?;
     let out = a.output.as_deref();
     if segments.len() == 1 {
         let q = lower_one(&mut engine, &segments[0]).await?;
         if a.count {
             let n = count(&engine, q.count().map_err(compile_err)?).await?;
             if a.format.is_none() && out.is_none() {
-                // The plain number, for scripts: `segql run ... --count`.
-                write_text(None, &format!("{n}\n"))?;
+                // On a terminal, what is counted; the plain number for scripts
+                // (`n=$(segql run ... --count)`).
+                use std::io::IsTerminal;
+                let text = if std::io::stdout().is_terminal() {
+                    format!(
+                        "{} member{} of {} as of {}\n",
+                        segql_runtime::output::thousands(&n.to_string()),
+                        if n == 1 { "" } else { "s" },
+                        segments[0].name,
+                        engine.catalog.as_of
+                    )
+                } else {
+                    format!("{n}\n")
+                };
+                write_text(None, &text)?;
             } else {
                 let batch = counts_batch(&segments, &[n])?;
                 segql_runtime::output::write_stream(one_batch_stream(batch), format, out).await?;
@@ -707,6 +734,21 @@ async fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
     for e in segql_compiler::check_all(&program, &engine.catalog) {
         errors.push(e.into());
     }
+    if a.scan_data && errors.is_empty() {
+        // With the data read: values the segments compare with that occur nowhere.
+        let resolved: Vec<Segment> = program
+            .names()
+            .filter_map(|n| resolve_segment(&program, &engine.catalog, n).ok())
+            .collect();
+        for s in &resolved {
+            for u in segql_runtime::literals::unmatched(&engine, &[&s.pred]).await? {
+                outln!(
+                    "  warning[segql::data::no_such_value]: segment {}: {u}",
+                    s.name
+                );
+            }
+        }
+    }
     if errors.is_empty() {
         outln!(
             "ok: {} segment{} in {} file{}",
@@ -870,17 +912,36 @@ async fn repl_cmd(a: ReplArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn output_format(format: Option<OutFormat>, output: Option<&Path>) -> Format {
-    match (format, output) {
+/// The output format: `--format`, else the extension of `--output` (a file segql cannot
+/// write is an error that lists the formats), else a table.
+fn output_format(format: Option<OutFormat>, output: Option<&Path>) -> Result<Format, RuntimeError> {
+    Ok(match (format, output) {
         (Some(f), _) => match f {
             OutFormat::Table => Format::Table,
             OutFormat::Csv => Format::Csv,
             OutFormat::Json => Format::Json,
             OutFormat::Parquet => Format::Parquet,
+            OutFormat::Xlsx => Format::Xlsx,
         },
-        (None, Some(p)) => Format::from_path(p).unwrap_or(Format::Table),
+        (None, Some(p)) => match Format::from_path(p) {
+            Some(f) => f,
+            // Standard output, a pipe or a device: a table unless --format says otherwise (a
+            // directory is refused when opened).
+            None if p.as_os_str() == "-" || std::fs::metadata(p).is_ok_and(|m| !m.is_file()) => {
+                Format::Table
+            }
+            None => {
+                return Err(RuntimeError::Usage {
+                    message: format!("segql cannot write `{}`: unknown file type", p.display()),
+                    help: Some(format!(
+                        "name the file {}, or give --format",
+                        segql_runtime::output::EXTENSIONS
+                    )),
+                });
+            }
+        },
         (None, None) => Format::Table,
-    }
+    })
 }
 
 /// The segment profile report: one row for the whole base, then one per segment, from one
@@ -888,9 +949,14 @@ fn output_format(format: Option<OutFormat>, output: Option<&Path>) -> Format {
 async fn profile_cmd(a: ProfileArgs) -> Result<ExitCode> {
     let (p, mut program) = load_guarded(&a.data, &a.files, a.output.as_deref())?;
     let mut engine = engine_of(p, &a.data, true, false).await?;
-    let segments = select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?;
+    // Without segments, the base alone.
+    let segments = if a.files.is_empty() && a.expr.is_none() && a.segment.is_empty() {
+        Vec::new()
+    } else {
+        select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?
+    };
     let batch = profile_batch(&engine, &segments).await?;
-    let format = output_format(a.format, a.output.as_deref());
+    let format = output_format(a.format, a.output.as_deref())?;
     segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
         .await?;
     Ok(ExitCode::SUCCESS)
@@ -1047,7 +1113,7 @@ async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
         memory_limit: a.data.memory_limit,
         tables_when_needed: false,
     };
-    let format = output_format(a.format, a.output.as_deref());
+    let format = output_format(a.format, a.output.as_deref())?;
     let batch = transitions_batch(
         &project,
         &options,
@@ -1307,7 +1373,7 @@ async fn flows_cmd(a: FlowsArgs) -> Result<ExitCode> {
         tables_when_needed: false,
     };
     let batch = flows_batch(&project, &options, a.every, a.from, a.to, a.partner.clone()).await?;
-    let format = output_format(a.format, a.output.as_deref());
+    let format = output_format(a.format, a.output.as_deref())?;
     segql_runtime::output::write_stream(one_batch_stream(batch), format, a.output.as_deref())
         .await?;
     Ok(ExitCode::SUCCESS)
@@ -1529,7 +1595,7 @@ async fn thresholds_cmd(a: ThresholdArgs) -> Result<ExitCode> {
         col(&|r| r.thresholds.lost_days as i64),
     ];
     let batch = RecordBatch::try_new(Arc::new(Schema::new(schema)), arrays).into_diagnostic()?;
-    let format = output_format(a.format, None);
+    let format = output_format(a.format, None)?;
     segql_runtime::output::write_stream(one_batch_stream(batch), format, None).await?;
     if format == Format::Table && !rhythms.is_empty() {
         outln!("{}", thresholds_block(&engine, &rhythms));

@@ -46,7 +46,7 @@ const COMMANDS: [(&str, &str); 14] = [
     (":show N", "preview N rows of each answer"),
     (
         ":export PATH",
-        "write the last expression's members to PATH (.csv, .parquet, .json)",
+        "write the last expression's members to PATH (.csv, .json, .parquet, .xlsx, .txt)",
     ),
     (":timing", "show how long each answer took"),
     (
@@ -94,6 +94,8 @@ pub struct Session {
     timing: bool,
     words: Arc<Mutex<Words>>,
     inputs: usize,
+    /// The directory imports are confined to (the project's), when there is one.
+    root: Option<PathBuf>,
 }
 
 fn render(e: impl Into<Report>) -> String {
@@ -127,6 +129,7 @@ impl Session {
             timing: false,
             words: Arc::new(Mutex::new(Words::default())),
             inputs: 0,
+            root: root.map(Path::to_path_buf),
         };
         s.refresh_words();
         Ok(s)
@@ -189,6 +192,16 @@ impl Session {
                 return Ok(Control::Continue);
             }
         };
+        match segql_runtime::literals::unmatched_with(&self.engine, &[&pred], &self.cache.values)
+            .await
+        {
+            Ok(found) => {
+                for u in found {
+                    writeln!(out, "warning: {u}")?;
+                }
+            }
+            Err(e) => writeln!(out, "{}", render(e))?,
+        }
         match self.cache.answer(&self.engine, &pred, self.show).await {
             Ok(a) => self.print_answer(&a, out)?,
             Err(e) => writeln!(out, "{}", render(e))?,
@@ -208,23 +221,24 @@ impl Session {
         let base = self.cache.totals;
         let share = |x: f64, of: f64| if of == 0.0 { 0.0 } else { 100.0 * x / of };
         let t = a.totals;
+        let n = |x: String| segql_runtime::output::thousands(&x);
         writeln!(
             out,
-            "{} members ({:.1}% of {} customers), revenue {:.2} ({:.1}% of {:.2}), avg check {}",
-            t.customers,
+            "{} members ({:.1}% of {} customers), revenue {} ({:.1}% of {}), avg check {}",
+            n(t.customers.to_string()),
             share(t.customers as f64, base.customers as f64),
-            base.customers,
-            t.revenue,
+            n(base.customers.to_string()),
+            n(format!("{:.2}", t.revenue)),
             share(t.revenue, base.revenue),
-            base.revenue,
+            n(format!("{:.2}", base.revenue)),
             if t.purchases > 0 {
-                format!("{:.2}", t.revenue / t.purchases as f64)
+                n(format!("{:.2}", t.revenue / t.purchases as f64))
             } else {
                 "-".into()
             }
         )?;
         if !a.preview.is_empty() && a.preview.iter().any(|b| b.num_rows() > 0) {
-            match pretty_format_batches(&a.preview) {
+            match people_table(&a.preview) {
                 Ok(table) => writeln!(out, "{table}")?,
                 Err(e) => writeln!(out, "(cannot show rows: {e})")?,
             }
@@ -432,7 +446,11 @@ impl Session {
         r: Result<segql_runtime::datafusion::arrow::array::RecordBatch, Report>,
         out: &mut dyn Write,
     ) -> std::io::Result<()> {
-        match r.and_then(|b| pretty_format_batches(&[b]).map_err(|e| miette::miette!("{e}"))) {
+        match r.and_then(|b| {
+            people_table(&[b])
+                .map(|t| t.to_string())
+                .map_err(|e| miette::miette!("{e}"))
+        }) {
             Ok(t) => writeln!(out, "{t}"),
             Err(e) => writeln!(out, "{e:?}"),
         }
@@ -442,12 +460,12 @@ impl Session {
         writeln!(out, "as of {}", self.engine.catalog.as_of)?;
         writeln!(out, "transactions:")?;
         for f in self.engine.tables.transactions.schema().fields() {
-            writeln!(out, "  {:<20} {}", f.name(), f.data_type())?;
+            writeln!(out, "  {:<20} {}", f.name(), kind_of(f.data_type()))?;
         }
         if let Some(c) = &self.engine.tables.customers {
             writeln!(out, "customer attributes:")?;
             for f in c.schema().fields() {
-                writeln!(out, "  {:<20} {}", f.name(), f.data_type())?;
+                writeln!(out, "  {:<20} {}", f.name(), kind_of(f.data_type()))?;
             }
         }
         writeln!(
@@ -461,12 +479,12 @@ impl Session {
         )
     }
 
+    /// `:save NAME [FILE]`: the segment NAME defined in this session, else the last expression
+    /// under that name, appended to FILE with the imports and session definitions it needs,
+    /// checked as `segql check` would before a byte is written.
     fn save(&mut self, args: &[&str], out: &mut dyn Write) -> std::io::Result<()> {
         let Some(name) = args.first() else {
             return writeln!(out, "usage: :save NAME [FILE]");
-        };
-        let Some((_, ast, _)) = &self.last else {
-            return writeln!(out, "nothing to save yet: type a condition first");
         };
         let valid = name
             .chars()
@@ -480,12 +498,30 @@ impl Session {
             );
         }
         let file = PathBuf::from(args.get(1).copied().unwrap_or("saved.seg"));
-        if self.program.segment(name).is_some() {
-            return writeln!(
-                out,
-                "a segment named `{name}` already exists; choose another name"
-            );
-        }
+        // What to save: a segment of this session, or the last expression.
+        let (body, description, new_name) = match self.program.segment(name) {
+            Some(entry) => {
+                let src = &self.program.sources[entry.source];
+                if let Some(path) = &src.path {
+                    return writeln!(
+                        out,
+                        "`{name}` is defined in {} already; to save the last expression, choose another name",
+                        path.display()
+                    );
+                }
+                if entry.def.campaign.is_some() {
+                    return writeln!(
+                        out,
+                        "`{name}` is a campaign: write it into a segment file by hand"
+                    );
+                }
+                (entry.def.body.clone(), entry.def.description.clone(), false)
+            }
+            None => match &self.last {
+                Some((_, ast, _)) => (ast.clone(), None, true),
+                None => return writeln!(out, "nothing to save yet: type a condition first"),
+            },
+        };
         // Segment files are what :save writes; the data and the project file never are.
         let inputs = segql_runtime::Inputs::of_project(&self.engine.project);
         if let Err(e) = inputs.check(&[(&file, ":save")]) {
@@ -501,32 +537,91 @@ impl Session {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return writeln!(out, "cannot read {}: {e}; nothing saved", file.display()),
         };
-        let defined_there = segql_grammar::parse_file("saved", &existing).is_ok_and(|f| {
-            f.items
-                .iter()
-                .any(|i| matches!(i, segql_grammar::ast::Item::Segment(d) if d.name.name == *name))
-        });
-        if defined_there {
+        let there = segql_grammar::parse_file("saved", &existing).ok();
+        let defined_there = |n: &str| {
+            there.as_ref().is_some_and(|f| {
+                f.items
+                    .iter()
+                    .any(|i| matches!(i, segql_grammar::ast::Item::Segment(d) if d.name.name == n))
+            })
+        };
+        if defined_there(name) {
             return writeln!(
                 out,
                 "{} already defines `{name}`; choose another name",
                 file.display()
             );
         }
-        let text = segql_grammar::fmt::format_segment(name, None, ast);
-        // Define it on a copy of the session's program first: a bad reference stops here, and
-        // the session takes the definition only once the file is written.
+        let imported_there: Vec<String> = there
+            .iter()
+            .flat_map(|f| f.items.iter())
+            .filter_map(|i| match i {
+                segql_grammar::ast::Item::Import(imp) => Some(imp.path.clone()),
+                _ => None,
+            })
+            .collect();
+        // The segments it refers to: imports of their files, session definitions copied in.
+        let mut imports: Vec<String> = Vec::new();
+        let mut definitions: Vec<String> = Vec::new();
+        let mut seen: Vec<String> = vec![name.to_string()];
+        let mut todo = segment_refs(&body);
+        while let Some(r) = todo.pop() {
+            if seen.contains(&r) || defined_there(&r) {
+                continue;
+            }
+            seen.push(r.clone());
+            let Some(entry) = self.program.segment(&r) else {
+                continue;
+            };
+            match &self.program.sources[entry.source].path {
+                Some(path) => {
+                    let import = relative_import(&file, path);
+                    if !imports.contains(&import) && !imported_there.contains(&import) {
+                        imports.push(import);
+                    }
+                }
+                None => {
+                    todo.extend(segment_refs(&entry.def.body));
+                    definitions.push(segql_grammar::fmt::format_segment(
+                        &r,
+                        entry.def.description.as_deref(),
+                        &entry.def.body,
+                    ));
+                }
+            }
+        }
+        let text = segql_grammar::fmt::format_segment(name, description.as_deref(), &body);
+        let mut head = String::new();
+        for i in &imports {
+            head.push_str(&format!("import {:?}\n", i));
+        }
+        let mut all = if existing.is_empty() {
+            head
+        } else {
+            // Imports go first: before the existing definitions.
+            let mut t = head;
+            t.push_str(&existing);
+            if !t.ends_with('\n') {
+                t.push('\n');
+            }
+            t
+        };
+        for d in definitions.iter().rev().chain(std::iter::once(&text)) {
+            if !all.is_empty() {
+                all.push('\n');
+            }
+            all.push_str(d);
+        }
+        existing = all;
+        // The file as `segql check` reads it: loaded from where it will be, checked against
+        // the data's schema. Nothing is written when it fails.
+        if let Err(e) = self.check_saved(&file, &existing) {
+            return writeln!(out, "{e}nothing saved");
+        }
         let mut program = self.program.clone();
-        if let Err(e) = program.define(&format!("input {}", self.inputs), &text) {
+        if new_name && let Err(e) = program.define(&format!("input {}", self.inputs), &text) {
             return writeln!(out, "{}", render(e));
         }
-        if !existing.is_empty() && !existing.ends_with('\n') {
-            existing.push('\n');
-        }
-        if !existing.is_empty() {
-            existing.push('\n');
-        }
-        existing.push_str(&text);
         let r = segql_runtime::output::AtomicFile::create(&file).and_then(|mut f| {
             f.write_all(existing.as_bytes())
                 .and_then(|_| f.commit())
@@ -545,15 +640,54 @@ impl Session {
         }
     }
 
+    /// Checks segment text as the file `file` would hold it: its imports resolved from the
+    /// file's directory within the project, every segment resolved against the schema.
+    fn check_saved(&self, file: &Path, text: &str) -> Result<(), String> {
+        let dir = file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let probe = tempfile::Builder::new()
+            .prefix(".segql-check-")
+            .suffix(".seg")
+            .tempfile_in(dir)
+            .map_err(|e| format!("cannot write beside {}: {e}; ", file.display()))?;
+        std::fs::write(probe.path(), text).map_err(|e| format!("{e}; "))?;
+        let mut program = segql_compiler::Program::new(self.root.as_deref());
+        // Messages name the file, never the probe.
+        let named = |e: String| {
+            e.replace(
+                &probe.path().display().to_string(),
+                &file.display().to_string(),
+            )
+        };
+        program
+            .load_file(probe.path())
+            .map_err(|e| named(format!("{}\n", render(e))))?;
+        let errors = segql_compiler::check_all(&program, &self.engine.catalog);
+        match errors.into_iter().next() {
+            Some(e) => Err(named(format!("{}\n", render(e)))),
+            None => Ok(()),
+        }
+    }
+
     async fn export(&mut self, args: &[&str], out: &mut dyn Write) -> std::io::Result<()> {
         let Some(path) = args.first().map(PathBuf::from) else {
-            return writeln!(out, "usage: :export PATH (.csv, .parquet or .json)");
+            return writeln!(
+                out,
+                "usage: :export PATH ({})",
+                segql_runtime::output::EXTENSIONS
+            );
         };
         let Some((_, _, pred)) = &self.last else {
             return writeln!(out, "nothing to export yet: type a condition first");
         };
         let Some(format) = segql_runtime::Format::from_path(&path) else {
-            return writeln!(out, "give the file a .csv, .parquet or .json extension");
+            return writeln!(
+                out,
+                "give the file a {} extension",
+                segql_runtime::output::EXTENSIONS
+            );
         };
         let mut inputs = segql_runtime::Inputs::of_project(&self.engine.project);
         for s in &self.program.sources {
@@ -578,6 +712,60 @@ impl Session {
             Ok(rows) => writeln!(out, "wrote {rows} rows to {}", path.display()),
             Err(e) => writeln!(out, "{}", render(e)),
         }
+    }
+}
+
+/// The names of the segments an expression refers to.
+fn segment_refs(e: &Expr) -> Vec<String> {
+    use segql_grammar::ast::ExprKind;
+    match &e.kind {
+        ExprKind::And(v) | ExprKind::Or(v) => v.iter().flat_map(segment_refs).collect(),
+        ExprKind::Not(x) | ExprKind::Group(x) => segment_refs(x),
+        ExprKind::SegmentRef(id) => vec![id.name.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// The import path of `target` from a segment file at `file` (relative to its directory).
+fn relative_import(file: &Path, target: &Path) -> String {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let (d, t): (Vec<_>, Vec<_>) = (dir.components().collect(), target.components().collect());
+    let common = d.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); d.len() - common];
+    parts.extend(
+        t[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().to_string()),
+    );
+    parts.join("/")
+}
+
+/// Batches as a table for people: numbers with thousands separators.
+fn people_table(
+    batches: &[segql_runtime::datafusion::arrow::array::RecordBatch],
+) -> Result<impl std::fmt::Display, segql_runtime::datafusion::arrow::error::ArrowError> {
+    let shown = batches
+        .iter()
+        .map(segql_runtime::output::for_people)
+        .collect::<Result<Vec<_>, _>>()?;
+    pretty_format_batches(&shown)
+}
+
+/// A column's type as a manager speaks of it.
+fn kind_of(t: &segql_runtime::datafusion::arrow::datatypes::DataType) -> &'static str {
+    use segql_runtime::datafusion::arrow::datatypes::DataType as T;
+    match t {
+        T::Utf8 | T::Utf8View | T::LargeUtf8 | T::Dictionary(..) => "text",
+        T::Decimal128(..) | T::Decimal256(..) => "money",
+        T::Date32 | T::Date64 | T::Timestamp(..) => "date",
+        T::Boolean => "true/false",
+        t if t.is_integer() => "whole number",
+        t if t.is_numeric() => "number",
+        _ => "other",
     }
 }
 

@@ -1259,3 +1259,182 @@ fn text_transaction_ids_meet_integer_ids_of_tables_read_later() {
     );
     assert_eq!(run("frequency >= 1", &["--count"]), "3\n");
 }
+
+/// The text of one part of an Excel workbook (a zip of XML files).
+fn xlsx_part(path: &Path, part: &str) -> String {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut text = String::new();
+    zip.by_name(part)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+#[test]
+fn excel_output_is_a_workbook_with_typed_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("atrisk.xlsx");
+    let o = on_example(
+        "run",
+        &[
+            "-e",
+            "monetary > 30000 and last_purchase >= 2026-10-01",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = stdout(&on_example(
+        "run",
+        &[
+            "-e",
+            "monetary > 30000 and last_purchase >= 2026-10-01",
+            "--format",
+            "csv",
+        ],
+    ));
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert!(rows.len() > 1, "{csv}");
+    let strings = xlsx_part(&out, "xl/sharedStrings.xml");
+    let sheet = xlsx_part(&out, "xl/worksheets/sheet1.xml");
+    let styles = xlsx_part(&out, "xl/styles.xml");
+    // The header row and the ids are text; money is a number with two places; dates are dates.
+    for name in ["customer_id", "monetary", "last_purchase", rows[1][0]] {
+        assert!(strings.contains(&format!(">{name}<")), "{name}: {strings}");
+    }
+    assert!(
+        sheet.contains(&format!(
+            "<v>{}</v>",
+            rows[1][1].trim_end_matches('0').trim_end_matches('.')
+        )),
+        "{}: {sheet}",
+        rows[1][1]
+    );
+    assert!(
+        styles.contains("#,##0.00") && styles.contains("yyyy-mm-dd"),
+        "{styles}"
+    );
+    assert!(
+        sheet.contains("<pane ") && sheet.contains("state=\"frozen\""),
+        "{sheet}"
+    );
+    // Data rows plus the header row.
+    assert_eq!(sheet.matches("<row ").count(), rows.len(), "{sheet}");
+
+    // An extension segql cannot write: an error listing the formats, no file.
+    let bad = dir.path().join("atrisk.xls");
+    let o = on_example(
+        "run",
+        &["-e", "recency < 30d", "--output", bad.to_str().unwrap()],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("unknown file type") && err.contains(".xlsx"),
+        "{err}"
+    );
+    assert!(!bad.exists());
+}
+
+#[test]
+fn tables_for_people_group_thousands_and_files_for_programs_do_not() {
+    // `profile` without segments shows the base.
+    let table = stdout(&on_example("profile", &[]));
+    assert!(table.contains("| all customers | 1,000 "), "{table}");
+    assert!(table.contains("17,660,684.86"), "{table}");
+    let csv = stdout(&on_example("profile", &["--format", "csv"]));
+    assert!(
+        csv.contains("all customers,1000,") && csv.contains(",17660684.86,"),
+        "{csv}"
+    );
+    // Piped, --count prints the bare number.
+    let n = stdout(&on_example("run", &["-e", "recency < 30d", "--count"]));
+    assert!(n.trim().parse::<u64>().is_ok(), "{n}");
+    // One spelling across the CLI and the REPL, the other accepted.
+    for by in ["rfm_segment", "rfm-segment"] {
+        let o = on_example(
+            "transitions",
+            &[
+                "--by",
+                by,
+                "--from",
+                "2026-06-30",
+                "--to",
+                "2026-09-30",
+                "--format",
+                "csv",
+            ],
+        );
+        assert!(o.status.success(), "{by}: {}", stderr(&o));
+    }
+}
+
+/// Text values that occur nowhere are never silent: a warning names the closest values.
+#[test]
+fn values_that_occur_nowhere_are_warned_of_with_the_closest() {
+    for (expr, warning) in [
+        (
+            "city = \"kyiv\"",
+            "no city \"kyiv\" in the customers: the condition on it matches no one; did you mean \"Kyiv\"?",
+        ),
+        (
+            "gender = \"F\"",
+            "no gender \"F\" in the customers: the condition on it matches no one; did you mean \"f\"?",
+        ),
+        (
+            "bought partner \"silpo\"",
+            "no partner \"silpo\" in the transactions: the condition on it matches no one; did you mean \"Silpo\"?",
+        ),
+        (
+            "bought \"Coffee\"",
+            "no product \"Coffee\" in the transactions: the condition on it matches no one; \"Coffee\" is a category: write `category \"Coffee\"` (e.g. `bought category \"Coffee\"`)",
+        ),
+        (
+            "lifecycle at \"okko\" = active",
+            "no partner \"okko\" in the transactions",
+        ),
+    ] {
+        let o = on_example("run", &["-e", expr, "--count"]);
+        assert!(o.status.success(), "{expr}: {}", stderr(&o));
+        assert_eq!(stdout(&o).trim(), "0", "{expr}");
+        assert!(
+            stderr(&o).contains(&format!(
+                "warning[segql::data::no_such_value]: expression: {warning}"
+            )),
+            "{expr}: {}",
+            stderr(&o)
+        );
+    }
+    // A value that occurs: no warning.
+    let o = on_example(
+        "run",
+        &[
+            "-e",
+            "city = \"Kyiv\" and bought category \"Coffee\"",
+            "--count",
+        ],
+    );
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    // check --data with segment files says it too.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("typo.seg");
+    std::fs::write(&f, "segment kyiv = city = \"kyiv\"\n").unwrap();
+    let o = segql(
+        &[
+            "check",
+            "--data",
+            "--project",
+            &example(),
+            f.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("warning[segql::data::no_such_value]: segment kyiv: no city \"kyiv\""),
+        "{}",
+        stdout(&o)
+    );
+}

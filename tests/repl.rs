@@ -123,6 +123,8 @@ fn a_scripted_session() {
     let dir = tempfile::tempdir().unwrap();
     let script = "\
 recency < 30d and frequency >= 3
+city = \"kyiv\"
+:schema
 segment loyal =
     frequency within 90d >= 5 and
     (monetary > 1000 or
@@ -148,6 +150,21 @@ loyal_women
         "{out}"
     );
     assert!(out.contains("defined loyal"), "{out}");
+    assert!(
+        out.contains("warning: no city \"kyiv\" in the customers: the condition on it matches no one; did you mean \"Kyiv\"?"),
+        "{out}"
+    );
+    // :schema speaks of text, money and dates, not Arrow types.
+    assert!(
+        out.contains("amount               money")
+            && out.contains("ts                   date")
+            && out.contains("city                 text"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Utf8View") && !out.contains("Decimal128"),
+        "{out}"
+    );
     // The error is reported and the session goes on.
     assert!(
         out.contains("segql::resolve::unknown_name") && out.contains("did you mean `recency`?"),
@@ -167,23 +184,13 @@ loyal_women
         "{out}"
     );
     assert!(err.contains("profiled 1000 customers"), "{err}");
-    // What :save wrote is a valid segment file.
+    // What :save wrote is a valid segment file: `loyal`, defined only in the session, is
+    // written before the segment that uses it.
     let saved = std::fs::read_to_string(dir.path().join("my.seg")).unwrap();
     assert_eq!(
         saved,
-        "segment loyal_women =\n    loyal\n    and gender = \"f\"\n"
+        "segment loyal =\n    frequency within 90d >= 5\n    and (monetary > 1000 or city = \"Kyiv\")\n\nsegment loyal_women =\n    loyal\n    and gender = \"f\"\n"
     );
-    // It refers to `loyal`, defined only in the session: check it together with a definition.
-    std::fs::write(
-        dir.path().join("loyal.seg"),
-        "segment loyal = frequency within 90d >= 5 and (monetary > 1000 or city = \"Kyiv\")\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("my.seg"),
-        format!("import \"loyal.seg\"\n{saved}"),
-    )
-    .unwrap();
     let check = Command::new(env!("CARGO_BIN_EXE_segql"))
         .args([
             "check",
@@ -268,7 +275,7 @@ fn save_refuses_a_name_that_exists() {
     );
     assert!(ok, "{err}");
     assert!(out.contains("saved segment x to saved.seg"), "{out}");
-    assert!(out.contains("a segment named `x` already exists"), "{out}");
+    assert!(out.contains("saved.seg already defines `x`"), "{out}");
     let saved = std::fs::read_to_string(dir.path().join("saved.seg")).unwrap();
     assert_eq!(saved.matches("segment x").count(), 1, "{saved}");
 }
@@ -318,5 +325,70 @@ fn export_and_save_never_replace_the_data() {
         std::fs::read_to_string(d.join("segql.toml"))
             .unwrap()
             .contains("[transactions]")
+    );
+}
+
+/// `:save NAME` saves the segment NAME defined in the session, with the imports it needs, so
+/// that `segql check` passes; a name taken by a file is refused and nothing is written.
+#[test]
+fn save_writes_the_named_segment_with_its_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    std::fs::create_dir_all(d.join("segments")).unwrap();
+    for f in [
+        "segql.toml",
+        "data/transactions.parquet",
+        "data/customers.csv",
+        "data/communications.csv",
+        "segments/lifecycle.seg",
+    ] {
+        std::fs::copy(common::example_dir().join(f), d.join(f)).unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_segql"))
+        .args(["repl", "--project", ".", "segments/lifecycle.seg"])
+        .env("NO_COLOR", "1")
+        .env("SEGQL_HISTORY", d.join("history"))
+        .current_dir(d)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"segment lapsed_kyiv = lapsed_valuable and city = \"Kyiv\"\nrecency < 7d\n:save lapsed_kyiv segments/mine.seg\n:save lapsed_valuable segments/mine.seg\n:save bad segments/other.seg\n:quit\n",
+        )
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("saved segment lapsed_kyiv to segments/mine.seg"),
+        "{out}"
+    );
+    assert!(out.contains("`lapsed_valuable` is defined in"), "{out}");
+    let saved = std::fs::read_to_string(d.join("segments/mine.seg")).unwrap();
+    assert_eq!(
+        saved,
+        "import \"lifecycle.seg\"\n\nsegment lapsed_kyiv =\n    lapsed_valuable\n    and city = \"Kyiv\"\n"
+    );
+    // `bad` is the last expression (`recency < 7d`): saved under that name.
+    assert_eq!(
+        std::fs::read_to_string(d.join("segments/other.seg")).unwrap(),
+        "segment bad = recency < 7d\n"
+    );
+    let check = Command::new(env!("CARGO_BIN_EXE_segql"))
+        .args(["check", "--project", ".", "segments/mine.seg"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
     );
 }

@@ -17,6 +17,7 @@ pub mod error;
 mod headers;
 pub mod inputs;
 pub mod joins;
+pub mod literals;
 pub mod output;
 pub mod probe;
 pub mod profile;

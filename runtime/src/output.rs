@@ -37,7 +37,12 @@ pub enum Format {
     Json,
     /// Apache Parquet.
     Parquet,
+    /// An Excel workbook: one sheet, a header row, typed cells (numbers, money, dates).
+    Xlsx,
 }
+
+/// The file extensions segql writes, for messages.
+pub const EXTENSIONS: &str = ".csv, .json, .parquet, .xlsx or .txt (a text table)";
 
 impl Format {
     /// Guesses a format from a file name.
@@ -47,6 +52,7 @@ impl Format {
             "csv" => Some(Format::Csv),
             "json" => Some(Format::Json),
             "parquet" | "pq" => Some(Format::Parquet),
+            "xlsx" => Some(Format::Xlsx),
             "txt" => Some(Format::Table),
             _ => None,
         }
@@ -85,7 +91,7 @@ pub async fn write_stream(
     let schema = stream.schema();
     let mut sink = OutputFile::open(dest)?;
     let name = sink.name().to_string();
-    if format == Format::Parquet && sink.is_terminal() {
+    if matches!(format, Format::Parquet | Format::Xlsx) && sink.is_terminal() {
         return Err(RuntimeError::Usage {
             message: "Parquet output cannot go to a terminal".into(),
             help: Some(
@@ -105,6 +111,11 @@ pub async fn write_stream(
             if all.is_empty() {
                 all.push(RecordBatch::new_empty(schema.clone()));
             }
+            let all = all
+                .iter()
+                .map(for_people)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| io_err(&name, e))?;
             let text = pretty_format_batches(&all).map_err(|e| io_err(&name, e))?;
             writeln!(sink, "{text}").map_err(|e| io_err(&name, e))?;
         }
@@ -136,6 +147,19 @@ pub async fn write_stream(
             drop(w);
             writeln!(sink).map_err(|e| io_err(&name, e))?;
         }
+        Format::Xlsx => {
+            let mut all: Vec<RecordBatch> = Vec::new();
+            while let Some(b) = stream.next().await {
+                let b = b.map_err(|e| RuntimeError::data("running the query", e))?;
+                rows += b.num_rows() as u64;
+                all.push(b);
+            }
+            let bytes = xlsx(&schema, &all).map_err(|e| RuntimeError::Io {
+                path: name.clone(),
+                reason: e,
+            })?;
+            sink.write_all(&bytes).map_err(|e| io_err(&name, e))?;
+        }
         Format::Parquet => {
             let mut w =
                 datafusion::parquet::arrow::ArrowWriter::try_new(&mut sink, schema.clone(), None)
@@ -150,6 +174,180 @@ pub async fn write_stream(
     }
     sink.commit()?;
     Ok(rows)
+}
+
+/// The most data rows one Excel sheet holds (below its header row).
+const XLSX_MAX_ROWS: usize = 1_048_575;
+
+/// One workbook of one sheet: a bold, frozen header row, then a row per result row; text as
+/// text, whole numbers with thousands separators, decimals (money) with their places, dates
+/// as dates, true/false as booleans.
+fn xlsx(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<u8>, String> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::DataType;
+    use rust_xlsxwriter::{ExcelDateTime, Format as Cell, Workbook};
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if total > XLSX_MAX_ROWS {
+        return Err(format!(
+            "{total} rows do not fit one Excel sheet ({XLSX_MAX_ROWS} at most): write .csv or .parquet"
+        ));
+    }
+    let err = |e: rust_xlsxwriter::XlsxError| e.to_string();
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let header = Cell::new().set_bold();
+    let whole = Cell::new().set_num_format("#,##0");
+    let date = Cell::new().set_num_format("yyyy-mm-dd");
+    for (c, f) in schema.fields().iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, f.name(), &header)
+            .map_err(err)?;
+    }
+    ws.set_freeze_panes(1, 0).map_err(err)?;
+    let mut row = 1u32;
+    for b in batches {
+        for (c, col) in b.columns().iter().enumerate() {
+            let c = c as u16;
+            let is_id = schema.field(c as usize).name().ends_with("id");
+            let decimals = match col.data_type() {
+                DataType::Decimal128(_, s) => Some(*s),
+                _ => None,
+            };
+            let money = decimals.map(|s| {
+                let places = "0".repeat(s.max(0) as usize);
+                Cell::new().set_num_format(if places.is_empty() {
+                    "#,##0".to_string()
+                } else {
+                    format!("#,##0.{places}")
+                })
+            });
+            let text = datafusion::arrow::compute::cast(col, &DataType::Utf8).ok();
+            let floats = datafusion::arrow::compute::cast(col, &DataType::Float64).ok();
+            for i in 0..col.len() {
+                let r = row + i as u32;
+                if col.is_null(i) {
+                    continue;
+                }
+                match col.data_type() {
+                    DataType::Boolean => {
+                        ws.write_boolean(r, c, col.as_boolean().value(i))
+                            .map_err(err)?;
+                    }
+                    DataType::Date32 => {
+                        let days = col
+                            .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
+                            .value(i);
+                        let d = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).and_then(|e| {
+                            e.checked_add_signed(chrono::Duration::days(days.into()))
+                        });
+                        match d.and_then(|d| {
+                            use chrono::Datelike;
+                            ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)
+                                .ok()
+                        }) {
+                            Some(x) => {
+                                ws.write_datetime_with_format(r, c, &x, &date)
+                                    .map_err(err)?;
+                            }
+                            None => {
+                                let t = text
+                                    .as_ref()
+                                    .map(|t| t.as_string::<i32>().value(i).to_string());
+                                ws.write_string(r, c, t.unwrap_or_default()).map_err(err)?;
+                            }
+                        }
+                    }
+                    t if !is_id && (t.is_numeric()) => {
+                        let v = floats
+                            .as_ref()
+                            .map(|f| {
+                                f.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                                    .value(i)
+                            })
+                            .unwrap_or_default();
+                        match (&money, t.is_integer()) {
+                            (Some(m), _) => ws.write_number_with_format(r, c, v, m),
+                            (None, true) => ws.write_number_with_format(r, c, v, &whole),
+                            (None, false) => ws.write_number(r, c, v),
+                        }
+                        .map_err(err)?;
+                    }
+                    _ => {
+                        let t = text
+                            .as_ref()
+                            .map(|t| t.as_string::<i32>().value(i).to_string())
+                            .unwrap_or_default();
+                        ws.write_string(r, c, t).map_err(err)?;
+                    }
+                }
+            }
+        }
+        row += b.num_rows() as u32;
+    }
+    if total <= 10_000 {
+        ws.autofit();
+    }
+    wb.save_to_buffer().map_err(err)
+}
+
+/// Digits grouped by thousands (`-1234567.50` -> `-1,234,567.50`), for tables people read.
+pub fn thousands(digits: &str) -> String {
+    let (sign, rest) = match digits.strip_prefix('-') {
+        Some(r) => ("-", r),
+        None => ("", digits),
+    };
+    let (int, frac) = match rest.find('.') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if !int.chars().all(|c| c.is_ascii_digit()) {
+        return digits.to_string();
+    }
+    let mut out = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}{frac}")
+}
+
+/// A batch as a table for people shows it: numbers (not ids) with thousands separators.
+pub fn for_people(
+    batch: &RecordBatch,
+) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let schema = batch.schema();
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (f, col) in schema.fields().iter().zip(batch.columns()) {
+        let is_id = f.name() == "customer_id" || f.name().ends_with("_id");
+        let numeric = matches!(
+            f.data_type(),
+            DataType::Decimal128(..) | DataType::Decimal256(..)
+        ) || f.data_type().is_integer()
+            || f.data_type().is_floating();
+        if is_id || !numeric {
+            fields.push(f.as_ref().clone());
+            columns.push(col.clone());
+            continue;
+        }
+        let fmt = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())?;
+        let text: StringArray = (0..col.len())
+            .map(|i| {
+                col.is_valid(i)
+                    .then(|| thousands(&fmt.value(i).to_string()))
+            })
+            .collect();
+        fields.push(Field::new(f.name(), DataType::Utf8, true));
+        columns.push(std::sync::Arc::new(text));
+    }
+    RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)
 }
 
 /// Where output goes, decided by what the destination is:
