@@ -1518,7 +1518,8 @@ pub async fn flows_batch(
         let v = |i: usize| b.column(i).as_primitive::<Int64Type>().value(0);
         rows.push((label, start, end, [v(0), v(1), v(2), v(3), v(4)]));
     }
-    let text = |f: &dyn Fn(&(String, NaiveDate, NaiveDate, [i64; 5])) -> String| -> ArrayRef {
+    type Row = (String, NaiveDate, NaiveDate, [i64; 5]);
+    let text = |f: &dyn Fn(&Row) -> String| -> ArrayRef {
         Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
     };
     let number = |f: &dyn Fn(&[i64; 5]) -> i64| -> ArrayRef {
@@ -1628,12 +1629,12 @@ fn thresholds_block(
         engine.catalog.as_of
     );
     for r in rhythms {
-        let _ = write!(out, "\n");
+        out.push('\n');
         match configured.get(&r.partner) {
             Some(c) if c.derive == Some(true) => {
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "# [lifecycle.partners.{:?}] in segql.toml derives these at every run (derive = true)\n",
+                    "# [lifecycle.partners.{:?}] in segql.toml derives these at every run (derive = true)",
                     r.partner
                 );
             }
