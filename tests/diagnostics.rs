@@ -100,6 +100,71 @@ expr_cases! {
     date_for_number: "frequency >= 2024-01-01";
     scope_on_attribute: "city at \"OKKO\" = \"Kyiv\"";
     scope_without_value: "recency at < 14d";
+    from_first_on_recency: "lifecycle = new and recency within 30d of first_purchase < 7d";
+    from_first_on_contacts: "contacts within 30d of first_purchase < 2";
+    from_first_in_top: "top 10 by frequency within 30d of first_purchase";
+    syntax_window_of_last_purchase: "frequency within 30d of last_purchase < 2";
+    syntax_window_of_nothing: "frequency within 30d of";
+    distinct_count_misspelled: "partner within 1y >= 2";
+    help_thousands_separator: "monetary > 1,000";
+    help_date_day_first: "last_purchase < 01/06/2026";
+    help_date_ambiguous: "last_purchase < 05/06/2026";
+    help_uppercase_keyword: "recency < 30d AND frequency > 2";
+    help_unquoted_category: "bought category Coffee";
+    help_spend_without_on: "spend > 1000";
+    help_yes_for_true: "sms_opt_in = yes";
+    help_stage_in_two_words: "lifecycle = at risk";
+    help_days_without_unit: "recency > 60";
+    help_windowed_date_metric_alone: "first_purchase within 60d and frequency = 1";
+}
+
+/// Every help text that shows segql code shows code that compiles: each code fragment of
+/// more than one word in backticks, in the help of every case above, parses and resolves
+/// against the example project (a single word, like `and` or `at_risk`, is a part, not a
+/// condition; a pattern with a placeholder such as `at "PARTNER"` is a shape).
+#[test]
+fn every_help_suggestion_compiles() {
+    let catalog = example_catalog();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("diagnostics__") || !name.ends_with(".snap") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // The help, with miette's line wrapping undone.
+        let Some(i) = text.find("help: ") else {
+            continue;
+        };
+        let help = text[i + 6..]
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        for (k, fragment) in help.split('`').enumerate() {
+            // Patterns with placeholders (`at "PARTNER"`, `= "..."`) show a shape, not code.
+            let placeholder = fragment
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .any(|w| w.len() >= 3 && w.chars().all(|c| c.is_ascii_uppercase()));
+            if k % 2 == 0 || !fragment.contains(' ') || fragment.contains("...") || placeholder {
+                continue;
+            }
+            // A whole condition, or a segment definition's body.
+            let condition = fragment
+                .strip_prefix("segment ")
+                .and_then(|d| d.split_once(" = ").map(|(_, b)| b))
+                .unwrap_or(fragment);
+            let mut program = Program::new(None);
+            let r = program
+                .parse_inline("help", condition)
+                .and_then(|(ast, src)| resolve_expr(&program, &catalog, &ast, src));
+            assert!(r.is_ok(), "{name}: `{fragment}` does not compile: {r:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} suggestions checked");
 }
 
 #[test]
@@ -215,6 +280,21 @@ fn missing_column() {
     let mut program = Program::new(None);
     let (ast, src) = program
         .parse_inline("expression", "bought category \"Coffee\" within 30d")
+        .unwrap();
+    let e = resolve_expr(&program, &catalog, &ast, src).unwrap_err();
+    insta::assert_snapshot!(render(&e));
+}
+
+/// A distinct count of a column the data does not have: the same diagnostic as `bought`'s.
+#[test]
+fn distinct_count_without_its_column() {
+    let catalog = bare_catalog();
+    let mut program = Program::new(None);
+    let (ast, src) = program
+        .parse_inline(
+            "expression",
+            "frequency >= 2 and categories within 90d >= 3",
+        )
         .unwrap();
     let e = resolve_expr(&program, &catalog, &ast, src).unwrap_err();
     insta::assert_snapshot!(render(&e));

@@ -146,7 +146,7 @@ loyal_women
     assert!(ok, "{err}");
     // The first answer: members, shares, revenue and a preview.
     assert!(
-        out.contains("members (") && out.contains("% of 1000 customers), revenue"),
+        out.contains("members (") && out.contains("% of 1,000 customers), revenue"),
         "{out}"
     );
     assert!(out.contains("defined loyal"), "{out}");
@@ -379,7 +379,7 @@ fn save_writes_the_named_segment_with_its_imports() {
     // `bad` is the last expression (`recency < 7d`): saved under that name.
     assert_eq!(
         std::fs::read_to_string(d.join("segments/other.seg")).unwrap(),
-        "segment bad = recency < 7d\n"
+        "segment bad =\n    recency < 7d\n"
     );
     let check = Command::new(env!("CARGO_BIN_EXE_segql"))
         .args(["check", "--project", ".", "segments/mine.seg"])

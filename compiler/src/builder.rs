@@ -21,8 +21,8 @@ use datafusion::logical_expr::expr_rewriter::normalize_col_with_schemas_and_ambi
 use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
 use datafusion::logical_expr::type_coercion::functions::fields_with_udf;
 use datafusion::logical_expr::{
-    Aggregate, AggregateUDF, Expr, Filter, JoinType, LogicalPlan, LogicalPlanBuilder, Projection,
-    SortExpr, SubqueryAlias, Window,
+    Aggregate, AggregateUDF, Expr, Filter, GroupingSet, JoinType, LogicalPlan, LogicalPlanBuilder,
+    Projection, SortExpr, SubqueryAlias, Window,
 };
 use std::sync::Arc;
 
@@ -93,6 +93,24 @@ impl PlanBuilder {
         let node = Aggregate::try_new_with_schema(input, group, aggs, schema)?;
         #[cfg(debug_assertions)]
         same_schema(&node.schema, &expected);
+        Ok(LogicalPlan::Aggregate(node).into())
+    }
+
+    /// One row per distinct value of the expressions of each grouping set (the others NULL),
+    /// with the aggregates `aggs` and DataFusion's `__grouping_id` telling the set. Rare
+    /// enough that the schema is DataFusion's own.
+    pub fn aggregate_sets(
+        self,
+        sets: Vec<Vec<Expr>>,
+        aggs: impl IntoIterator<Item = Expr>,
+    ) -> Result<Self> {
+        let sets = sets
+            .into_iter()
+            .map(|set| self.normalize_all(set))
+            .collect::<Result<Vec<_>>>()?;
+        let aggs = self.normalize_all(aggs)?;
+        let group = vec![Expr::GroupingSet(GroupingSet::GroupingSets(sets))];
+        let node = Aggregate::try_new(Arc::new(self.plan), group, aggs)?;
         Ok(LogicalPlan::Aggregate(node).into())
     }
 

@@ -272,6 +272,23 @@ pub enum CompileError {
         span: Span,
     },
 
+    /// `within N of first_purchase` on something that is not a count or sum of purchases.
+    #[error("`{name}` cannot be measured from the first purchase")]
+    #[diagnostic(code(segql::types::from_first_not_allowed))]
+    FromFirstNotAllowed {
+        /// The name.
+        name: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// The `of first_purchase` clause.
+        #[label("remove `of first_purchase`")]
+        span: Span,
+        /// What works instead.
+        #[help]
+        help: String,
+    },
+
     /// A construct needs a table the project does not configure.
     #[error("{what} needs the {table} table, which the project does not have")]
     #[diagnostic(

@@ -52,11 +52,14 @@ pub enum MetricKind {
         /// The values, as text.
         values: Vec<String>,
     },
+    /// The number of distinct values of a transaction column among the purchases (NULL and
+    /// empty text left out): `partners`, `categories`, `products`, `stores`.
+    Distinct(Dimension),
 }
 
 impl MetricKind {
     /// Metrics users can name directly.
-    pub const NAMED: [(&'static str, MetricKind); 12] = [
+    pub const NAMED: [(&'static str, MetricKind); 16] = [
         ("recency", MetricKind::Recency),
         ("frequency", MetricKind::Frequency),
         ("monetary", MetricKind::Monetary),
@@ -69,6 +72,10 @@ impl MetricKind {
         ("points_redeemed", MetricKind::PointsRedeemed),
         ("points_balance", MetricKind::PointsBalance),
         ("activity", MetricKind::Activity),
+        ("partners", MetricKind::Distinct(Dimension::Partner)),
+        ("categories", MetricKind::Distinct(Dimension::Category)),
+        ("products", MetricKind::Distinct(Dimension::Product)),
+        ("stores", MetricKind::Distinct(Dimension::Store)),
     ];
 
     /// Looks a metric up by name.
@@ -83,9 +90,10 @@ impl MetricKind {
     pub fn value_type(&self) -> ValueType {
         match self {
             MetricKind::Recency | MetricKind::Tenure => ValueType::Days,
-            MetricKind::Frequency | MetricKind::Bought { .. } | MetricKind::Contacts { .. } => {
-                ValueType::Count
-            }
+            MetricKind::Frequency
+            | MetricKind::Bought { .. }
+            | MetricKind::Contacts { .. }
+            | MetricKind::Distinct(_) => ValueType::Count,
             MetricKind::Monetary | MetricKind::AvgCheck | MetricKind::Spend { .. } => {
                 ValueType::Money
             }
@@ -108,6 +116,19 @@ impl MetricKind {
                 | MetricKind::AvgCheck
                 | MetricKind::FirstPurchase
                 | MetricKind::LastPurchase
+        )
+    }
+
+    /// True for the metrics that count or sum purchases, which a window can measure from the
+    /// first purchase on (`within 30d of first_purchase`); the others are days and dates.
+    pub fn from_first(&self) -> bool {
+        !matches!(
+            self,
+            MetricKind::Recency
+                | MetricKind::Tenure
+                | MetricKind::FirstPurchase
+                | MetricKind::LastPurchase
+                | MetricKind::Contacts { .. }
         )
     }
 }
@@ -209,6 +230,11 @@ impl ValueType {
 pub enum Value {
     /// An aggregate of transactions.
     Metric(Metric),
+    /// `METRIC within N of first_purchase`: the metric over the N days from the customer's
+    /// first purchase (at the metric's partners) on, that day included: purchases on days
+    /// `first .. first + N - 1`, and up to the as-of date like every purchase. The metric's
+    /// `window` holds N. A customer without purchases (at the partners) has none in it.
+    SinceFirst(Metric),
     /// A column of the customers table.
     Attribute(String),
     /// The lifecycle stage (at the given partners; everywhere when empty).
@@ -495,6 +521,17 @@ impl Value {
             Value::Population(m) => format!("__active_{}", Value::Metric(m.clone()).column_name()),
             Value::Lifecycle(scope) if scope.is_empty() => "lifecycle".into(),
             Value::Lifecycle(scope) => format!("lifecycle_at_{}", slug(scope)),
+            Value::SinceFirst(m) => {
+                let base = Value::Metric(Metric {
+                    window: None,
+                    ..m.clone()
+                })
+                .column_name();
+                match m.window {
+                    Some(w) => format!("{base}_first_{w}d"),
+                    None => base,
+                }
+            }
             Value::Metric(m) => {
                 let base = match &m.kind {
                     MetricKind::Bought { dimension, values } => {

@@ -18,8 +18,11 @@ use datafusion::common::{Column, Result, ScalarValue, TableReference};
 use datafusion::functions::expr_fn::coalesce;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
+use datafusion::functions_aggregate::min_max::min_udaf;
+use datafusion::logical_expr::expr::WindowFunction;
 use datafusion::logical_expr::{
-    Expr, ExprFunctionExt, JoinType, LogicalPlan, SortExpr, cast, ident, lit, when,
+    Aggregate, Expr, ExprFunctionExt, JoinType, LogicalPlan, SortExpr, WindowFunctionDefinition,
+    cast, ident, lit, when,
 };
 use segql_grammar::ast::{CmpOp, Dimension};
 use std::collections::{BTreeMap, HashMap};
@@ -332,6 +335,8 @@ enum AggKind {
     SumEarned,
     SumRedeemed,
     Days,
+    /// Distinct non-empty values of the column.
+    Distinct(Dimension),
 }
 
 /// An aggregate over one customer's transactions: in a window, over lines matching filters
@@ -340,10 +345,22 @@ enum AggKind {
 struct Agg {
     kind: AggKind,
     window: Option<u64>,
+    /// `Some(scope)`: the window's days start at the first purchase at the scope's partners
+    /// (all of them when empty) instead of ending at the as-of date.
+    from_first: Option<Vec<String>>,
     filters: Vec<(Dimension, Vec<String>)>,
 }
 
 impl Agg {
+    /// The aggregate `kind` over the lines value `v` (a metric, or a metric from the first
+    /// purchase) looks at.
+    fn of_value(kind: AggKind, m: &Metric, from_first: bool) -> Agg {
+        Agg {
+            from_first: from_first.then(|| m.scope.clone()),
+            ..Agg::of(kind, m)
+        }
+    }
+
     /// The aggregate `kind` over the lines metric `m` looks at.
     fn of(kind: AggKind, m: &Metric) -> Agg {
         let mut filters = Vec::new();
@@ -358,6 +375,7 @@ impl Agg {
         Agg {
             kind,
             window: m.window,
+            from_first: None,
             filters,
         }
     }
@@ -374,8 +392,13 @@ impl Agg {
         )
     }
 
+    /// The window ending at the as-of date, if any: none for a window from the first
+    /// purchase, which needs every purchase up to the as-of date.
     fn window(&self) -> Option<u64> {
-        self.window
+        match self.from_first {
+            Some(_) => None,
+            None => self.window,
+        }
     }
 
     fn name(&self) -> String {
@@ -388,10 +411,19 @@ impl Agg {
             AggKind::SumEarned => "sum_points_earned",
             AggKind::SumRedeemed => "sum_points_redeemed",
             AggKind::Days => "n_days",
+            AggKind::Distinct(d) => match d {
+                Dimension::Partner => "n_partners",
+                Dimension::Category => "n_categories",
+                Dimension::Product => "n_products",
+                Dimension::Store => "n_stores",
+            },
         }
         .to_string();
         for (d, vals) in &self.filters {
             s.push_str(&format!("_{d}_{}", crate::ir::slug(vals)));
+        }
+        if self.from_first.is_some() {
+            s.push_str("_first");
         }
         if let Some(w) = self.window {
             s.push_str(&format!("_{w}d"));
@@ -410,6 +442,9 @@ fn qcol(relation: impl Into<String>, name: impl Into<String>) -> Column {
 fn qual(relation: impl Into<String>, name: impl Into<String>) -> Expr {
     Expr::Column(qcol(relation, name))
 }
+
+/// The column telling which grouping set a row of the receipt roll-up comes from.
+const GROUPING_ID: &str = Aggregate::INTERNAL_GROUPING_ID;
 
 /// The customers' signup date, joined to leave out customers not yet known as of the date.
 const SIGNUP: &str = "__signup";
@@ -539,8 +574,9 @@ impl Profile {
         };
         for v in values {
             match v {
-                Value::Metric(m) => {
-                    let of = |k| Agg::of(k, m);
+                Value::Metric(m) | Value::SinceFirst(m) => {
+                    let from_first = matches!(v, Value::SinceFirst(_));
+                    let of = |k| Agg::of_value(k, m, from_first);
                     match &m.kind {
                         MetricKind::Recency | MetricKind::LastPurchase => need(of(AggKind::MaxTs)),
                         MetricKind::Tenure | MetricKind::FirstPurchase => need(of(AggKind::MinTs)),
@@ -562,6 +598,7 @@ impl Profile {
                             need(of(AggKind::SumEarned));
                             need(of(AggKind::SumRedeemed));
                         }
+                        MetricKind::Distinct(d) => need(of(AggKind::Distinct(*d))),
                         MetricKind::Contacts { .. } => {}
                     }
                 }
@@ -585,6 +622,7 @@ impl Profile {
             aggs.push(Agg {
                 kind: AggKind::MaxTs,
                 window: None,
+                from_first: None,
                 filters: vec![],
             });
         }
@@ -629,6 +667,94 @@ impl Profile {
             && aggs
                 .iter()
                 .any(|a| matches!(a.kind, AggKind::Count | AggKind::Days));
+        // The roll-up's key: lines without a receipt id are purchases of their own, and
+        // share one group per customer, where counts count lines. Only purchase days need
+        // them apart by day. Lines older than the widest window that counts purchases match
+        // no count: they join that group too (counting zero there), so the roll-up keeps one
+        // row per receipt only where receipts are counted.
+        let mut receipt_keys = Vec::new();
+        if has_receipt {
+            let counted = aggs
+                .iter()
+                .filter(|a| matches!(a.kind, AggKind::Count | AggKind::Days))
+                .map(|a| a.window().filter(|w| Some(*w) != widest))
+                .try_fold(0u64, |acc, w| w.map(|w| acc.max(w)));
+            let receipt = match counted {
+                Some(w) => when(ts.clone().gt(window_start(as_of, w)), ident("receipt_id"))
+                    .end()?
+                    .alias("receipt_id"),
+                None => ident("receipt_id"),
+            };
+            receipt_keys = vec![ident("customer_id"), receipt];
+            if aggs.iter().any(|a| a.kind == AggKind::Days) {
+                let loose_day = when(ident("receipt_id").is_null(), ts.clone()).end()?;
+                receipt_keys.push(loose_day.alias("__loose_day"));
+            }
+        }
+        // Distinct values cannot be counted from receipts (a receipt holds several
+        // categories): with the roll-up, the lines are also grouped per (customer, value) of
+        // each counted column, in grouping sets of the same aggregation, and the aggregation
+        // by customer reads each aggregate from the rows of its set (`__grouping_id`).
+        let mut distinct_columns: Vec<Dimension> = Vec::new();
+        for a in &aggs {
+            if let AggKind::Distinct(d) = a.kind
+                && !distinct_columns.contains(&d)
+            {
+                distinct_columns.push(d);
+            }
+        }
+        let grouping_sets = if has_receipt && !distinct_columns.is_empty() {
+            let mut sets = vec![receipt_keys.clone()];
+            for d in &distinct_columns {
+                sets.push(vec![ident("customer_id"), ident(d.column())]);
+            }
+            Some(sets)
+        } else {
+            None
+        };
+        // Only the rows of one grouping set: its `__grouping_id`, DataFusion's bit per
+        // grouping expression (in order of first appearance, the first the highest), set
+        // where the set leaves the expression out.
+        let in_set = |set: usize| -> Option<Expr> {
+            let sets = grouping_sets.as_ref()?;
+            let mut all: Vec<&Expr> = Vec::new();
+            for e in sets.iter().flatten() {
+                if !all.contains(&e) {
+                    all.push(e);
+                }
+            }
+            let id = all.iter().fold(0i64, |acc, e| {
+                (acc << 1) | i64::from(!sets[set].contains(e))
+            });
+            Some(cast(ident(GROUPING_ID), DataType::Int64).eq(lit(id)))
+        };
+        // Windows from the first purchase, per partner scope: the first purchase as a column
+        // of every line (a window function over the customer's lines).
+        // Scopes as sets: `at ("A", "A")` and `at "A"` share one window function (DataFusion
+        // simplifies both to one expression, and then fails to plan the node).
+        let as_set = |scope: &[String]| -> Vec<String> {
+            let mut set = scope.to_vec();
+            set.sort();
+            set.dedup();
+            set
+        };
+        let mut anchors: Vec<Vec<String>> = Vec::new();
+        for a in &aggs {
+            if let Some(scope) = &a.from_first
+                && !anchors.contains(&as_set(scope))
+            {
+                anchors.push(as_set(scope));
+            }
+        }
+        let anchor_column = |scope: &[String]| -> String {
+            let set = as_set(scope);
+            let i = anchors
+                .iter()
+                .position(|x| *x == set)
+                .expect("anchor planned");
+            format!("__first_purchase{i}")
+        };
+        let day_number = |e: Expr| cast(cast(e, DataType::Int32), DataType::Int64);
         let mut agg_exprs = Vec::new();
         let mut stage1 = Vec::new();
         let mut agg_names = BTreeMap::new();
@@ -642,8 +768,17 @@ impl Profile {
             {
                 filters.push(ts.clone().gt(window_start(as_of, w)));
             }
+            if let (Some(scope), Some(w)) = (&a.from_first, a.window) {
+                // Days first .. first + N - 1 (none before the first purchase).
+                let first = day_number(ident(anchor_column(scope)));
+                filters.push(day_number(ts.clone()).lt(first + lit(w.min(1_000_000_000) as i64)));
+            }
             for (d, vals) in &a.filters {
                 filters.push(one_of(*d, vals));
+            }
+            if let AggKind::Distinct(d) = a.kind {
+                // NULL and empty text are no value.
+                filters.push(ident(d.column()).not_eq(lit("")));
             }
             if never_empty && filters.is_empty() && a.kind == AggKind::Count {
                 positive.push(a.clone());
@@ -657,20 +792,39 @@ impl Profile {
             };
             let e = if has_receipt {
                 let s1 = format!("__r{k}");
+                let in_receipts = in_set(0);
                 match a.kind {
                     // Matching lines per receipt; a receipt with any counts once. Lines
                     // without a receipt id are purchases of their own.
                     // A purchase's day is its first matching line's day.
                     AggKind::Days => {
                         stage1.push(with_filter(min(ts.clone()), filter)?.alias(&s1));
-                        count(ident(&s1)).distinct().build()?
+                        let e = count(ident(&s1)).distinct();
+                        match in_receipts {
+                            None => e.build()?,
+                            Some(f) => e.filter(f).build()?,
+                        }
                     }
                     AggKind::Count => {
                         stage1.push(with_filter(count_all().unalias(), filter)?.alias(&s1));
                         let n = ident(&s1);
-                        sum(when(ident("receipt_id").is_null(), n.clone())
-                            .when(n.gt(lit(0i64)), lit(1i64))
-                            .otherwise(lit(0i64))?)
+                        with_filter(
+                            sum(when(ident("receipt_id").is_null(), n.clone())
+                                .when(n.gt(lit(0i64)), lit(1i64))
+                                .otherwise(lit(0i64))?),
+                            in_receipts,
+                        )?
+                    }
+                    // Values with a matching line, one row each in the value's set.
+                    AggKind::Distinct(d) => {
+                        stage1.push(with_filter(count_all().unalias(), filter)?.alias(&s1));
+                        let set = 1 + distinct_columns
+                            .iter()
+                            .position(|x| *x == d)
+                            .expect("column grouped");
+                        let matched = ident(&s1).gt(lit(0i64));
+                        let f = in_set(set).map_or(matched.clone(), |s| s.and(matched));
+                        count_all().unalias().filter(f).build()?
                     }
                     _ => {
                         let (s1_expr, combine): (Expr, fn(Expr) -> Expr) = match a.kind {
@@ -682,13 +836,17 @@ impl Profile {
                             _ => (sum(ident("quantity")), sum),
                         };
                         stage1.push(with_filter(s1_expr, filter)?.alias(&s1));
-                        combine(ident(&s1))
+                        with_filter(combine(ident(&s1)), in_receipts)?
                     }
                 }
             } else {
                 let base = match a.kind {
-                    AggKind::Days => {
-                        let e = count(ts.clone()).distinct();
+                    AggKind::Days | AggKind::Distinct(_) => {
+                        let counted = match a.kind {
+                            AggKind::Distinct(d) => ident(d.column()),
+                            _ => ts.clone(),
+                        };
+                        let e = count(counted).distinct();
                         let e = match filter.clone() {
                             None => e.build()?,
                             Some(f) => e.filter(f).build()?,
@@ -748,29 +906,41 @@ impl Profile {
                 )?;
             }
         }
-        if has_receipt {
-            // Lines without a receipt id are purchases of their own: they share one group per
-            // customer, where counts count lines. Only purchase days need them apart by day.
-            // Lines older than the widest window that counts purchases match no count: they
-            // join that group too (counting zero there), so the roll-up keeps one row per
-            // receipt only where receipts are counted.
-            let counted = aggs
+        if !anchors.is_empty() {
+            // The first purchase (at each scope) on every line of its customer: one window
+            // node, partitioned by customer, before any aggregation.
+            let firsts = anchors
                 .iter()
-                .filter(|a| matches!(a.kind, AggKind::Count | AggKind::Days))
-                .map(|a| a.window().filter(|w| Some(*w) != widest))
-                .try_fold(0u64, |acc, w| w.map(|w| acc.max(w)));
-            let receipt = match counted {
-                Some(w) => when(ts.clone().gt(window_start(as_of, w)), ident("receipt_id"))
-                    .end()?
-                    .alias("receipt_id"),
-                None => ident("receipt_id"),
-            };
-            let mut keys = vec![ident("customer_id"), receipt];
-            if aggs.iter().any(|a| a.kind == AggKind::Days) {
-                let loose_day = when(ident("receipt_id").is_null(), ts.clone()).end()?;
-                keys.push(loose_day.alias("__loose_day"));
-            }
-            input = input.aggregate(keys, stage1)?;
+                .map(|scope| {
+                    let at = if scope.is_empty() {
+                        ts.clone()
+                    } else {
+                        when(one_of(Dimension::Partner, scope), ts.clone()).end()?
+                    };
+                    Expr::from(WindowFunction::new(
+                        WindowFunctionDefinition::AggregateUDF(min_udaf()),
+                        vec![at],
+                    ))
+                    .partition_by(vec![ident("customer_id")])
+                    .build()
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let b = input.window(firsts)?;
+            let columns = b.schema().columns();
+            let lines = columns.len() - anchors.len();
+            let cols = columns.into_iter().enumerate().map(|(i, c)| {
+                if i < lines {
+                    Expr::Column(c)
+                } else {
+                    Expr::Column(c).alias(anchor_column(&anchors[i - lines]))
+                }
+            });
+            input = b.project(cols)?;
+        }
+        if let Some(sets) = grouping_sets {
+            input = input.aggregate_sets(sets, stage1)?;
+        } else if has_receipt {
+            input = input.aggregate(receipt_keys, stage1)?;
         }
         let agg_name = |a: &Agg| -> String {
             let i = aggs.iter().position(|x| x == a).expect("aggregate planned");
@@ -930,8 +1100,9 @@ impl Profile {
                         .when(recency.lt(lit(t.lost_days as i64)), lit("churned"))
                         .otherwise(lit("lost"))?
                 }
-                Value::Metric(m) => {
-                    let of = |k| Agg::of(k, m);
+                Value::Metric(m) | Value::SinceFirst(m) => {
+                    let from_first = matches!(v, Value::SinceFirst(_));
+                    let of = |k| Agg::of_value(k, m, from_first);
                     match &m.kind {
                         MetricKind::Recency => days_since(p(&agg_name(&of(AggKind::MaxTs)))),
                         MetricKind::Tenure => days_since(p(&agg_name(&of(AggKind::MinTs)))),
@@ -946,6 +1117,7 @@ impl Profile {
                         MetricKind::Items => zero_if_null(&of(AggKind::SumQuantity)),
                         MetricKind::PointsEarned => zero_if_null(&of(AggKind::SumEarned)),
                         MetricKind::PointsRedeemed => zero_if_null(&of(AggKind::SumRedeemed)),
+                        MetricKind::Distinct(d) => zero_if_null(&of(AggKind::Distinct(*d))),
                         MetricKind::Activity => {
                             let days = m.window.unwrap_or(1).max(1) as f64;
                             cast(zero_if_null(&of(AggKind::Days)), DataType::Float64) / lit(days)
@@ -1108,7 +1280,7 @@ impl Profile {
             | Value::Percentile(_)
             | Value::TopRank(_)
             | Value::Population(_) => true,
-            Value::Metric(m) => m.kind.nullable(),
+            Value::Metric(m) | Value::SinceFirst(m) => m.kind.nullable(),
             Value::Attribute(_) => true,
             Value::Lifecycle(_) => false,
         };

@@ -313,6 +313,15 @@ impl Ctx<'_> {
         }
     }
 
+    /// The customer's first purchase at `scope`'s partners (anywhere when empty).
+    fn first_purchase(&self, scope: &[String]) -> Option<NaiveDate> {
+        self.txs
+            .iter()
+            .filter(|t| in_scope(t, scope))
+            .map(|t| t.ts)
+            .min()
+    }
+
     fn purchases<'b>(&self, txs: impl Iterator<Item = &'b Tx>) -> i128 {
         if self.has_receipt {
             // Distinct receipts; a line without a receipt id is a purchase of its own.
@@ -374,6 +383,7 @@ impl Ctx<'_> {
                 .and_then(|r| r.abc.get(scope))
                 .map_or(V::Null, |t| V::Text(t.to_string())),
             Value::Metric(m) => self.metric(m),
+            Value::SinceFirst(m) => self.metric_over(m, Window::FromFirst),
         }
     }
 
@@ -402,13 +412,27 @@ impl Ctx<'_> {
     }
 
     fn metric(&self, m: &Metric) -> V {
+        self.metric_over(m, Window::EndingAsOf)
+    }
+
+    fn metric_over(&self, m: &Metric, window: Window) -> V {
         let w = m.window;
         let scope = &m.scope;
-        let txs = || {
+        // With a window from the first purchase: its days first .. first + N - 1.
+        let first = match window {
+            Window::EndingAsOf => None,
+            Window::FromFirst => Some(self.first_purchase(scope)),
+        };
+        let in_window = move |t: &Tx| match first {
+            None => self.in_window(t, w),
+            Some(None) => false,
+            Some(Some(first)) => w.is_none_or(|w| (t.ts - first).num_days() < w as i64),
+        };
+        let txs = move || {
             self.txs
                 .iter()
                 .copied()
-                .filter(move |t| self.in_window(t, w) && in_scope(t, scope))
+                .filter(move |t| in_window(t) && in_scope(t, scope))
         };
         let matching = |d: &Dimension, vals: &[String]| {
             let vals: Vec<String> = vals.to_vec();
@@ -476,6 +500,14 @@ impl Ctx<'_> {
             MetricKind::Bought { dimension, values } => {
                 V::Num(Dec::int(self.purchases(matching(dimension, values))))
             }
+            MetricKind::Distinct(d) => {
+                let values: BTreeSet<&str> = txs()
+                    .filter_map(|t| t.dims.get(d))
+                    .map(String::as_str)
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                V::Num(Dec::int(values.len() as i128))
+            }
             MetricKind::Spend { dimension, values } => {
                 V::Num(sum(&mut matching(dimension, values).map(|t| t.amount)))
             }
@@ -495,6 +527,15 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// Where a metric's window lies.
+#[derive(Debug, Clone, Copy)]
+enum Window {
+    /// The days ending at the as-of date.
+    EndingAsOf,
+    /// The days from the customer's first purchase (at the metric's partners) on.
+    FromFirst,
 }
 
 /// The first day on or after `from` with the month and day of `date` (29 February falls on

@@ -312,14 +312,15 @@ impl Resolver<'_> {
                         span: nspan,
                     });
                 }
-                let window = window.map(|w| w.duration.days());
-                self.check_window(window, e.span, s)?;
+                let days = window.map(|w| w.duration.days());
+                self.check_window(days, e.span, s)?;
+                let metric = Metric {
+                    kind: MetricKind::Bought { dimension, values },
+                    window: days,
+                    scope: vec![],
+                };
                 Ok(Pred::Cmp {
-                    value: Value::Metric(Metric {
-                        kind: MetricKind::Bought { dimension, values },
-                        window,
-                        scope: vec![],
-                    }),
+                    value: self.windowed(metric, window.as_ref(), "bought", s)?,
                     ty: ValueType::Count,
                     op: CmpOp::Ge,
                     rhs: Const::Number(n.to_string()),
@@ -328,6 +329,18 @@ impl Resolver<'_> {
             ExprKind::Top { count, by } => {
                 let metric = match self.operand(by, s)? {
                     (Value::Metric(m), ty) if ty.ordered() => m,
+                    (Value::SinceFirst(_), _) => {
+                        return Err(CompileError::TypeMismatch {
+                            message: "`top` ranks customers by a metric over a window ending at the as-of date, not from the first purchase".into(),
+                            src: self.src(s),
+                            span: by.span,
+                            label: "measured from the first purchase".into(),
+                            help: Some(
+                                "compare it instead, e.g. `frequency within 30d of first_purchase >= 2`, or rank by `limit N by ...` in a campaign"
+                                    .into(),
+                            ),
+                        });
+                    }
                     _ => {
                         return Err(CompileError::TypeMismatch {
                             message: "`top` ranks customers by a purchase metric".into(),
@@ -365,16 +378,33 @@ impl Resolver<'_> {
                 window,
             } => {
                 let name = &attribute.name;
+                if let Some(span) = window.since_first {
+                    return Err(CompileError::FromFirstNotAllowed {
+                        name: name.clone(),
+                        src: self.src(s),
+                        span,
+                        help: "windows from the first purchase apply to counts and sums of purchases, e.g. `frequency within 30d of first_purchase < 2`".into(),
+                    });
+                }
                 if MetricKind::by_name(name).is_some() || name == "lifecycle" {
                     return Err(CompileError::NotACondition {
                         name: name.clone(),
                         what: "metric",
                         src: self.src(s),
                         span: attribute.span,
-                        help: format!(
-                            "compare it with a value, for example `{name} within {} < 7d`",
-                            window.duration
-                        ),
+                        help: {
+                            let rhs = match name.as_str() {
+                                "recency" | "tenure" => "< 7d",
+                                "first_purchase" | "last_purchase" => ">= 2026-01-01",
+                                "monetary" | "avg_check" => "> 1000",
+                                "lifecycle" => "= active",
+                                _ => ">= 2",
+                            };
+                            format!(
+                                "compare it with a value, for example `{name} within {} {rhs}`",
+                                window.duration
+                            )
+                        },
                     });
                 }
                 let resolved = [name.clone(), format!("{name}_date")]
@@ -413,14 +443,15 @@ impl Resolver<'_> {
             }
             ExprKind::Redeemed { window } => {
                 self.require_column("points_redeemed", "`redeemed`", e.span, s)?;
-                let window = window.map(|w| w.duration.days());
-                self.check_window(window, e.span, s)?;
+                let days = window.map(|w| w.duration.days());
+                self.check_window(days, e.span, s)?;
+                let metric = Metric {
+                    kind: MetricKind::PointsRedeemed,
+                    window: days,
+                    scope: vec![],
+                };
                 Ok(Pred::Cmp {
-                    value: Value::Metric(Metric {
-                        kind: MetricKind::PointsRedeemed,
-                        window,
-                        scope: vec![],
-                    }),
+                    value: self.windowed(metric, window.as_ref(), "redeemed", s)?,
                     ty: ValueType::Quantity,
                     op: CmpOp::Gt,
                     rhs: Const::Number("0".into()),
@@ -512,6 +543,30 @@ impl Resolver<'_> {
             src: self.src(s),
             span,
             help: "use `=`, `!=` or `in (...)`".to_string(),
+        }
+    }
+
+    /// The value of `metric`, whose window was written `window`: over the days ending at the
+    /// as-of date, or with `of first_purchase` from the first purchase on (counts and sums
+    /// only).
+    fn windowed(
+        &self,
+        metric: Metric,
+        window: Option<&ast::Window>,
+        name: &str,
+        s: usize,
+    ) -> Result<Value, CompileError> {
+        match window.and_then(|w| w.since_first) {
+            None => Ok(Value::Metric(metric)),
+            Some(_) if metric.kind.from_first() => Ok(Value::SinceFirst(metric)),
+            Some(span) => Err(CompileError::FromFirstNotAllowed {
+                name: name.to_string(),
+                src: self.src(s),
+                span,
+                help: format!(
+                    "windows from the first purchase apply to counts and sums of purchases, e.g. `frequency within 30d of first_purchase < 2`; `{name}` is a number of days or a date: compare `first_purchase` or `tenure` instead"
+                ),
+            }),
         }
     }
 
@@ -608,6 +663,14 @@ impl Resolver<'_> {
     fn operand(&self, op: &ast::Operand, s: usize) -> Result<(Value, ValueType), CompileError> {
         match &op.kind {
             ast::OperandKind::Contacts { channel, window } => {
+                if let Some(span) = window.and_then(|w| w.since_first) {
+                    return Err(CompileError::FromFirstNotAllowed {
+                        name: "contacts".into(),
+                        src: self.src(s),
+                        span,
+                        help: "messages are counted over windows ending at the as-of date, e.g. `contacts within 30d < 4`".into(),
+                    });
+                }
                 self.require_messages(channel.is_some(), "`contacts`", op.span, s)?;
                 let window = window.map(|w| w.duration.days());
                 self.check_window(window, op.span, s)?;
@@ -629,17 +692,18 @@ impl Resolver<'_> {
             } => {
                 self.require_dimension(*dimension, "`spend`", op.span, s)?;
                 let values = self.item_values(values, s)?;
-                let window = window.map(|w| w.duration.days());
-                self.check_window(window, op.span, s)?;
+                let days = window.map(|w| w.duration.days());
+                self.check_window(days, op.span, s)?;
+                let metric = Metric {
+                    kind: MetricKind::Spend {
+                        dimension: *dimension,
+                        values,
+                    },
+                    window: days,
+                    scope: vec![],
+                };
                 Ok((
-                    Value::Metric(Metric {
-                        kind: MetricKind::Spend {
-                            dimension: *dimension,
-                            values,
-                        },
-                        window,
-                        scope: vec![],
-                    }),
+                    self.windowed(metric, window.as_ref(), "spend on", s)?,
                     ValueType::Money,
                 ))
             }
@@ -660,6 +724,18 @@ impl Resolver<'_> {
                 };
                 match self.operand(&plain, s)? {
                     (Value::Metric(m), _) => Ok((Value::Percentile(m), ValueType::Number)),
+                    (Value::SinceFirst(_), _) => Err(CompileError::TypeMismatch {
+                        message: format!(
+                            "`{}` from the first purchase has no percentile: percentiles rank windows ending at the as-of date",
+                            name.name
+                        ),
+                        src: self.src(s),
+                        span: op.span,
+                        label: "measured from the first purchase".into(),
+                        help: Some(
+                            "compare the value itself, e.g. `monetary within 90d of first_purchase > 500`".into(),
+                        ),
+                    }),
                     _ => Err(CompileError::TypeMismatch {
                         message: format!(
                             "`{}` has no percentile: only purchase metrics do",
@@ -701,6 +777,7 @@ impl Resolver<'_> {
                         MetricKind::PointsEarned => &["points_earned"][..],
                         MetricKind::PointsRedeemed => &["points_redeemed"][..],
                         MetricKind::PointsBalance => &["points_earned", "points_redeemed"][..],
+                        MetricKind::Distinct(d) => &[d.column()][..],
                         _ => &[][..],
                     };
                     for c in needs {
@@ -718,14 +795,12 @@ impl Resolver<'_> {
                         });
                     }
                     let ty = kind.value_type();
-                    return Ok((
-                        Value::Metric(Metric {
-                            kind,
-                            window: w,
-                            scope: partners,
-                        }),
-                        ty,
-                    ));
+                    let metric = Metric {
+                        kind,
+                        window: w,
+                        scope: partners,
+                    };
+                    return Ok((self.windowed(metric, window.as_ref(), &name.name, s)?, ty));
                 }
                 let no_window = |what: &str| -> Result<(), CompileError> {
                     match window {
@@ -867,12 +942,21 @@ impl Resolver<'_> {
         };
         match (ty, &l.kind) {
             (ValueType::Days, LiteralKind::Duration(d)) => Ok(Const::Days(d.days())),
-            (ValueType::Days, LiteralKind::Number(n)) => Err(mismatch(
-                "a number of days",
-                Some(format!(
-                    "write a duration such as `{n}d` (days), `{n}w` or `{n}m`"
+            (ValueType::Days, LiteralKind::Number(n)) => Err(CompileError::TypeMismatch {
+                message: format!("`{value}` counts days: `{n}` needs a unit"),
+                src: self.src(s),
+                span: l.span,
+                label: "expected a duration".into(),
+                help: Some(format!(
+                    "write a duration such as `{n}d` (days), `{n}w` (weeks) or `{n}m` (30-day months){}",
+                    // A plain metric's name is code; a windowed one's column name is not.
+                    if MetricKind::by_name(&value.to_string()).is_some() {
+                        format!(", e.g. `{value} > {n}d`")
+                    } else {
+                        String::new()
+                    }
                 )),
-            )),
+            }),
             (ValueType::Days, _) => Err(mismatch(
                 "a number of days",
                 Some("write a duration such as `30d`, `8w`, `6m` or `1y`".into()),
@@ -898,7 +982,7 @@ impl Resolver<'_> {
                 Some(format!(
                     "durations apply to day metrics such as recency; to count over a period write `{value} within {d} ...`",
                     value = match value {
-                        Value::Metric(m) => MetricKind::NAMED
+                        Value::Metric(m) | Value::SinceFirst(m) => MetricKind::NAMED
                             .iter()
                             .find(|(_, k)| *k == m.kind)
                             .map(|(n, _)| *n)
@@ -926,6 +1010,16 @@ impl Resolver<'_> {
             )),
             (ValueType::Text, _) => Err(mismatch("text", None)),
             (ValueType::Bool, LiteralKind::Bool(b)) => Ok(Const::Bool(*b)),
+            (ValueType::Bool, LiteralKind::Word(w) | LiteralKind::String(w)) => {
+                let yes = ["yes", "y", "on"].contains(&w.to_lowercase().as_str());
+                Err(mismatch(
+                    "true or false",
+                    Some(format!(
+                        "write true or false: `{value} = {}`",
+                        if yes { "true" } else { "false" }
+                    )),
+                ))
+            }
             (ValueType::Bool, _) => Err(mismatch("true or false", None)),
             (ValueType::Stage, LiteralKind::Word(w) | LiteralKind::String(w)) => {
                 Stage::by_name(w).map(Const::Stage).ok_or_else(|| {

@@ -288,13 +288,26 @@ impl fmt::Display for Dimension {
     }
 }
 
-/// `within 30d`
+/// `within 30d`, or `within 30d of first_purchase`
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Window {
     /// The window's length.
     pub duration: Duration,
+    /// `of first_purchase`, with its span: the window's days start at the customer's first
+    /// purchase instead of ending at the as-of date.
+    pub since_first: Option<Span>,
     /// The span of the whole `within ...` clause.
     pub span: Span,
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "within {}", self.duration)?;
+        if self.since_first.is_some() {
+            f.write_str(" of first_purchase")?;
+        }
+        Ok(())
+    }
 }
 
 /// A comparison operator.

@@ -169,7 +169,7 @@ pub(crate) fn syntax_error(
     } else if text[pos..].starts_with('=') && text[..pos].ends_with('=') {
         Some("equality is written with a single `=`".to_string())
     } else {
-        None
+        mistake_help(text, pos)
     };
     // At the end of the input there is nothing to underline: point at what came last.
     let (span, label) = if tok_span.is_empty() {
@@ -192,13 +192,118 @@ pub(crate) fn syntax_error(
     }
 }
 
+/// Help for mistakes people who write spreadsheets and SQL make, recognised from the text
+/// around the error; every suggestion is code that compiles.
+fn mistake_help(text: &str, pos: usize) -> Option<String> {
+    let rest = &text[pos..];
+    let before = text[..pos].trim_end();
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    // The number or date written just before the error.
+    let prev: String = {
+        let start = before
+            .rfind(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+            .map_or(0, |i| i + 1);
+        before[start..].to_string()
+    };
+    // `1,000` or `1 000`: thousands separators.
+    if rest.starts_with(',')
+        && !prev.is_empty()
+        && rest[1..].starts_with(|c: char| c.is_ascii_digit())
+    {
+        let digits: String = rest[1..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == ',')
+            .collect();
+        return Some(format!(
+            "write numbers without thousands separators: `{}{}`",
+            prev,
+            digits.replace(',', "")
+        ));
+    }
+    // `01/06/2026` or `01.06.2026`: dates are written year first.
+    if rest.starts_with(['/', '.']) && !prev.is_empty() && prev.len() <= 2 {
+        let parts: Vec<&str> = text[pos - prev.len()..]
+            .split(|c: char| !(c.is_ascii_digit() || c == '/' || c == '.'))
+            .next()
+            .unwrap_or("")
+            .split(['/', '.'])
+            .collect();
+        if let [a, b, y] = parts[..]
+            && y.len() == 4
+            && let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>())
+        {
+            let day_first = format!("{y}-{b:02}-{a:02}");
+            let month_first = format!("{y}-{a:02}-{b:02}");
+            return Some(if a > 12 || a == b {
+                format!("write dates year first: `{day_first}`")
+            } else if b > 12 {
+                format!("write dates year first: `{month_first}`")
+            } else {
+                format!(
+                    "write dates year first: `{day_first}` (day first) or `{month_first}` (month first)"
+                )
+            });
+        }
+        return Some("write dates year first, like `2026-06-01`".into());
+    }
+    // `AND`, `Or`: keywords are lowercase.
+    let lower = word.to_lowercase();
+    if !word.is_empty()
+        && word != lower
+        && [
+            "and", "or", "not", "within", "bought", "spend", "on", "in", "between", "at",
+        ]
+        .contains(&lower.as_str())
+    {
+        return Some(format!("keywords are written in lowercase: `{lower}`"));
+    }
+    // `lifecycle = at risk`: stages are one word.
+    if before.ends_with("at") && word == "risk" {
+        return Some("the stage is written with an underscore: `lifecycle = at_risk`".into());
+    }
+    // `bought category Coffee`: text values are quoted.
+    if !word.is_empty()
+        && word.chars().next().is_some_and(char::is_alphabetic)
+        && ["category", "product", "partner", "store", "on", "bought"]
+            .iter()
+            .any(|k| before.ends_with(k))
+    {
+        let dimension = before
+            .rsplit(char::is_whitespace)
+            .next()
+            .unwrap_or("category");
+        let lead = if dimension == "bought" || dimension == "on" {
+            format!("{dimension} category")
+        } else {
+            format!("bought {dimension}")
+        };
+        return Some(format!(
+            "put text values in double quotes: `{lead} \"{word}\"`"
+        ));
+    }
+    // `spend > 1000`: spend needs what it was spent on.
+    if before.ends_with("spend") {
+        return Some(
+            "`spend` needs what was bought: `spend on category \"Coffee\" > 1000`; all spending is `monetary > 1000`"
+                .into(),
+        );
+    }
+    None
+}
+
 /// Orders rules in messages: conditions and values first, connectives last.
 fn rule_rank(r: GrammarRule) -> u8 {
     match r {
         GrammarRule::EOI => 9,
         GrammarRule::kw_and | GrammarRule::kw_or => 8,
         GrammarRule::rparen | GrammarRule::comma => 7,
-        GrammarRule::window | GrammarRule::kw_within => 5,
+        GrammarRule::window
+        | GrammarRule::kw_within
+        | GrammarRule::since_first
+        | GrammarRule::kw_of => 5,
         _ => 1,
     }
 }

@@ -15,17 +15,16 @@ pub fn format_expr(e: &Expr) -> String {
             anniversary,
             window,
         } => format!(
-            "{}{} within {}",
+            "{}{} {window}",
             attribute.name,
             if *anniversary { " anniversary" } else { "" },
-            window.duration
         ),
         ExprKind::Top { count, by } => match count {
             TopCount::Count(n, _) => format!("top {n} by {}", operand(by)),
             TopCount::Percent(p, _) => format!("top {p}% by {}", operand(by)),
         },
         ExprKind::Redeemed { window } => match window {
-            Some(w) => format!("redeemed within {}", w.duration),
+            Some(w) => format!("redeemed {w}"),
             None => "redeemed".to_string(),
         },
         ExprKind::Contacted { channel, window } => match channel {
@@ -71,7 +70,7 @@ pub fn format_expr(e: &Expr) -> String {
                 ));
             }
             if let Some(w) = window {
-                s.push_str(&format!(" within {}", w.duration));
+                s.push_str(&format!(" {w}"));
             }
             s
         }
@@ -107,7 +106,7 @@ fn operand(o: &Operand) -> String {
                 s.push_str(&format!(" at {}", list_text(values, false)));
             }
             if let Some(w) = window {
-                s.push_str(&format!(" within {}", w.duration));
+                s.push_str(&format!(" {w}"));
             }
             if *percentile {
                 s.push_str(" percentile");
@@ -120,7 +119,7 @@ fn operand(o: &Operand) -> String {
                 s.push_str(&format!(" by {}", channel_text(c)));
             }
             if let Some(w) = window {
-                s.push_str(&format!(" within {}", w.duration));
+                s.push_str(&format!(" {w}"));
             }
             s
         }
@@ -131,7 +130,7 @@ fn operand(o: &Operand) -> String {
         } => {
             let mut s = format!("spend on {dimension} {}", list_text(values, false));
             if let Some(w) = window {
-                s.push_str(&format!(" within {}", w.duration));
+                s.push_str(&format!(" {w}"));
             }
             s
         }

@@ -484,12 +484,18 @@ impl Builder<'_> {
 
     fn window(&self, p: Pair<Rule>) -> Result<Window, ParseError> {
         let span = span_of(&p);
-        let d = p
-            .into_inner()
-            .find(|c| c.as_rule() == Rule::duration)
-            .expect("window has a duration");
+        let mut duration = None;
+        let mut since_first = None;
+        for c in p.into_inner() {
+            match c.as_rule() {
+                Rule::duration => duration = Some(self.duration(&c)?),
+                Rule::since_first => since_first = Some(span_of(&c)),
+                _ => {}
+            }
+        }
         Ok(Window {
-            duration: self.duration(&d)?,
+            duration: duration.expect("window has a duration"),
+            since_first,
             span,
         })
     }
@@ -656,6 +662,8 @@ pub(crate) fn describe_rule(rule: Rule) -> &'static str {
         Rule::kw_least => "`least`",
         Rule::kw_times | Rule::kw_time => "`times`",
         Rule::window | Rule::kw_within => "`within` and a duration like 30d",
+        Rule::since_first | Rule::kw_of => "`of first_purchase`",
+        Rule::kw_first_purchase => "`first_purchase`",
         Rule::date => "a date like 2024-06-30",
         Rule::duration => "a duration like 30d, 8w, 6m or 1y",
         Rule::number => "a number",

@@ -84,6 +84,40 @@ fn spans_point_at_the_source() {
 }
 
 #[test]
+fn windows_can_start_at_the_first_purchase() {
+    let text = "frequency within 30d of first_purchase < 2";
+    let e = parse_expr("x", text).unwrap();
+    let ExprKind::Compare { lhs, .. } = e.kind else {
+        panic!()
+    };
+    let segql_grammar::ast::OperandKind::Name { window, .. } = lhs.kind else {
+        panic!()
+    };
+    let w = window.unwrap();
+    assert_eq!(w.duration.days(), 30);
+    let of = w.since_first.expect("of first_purchase");
+    assert_eq!(&text[of.start..of.end], "of first_purchase");
+    assert_eq!(
+        &text[w.span.start..w.span.end],
+        "within 30d of first_purchase"
+    );
+    // Without it, the window ends at the as-of date.
+    let e = parse_expr("x", "bought \"X\" within 30d").unwrap();
+    let ExprKind::Bought { window, .. } = e.kind else {
+        panic!()
+    };
+    assert_eq!(window.unwrap().since_first, None);
+    // Only the first purchase anchors a window; `of` alone is no keyword.
+    let err = parse_expr("x", "frequency within 30d of last_purchase < 2").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected `first_purchase`, found `last_purchase`"),
+        "{err}"
+    );
+    assert!(parse_expr("x", "of = \"a\" and partners >= 2").is_ok());
+}
+
+#[test]
 fn deep_nesting_is_an_error_not_a_crash() {
     let deep = format!("{}recency < 30d{}", "(".repeat(10_000), ")".repeat(10_000));
     assert!(parse_expr("x", &deep).is_err());
@@ -91,7 +125,7 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert!(parse_expr("x", &nots).is_err());
 }
 
-const PIECES: [&str; 24] = [
+const PIECES: [&str; 27] = [
     "segment",
     "import",
     "and",
@@ -116,6 +150,9 @@ const PIECES: [&str; 24] = [
     "#",
     "\n",
     "at least",
+    "of",
+    "first_purchase",
+    "partners",
 ];
 
 proptest! {
@@ -145,6 +182,9 @@ fn formatting_round_trips() {
         "not not a",
         "not contacted(sms, 14d) and contacts by \"SMS Gate\" within 30d < 4 and contacted(1w)",
         "recency at \"OKKO\" within 30d < 14d and lifecycle at (\"A\", \"B\") = new",
+        "lifecycle = new and frequency within 30d of first_purchase < 2 and partners within 1y >= 2",
+        "bought category \"Coffee\" within 2w of first_purchase and redeemed within 30d of first_purchase",
+        "spend on partner \"OKKO\" within 30d of first_purchase > 100 or categories at \"OKKO\" >= 3",
     ];
     for c in cases {
         let e = parse_expr("x", c).unwrap();
