@@ -34,17 +34,19 @@ fn session() -> Session {
 
 /// Runs `segql repl` on the example project with `script` as standard input.
 fn repl_script(script: &str, cwd: &std::path::Path) -> (String, String, bool) {
-    repl_in(&common::example_dir(), script, cwd)
+    repl_in(&common::example_dir(), &[], script, cwd)
 }
 
-/// Runs `segql repl --project PROJECT` in `cwd` with `script` as standard input.
+/// Runs `segql repl --project PROJECT FILES...` in `cwd` with `script` as standard input.
 fn repl_in(
     project: &std::path::Path,
+    files: &[&str],
     script: &str,
     cwd: &std::path::Path,
 ) -> (String, String, bool) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_segql"))
         .args(["repl", "--project", &project.display().to_string()])
+        .args(files)
         .env("NO_COLOR", "1")
         .env("SEGQL_HISTORY", cwd.join("history"))
         .current_dir(cwd)
@@ -280,23 +282,31 @@ fn save_refuses_a_name_that_exists() {
     assert_eq!(saved.matches("segment x").count(), 1, "{saved}");
 }
 
-#[test]
-fn export_and_save_never_replace_the_data() {
-    // A copy of the example project, so that nothing of the repository is at stake.
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::create_dir(d.join("data")).unwrap();
-    for f in [
+/// A copy of the example project's `segql.toml`, data and `extra` files in `d`, so that
+/// nothing of the repository is at stake.
+fn copy_example(d: &Path, extra: &[&str]) {
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    std::fs::create_dir_all(d.join("segments")).unwrap();
+    let data = [
         "segql.toml",
         "data/transactions.parquet",
         "data/customers.csv",
         "data/communications.csv",
-    ] {
+    ];
+    for f in data.iter().chain(extra) {
         std::fs::copy(common::example_dir().join(f), d.join(f)).unwrap();
     }
+}
+
+#[test]
+fn export_and_save_never_replace_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_example(d, &[]);
     let before = std::fs::read(d.join("data/customers.csv")).unwrap();
     let (out, err, ok) = repl_in(
         Path::new("."),
+        &[],
         "recency < 30d\n:export data/customers.csv\n:export data/../data/communications.csv\n:save x segql.toml\n:export ok.csv\n:quit\n",
         d,
     );
@@ -334,38 +344,14 @@ fn export_and_save_never_replace_the_data() {
 fn save_writes_the_named_segment_with_its_imports() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::create_dir_all(d.join("data")).unwrap();
-    std::fs::create_dir_all(d.join("segments")).unwrap();
-    for f in [
-        "segql.toml",
-        "data/transactions.parquet",
-        "data/customers.csv",
-        "data/communications.csv",
-        "segments/lifecycle.seg",
-    ] {
-        std::fs::copy(common::example_dir().join(f), d.join(f)).unwrap();
-    }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_segql"))
-        .args(["repl", "--project", ".", "segments/lifecycle.seg"])
-        .env("NO_COLOR", "1")
-        .env("SEGQL_HISTORY", d.join("history"))
-        .current_dir(d)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"segment lapsed_kyiv = lapsed_valuable and city = \"Kyiv\"\nrecency < 7d\n:save lapsed_kyiv segments/mine.seg\n:save lapsed_valuable segments/mine.seg\n:save bad segments/other.seg\n:quit\n",
-        )
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    copy_example(d, &["segments/lifecycle.seg"]);
+    let (out, err, ok) = repl_in(
+        Path::new("."),
+        &["segments/lifecycle.seg"],
+        "segment lapsed_kyiv = lapsed_valuable and city = \"Kyiv\"\nrecency < 7d\n:save lapsed_kyiv segments/mine.seg\n:save lapsed_valuable segments/mine.seg\n:save bad segments/other.seg\n:quit\n",
+        d,
+    );
+    assert!(ok, "{err}");
     assert!(
         out.contains("saved segment lapsed_kyiv to segments/mine.seg"),
         "{out}"
