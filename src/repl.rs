@@ -24,9 +24,9 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-const KEYWORDS: [&str; 17] = [
+const KEYWORDS: [&str; 18] = [
     "and", "or", "not", "in", "between", "within", "bought", "spend", "on", "at", "least", "times",
-    "segment", "category", "product", "partner", "store",
+    "segment", "category", "product", "partner", "store", "of",
 ];
 
 const COMMANDS: [(&str, &str); 14] = [
