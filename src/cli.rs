@@ -482,17 +482,54 @@ async fn warn_unmatched(engine: &Engine, segments: &[Segment]) -> Result<()> {
     Ok(())
 }
 
+/// What `run` executes: the plans of its segments.
+enum Planned {
+    /// One segment or campaign.
+    One(segql_compiler::Query),
+    /// Campaigns counted one by one (each is capped and split on its own).
+    Each(Vec<segql_compiler::Query>),
+    /// Memberships of several segments.
+    Many(segql_compiler::Query),
+}
+
 async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
     let (p, mut program) = load_guarded(&a.data, &a.files, a.output.as_deref())?;
     let mut engine = engine_of(p, &a.data, true, true).await?;
     let segments = select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?;
-    warn_unmatched(&engine, &segments).await?;
     let format = output_format(a.format, a.output.as_deref())?;
+    let planned = if segments.len() == 1 {
+        Planned::One(lower_one(&mut engine, &segments[0]).await?)
+    } else if a.count && segments.iter().any(|s| s.campaign.is_some()) {
+        let mut each = Vec::new();
+        for s in &segments {
+            each.push(lower_one(&mut engine, s).await?);
+        }
+        Planned::Each(each)
+    } else {
+        Planned::Many(lower_many(&mut engine, &segments).await?)
+    };
+    // The run and the look-up of values that occur nowhere, side by side: a value that occurs
+    // is found in the first rows, so the warnings cost the run almost nothing.
+    let (warned, ran) = futures::join!(
+        warn_unmatched(&engine, &segments),
+        execute(&engine, planned, &a, &segments, format)
+    );
+    warned?;
+    ran
+}
+
+/// Runs what [`run_cmd`] planned and writes its result.
+async fn execute(
+    engine: &Engine,
+    planned: Planned,
+    a: &RunArgs,
+    segments: &[Segment],
+    format: Format,
+) -> Result<ExitCode> {
     let out = a.output.as_deref();
-    if segments.len() == 1 {
-        let q = lower_one(&mut engine, &segments[0]).await?;
-        if a.count {
-            let n = count(&engine, q.count().map_err(compile_err)?).await?;
+    match planned {
+        Planned::One(q) if a.count => {
+            let n = count(engine, q.count().map_err(compile_err)?).await?;
             if a.format.is_none() && out.is_none() {
                 // On a terminal, what is counted; the plain number for scripts
                 // (`n=$(segql run ... --count)`).
@@ -510,49 +547,45 @@ async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
                 };
                 write_text(None, &text)?;
             } else {
-                let batch = counts_batch(&segments, &[n])?;
+                let batch = counts_batch(segments, &[n])?;
                 segql_runtime::output::write_stream(one_batch_stream(batch), format, out).await?;
             }
-            return Ok(ExitCode::SUCCESS);
         }
-        let stream = engine.stream(q.sorted().map_err(compile_err)?).await?;
-        let rows = segql_runtime::output::write_stream(stream, format, out).await?;
-        if format == Format::Table || out.is_some() {
-            eprintln!(
-                "{}: {rows} member{} as of {}",
-                segments[0].name,
-                if rows == 1 { "" } else { "s" },
-                engine.catalog.as_of
-            );
+        Planned::One(q) => {
+            let stream = engine.stream(q.sorted().map_err(compile_err)?).await?;
+            let rows = segql_runtime::output::write_stream(stream, format, out).await?;
+            if format == Format::Table || out.is_some() {
+                eprintln!(
+                    "{}: {rows} member{} as of {}",
+                    segments[0].name,
+                    if rows == 1 { "" } else { "s" },
+                    engine.catalog.as_of
+                );
+            }
         }
-        return Ok(ExitCode::SUCCESS);
-    }
-    if a.count && segments.iter().any(|s| s.campaign.is_some()) {
-        // Campaigns are capped and split one by one: count each on its own.
-        let mut counts = Vec::new();
-        for s in &segments {
-            let q = lower_one(&mut engine, s).await?;
-            counts.push(count(&engine, q.count().map_err(compile_err)?).await?);
+        Planned::Each(qs) => {
+            let mut counts = Vec::new();
+            for q in qs {
+                counts.push(count(engine, q.count().map_err(compile_err)?).await?);
+            }
+            let batch = counts_batch(segments, &counts)?;
+            segql_runtime::output::write_stream(one_batch_stream(batch), format, out).await?;
         }
-        let batch = counts_batch(&segments, &counts)?;
-        segql_runtime::output::write_stream(one_batch_stream(batch), format, out).await?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let q = lower_many(&mut engine, &segments).await?;
-    if a.count {
-        let batch = segment_counts(&engine, &q, &segments).await?;
-        let stream = one_batch_stream(batch);
-        segql_runtime::output::write_stream(stream, format, out).await?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let stream = engine.stream(q.sorted().map_err(compile_err)?).await?;
-    let rows = segql_runtime::output::write_stream(stream, format, out).await?;
-    if format == Format::Table || out.is_some() {
-        eprintln!(
-            "{rows} customers in at least one of {} segments as of {}",
-            segments.len(),
-            engine.catalog.as_of
-        );
+        Planned::Many(q) if a.count => {
+            let batch = segment_counts(engine, &q, segments).await?;
+            segql_runtime::output::write_stream(one_batch_stream(batch), format, out).await?;
+        }
+        Planned::Many(q) => {
+            let stream = engine.stream(q.sorted().map_err(compile_err)?).await?;
+            let rows = segql_runtime::output::write_stream(stream, format, out).await?;
+            if format == Format::Table || out.is_some() {
+                eprintln!(
+                    "{rows} customers in at least one of {} segments as of {}",
+                    segments.len(),
+                    engine.catalog.as_of
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
