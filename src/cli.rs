@@ -514,7 +514,10 @@ async fn run_cmd(a: RunArgs) -> Result<ExitCode> {
         warn_unmatched(&engine, &segments),
         execute(&engine, planned, &a, &segments, format)
     );
-    warned?;
+    // The run's own result decides; a look-up that failed only costs its warnings.
+    if let Err(e) = warned {
+        eprintln!("warning: could not look up the segments' text values: {e}");
+    }
     ran
 }
 
@@ -773,13 +776,22 @@ async fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
             .names()
             .filter_map(|n| resolve_segment(&program, &engine.catalog, n).ok())
             .collect();
+        let mut n = 0;
         for s in &resolved {
             for u in segql_runtime::literals::unmatched(&engine, &[&s.pred]).await? {
                 outln!(
                     "  warning[segql::data::no_such_value]: segment {}: {u}",
                     s.name
                 );
+                n += 1;
             }
+        }
+        if n > 0 {
+            outln!(
+                "segments: {n} text value{} that occur{} nowhere in the data",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "s" } else { "" }
+            );
         }
     }
     if errors.is_empty() {
@@ -1672,11 +1684,12 @@ fn thresholds_block(
                 );
             }
             Some(_) => {
+                // Commented out: pasted as a whole, bare keys would land in the section above.
+                let commented: String = keys(r).lines().map(|l| format!("# {l}\n")).collect();
                 let _ = write!(
                     out,
-                    "# segql.toml has [lifecycle.partners.{:?}] already: set these keys in it\n{}",
+                    "# segql.toml has [lifecycle.partners.{:?}] already: set these keys in it\n{commented}",
                     r.partner,
-                    keys(r)
                 );
             }
             None => {

@@ -527,6 +527,15 @@ impl Session {
         if let Err(e) = inputs.check(&[(&file, ":save")]) {
             return writeln!(out, "{}", render(e));
         }
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            return writeln!(
+                out,
+                "the directory `{}` does not exist; nothing saved",
+                dir.display()
+            );
+        }
         let mut existing = match std::fs::read(&file) {
             Ok(bytes) => {
                 match segql_compiler::program::decode(&file.display().to_string(), bytes) {
@@ -565,8 +574,37 @@ impl Session {
         let mut definitions: Vec<String> = Vec::new();
         let mut seen: Vec<String> = vec![name.to_string()];
         let mut todo = segment_refs(&body);
+        let def_there = |n: &str| {
+            there.as_ref().and_then(|f| {
+                f.items.iter().find_map(|i| match i {
+                    segql_grammar::ast::Item::Segment(d) if d.name.name == n => Some(
+                        segql_grammar::fmt::format_segment(n, d.description.as_deref(), &d.body),
+                    ),
+                    _ => None,
+                })
+            })
+        };
         while let Some(r) = todo.pop() {
-            if seen.contains(&r) || defined_there(&r) {
+            if seen.contains(&r) {
+                continue;
+            }
+            if let Some(theirs) = def_there(&r) {
+                // The file's `r` must be the session's, or the saved segment would change
+                // meaning.
+                let ours = self.program.segment(&r).map(|e| {
+                    segql_grammar::fmt::format_segment(
+                        &r,
+                        e.def.description.as_deref(),
+                        &e.def.body,
+                    )
+                });
+                if ours.is_some_and(|o| o != theirs) {
+                    return writeln!(
+                        out,
+                        "{} defines another `{r}` than this session's; save to another file; nothing saved",
+                        file.display()
+                    );
+                }
                 continue;
             }
             seen.push(r.clone());

@@ -1377,19 +1377,19 @@ fn values_that_occur_nowhere_are_warned_of_with_the_closest() {
     for (expr, warning) in [
         (
             "city = \"kyiv\"",
-            "no city \"kyiv\" in the customers: the condition on it matches no one; did you mean \"Kyiv\"?",
+            "no city \"kyiv\" in the customers (text compares exactly, case included); did you mean \"Kyiv\"?",
         ),
         (
             "gender = \"F\"",
-            "no gender \"F\" in the customers: the condition on it matches no one; did you mean \"f\"?",
+            "no gender \"F\" in the customers (text compares exactly, case included); did you mean \"f\"?",
         ),
         (
             "bought partner \"silpo\"",
-            "no partner \"silpo\" in the transactions: the condition on it matches no one; did you mean \"Silpo\"?",
+            "no partner \"silpo\" in the transactions (text compares exactly, case included); did you mean \"Silpo\"?",
         ),
         (
             "bought \"Coffee\"",
-            "no product \"Coffee\" in the transactions: the condition on it matches no one; \"Coffee\" is a category: write `category \"Coffee\"` (e.g. `bought category \"Coffee\"`)",
+            "no product \"Coffee\" in the transactions (text compares exactly, case included); \"Coffee\" is a category: write `category \"Coffee\"` (e.g. `bought category \"Coffee\"`)",
         ),
         (
             "lifecycle at \"okko\" = active",

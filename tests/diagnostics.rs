@@ -116,6 +116,13 @@ expr_cases! {
     help_stage_in_two_words: "lifecycle = at risk";
     help_days_without_unit: "recency > 60";
     help_windowed_date_metric_alone: "first_purchase within 60d and frequency = 1";
+    help_decimal_comma: "monetary > 1,5";
+    help_thousands_with_decimals: "monetary > 1,000.50";
+    help_impossible_date: "last_purchase < 31/02/2026";
+    help_spend_on_unquoted: "spend on category Coffee > 100";
+    help_from_first_without_comparison: "frequency within 30d of first_purchase";
+    help_lifecycle_with_window: "lifecycle within 30d";
+    syntax_after_a_non_ascii_comment: "frequency > # ціна\n";
 }
 
 /// Every help text that shows segql code shows code that compiles: each code fragment of

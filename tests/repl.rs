@@ -153,7 +153,7 @@ loyal_women
     );
     assert!(out.contains("defined loyal"), "{out}");
     assert!(
-        out.contains("warning: no city \"kyiv\" in the customers: the condition on it matches no one; did you mean \"Kyiv\"?"),
+        out.contains("warning: no city \"kyiv\" in the customers (text compares exactly, case included); did you mean \"Kyiv\"?"),
         "{out}"
     );
     // :schema speaks of text, money and dates, not Arrow types.

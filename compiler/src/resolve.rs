@@ -378,7 +378,16 @@ impl Resolver<'_> {
                 window,
             } => {
                 let name = &attribute.name;
-                if let Some(span) = window.since_first {
+                let counts = MetricKind::by_name(name).is_some_and(|k| {
+                    !matches!(
+                        k,
+                        MetricKind::Recency
+                            | MetricKind::Tenure
+                            | MetricKind::FirstPurchase
+                            | MetricKind::LastPurchase
+                    )
+                });
+                if let Some(span) = window.since_first.filter(|_| !counts) {
                     return Err(CompileError::FromFirstNotAllowed {
                         name: name.clone(),
                         src: self.src(s),
@@ -397,13 +406,21 @@ impl Resolver<'_> {
                                 "recency" | "tenure" => "< 7d",
                                 "first_purchase" | "last_purchase" => ">= 2026-01-01",
                                 "monetary" | "avg_check" => "> 1000",
-                                "lifecycle" => "= active",
                                 _ => ">= 2",
                             };
-                            format!(
-                                "compare it with a value, for example `{name} within {} {rhs}`",
-                                window.duration
-                            )
+                            let of = if window.since_first.is_some() {
+                                " of first_purchase"
+                            } else {
+                                ""
+                            };
+                            if name == "lifecycle" {
+                                "compare it with a stage, for example `lifecycle = active` (a stage takes no window)".to_string()
+                            } else {
+                                format!(
+                                    "compare it with a value, for example `{name} within {}{of} {rhs}`",
+                                    window.duration
+                                )
+                            }
                         },
                     });
                 }
@@ -948,13 +965,7 @@ impl Resolver<'_> {
                 span: l.span,
                 label: "expected a duration".into(),
                 help: Some(format!(
-                    "write a duration such as `{n}d` (days), `{n}w` (weeks) or `{n}m` (30-day months){}",
-                    // A plain metric's name is code; a windowed one's column name is not.
-                    if MetricKind::by_name(&value.to_string()).is_some() {
-                        format!(", e.g. `{value} > {n}d`")
-                    } else {
-                        String::new()
-                    }
+                    "write a duration: `{n}d` (days), `{n}w` (weeks) or `{n}m` (30-day months)"
                 )),
             }),
             (ValueType::Days, _) => Err(mismatch(
@@ -1011,13 +1022,20 @@ impl Resolver<'_> {
             (ValueType::Text, _) => Err(mismatch("text", None)),
             (ValueType::Bool, LiteralKind::Bool(b)) => Ok(Const::Bool(*b)),
             (ValueType::Bool, LiteralKind::Word(w) | LiteralKind::String(w)) => {
-                let yes = ["yes", "y", "on"].contains(&w.to_lowercase().as_str());
+                let w = w.to_lowercase();
+                let guess = if ["yes", "y", "on"].contains(&w.as_str()) {
+                    Some("true")
+                } else if ["no", "n", "off"].contains(&w.as_str()) {
+                    Some("false")
+                } else {
+                    None
+                };
                 Err(mismatch(
                     "true or false",
-                    Some(format!(
-                        "write true or false: `{value} = {}`",
-                        if yes { "true" } else { "false" }
-                    )),
+                    Some(match guess {
+                        Some(g) => format!("write true or false: `{value} = {g}`"),
+                        None => "write `true` or `false`".into(),
+                    }),
                 ))
             }
             (ValueType::Bool, _) => Err(mismatch("true or false", None)),

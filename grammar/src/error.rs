@@ -201,50 +201,73 @@ fn mistake_help(text: &str, pos: usize) -> Option<String> {
         .chars()
         .take_while(|c| c.is_alphanumeric() || *c == '_')
         .collect();
-    // The number or date written just before the error.
-    let prev: String = {
-        let start = before
-            .rfind(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-            .map_or(0, |i| i + 1);
-        before[start..].to_string()
+    // The number or date written just before the error (ASCII only, so slicing is safe).
+    let prev: &str = {
+        let tail = before
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+            .count();
+        &before[before.len() - tail..]
     };
-    // `1,000` or `1 000`: thousands separators.
+    // The last whole word before the error.
+    let last_word = before
+        .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("");
+    let words_before: Vec<&str> = before
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    // `1,000` or `1,000.50`: thousands separators; `1,5`: a decimal comma.
     if rest.starts_with(',')
         && !prev.is_empty()
+        && prev.chars().all(|c| c.is_ascii_digit())
         && rest[1..].starts_with(|c: char| c.is_ascii_digit())
     {
-        let digits: String = rest[1..]
+        let number: String = rest[1..]
             .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == ',')
+            .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == '.')
             .collect();
-        return Some(format!(
-            "write numbers without thousands separators: `{}{}`",
-            prev,
-            digits.replace(',', "")
-        ));
+        let (groups, decimals) = match number.split_once('.') {
+            Some((g, d)) => (g.to_string(), Some(d.to_string())),
+            None => (number.clone(), None),
+        };
+        let thousands = groups.split(',').all(|g| g.len() == 3);
+        return Some(if thousands {
+            let whole = format!("{prev}{}", groups.replace(',', ""));
+            match decimals.filter(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit())) {
+                Some(d) => format!("write numbers without thousands separators: `{whole}.{d}`"),
+                None => format!("write numbers without thousands separators: `{whole}`"),
+            }
+        } else {
+            format!(
+                "write decimals with a point: `{prev}.{}`",
+                groups.replace(',', "")
+            )
+        });
     }
-    // `01/06/2026` or `01.06.2026`: dates are written year first.
-    if rest.starts_with(['/', '.']) && !prev.is_empty() && prev.len() <= 2 {
-        let parts: Vec<&str> = text[pos - prev.len()..]
-            .split(|c: char| !(c.is_ascii_digit() || c == '/' || c == '.'))
-            .next()
-            .unwrap_or("")
-            .split(['/', '.'])
+    // `01/06/2026`: dates are written year first.
+    if rest.starts_with('/') && !prev.is_empty() && prev.len() <= 2 {
+        let start = before.len() - prev.len();
+        let written: String = text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '/')
             .collect();
+        let parts: Vec<&str> = written.split('/').collect();
         if let [a, b, y] = parts[..]
             && y.len() == 4
-            && let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>())
+            && let (Ok(a), Ok(b), Ok(y)) = (a.parse::<u32>(), b.parse::<u32>(), y.parse::<i32>())
         {
-            let day_first = format!("{y}-{b:02}-{a:02}");
-            let month_first = format!("{y}-{a:02}-{b:02}");
-            return Some(if a > 12 || a == b {
-                format!("write dates year first: `{day_first}`")
-            } else if b > 12 {
-                format!("write dates year first: `{month_first}`")
-            } else {
-                format!(
-                    "write dates year first: `{day_first}` (day first) or `{month_first}` (month first)"
-                )
+            let date = |m: u32, d: u32| {
+                chrono::NaiveDate::from_ymd_opt(y, m, d).map(|x| x.format("%Y-%m-%d").to_string())
+            };
+            return Some(match (date(b, a), date(a, b)) {
+                (Some(d), Some(m)) if d != m => {
+                    format!("write dates year first: `{d}` (day first) or `{m}` (month first)")
+                }
+                (Some(d), _) | (None, Some(d)) => format!("write dates year first: `{d}`"),
+                (None, None) => "write dates year first, like `2026-06-01`".into(),
             });
         }
         return Some("write dates year first, like `2026-06-01`".into());
@@ -261,31 +284,39 @@ fn mistake_help(text: &str, pos: usize) -> Option<String> {
         return Some(format!("keywords are written in lowercase: `{lower}`"));
     }
     // `lifecycle = at risk`: stages are one word.
-    if before.ends_with("at") && word == "risk" {
+    if last_word == "at" && word == "risk" {
         return Some("the stage is written with an underscore: `lifecycle = at_risk`".into());
     }
-    // `bought category Coffee`: text values are quoted.
-    if !word.is_empty()
-        && word.chars().next().is_some_and(char::is_alphabetic)
-        && ["category", "product", "partner", "store", "on", "bought"]
-            .iter()
-            .any(|k| before.ends_with(k))
-    {
-        let dimension = before
-            .rsplit(char::is_whitespace)
-            .next()
-            .unwrap_or("category");
-        let lead = if dimension == "bought" || dimension == "on" {
-            format!("{dimension} category")
+    // `bought category Coffee`, `spend on Coffee`: text values are quoted.
+    let dimensions = ["category", "product", "partner", "store"];
+    if !word.is_empty() && word.chars().next().is_some_and(char::is_alphabetic) {
+        let n = words_before.len();
+        let spent =
+            |i: usize| i >= 2 && words_before[i - 2] == "spend" && words_before[i - 1] == "on";
+        let lead = if dimensions.contains(&last_word) && n >= 2 && spent(n - 1) {
+            Some(format!("spend on {last_word}"))
+        } else if dimensions.contains(&last_word) && n >= 2 && words_before[n - 2] == "bought" {
+            Some(format!("bought {last_word}"))
+        } else if last_word == "bought" {
+            Some("bought category".to_string())
+        } else if last_word == "on" && spent(n) {
+            Some("spend on category".to_string())
         } else {
-            format!("bought {dimension}")
+            None
         };
-        return Some(format!(
-            "put text values in double quotes: `{lead} \"{word}\"`"
-        ));
+        if let Some(lead) = lead {
+            let tail = if lead.starts_with("spend") {
+                " > 100"
+            } else {
+                ""
+            };
+            return Some(format!(
+                "put text values in double quotes: `{lead} \"{word}\"{tail}`"
+            ));
+        }
     }
     // `spend > 1000`: spend needs what it was spent on.
-    if before.ends_with("spend") {
+    if last_word == "spend" {
         return Some(
             "`spend` needs what was bought: `spend on category \"Coffee\" > 1000`; all spending is `monetary > 1000`"
                 .into(),

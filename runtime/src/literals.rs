@@ -34,7 +34,7 @@ impl std::fmt::Display for Unmatched {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "no {} \"{}\" in the {}: the condition on it matches no one",
+            "no {} \"{}\" in the {} (text compares exactly, case included)",
             self.column, self.value, self.table
         )?;
         if let Some(other) = &self.elsewhere {

@@ -92,11 +92,15 @@ pub async fn write_stream(
     let mut sink = OutputFile::open(dest)?;
     let name = sink.name().to_string();
     if matches!(format, Format::Parquet | Format::Xlsx) && sink.is_terminal() {
+        let (what, ext) = match format {
+            Format::Xlsx => ("Excel", "xlsx"),
+            _ => ("Parquet", "parquet"),
+        };
         return Err(RuntimeError::Usage {
-            message: "Parquet output cannot go to a terminal".into(),
-            help: Some(
-                "add --output FILE.parquet, or pipe it to a program that reads Parquet".into(),
-            ),
+            message: format!("{what} output cannot go to a terminal"),
+            help: Some(format!(
+                "add --output FILE.{ext}, or pipe it to a program that reads it"
+            )),
         });
     }
     let mut rows = 0u64;
@@ -152,6 +156,14 @@ pub async fn write_stream(
             while let Some(b) = stream.next().await {
                 let b = b.map_err(|e| RuntimeError::data("running the query", e))?;
                 rows += b.num_rows() as u64;
+                if rows > XLSX_MAX_ROWS as u64 {
+                    return Err(RuntimeError::Io {
+                        path: name,
+                        reason: format!(
+                            "more than {XLSX_MAX_ROWS} rows do not fit one Excel sheet: write .csv or .parquet"
+                        ),
+                    });
+                }
                 all.push(b);
             }
             let bytes = xlsx(&schema, &all).map_err(|e| RuntimeError::Io {
@@ -174,6 +186,12 @@ pub async fn write_stream(
     }
     sink.commit()?;
     Ok(rows)
+}
+
+/// True for a column of identifiers (`customer_id`, `receipt_id`, ...), shown as written,
+/// never with thousands separators.
+fn is_id_column(name: &str) -> bool {
+    name == "id" || name.ends_with("_id")
 }
 
 /// The most data rows one Excel sheet holds (below its header row).
@@ -210,7 +228,7 @@ fn xlsx(
     for b in batches {
         for (c, col) in b.columns().iter().enumerate() {
             let c = c as u16;
-            let is_id = schema.field(c as usize).name().ends_with("id");
+            let is_id = is_id_column(schema.field(c as usize).name());
             let decimals = match col.data_type() {
                 DataType::Decimal128(_, s) => Some(*s),
                 _ => None,
@@ -326,7 +344,7 @@ pub fn for_people(
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (f, col) in schema.fields().iter().zip(batch.columns()) {
-        let is_id = f.name() == "customer_id" || f.name().ends_with("_id");
+        let is_id = is_id_column(f.name());
         let numeric = matches!(
             f.data_type(),
             DataType::Decimal128(..) | DataType::Decimal256(..)
