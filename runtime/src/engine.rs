@@ -67,7 +67,8 @@ impl Engine {
         let runtime = runtime
             .build_arc()
             .map_err(|e| RuntimeError::data("setting up the memory limit", e))?;
-        // segql's plans get one physical rule of their own (`joins.rs`).
+        // segql's plans get three physical rules of their own (`joins.rs`: collected join
+        // sides; `rollup.rs`: the receipt roll-up; `runs.rs`: run aggregation).
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
