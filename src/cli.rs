@@ -472,10 +472,12 @@ async fn select(
 }
 
 /// Warns, on standard error, of text values the segments compare with that occur nowhere in
-/// the data: such a condition matches no one.
+/// the data.
 async fn warn_unmatched(engine: &Engine, segments: &[Segment]) -> Result<()> {
-    for s in segments {
-        for u in segql_runtime::literals::unmatched(engine, &[&s.pred]).await? {
+    let preds: Vec<&segql_compiler::ir::Pred> = segments.iter().map(|s| &s.pred).collect();
+    let found = segql_runtime::literals::unmatched_each(engine, &preds).await?;
+    for (s, found) in segments.iter().zip(found) {
+        for u in found {
             eprintln!("warning[segql::data::no_such_value]: {}: {u}", s.name);
         }
     }
@@ -776,9 +778,11 @@ async fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
             .names()
             .filter_map(|n| resolve_segment(&program, &engine.catalog, n).ok())
             .collect();
+        let preds: Vec<&segql_compiler::ir::Pred> = resolved.iter().map(|s| &s.pred).collect();
+        let found = segql_runtime::literals::unmatched_each(&engine, &preds).await?;
         let mut n = 0;
-        for s in &resolved {
-            for u in segql_runtime::literals::unmatched(&engine, &[&s.pred]).await? {
+        for (s, found) in resolved.iter().zip(found) {
+            for u in found {
                 outln!(
                     "  warning[segql::data::no_such_value]: segment {}: {u}",
                     s.name

@@ -547,14 +547,18 @@ impl Session {
             Err(e) => return writeln!(out, "cannot read {}: {e}; nothing saved", file.display()),
         };
         let there = segql_grammar::parse_file("saved", &existing).ok();
-        let defined_there = |n: &str| {
-            there.as_ref().is_some_and(|f| {
-                f.items
-                    .iter()
-                    .any(|i| matches!(i, segql_grammar::ast::Item::Segment(d) if d.name.name == n))
+        // A definition of the file, formatted as :save would write it.
+        let def_there = |n: &str| {
+            there.as_ref().and_then(|f| {
+                f.items.iter().find_map(|i| match i {
+                    segql_grammar::ast::Item::Segment(d) if d.name.name == n => Some(
+                        segql_grammar::fmt::format_segment(n, d.description.as_deref(), &d.body),
+                    ),
+                    _ => None,
+                })
             })
         };
-        if defined_there(name) {
+        if def_there(name).is_some() {
             return writeln!(
                 out,
                 "{} already defines `{name}`; choose another name",
@@ -573,17 +577,7 @@ impl Session {
         let mut imports: Vec<String> = Vec::new();
         let mut definitions: Vec<String> = Vec::new();
         let mut seen: Vec<String> = vec![name.to_string()];
-        let mut todo = segment_refs(&body);
-        let def_there = |n: &str| {
-            there.as_ref().and_then(|f| {
-                f.items.iter().find_map(|i| match i {
-                    segql_grammar::ast::Item::Segment(d) if d.name.name == n => Some(
-                        segql_grammar::fmt::format_segment(n, d.description.as_deref(), &d.body),
-                    ),
-                    _ => None,
-                })
-            })
-        };
+        let mut todo: Vec<String> = body.segment_refs().into_iter().map(String::from).collect();
         while let Some(r) = todo.pop() {
             if seen.contains(&r) {
                 continue;
@@ -619,7 +613,7 @@ impl Session {
                     }
                 }
                 None => {
-                    todo.extend(segment_refs(&entry.def.body));
+                    todo.extend(entry.def.body.segment_refs().into_iter().map(String::from));
                     definitions.push(segql_grammar::fmt::format_segment(
                         &r,
                         entry.def.description.as_deref(),
@@ -750,17 +744,6 @@ impl Session {
             Ok(rows) => writeln!(out, "wrote {rows} rows to {}", path.display()),
             Err(e) => writeln!(out, "{}", render(e)),
         }
-    }
-}
-
-/// The names of the segments an expression refers to.
-fn segment_refs(e: &Expr) -> Vec<String> {
-    use segql_grammar::ast::ExprKind;
-    match &e.kind {
-        ExprKind::And(v) | ExprKind::Or(v) => v.iter().flat_map(segment_refs).collect(),
-        ExprKind::Not(x) | ExprKind::Group(x) => segment_refs(x),
-        ExprKind::SegmentRef(id) => vec![id.name.clone()],
-        _ => Vec::new(),
     }
 }
 

@@ -123,6 +123,18 @@ pub struct Expr {
     pub span: Span,
 }
 
+impl Expr {
+    /// The names of the segments the expression refers to, in order of appearance.
+    pub fn segment_refs(&self) -> Vec<&str> {
+        match &self.kind {
+            ExprKind::And(v) | ExprKind::Or(v) => v.iter().flat_map(Expr::segment_refs).collect(),
+            ExprKind::Not(x) | ExprKind::Group(x) => x.segment_refs(),
+            ExprKind::SegmentRef(id) => vec![id.name.as_str()],
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// The kinds of expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExprKind {
@@ -271,6 +283,14 @@ pub enum Dimension {
 }
 
 impl Dimension {
+    /// Every dimension.
+    pub const ALL: [Dimension; 4] = [
+        Dimension::Category,
+        Dimension::Product,
+        Dimension::Partner,
+        Dimension::Store,
+    ];
+
     /// The canonical column name.
     pub fn column(&self) -> &'static str {
         match self {

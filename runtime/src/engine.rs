@@ -225,27 +225,38 @@ impl Engine {
     /// The distinct values of a text column of the transactions (`partner`, `category`, ...),
     /// sorted; none when the data has no such column.
     pub async fn tx_values(&self, column: &str) -> Result<Vec<String>, RuntimeError> {
-        use datafusion::arrow::array::AsArray;
         if !self.catalog.has_tx_column(column) {
             return Ok(Vec::new());
         }
-        let plan =
-            datafusion::logical_expr::LogicalPlanBuilder::from(self.tables.transactions.clone())
-                .project(vec![
-                    datafusion::logical_expr::cast(
-                        datafusion::logical_expr::ident(column),
-                        datafusion::arrow::datatypes::DataType::Utf8,
-                    )
-                    .alias("v"),
-                ])
-                .and_then(|b| b.filter(datafusion::logical_expr::ident("v").is_not_null()))
-                .and_then(|b| b.distinct())
-                .and_then(|b| b.build())
-                .map_err(|e| RuntimeError::data(format!("listing the values of `{column}`"), e))?;
+        self.distinct_values(&self.tables.transactions, column)
+            .await
+    }
+
+    /// The distinct values of `column` of `plan` as text (no NULL), sorted.
+    pub async fn distinct_values(
+        &self,
+        plan: &LogicalPlan,
+        column: &str,
+    ) -> Result<Vec<String>, RuntimeError> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::logical_expr::{LogicalPlanBuilder, cast, ident};
+        let q = LogicalPlanBuilder::from(plan.clone())
+            .project(vec![
+                cast(ident(column), datafusion::arrow::datatypes::DataType::Utf8).alias("v"),
+            ])
+            .and_then(|b| b.filter(ident("v").is_not_null()))
+            .and_then(|b| b.distinct())
+            .and_then(|b| b.build())
+            .map_err(|e| RuntimeError::data(format!("listing the values of `{column}`"), e))?;
         let mut values: Vec<String> = Vec::new();
-        for b in self.collect(plan).await? {
-            let col = b.column(0).as_string::<i32>();
-            values.extend(col.iter().flatten().map(str::to_string));
+        for b in self.collect(q).await? {
+            values.extend(
+                b.column(0)
+                    .as_string::<i32>()
+                    .iter()
+                    .flatten()
+                    .map(str::to_string),
+            );
         }
         values.sort();
         Ok(values)

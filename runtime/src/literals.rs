@@ -1,6 +1,6 @@
 //! Text values that occur nowhere in the data: `city = "kyiv"` where the data holds `Kyiv`,
 //! `bought partner "silpo"`. Comparisons stay exact (case matters, as in every join of the
-//! data), so such a condition silently matches no one; these warnings say so, with the
+//! data), so such a comparison silently holds for no one; these warnings say so, with the
 //! closest values the column has.
 //!
 //! Each literal is looked up with a query that stops at the first matching row, so a value
@@ -9,10 +9,10 @@
 
 use crate::engine::Engine;
 use crate::error::RuntimeError;
-use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, cast, ident, lit};
 use segql_compiler::ir::{Const, MetricKind, Pred, Value, ValueType};
+use segql_grammar::ast::Dimension;
 
 /// A text literal that matches no value of its column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,9 +59,17 @@ impl std::fmt::Display for Unmatched {
     }
 }
 
-/// The (table, column, value) text literals of `preds`.
-pub fn literals(preds: &[&Pred]) -> Vec<(&'static str, String, String)> {
-    let mut out: Vec<(&'static str, String, String)> = Vec::new();
+/// A text literal: (table, canonical column, value).
+pub type Literal = (&'static str, String, String);
+
+/// The transaction columns `bought` and `spend on` read.
+fn dimensions() -> impl Iterator<Item = &'static str> {
+    Dimension::ALL.into_iter().map(|d| d.column())
+}
+
+/// The text literals of `preds`, each once.
+pub fn literals(preds: &[&Pred]) -> Vec<Literal> {
+    let mut out: Vec<Literal> = Vec::new();
     let mut push = |t: &'static str, c: &str, v: &str| {
         let item = (t, c.to_string(), v.to_string());
         if !out.contains(&item) {
@@ -79,34 +87,24 @@ pub fn literals(preds: &[&Pred]) -> Vec<(&'static str, String, String)> {
         let mut leaves = Vec::new();
         walk(pred, &mut leaves);
         for leaf in leaves {
-            let texts: Vec<&Const> = match leaf {
+            let (attribute, texts): (&str, Vec<&Const>) = match leaf {
                 Pred::Cmp {
-                    value: Value::Attribute(_),
+                    value: Value::Attribute(a),
                     ty: ValueType::Text,
                     rhs,
                     ..
-                } => vec![rhs],
+                } => (a, vec![rhs]),
                 Pred::In {
-                    value: Value::Attribute(_),
+                    value: Value::Attribute(a),
                     ty: ValueType::Text,
                     list,
                     ..
-                } => list.iter().collect(),
-                _ => Vec::new(),
+                } => (a, list.iter().collect()),
+                _ => continue,
             };
-            if let Pred::Cmp {
-                value: Value::Attribute(a),
-                ..
-            }
-            | Pred::In {
-                value: Value::Attribute(a),
-                ..
-            } = leaf
-            {
-                for t in texts {
-                    if let Const::Text(v) = t {
-                        push("customers", a, v);
-                    }
+            for t in texts {
+                if let Const::Text(v) = t {
+                    push("customers", attribute, v);
                 }
             }
         }
@@ -127,7 +125,7 @@ pub fn literals(preds: &[&Pred]) -> Vec<(&'static str, String, String)> {
                 Some(MetricKind::Bought { dimension, values })
                 | Some(MetricKind::Spend { dimension, values }) => {
                     for v in values {
-                        push("transactions", &dimension.to_string(), v);
+                        push("transactions", dimension.column(), v);
                     }
                 }
                 Some(MetricKind::Contacts { channel: Some(c) }) => {
@@ -145,6 +143,26 @@ pub async fn unmatched(engine: &Engine, preds: &[&Pred]) -> Result<Vec<Unmatched
     unmatched_with(engine, preds, &[]).await
 }
 
+/// For each of `preds`, its literals that match no value of their column. Every distinct
+/// literal is looked up once, however many predicates use it.
+pub async fn unmatched_each(
+    engine: &Engine,
+    preds: &[&Pred],
+) -> Result<Vec<Vec<Unmatched>>, RuntimeError> {
+    let found = unmatched(engine, preds).await?;
+    Ok(preds
+        .iter()
+        .map(|p| {
+            let own = literals(&[p]);
+            found
+                .iter()
+                .filter(|u| own.contains(&(u.table, u.column.clone(), u.value.clone())))
+                .cloned()
+                .collect()
+        })
+        .collect())
+}
+
 /// [`unmatched`], with the complete distinct values of some columns already known (the REPL's
 /// completion values, `(column, values)`): those columns are not read again.
 pub async fn unmatched_with(
@@ -152,61 +170,30 @@ pub async fn unmatched_with(
     preds: &[&Pred],
     known: &[(String, Vec<String>)],
 ) -> Result<Vec<Unmatched>, RuntimeError> {
+    let lookup = Lookup { engine, known };
     let mut out = Vec::new();
-    let values_of = |table: &str, column: &str| {
-        let tx_dim = ["category", "product", "partner", "store"].contains(&column);
-        if (table == "transactions") != tx_dim {
-            return None;
-        }
-        known
-            .iter()
-            .find(|(c, _)| c == column)
-            .map(|(_, v)| v.as_slice())
-    };
     for (table, column, value) in literals(preds) {
-        if let Some(values) = values_of(table, &column) {
-            if values.contains(&value) {
-                continue;
-            }
-            let elsewhere = ["category", "product", "partner", "store"]
-                .into_iter()
-                .filter(|o| *o != column && table == "transactions")
-                .find(|o| values_of(table, o).is_some_and(|v| v.contains(&value)))
-                .map(str::to_string);
-            out.push(Unmatched {
-                table,
-                closest: closest(&value, values),
-                elsewhere,
-                column,
-                value,
-            });
-            continue;
-        }
         let Some(plan) = table_plan(engine, table) else {
             continue;
         };
-        if plan.schema().field_with_unqualified_name(&column).is_err() {
+        let has = |c: &str| plan.schema().field_with_unqualified_name(c).is_ok();
+        if !has(&column) || lookup.occurs(table, plan, &column, &value).await? {
             continue;
         }
-        if occurs(engine, plan, &column, &value).await? {
-            continue;
-        }
+        // `bought "Coffee"` looks at products: say which other column holds the value.
         let mut elsewhere = None;
         if table == "transactions" {
-            for other in ["category", "product", "partner", "store"] {
-                if other != column
-                    && plan.schema().field_with_unqualified_name(other).is_ok()
-                    && occurs(engine, plan, other, &value).await?
-                {
+            for other in dimensions().filter(|o| *o != column && has(o)) {
+                if lookup.occurs(table, plan, other, &value).await? {
                     elsewhere = Some(other.to_string());
                     break;
                 }
             }
         }
-        let known = distinct(engine, plan, &column).await?;
+        let values = lookup.values(table, plan, &column).await?;
         out.push(Unmatched {
             table,
-            closest: closest(&value, &known),
+            closest: closest(&value, &values),
             elsewhere,
             column,
             value,
@@ -215,24 +202,63 @@ pub async fn unmatched_with(
     Ok(out)
 }
 
-/// True when some row of `plan` has `value` in `column` (stops at the first).
-async fn occurs(
-    engine: &Engine,
-    plan: &LogicalPlan,
-    column: &str,
-    value: &str,
-) -> Result<bool, RuntimeError> {
-    let found = LogicalPlanBuilder::from(plan.clone())
-        .filter(cast(ident(column), DataType::Utf8).eq(lit(value)))
-        .and_then(|b| b.limit(0, Some(1)))
-        .and_then(|b| b.project(vec![lit(1i64).alias("found")]))
-        .and_then(|b| b.build())
-        .map_err(|e| RuntimeError::data(format!("looking up {column} \"{value}\""), e))?;
-    Ok(engine
-        .collect(found)
-        .await?
-        .iter()
-        .any(|b| b.num_rows() > 0))
+/// Where a column's values come from: the values already known, else the data.
+struct Lookup<'a> {
+    engine: &'a Engine,
+    known: &'a [(String, Vec<String>)],
+}
+
+impl Lookup<'_> {
+    /// The known values of `column` of `table` (dimensions are transaction columns, the
+    /// rest customer attributes).
+    fn known(&self, table: &str, column: &str) -> Option<&[String]> {
+        let tx_dim = dimensions().any(|d| d == column);
+        if (table == "transactions") != tx_dim {
+            return None;
+        }
+        self.known
+            .iter()
+            .find(|(c, _)| c == column)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// True when some row of `plan` has `value` in `column` (a query that stops at the first).
+    async fn occurs(
+        &self,
+        table: &str,
+        plan: &LogicalPlan,
+        column: &str,
+        value: &str,
+    ) -> Result<bool, RuntimeError> {
+        if let Some(values) = self.known(table, column) {
+            return Ok(values.iter().any(|v| v == value));
+        }
+        let found = LogicalPlanBuilder::from(plan.clone())
+            .filter(cast(ident(column), DataType::Utf8).eq(lit(value)))
+            .and_then(|b| b.limit(0, Some(1)))
+            .and_then(|b| b.project(vec![lit(1i64).alias("found")]))
+            .and_then(|b| b.build())
+            .map_err(|e| RuntimeError::data(format!("looking up {column} \"{value}\""), e))?;
+        Ok(self
+            .engine
+            .collect(found)
+            .await?
+            .iter()
+            .any(|b| b.num_rows() > 0))
+    }
+
+    /// Every value of `column`.
+    async fn values(
+        &self,
+        table: &str,
+        plan: &LogicalPlan,
+        column: &str,
+    ) -> Result<Vec<String>, RuntimeError> {
+        match self.known(table, column) {
+            Some(v) => Ok(v.to_vec()),
+            None => self.engine.distinct_values(plan, column).await,
+        }
+    }
 }
 
 fn table_plan<'a>(engine: &'a Engine, table: &str) -> Option<&'a LogicalPlan> {
@@ -242,31 +268,6 @@ fn table_plan<'a>(engine: &'a Engine, table: &str) -> Option<&'a LogicalPlan> {
         "communications" => engine.tables.communications.as_ref(),
         _ => None,
     }
-}
-
-async fn distinct(
-    engine: &Engine,
-    plan: &LogicalPlan,
-    column: &str,
-) -> Result<Vec<String>, RuntimeError> {
-    let q = LogicalPlanBuilder::from(plan.clone())
-        .project(vec![cast(ident(column), DataType::Utf8).alias("v")])
-        .and_then(|b| b.filter(ident("v").is_not_null()))
-        .and_then(|b| b.distinct())
-        .and_then(|b| b.build())
-        .map_err(|e| RuntimeError::data(format!("listing the values of `{column}`"), e))?;
-    let mut values = Vec::new();
-    for b in engine.collect(q).await? {
-        values.extend(
-            b.column(0)
-                .as_string::<i32>()
-                .iter()
-                .flatten()
-                .map(str::to_string),
-        );
-    }
-    values.sort();
-    Ok(values)
 }
 
 /// The values like `value`: the same but for case first, else the closest by spelling, else

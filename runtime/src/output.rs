@@ -205,106 +205,88 @@ fn xlsx(
     batches: &[RecordBatch],
 ) -> Result<Vec<u8>, String> {
     use datafusion::arrow::array::{Array, AsArray};
-    use datafusion::arrow::datatypes::DataType;
+    use datafusion::arrow::datatypes::{DataType, Date32Type, Float64Type};
     use rust_xlsxwriter::{ExcelDateTime, Format as Cell, Workbook};
-    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    if total > XLSX_MAX_ROWS {
-        return Err(format!(
-            "{total} rows do not fit one Excel sheet ({XLSX_MAX_ROWS} at most): write .csv or .parquet"
-        ));
-    }
     let err = |e: rust_xlsxwriter::XlsxError| e.to_string();
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet();
     let header = Cell::new().set_bold();
-    let whole = Cell::new().set_num_format("#,##0");
     let date = Cell::new().set_num_format("yyyy-mm-dd");
     for (c, f) in schema.fields().iter().enumerate() {
         ws.write_string_with_format(0, c as u16, f.name(), &header)
             .map_err(err)?;
     }
     ws.set_freeze_panes(1, 0).map_err(err)?;
+    // How each column is written, decided once from its type: numbers (not ids) with
+    // thousands separators and, for decimals (money), their places.
+    let number_formats: Vec<Option<Cell>> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            _ if is_id_column(f.name()) => None,
+            DataType::Decimal128(_, s) | DataType::Decimal256(_, s) if *s > 0 => {
+                Some(Cell::new().set_num_format(format!("#,##0.{}", "0".repeat(*s as usize))))
+            }
+            t if t.is_integer() || t.is_numeric() && !t.is_floating() => {
+                Some(Cell::new().set_num_format("#,##0"))
+            }
+            t if t.is_floating() => Some(Cell::new()),
+            _ => None,
+        })
+        .collect();
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
     let mut row = 1u32;
     for b in batches {
         for (c, col) in b.columns().iter().enumerate() {
-            let c = c as u16;
-            let is_id = is_id_column(schema.field(c as usize).name());
-            let decimals = match col.data_type() {
-                DataType::Decimal128(_, s) => Some(*s),
-                _ => None,
-            };
-            let money = decimals.map(|s| {
-                let places = "0".repeat(s.max(0) as usize);
-                Cell::new().set_num_format(if places.is_empty() {
-                    "#,##0".to_string()
-                } else {
-                    format!("#,##0.{places}")
-                })
-            });
-            let text = datafusion::arrow::compute::cast(col, &DataType::Utf8).ok();
-            let floats = datafusion::arrow::compute::cast(col, &DataType::Float64).ok();
-            for i in 0..col.len() {
-                let r = row + i as u32;
-                if col.is_null(i) {
-                    continue;
-                }
-                match col.data_type() {
-                    DataType::Boolean => {
-                        ws.write_boolean(r, c, col.as_boolean().value(i))
+            let c16 = c as u16;
+            let rows = (0..col.len()).filter(|i| col.is_valid(*i));
+            match (col.data_type(), &number_formats[c]) {
+                (DataType::Boolean, _) => {
+                    for i in rows {
+                        ws.write_boolean(row + i as u32, c16, col.as_boolean().value(i))
                             .map_err(err)?;
                     }
-                    DataType::Date32 => {
-                        let days = col
-                            .as_primitive::<datafusion::arrow::datatypes::Date32Type>()
-                            .value(i);
-                        let d = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).and_then(|e| {
-                            e.checked_add_signed(chrono::Duration::days(days.into()))
+                }
+                (DataType::Date32, _) => {
+                    for i in rows {
+                        let days = col.as_primitive::<Date32Type>().value(i);
+                        let d = epoch + chrono::Duration::days(days.into());
+                        use chrono::Datelike;
+                        let cell = u16::try_from(d.year()).ok().and_then(|y| {
+                            ExcelDateTime::from_ymd(y, d.month() as u8, d.day() as u8).ok()
                         });
-                        match d.and_then(|d| {
-                            use chrono::Datelike;
-                            ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)
-                                .ok()
-                        }) {
+                        match cell {
                             Some(x) => {
-                                ws.write_datetime_with_format(r, c, &x, &date)
-                                    .map_err(err)?;
+                                ws.write_datetime_with_format(row + i as u32, c16, &x, &date)
                             }
-                            None => {
-                                let t = text
-                                    .as_ref()
-                                    .map(|t| t.as_string::<i32>().value(i).to_string());
-                                ws.write_string(r, c, t.unwrap_or_default()).map_err(err)?;
-                            }
-                        }
-                    }
-                    t if !is_id && (t.is_numeric()) => {
-                        let v = floats
-                            .as_ref()
-                            .map(|f| {
-                                f.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
-                                    .value(i)
-                            })
-                            .unwrap_or_default();
-                        match (&money, t.is_integer()) {
-                            (Some(m), _) => ws.write_number_with_format(r, c, v, m),
-                            (None, true) => ws.write_number_with_format(r, c, v, &whole),
-                            (None, false) => ws.write_number(r, c, v),
+                            None => ws.write_string(row + i as u32, c16, d.to_string()),
                         }
                         .map_err(err)?;
                     }
-                    _ => {
-                        let t = text
-                            .as_ref()
-                            .map(|t| t.as_string::<i32>().value(i).to_string())
-                            .unwrap_or_default();
-                        ws.write_string(r, c, t).map_err(err)?;
+                }
+                (_, Some(format)) => {
+                    let floats = datafusion::arrow::compute::cast(col, &DataType::Float64)
+                        .map_err(|e| e.to_string())?;
+                    let floats = floats.as_primitive::<Float64Type>();
+                    for i in rows {
+                        ws.write_number_with_format(row + i as u32, c16, floats.value(i), format)
+                            .map_err(err)?;
+                    }
+                }
+                (_, None) => {
+                    let text = datafusion::arrow::compute::cast(col, &DataType::Utf8)
+                        .map_err(|e| e.to_string())?;
+                    let text = text.as_string::<i32>();
+                    for i in rows {
+                        ws.write_string(row + i as u32, c16, text.value(i))
+                            .map_err(err)?;
                     }
                 }
             }
         }
         row += b.num_rows() as u32;
     }
-    if total <= 10_000 {
+    if row <= 10_001 {
         ws.autofit();
     }
     wb.save_to_buffer().map_err(err)

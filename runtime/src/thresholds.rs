@@ -110,29 +110,27 @@ pub async fn partner_rhythms(
         )
         .and_then(|b| b.build())
         .map_err(|e| RuntimeError::data("planning the gaps", e))?;
-    let per_partner = LogicalPlanBuilder::from(plan)
+    // Per partner, from the purchase days: buyers, and those with two days or more (the
+    // customers whose gaps are counted).
+    let customers = LogicalPlanBuilder::from(days)
         .aggregate(
-            vec![ident("partner")],
-            vec![
-                datafusion::functions_aggregate::expr_fn::count_distinct(ident("customer_id"))
-                    .alias("customers"),
-            ],
+            vec![ident("customer_id"), ident("partner")],
+            vec![count(lit(1)).alias("days")],
         )
-        .and_then(|b| b.build())
-        .map_err(|e| RuntimeError::data("planning the gaps", e))?;
-    let buyers_plan = LogicalPlanBuilder::from(days)
-        .aggregate(
-            vec![ident("partner")],
-            vec![
-                datafusion::functions_aggregate::expr_fn::count_distinct(ident("customer_id"))
-                    .alias("buyers"),
-            ],
-        )
+        .and_then(|b| {
+            let repeat = count(lit(1))
+                .filter(ident("days").gt(lit(1i64)))
+                .build()?
+                .alias("repeat");
+            b.aggregate(
+                vec![ident("partner")],
+                vec![count(lit(1)).alias("buyers"), repeat],
+            )
+        })
         .and_then(|b| b.build())
         .map_err(|e| RuntimeError::data("planning the gaps", e))?;
     let batches = engine.collect(histogram).await?;
-    let customers = per_partner_counts(engine, per_partner).await?;
-    let buyers = per_partner_counts(engine, buyers_plan).await?;
+    let customers = per_partner_counts(engine, customers).await?;
     // partner -> (gap -> count)
     let mut hists: BTreeMap<String, BTreeMap<u64, u64>> = BTreeMap::new();
     for b in &batches {
@@ -158,8 +156,8 @@ pub async fn partner_rhythms(
             let p80 = percentile(&hist, total, 80).max(1);
             let p95 = percentile(&hist, total, 95).max(p80 + 1);
             PartnerRhythm {
-                buyers: buyers.get(&partner).copied().unwrap_or(0),
-                repeat_customers: customers.get(&partner).copied().unwrap_or(0),
+                buyers: customers.get(&partner).map_or(0, |c| c.0),
+                repeat_customers: customers.get(&partner).map_or(0, |c| c.1),
                 gaps: total,
                 median: percentile(&hist, total, 50),
                 p80,
@@ -176,19 +174,25 @@ pub async fn partner_rhythms(
         .collect())
 }
 
-/// A count per partner, from a plan of (partner, count) rows.
+/// (buyers, repeat customers) per partner, from a plan of (partner, buyers, repeat) rows.
 async fn per_partner_counts(
     engine: &Engine,
     plan: datafusion::logical_expr::LogicalPlan,
-) -> Result<BTreeMap<String, u64>, RuntimeError> {
+) -> Result<BTreeMap<String, (u64, u64)>, RuntimeError> {
     let mut out = BTreeMap::new();
     for b in engine.collect(plan).await? {
         let partner = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
             .map_err(|e| RuntimeError::data("reading partners", e.into()))?;
         let partner = partner.as_string::<i32>();
-        let n = b.column(1).as_primitive::<Int64Type>();
+        let (buyers, repeat) = (
+            b.column(1).as_primitive::<Int64Type>(),
+            b.column(2).as_primitive::<Int64Type>(),
+        );
         for i in 0..b.num_rows() {
-            out.insert(partner.value(i).to_string(), n.value(i) as u64);
+            out.insert(
+                partner.value(i).to_string(),
+                (buyers.value(i) as u64, repeat.value(i) as u64),
+            );
         }
     }
     Ok(out)
