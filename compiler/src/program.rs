@@ -304,8 +304,8 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
-/// A path that does not exist, with its deepest existing ancestor resolved (links followed)
-/// and the rest appended lexically.
+/// A path with its deepest existing ancestor resolved (links followed) and the rest appended
+/// lexically: the path itself, canonical, when it exists.
 fn resolve_existing(p: &Path) -> PathBuf {
     let mut rest = Vec::new();
     let mut cur = p.to_path_buf();
@@ -327,9 +327,9 @@ fn resolve_existing(p: &Path) -> PathBuf {
     }
 }
 
-/// `p` with its links followed, or (when it does not exist) made absolute lexically.
+/// `p` absolute with its links followed (as far as it exists).
 fn canonical(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| normalize(&absolute(p)))
+    resolve_existing(&absolute(p))
 }
 
 /// The text of a segment file: UTF-8, with a leading byte-order mark dropped (spans then count
