@@ -3,7 +3,6 @@
 //! and one aggregation by customer (preceded, when purchases are counted by receipt, by one
 //! roll-up of lines into receipts).
 
-mod common;
 
 use segql_compiler::{
     Program, Wanted, lower_definition, lower_memberships, lower_segment, resolve_expr,
@@ -20,8 +19,8 @@ fn engine() -> Engine {
 /// The example's engine, with the customers and communications tables read at once or
 /// `when_needed`.
 fn engine_reading(when_needed: bool) -> Engine {
-    common::block_on(async {
-        let project = Project::discover(Some(&common::example_dir())).unwrap();
+    crate::common::block_on(async {
+        let project = Project::discover(Some(&crate::common::example_dir())).unwrap();
         Engine::open(
             project,
             EngineOptions {
@@ -38,7 +37,7 @@ fn engine_reading(when_needed: bool) -> Engine {
 }
 
 fn program() -> Program {
-    let dir = common::example_dir();
+    let dir = crate::common::example_dir();
     let mut p = Program::new(Some(&dir));
     for f in ["campaigns.seg", "partners.seg", "value.seg"] {
         p.load_file(&dir.join("segments").join(f)).unwrap();
@@ -197,7 +196,7 @@ fn tables_read_when_needed_give_the_same_plans() {
         };
         assert_eq!(lazy.tables.unread, all);
         assert_eq!(lazy.catalog.unread(), all);
-        let plan = common::block_on(lazy.compile(compile)).unwrap().unwrap();
+        let plan = crate::common::block_on(lazy.compile(compile)).unwrap().unwrap();
         let want = compile(&eager.catalog).unwrap();
         assert_eq!(
             plan.display_indent().to_string(),
@@ -228,7 +227,7 @@ fn mixed_ids_engine(dir: &std::path::Path, when_needed: bool) -> Engine {
     use std::sync::Arc;
     let tx = dir.join("tx.parquet");
     if !tx.exists() {
-        common::write_parquet(
+        crate::common::write_parquet(
             &tx,
             vec![
                 (
@@ -260,7 +259,7 @@ fn mixed_ids_engine(dir: &std::path::Path, when_needed: bool) -> Engine {
         Some(&path("comm.csv")),
         None,
     );
-    common::block_on(Engine::open(
+    crate::common::block_on(Engine::open(
         project,
         EngineOptions {
             as_of: chrono::NaiveDate::from_ymd_opt(2024, 12, 31),
@@ -314,7 +313,7 @@ fn tables_read_later_get_text_ids_as_at_once() {
     };
     let want = compile(&eager.catalog).unwrap();
     let mut lazy = mixed_ids_engine(dir.path(), true);
-    let plans = common::block_on(lazy.compile(compile)).unwrap().unwrap();
+    let plans = crate::common::block_on(lazy.compile(compile)).unwrap().unwrap();
     assert_eq!(plans, want);
     assert!(!lazy.catalog.unread().any());
     // The customers' ids were made text: the memberships join them with the transactions'.
@@ -328,9 +327,9 @@ fn tables_read_later_get_text_ids_as_at_once() {
     // One segment of transactions alone reads neither table.
     let mut lazy = mixed_ids_engine(dir.path(), true);
     let c = |c: &segql_compiler::Catalog| {
-        lower_segment(c, &common::resolve(c, "recency < 90d")).is_ok()
+        lower_segment(c, &crate::common::resolve(c, "recency < 90d")).is_ok()
     };
-    assert!(common::block_on(lazy.compile(c)).unwrap());
+    assert!(crate::common::block_on(lazy.compile(c)).unwrap());
     assert_eq!(lazy.catalog.unread(), lazy.tables.unread);
     assert!(lazy.tables.unread.customers && lazy.tables.unread.communications);
 }
@@ -342,7 +341,7 @@ fn tables_read_later_get_text_ids_as_at_once() {
 #[should_panic(expected = "an unread table asked for outside a compilation that reads it")]
 fn unread_tables_are_read_only_through_engine_compile() {
     let lazy = engine_reading(true);
-    common::resolve(&lazy.catalog, "city = \"Kyiv\"");
+    crate::common::resolve(&lazy.catalog, "city = \"Kyiv\"");
 }
 
 /// With integer transaction ids, whether ids stay integers depends on every table: all are
@@ -358,7 +357,7 @@ fn integer_transaction_ids_read_every_table_at_once() {
     std::fs::write(dir.path().join("cust.csv"), "customer_id,city\nc1,Kyiv\n").unwrap();
     let path = |f: &str| dir.path().join(f).display().to_string();
     let project = Project::from_paths(&path("tx.csv"), Some(&path("cust.csv")), None, None);
-    let engine = common::block_on(Engine::open(
+    let engine = crate::common::block_on(Engine::open(
         project,
         EngineOptions {
             tables_when_needed: true,
@@ -402,7 +401,7 @@ fn all_segments_of_a_file_share_one_aggregate() {
 #[test]
 fn windowed_segment_scans_only_its_widest_window() {
     let engine = engine();
-    let pred = common::resolve(
+    let pred = crate::common::resolve(
         &engine.catalog,
         "frequency within 30d >= 2 and monetary within 90d > 500 and bought category \"Coffee\" within 2w",
     );
@@ -432,7 +431,7 @@ fn example_segment_members() {
             .unwrap()
             .sorted()
             .unwrap();
-        let batches = common::block_on(engine.collect(plan)).unwrap();
+        let batches = crate::common::block_on(engine.collect(plan)).unwrap();
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         // Keep the golden file readable: the first 15 rows and the count.
         let mut shown = Vec::new();
@@ -461,7 +460,7 @@ fn example_segment_members() {
 #[test]
 fn attribute_conditions_filter_lines_through_a_collected_semi_join() {
     let engine = engine();
-    let pred = common::resolve(&engine.catalog, "city = \"Kyiv\" and frequency >= 3");
+    let pred = crate::common::resolve(&engine.catalog, "city = \"Kyiv\" and frequency >= 3");
     let plan = lower_segment(&engine.catalog, &pred).unwrap().plan;
     let logical = plan.display_indent().to_string();
     assert!(
@@ -469,7 +468,7 @@ fn attribute_conditions_filter_lines_through_a_collected_semi_join() {
         "{logical}"
     );
     assert_plans_with(&engine, "segql_collect_build_side");
-    let physical = common::block_on(engine.physical_plan(&plan)).unwrap();
+    let physical = crate::common::block_on(engine.physical_plan(&plan)).unwrap();
     let joins: Vec<&str> = physical
         .lines()
         .filter(|l| l.contains("HashJoinExec"))
@@ -492,9 +491,9 @@ fn attribute_conditions_filter_lines_through_a_collected_semi_join() {
 fn ranks_partition_by_activity_only_where_inactive_customers_are_in_the_base() {
     let engine = engine();
     let physical = |text: &str| {
-        let pred = common::resolve(&engine.catalog, text);
+        let pred = crate::common::resolve(&engine.catalog, text);
         let plan = lower_segment(&engine.catalog, &pred).unwrap().plan;
-        common::block_on(engine.physical_plan(&plan)).unwrap()
+        crate::common::block_on(engine.physical_plan(&plan)).unwrap()
     };
     let windows = |plan: &str| -> Vec<String> {
         plan.lines()
@@ -523,9 +522,9 @@ fn ranks_partition_by_activity_only_where_inactive_customers_are_in_the_base() {
 #[test]
 fn the_receipt_roll_up_hashes_lines_by_customer_once() {
     let engine = engine();
-    let pred = common::resolve(&engine.catalog, "frequency >= 3 and monetary > 100");
+    let pred = crate::common::resolve(&engine.catalog, "frequency >= 3 and monetary > 100");
     let plan = lower_segment(&engine.catalog, &pred).unwrap().plan;
-    let physical = common::block_on(engine.physical_plan(&plan)).unwrap();
+    let physical = crate::common::block_on(engine.physical_plan(&plan)).unwrap();
     assert_plans_with(&engine, "segql_roll_up_by_customer");
     let lines: Vec<&str> = physical.lines().map(str::trim_start).collect();
     let at = |prefix: &str| {
@@ -551,18 +550,18 @@ fn the_receipt_roll_up_hashes_lines_by_customer_once() {
 
 /// The members of the inline expression `text` as `engine` evaluates it.
 fn members_of(engine: &Engine, text: &str) -> std::collections::BTreeSet<String> {
-    let pred = common::resolve(&engine.catalog, text);
+    let pred = crate::common::resolve(&engine.catalog, text);
     let plan = lower_segment(&engine.catalog, &pred)
         .unwrap()
         .sorted()
         .unwrap();
-    common::block_on(common::ids(engine, plan))
+    crate::common::block_on(crate::common::ids(engine, plan))
 }
 
 /// The example's engine as of `as_of`.
 fn engine_as_of(as_of: chrono::NaiveDate) -> Engine {
-    common::block_on(common::open(
-        Project::discover(Some(&common::example_dir())).unwrap(),
+    crate::common::block_on(crate::common::open(
+        Project::discover(Some(&crate::common::example_dir())).unwrap(),
         as_of,
     ))
 }
@@ -697,14 +696,14 @@ fn products_agree_with_sql_over_the_example_data() {
 /// computed by DataFusion alone.
 fn sql_values(engine: &Engine, sql: &str) -> std::collections::BTreeSet<String> {
     use segql_runtime::datafusion::prelude::{ParquetReadOptions, SessionContext};
-    common::block_on(async {
+    crate::common::block_on(async {
         let ctx = SessionContext::new();
-        let path = common::example_dir().join("data/transactions.parquet");
+        let path = crate::common::example_dir().join("data/transactions.parquet");
         ctx.register_parquet("t", path.to_str().unwrap(), ParquetReadOptions::default())
             .await
             .unwrap();
         let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap();
-        common::ids(engine, plan).await
+        crate::common::ids(engine, plan).await
     })
 }
 
@@ -813,7 +812,7 @@ fn new_measures_plan_to_one_scan_and_one_aggregate() {
             1,
         ),
     ] {
-        let pred = common::resolve(&engine.catalog, text);
+        let pred = crate::common::resolve(&engine.catalog, text);
         let plan = lower_segment(&engine.catalog, &pred)
             .unwrap()
             .sorted()

@@ -2,7 +2,6 @@
 //! reference evaluator (plain Rust over in-memory rows), and the partition oracle (P and
 //! `not P` split the customer base exactly).
 
-mod common;
 
 use chrono::NaiveDate;
 use proptest::prelude::*;
@@ -532,14 +531,14 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
     });
     let cust = dir.path().join("customers.csv");
     let comms = dir.path().join("communications.csv");
-    common::block_on(async {
+    crate::common::block_on(async {
         let project = segql_runtime::Project::from_paths(
             tx.to_str().unwrap(),
             g.customers.as_ref().map(|_| cust.to_str().unwrap()),
             Some(comms.to_str().unwrap()),
             None,
         );
-        let engine = common::open(project, as_of()).await;
+        let engine = crate::common::open(project, as_of()).await;
         let catalog = &engine.catalog;
         let base: BTreeSet<String> = {
             let mut b: BTreeSet<String> = data
@@ -567,9 +566,9 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
         // P and not P, each compiled and checked against the reference.
         let mut members = Vec::new();
         for (label, t) in [("P", text.to_string()), ("not P", format!("not ({text})"))] {
-            let pred = common::resolve(catalog, &t);
+            let pred = crate::common::resolve(catalog, &t);
             let q = lower_segment(catalog, &pred).expect("lowers");
-            let got = common::ids(&engine, q.sorted().unwrap()).await;
+            let got = crate::common::ids(&engine, q.sorted().unwrap()).await;
             let want = reference::evaluate(&data, &pred, as_of(), &thresholds, &catalog.ranking);
             prop_assert_eq!(&got, &want, "{} = {}", label, t);
             members.push(got);

@@ -1,13 +1,12 @@
 //! End-to-end tests of the `segql` binary: what a user types and what comes back.
 
-mod common;
 
-use common::{stderr, stdout};
+use crate::common::{stderr, stdout};
 use std::path::Path;
 use std::process::Output;
 
 fn segql(args: &[&str], cwd: Option<&Path>) -> Output {
-    let mut c = common::segql_command();
+    let mut c = crate::common::segql_command();
     c.args(args);
     if let Some(d) = cwd {
         c.current_dir(d);
@@ -32,11 +31,11 @@ fn on_example(cmd: &str, args: &[&str]) -> Output {
 }
 
 fn example() -> String {
-    common::example_dir().display().to_string()
+    crate::common::example_dir().display().to_string()
 }
 
 fn seg(file: &str) -> String {
-    common::example_dir()
+    crate::common::example_dir()
         .join("segments")
         .join(file)
         .display()
@@ -105,7 +104,7 @@ fn project_is_found_upwards_from_the_current_directory() {
             "newcomers",
             "--count",
         ],
-        Some(&common::example_dir().join("data")).map(|d| d.parent().unwrap()),
+        Some(&crate::common::example_dir().join("data")).map(|d| d.parent().unwrap()),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let from_data = segql(
@@ -116,7 +115,7 @@ fn project_is_found_upwards_from_the_current_directory() {
             "newcomers",
             "--count",
         ],
-        Some(&common::example_dir().join("data")),
+        Some(&crate::common::example_dir().join("data")),
     );
     assert!(from_data.status.success(), "{}", stderr(&from_data));
     assert_eq!(stdout(&o), stdout(&from_data));
@@ -418,7 +417,7 @@ fn demo_is_deterministic_and_matches_the_example_data() {
     assert!(o.status.success(), "{}", stderr(&o));
     for f in ["customers.csv", "communications.csv"] {
         let a = std::fs::read(dir.path().join(f)).unwrap();
-        let b = std::fs::read(common::example_dir().join("data").join(f)).unwrap();
+        let b = std::fs::read(crate::common::example_dir().join("data").join(f)).unwrap();
         assert!(a == b, "{f} differs from the example data");
     }
     // Same transactions: compare the counts of a few segments over both copies.
@@ -432,7 +431,7 @@ fn demo_is_deterministic_and_matches_the_example_data() {
         "--transactions",
     ];
     let gen_tx = dir.path().join("transactions.parquet");
-    let ex_tx = common::example_dir().join("data/transactions.parquet");
+    let ex_tx = crate::common::example_dir().join("data/transactions.parquet");
     let a = segql(&[&q[..], &[gen_tx.to_str().unwrap()]].concat(), None);
     let b = segql(&[&q[..], &[ex_tx.to_str().unwrap()]].concat(), None);
     assert!(a.status.success(), "{}", stderr(&a));
@@ -1044,7 +1043,7 @@ fn lifecycle_thresholds_print_a_block_that_merges_into_the_project_file() {
     let o = on_example("lifecycle-thresholds", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    let toml = std::fs::read_to_string(common::example_dir().join("segql.toml")).unwrap();
+    let toml = std::fs::read_to_string(crate::common::example_dir().join("segql.toml")).unwrap();
     let block = &out[out.find("# as of").expect("a block")..];
     for line in block.lines().filter(|l| l.starts_with('[')) {
         assert!(
@@ -1107,7 +1106,7 @@ fn a_closed_standard_output_is_no_error() {
         ],
         vec!["run", "--project", &example, "-e", "frequency >= 1"],
     ] {
-        let mut child = common::segql_command()
+        let mut child = crate::common::segql_command()
             .args(&args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -1116,7 +1115,7 @@ fn a_closed_standard_output_is_no_error() {
         // Close the reading end before segql writes anything.
         drop(child.stdout.take());
         let out = child.wait_with_output().unwrap();
-        let err = common::stderr(&out);
+        let err = crate::common::stderr(&out);
         assert!(out.status.success(), "{args:?}: {:?}\n{err}", out.status);
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
@@ -1152,7 +1151,7 @@ fn long_and_non_ascii_ids_from_csv_and_parquet() {
     let amounts = Decimal128Array::from_iter_values(rows.iter().map(|r| r.2.into()))
         .with_precision_and_scale(12, 2)
         .unwrap();
-    common::write_parquet(
+    crate::common::write_parquet(
         &pq,
         vec![
             ("customer_id", Arc::new(ids) as ArrayRef),
@@ -1201,7 +1200,7 @@ fn text_transaction_ids_meet_integer_ids_of_tables_read_later() {
         ("3", "2024-11-01", 500),
     ];
     let tx = dir.path().join("tx.parquet");
-    common::write_parquet(
+    crate::common::write_parquet(
         &tx,
         vec![
             (

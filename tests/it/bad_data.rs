@@ -1,7 +1,6 @@
 //! Bad data and bad project files, end to end: each situation has a decided behaviour (see
 //! docs/data.md), a diagnostic code and a message that names the file and the column.
 
-mod common;
 
 use segql_runtime::datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray,
@@ -13,11 +12,11 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 
-use common::{stderr, stdout, write_parquet};
+use crate::common::{stderr, stdout, write_parquet};
 
 /// Runs segql in `dir` (so messages carry the short relative paths used here).
 fn segql(dir: &Path, args: &[&str]) -> Output {
-    common::segql_command()
+    crate::common::segql_command()
         .args(args)
         .current_dir(dir)
         .output()
@@ -459,7 +458,7 @@ fn parquet_statistics_prove_conditions_only_for_every_row_group() {
         w.close().unwrap();
     };
     let open = || {
-        common::block_on(async {
+        crate::common::block_on(async {
             let p = segql_runtime::Project::from_paths("tx.parquet", None, None, None);
             let p = segql_runtime::Project {
                 dir: d.to_path_buf(),
@@ -1148,7 +1147,7 @@ fn a_repeated_column_in_a_csv_header_is_an_error() {
 #[test]
 fn a_memory_limit_too_small_is_an_error_with_advice() {
     let o = segql(
-        &common::example_dir(),
+        &crate::common::example_dir(),
         &[
             "run",
             "--project",
@@ -1174,15 +1173,15 @@ fn a_memory_limit_too_small_is_an_error_with_advice() {
 #[test]
 fn datafusion_settings_come_from_the_environment_and_bad_ones_are_usage_errors() {
     let run = |var: &str, value: &str| {
-        common::segql_command()
+        crate::common::segql_command()
             .args(["run", "--project", ".", "-e", "frequency >= 3", "--count"])
-            .current_dir(common::example_dir())
+            .current_dir(crate::common::example_dir())
             .env(var, value)
             .output()
             .expect("segql runs")
     };
     let plain = segql(
-        &common::example_dir(),
+        &crate::common::example_dir(),
         &["run", "--project", ".", "-e", "frequency >= 3", "--count"],
     );
     assert!(plain.status.success(), "{}", stderr(&plain));
@@ -1261,7 +1260,7 @@ fn a_closed_standard_output_ends_the_run_quietly() {
     for format in ["csv", "json", "table"] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let o = common::segql_command()
+        let o = crate::common::segql_command()
             .args([
                 "run",
                 "-e",

@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
 
 use chrono::NaiveDate;
 use segql_runtime::datafusion::arrow::array::{Array, ArrayRef, AsArray};

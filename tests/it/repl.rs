@@ -1,9 +1,7 @@
 //! The REPL driven as a user would: a script on standard input, completion as the editor asks
 //! for it, and the cached profile checked against fresh scans.
 
-#![allow(clippy::result_large_err)]
 
-mod common;
 
 use segql::repl::{Session, complete, is_incomplete};
 use segql_compiler::lower_segment;
@@ -13,8 +11,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn session() -> Session {
-    common::block_on(async {
-        let project = Project::discover(Some(&common::example_dir())).unwrap();
+    crate::common::block_on(async {
+        let project = Project::discover(Some(&crate::common::example_dir())).unwrap();
         Session::open(
             project,
             EngineOptions {
@@ -34,7 +32,7 @@ fn session() -> Session {
 
 /// Runs `segql repl` on the example project with `script` as standard input.
 fn repl_script(script: &str, cwd: &std::path::Path) -> (String, String, bool) {
-    repl_in(&common::example_dir(), &[], script, cwd)
+    repl_in(&crate::common::example_dir(), &[], script, cwd)
 }
 
 /// Runs `segql repl --project PROJECT FILES...` in `cwd` with `script` as standard input.
@@ -197,7 +195,7 @@ loyal_women
         .args([
             "check",
             "--project",
-            &common::example_dir().display().to_string(),
+            &crate::common::example_dir().display().to_string(),
             "my.seg",
         ])
         .current_dir(dir.path())
@@ -218,9 +216,9 @@ loyal_women
 #[test]
 fn the_cache_answers_like_a_fresh_scan() {
     let mut s = session();
-    let engine_catalog = common::block_on(async {
-        let project = Project::discover(Some(&common::example_dir())).unwrap();
-        common::open(
+    let engine_catalog = crate::common::block_on(async {
+        let project = Project::discover(Some(&crate::common::example_dir())).unwrap();
+        crate::common::open(
             project,
             chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
         )
@@ -240,16 +238,16 @@ fn the_cache_answers_like_a_fresh_scan() {
         ),
         ("not spend on partner \"ALLO\" within 1y > 100", false),
     ] {
-        let a = common::block_on(s.answer(text)).unwrap();
+        let a = crate::common::block_on(s.answer(text)).unwrap();
         assert_eq!(a.from_cache, cached, "{text}");
-        let pred = common::resolve(&engine_catalog.catalog, text);
+        let pred = crate::common::resolve(&engine_catalog.catalog, text);
         let plan = lower_segment(&engine_catalog.catalog, &pred)
             .unwrap()
             .sorted()
             .unwrap();
-        let fresh = common::block_on(common::ids(&engine_catalog, plan));
+        let fresh = crate::common::block_on(crate::common::ids(&engine_catalog, plan));
         assert_eq!(a.totals.customers as usize, fresh.len(), "{text}");
-        let preview = common::block_on(async {
+        let preview = crate::common::block_on(async {
             let mut ids = Vec::new();
             for b in &a.preview {
                 let col = segql_runtime::datafusion::arrow::compute::cast(
@@ -294,7 +292,7 @@ fn copy_example(d: &Path, extra: &[&str]) {
         "data/communications.csv",
     ];
     for f in data.iter().chain(extra) {
-        std::fs::copy(common::example_dir().join(f), d.join(f)).unwrap();
+        std::fs::copy(crate::common::example_dir().join(f), d.join(f)).unwrap();
     }
 }
 

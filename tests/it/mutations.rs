@@ -2,9 +2,7 @@
 //! stable toolchain, in the ordinary test suite: whatever the text, an error or a plan, never
 //! a panic. The `cargo fuzz` targets in `fuzz/` explore further.
 
-#![allow(clippy::result_large_err)]
 
-mod common;
 
 use proptest::prelude::*;
 use segql_compiler::{Catalog, Program, lower_definition, resolve_segment};
@@ -13,8 +11,8 @@ use std::sync::OnceLock;
 fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
     CATALOG.get_or_init(|| {
-        common::block_on(async {
-            let project = segql_runtime::Project::discover(Some(&common::example_dir())).unwrap();
+        crate::common::block_on(async {
+            let project = segql_runtime::Project::discover(Some(&crate::common::example_dir())).unwrap();
             let as_of = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
             let engine = segql_runtime::Engine::for_compiling(project, as_of).await;
             engine.unwrap().catalog
@@ -27,7 +25,7 @@ fn catalog() -> &'static Catalog {
 fn seed() -> &'static str {
     static SEED: OnceLock<String> = OnceLock::new();
     SEED.get_or_init(|| {
-        let dir = common::example_dir().join("segments");
+        let dir = crate::common::example_dir().join("segments");
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())

@@ -1,8 +1,6 @@
 //! Golden tests of rendered diagnostics: every kind of mistake, its code, span and help.
 
-#![allow(clippy::result_large_err)]
 
-mod common;
 
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
 use segql_compiler::{Catalog, Program, check_all, resolve_expr};
@@ -18,8 +16,8 @@ fn render(d: &dyn Diagnostic) -> String {
 }
 
 fn example_catalog() -> Catalog {
-    common::block_on(async {
-        let project = segql_runtime::Project::discover(Some(&common::example_dir())).unwrap();
+    crate::common::block_on(async {
+        let project = segql_runtime::Project::discover(Some(&crate::common::example_dir())).unwrap();
         let as_of = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
         let engine = segql_runtime::Engine::for_compiling(project, as_of).await;
         engine.unwrap().catalog
@@ -132,12 +130,12 @@ expr_cases! {
 #[test]
 fn every_help_suggestion_compiles() {
     let catalog = example_catalog();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots");
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if !name.starts_with("diagnostics__") || !name.ends_with(".snap") {
+        if !name.starts_with("it__diagnostics__") || !name.ends_with(".snap") {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
@@ -261,9 +259,9 @@ fn bare_catalog() -> Catalog {
     let dir = tempfile::tempdir().unwrap();
     let tx = dir.path().join("tx.csv");
     std::fs::write(&tx, "customer_id,ts,amount\nc1,2024-01-01,10.5\n").unwrap();
-    common::block_on(async {
+    crate::common::block_on(async {
         let p = segql_runtime::Project::from_paths(tx.to_str().unwrap(), None, None, None);
-        common::open(p, chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap())
+        crate::common::open(p, chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap())
             .await
             .catalog
             .clone()
@@ -423,7 +421,7 @@ fn diagnostic_codes_are_unique() {
 /// produces it and snapshots what the user sees.
 #[test]
 fn every_diagnostic_code_has_a_rendered_snapshot() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots");
     let snapshots: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -448,6 +446,6 @@ fn every_diagnostic_code_has_a_rendered_snapshot() {
         .collect();
     assert!(
         missing.is_empty(),
-        "diagnostic codes without a snapshot of their rendered message in tests/snapshots: {missing:#?}"
+        "diagnostic codes without a snapshot of their rendered message in tests/it/snapshots: {missing:#?}"
     );
 }

@@ -1,0 +1,22 @@
+//! segql's integration tests, in one test binary (one link of DataFusion, not one per file).
+//!
+//! - `corpus`: the golden corpus, one file per case under `tests/cases/`.
+//! - `cli`, `repl`: the command line and the REPL, end to end.
+//! - `diagnostics`: rendered errors of the compiler, golden.
+//! - `bad_data`: bad data, project files and paths get a clear error and lose nothing.
+//! - `plans`: the shape of compiled plans and the example project's plans, golden.
+//! - `reference`: compiled results against the reference evaluator on generated data.
+//! - `mutations`: every condition of a segment matters to its result.
+
+// Diagnostics carry their source text and spans, so error values are large.
+#![allow(clippy::result_large_err)]
+
+mod common;
+
+mod bad_data;
+mod cli;
+mod diagnostics;
+mod mutations;
+mod plans;
+mod reference;
+mod repl;
