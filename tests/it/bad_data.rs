@@ -1,7 +1,6 @@
 //! Bad data and bad project files, end to end: each situation has a decided behaviour (see
 //! docs/data.md), a diagnostic code and a message that names the file and the column.
 
-
 use segql_runtime::datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray,
     TimestampMillisecondArray,

@@ -1,6 +1,5 @@
 //! End-to-end tests of the `segql` binary: what a user types and what comes back.
 
-
 use crate::common::{stderr, stdout};
 use std::path::Path;
 use std::process::Output;

@@ -15,6 +15,7 @@ mod common;
 
 mod bad_data;
 mod cli;
+mod corpus;
 mod diagnostics;
 mod mutations;
 mod plans;

@@ -2,8 +2,6 @@
 //! stable toolchain, in the ordinary test suite: whatever the text, an error or a plan, never
 //! a panic. The `cargo fuzz` targets in `fuzz/` explore further.
 
-
-
 use proptest::prelude::*;
 use segql_compiler::{Catalog, Program, lower_definition, resolve_segment};
 use std::sync::OnceLock;
@@ -12,7 +10,8 @@ fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
     CATALOG.get_or_init(|| {
         crate::common::block_on(async {
-            let project = segql_runtime::Project::discover(Some(&crate::common::example_dir())).unwrap();
+            let project =
+                segql_runtime::Project::discover(Some(&crate::common::example_dir())).unwrap();
             let as_of = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
             let engine = segql_runtime::Engine::for_compiling(project, as_of).await;
             engine.unwrap().catalog

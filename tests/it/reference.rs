@@ -2,7 +2,6 @@
 //! reference evaluator (plain Rust over in-memory rows), and the partition oracle (P and
 //! `not P` split the customer base exactly).
 
-
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use segql_compiler::lower_segment;

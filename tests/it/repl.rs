@@ -1,8 +1,6 @@
 //! The REPL driven as a user would: a script on standard input, completion as the editor asks
 //! for it, and the cached profile checked against fresh scans.
 
-
-
 use segql::repl::{Session, complete, is_incomplete};
 use segql_compiler::lower_segment;
 use segql_runtime::{EngineOptions, Project};
