@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 
-use crate::common::{stderr, stdout, write_parquet};
+use crate::common::{stderr, stdout, write, write_parquet};
 
 /// Runs segql in `dir` (so messages carry the short relative paths used here).
 fn segql(dir: &Path, args: &[&str]) -> Output {
@@ -41,10 +41,6 @@ fn fails_with(o: &Output, code: &str) -> String {
     assert!(err.contains(code), "expected {code}: {err}");
     assert!(!err.contains("panicked"), "{err}");
     err
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::write(dir.join(name), text).unwrap();
 }
 
 /// Runs `-e EXPR --format csv` over `tx.csv` (and `cust.csv` when it exists) as of a date.
@@ -619,7 +615,7 @@ fn a_csv_file_that_is_not_utf8_names_the_file_and_line() {
     let mut bytes = b"customer_id,ts,amount,city\n1,2024-01-01,5,Lviv\n2,2024-01-02,6,".to_vec();
     bytes.extend([0xca, 0xe8, 0xbf, 0xe2]);
     bytes.extend(b"\n");
-    std::fs::write(d.join("tx.csv"), &bytes).unwrap();
+    crate::common::write(d, "tx.csv", &bytes);
     let o = run_tx(d, "tx.csv", &["--count"]);
     let err = fails_with(&o, "segql::data::encoding");
     assert!(
@@ -710,7 +706,7 @@ fn a_truncated_or_corrupt_parquet_file_is_an_error_never_a_panic() {
         )
     };
 
-    std::fs::write(d.join("tx.parquet"), &good[..good.len() / 2]).unwrap();
+    crate::common::write(d, "tx.parquet", &good[..good.len() / 2]);
     let o = query("tx.parquet");
     let err = fails_with(&o, "segql::data::corrupt");
     assert!(
@@ -719,13 +715,13 @@ fn a_truncated_or_corrupt_parquet_file_is_an_error_never_a_panic() {
     );
     insta::assert_snapshot!(rendered(&o));
 
-    std::fs::write(d.join("tx.parquet"), "customer_id,ts,amount\n").unwrap();
+    crate::common::write(d, "tx.parquet", "customer_id,ts,amount\n");
     fails_with(&query("tx.parquet"), "segql::data::corrupt");
 
     // In a directory, the broken file is named.
     std::fs::create_dir(d.join("tx")).unwrap();
-    std::fs::write(d.join("tx/1.parquet"), &good).unwrap();
-    std::fs::write(d.join("tx/2.parquet"), &good[..good.len() - 10]).unwrap();
+    crate::common::write(d, "tx/1.parquet", &good);
+    crate::common::write(d, "tx/2.parquet", &good[..good.len() - 10]);
     let err = fails_with(&query("tx"), "segql::data::corrupt");
     assert!(err.contains("file `tx/2.parquet`"), "{err}");
 
@@ -744,7 +740,7 @@ fn a_truncated_or_corrupt_parquet_file_is_an_error_never_a_panic() {
             let i = 4 + (next() as usize) % (bytes.len() - 12);
             bytes[i] = next() as u8;
         }
-        std::fs::write(d.join("tx.parquet"), &bytes).unwrap();
+        crate::common::write(d, "tx.parquet", &bytes);
         let o = query("tx.parquet");
         let err = stderr(&o);
         assert!(
@@ -1033,14 +1029,14 @@ fn bad_project_files_are_rejected_at_the_key() {
     write(
         d,
         "segql.toml",
-        &format!("{tx}[lifecycle]\nat_risk_days = 200\nchurned_days = 100\n"),
+        format!("{tx}[lifecycle]\nat_risk_days = 200\nchurned_days = 100\n"),
     );
     let o = segql(
         d,
         &["run", "--project", ".", "-e", "recency < 30d", "--count"],
     );
     insta::assert_snapshot!(rendered(&o));
-    write(d, "segql.toml", &format!("{tx}[lifecycle]\nat_risk = 30\n"));
+    write(d, "segql.toml", format!("{tx}[lifecycle]\nat_risk = 30\n"));
     let o = segql(
         d,
         &["run", "--project", ".", "-e", "recency < 30d", "--count"],
@@ -1050,7 +1046,7 @@ fn bad_project_files_are_rejected_at_the_key() {
     write(
         d,
         "segql.toml",
-        &format!(
+        format!(
             "{tx}[lifecycle]\nat_risk_days = 90\nchurned_days = 200\n[abc]\na_share = 70\nb_share = 30\n"
         ),
     );
@@ -1313,7 +1309,7 @@ fn small_project(d: &Path, by_dir: bool) {
     write(
         d,
         "segql.toml",
-        &format!("[transactions]\npath = \"{path}\"\n"),
+        format!("[transactions]\npath = \"{path}\"\n"),
     );
     write(d, "segments/base.seg", "segment buyers = frequency >= 1\n");
     write(
@@ -1655,7 +1651,7 @@ fn imports_cannot_escape_the_root_through_links_dots_or_absolute_paths() {
         write(
             d,
             "segments/evil.seg",
-            &format!("import \"{import}\"\nsegment x = frequency >= 1\n"),
+            format!("import \"{import}\"\nsegment x = frequency >= 1\n"),
         );
         for args in [
             vec!["check", "segments/evil.seg"],
@@ -1735,11 +1731,11 @@ fn segment_files_with_a_byte_order_mark_or_crlf_read_as_plain_utf8() {
     fails_with(&o, "segql::parse");
     insta::assert_snapshot!("bom_crlf_syntax_error", rendered(&o));
     // Not UTF-8: the line and byte, and how to convert it.
-    std::fs::write(
-        d.join("cp1251.seg"),
+    crate::common::write(
+        d,
+        "cp1251.seg",
         b"segment a = frequency >= 1\nsegment b = city = \"\xca\xe8\xe5\xe2\"\n",
-    )
-    .unwrap();
+    );
     let o = segql(d, &["check", "cp1251.seg"]);
     let err = fails_with(&o, "segql::load::encoding");
     assert!(err.contains("line 2, byte 21"), "{err}");

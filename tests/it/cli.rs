@@ -305,7 +305,7 @@ fn errors_exit_non_zero_with_a_diagnostic() {
 #[test]
 fn bad_project_files_point_at_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |text: &str| std::fs::write(dir.path().join("segql.toml"), text).unwrap();
+    let write = |text: &str| crate::common::write(dir.path(), "segql.toml", text);
     let run = || segql(&["run", "-e", "recency < 30d", "--count"], Some(dir.path()));
 
     write("[transactions]\npath = \"tx.csv\"\ncolour = \"red\"\n");
@@ -338,11 +338,7 @@ fn bad_project_files_point_at_the_key() {
     let err = stderr(&run());
     assert!(err.contains("segql::data::no_files"), "{err}");
 
-    std::fs::write(
-        dir.path().join("tx.csv"),
-        "card,day,total\n1,2024-01-01,5\n",
-    )
-    .unwrap();
+    crate::common::write(dir.path(), "tx.csv", "card,day,total\n1,2024-01-01,5\n");
     write(
         "[transactions]\npath = \"tx.csv\"\n[transactions.columns]\ncustomer_id = \"card\"\nts = \"day\"\n",
     );
@@ -442,24 +438,24 @@ fn directories_globs_delimiters_and_date_formats() {
     let dir = tempfile::tempdir().unwrap();
     let tx = dir.path().join("tx");
     std::fs::create_dir_all(&tx).unwrap();
-    std::fs::write(
-        tx.join("2024-01.csv"),
+    crate::common::write(
+        &tx,
+        "2024-01.csv",
         "card;day;total\n1;05.01.2024;10,00\n2;20.01.2024;7\n",
-    )
-    .unwrap();
-    std::fs::write(
-        tx.join("2024-02.csv"),
+    );
+    crate::common::write(
+        &tx,
+        "2024-02.csv",
         "card;day;total\n1;03.02.2024;5\n3;28.02.2024;1\n",
-    )
-    .unwrap();
-    std::fs::write(tx.join("notes.md"), "not data\n").unwrap();
+    );
+    crate::common::write(&tx, "notes.md", "not data\n");
     let toml = |path: &str| {
         format!(
             "[project]\nas_of = \"2024-02-29\"\n[transactions]\npath = \"{path}\"\ndelimiter = \";\"\ndate_format = \"%d.%m.%Y\"\n[transactions.columns]\ncustomer_id = \"card\"\nts = \"day\"\namount = \"total\"\n"
         )
     };
     for path in ["tx", "tx/*.csv"] {
-        std::fs::write(dir.path().join("segql.toml"), toml(path)).unwrap();
+        crate::common::write(dir.path(), "segql.toml", toml(path));
         let o = segql(
             &["run", "-e", "monetary > 0", "--format", "csv"],
             Some(dir.path()),
@@ -473,13 +469,13 @@ fn directories_globs_delimiters_and_date_formats() {
             "{err}"
         );
     }
-    std::fs::write(
-        tx.join("2024-01.csv"),
+    crate::common::write(
+        &tx,
+        "2024-01.csv",
         "card;day;total\n1;05.01.2024;10.00\n2;20.01.2024;7\n",
-    )
-    .unwrap();
+    );
     for path in ["tx", "tx/*.csv"] {
-        std::fs::write(dir.path().join("segql.toml"), toml(path)).unwrap();
+        crate::common::write(dir.path(), "segql.toml", toml(path));
         let o = segql(
             &["run", "-e", "frequency >= 1", "--format", "csv"],
             Some(dir.path()),
@@ -503,22 +499,22 @@ fn directories_globs_delimiters_and_date_formats() {
 fn awkward_data_gets_exact_and_unique_answers() {
     let dir = tempfile::tempdir().unwrap();
     let p = |f: &str| dir.path().join(f).display().to_string();
-    std::fs::write(
-        dir.path().join("tx.csv"),
+    crate::common::write(
+        dir.path(),
+        "tx.csv",
         "customer_id,ts,amount,receipt_id,category\n\
          a,2024-01-01,99999999999999999.99,r1,Coffee\n\
          a,2024-01-01,0.01,r1,Tea\n\
          b,2024-01-02,5,,Coffee\n\
          b,2024-01-03,5,,Coffee\n\
          d,2024-01-03,1,r9,Tea\n",
-    )
-    .unwrap();
+    );
     // Duplicate and empty ids in the customers file; a timestamp attribute.
-    std::fs::write(
-        dir.path().join("cust.csv"),
+    crate::common::write(
+        dir.path(),
+        "cust.csv",
         "customer_id,city,joined_at\na,Kyiv,2024-01-01T10:30:00\nd,Kyiv,2024-01-01T00:00:00\nd,Kyiv,2024-01-01T00:00:00\n,Lviv,2024-01-01T00:00:00\ne,Lviv,2023-05-05T00:00:00\n",
-    )
-    .unwrap();
+    );
     let run = |e: &str, extra: &[&str]| {
         let tx = p("tx.csv");
         let cust = p("cust.csv");
@@ -955,11 +951,11 @@ proptest::proptest! {
 fn lifecycle_thresholds_come_from_purchase_gaps() {
     let dir = tempfile::tempdir().unwrap();
     // One customer at X on days 1, 11 and 31: gaps of 10 and 20 days.
-    std::fs::write(
-        dir.path().join("tx.csv"),
+    crate::common::write(
+        dir.path(),
+        "tx.csv",
         "customer_id,ts,amount,partner\nc1,2024-01-01,1,X\nc1,2024-01-11,1,X\nc1,2024-01-31,1,X\nc1,2024-01-31,1,X\nc2,2024-01-05,1,Y\n",
-    )
-    .unwrap();
+    );
     let tx = dir.path().join("tx.csv");
     let o = segql(
         &[
@@ -1012,11 +1008,11 @@ fn lifecycle_thresholds_come_from_purchase_gaps() {
         stderr(&o)
     );
     // `derive = true` makes them the partner's lifecycle thresholds.
-    std::fs::write(
-        dir.path().join("segql.toml"),
+    crate::common::write(
+        dir.path(),
+        "segql.toml",
         "[project]\nas_of = \"2024-02-20\"\n[transactions]\npath = \"tx.csv\"\n[lifecycle.partners.\"X\"]\nderive = true\n",
-    )
-    .unwrap();
+    );
     // 20 days since the last purchase at X: at risk for X (from 20 days), active by default.
     let o = segql(
         &[

@@ -6,7 +6,7 @@ use segql_runtime::datafusion::arrow::datatypes::DataType;
 use segql_runtime::datafusion::logical_expr::LogicalPlan;
 use segql_runtime::{Engine, EngineOptions, Project};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The resolved predicate of the expression `text`, which must parse and resolve.
@@ -57,6 +57,22 @@ pub async fn ids(engine: &Engine, plan: LogicalPlan) -> BTreeSet<String> {
         }
     }
     out
+}
+
+/// Writes a fixture file `name` (a relative path; missing directories are made) in `dir`.
+pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents).unwrap();
+}
+
+/// A temporary directory holding these fixture files: (relative path, contents).
+pub fn fixture(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, contents) in files {
+        write(dir.path(), name, contents);
+    }
+    dir
 }
 
 /// The example project's directory.

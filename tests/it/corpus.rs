@@ -72,11 +72,9 @@ impl Case {
 
     /// The case with its result sections computed anew.
     fn run(&self) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let own_data = self.files().next().is_some();
-        for (name, body) in self.files() {
-            std::fs::write(dir.path().join(name), body).unwrap();
-        }
+        let files: Vec<(&str, &str)> = self.files().collect();
+        let own_data = !files.is_empty();
+        let dir = crate::common::fixture(&files);
         let project = if own_data {
             if self.section("segql.toml").is_none() {
                 let mut toml = String::new();
@@ -85,7 +83,7 @@ impl Case {
                         toml.push_str(&format!("[{table}]\npath = \"{table}.csv\"\n\n"));
                     }
                 }
-                std::fs::write(dir.path().join("segql.toml"), toml).unwrap();
+                crate::common::write(dir.path(), "segql.toml", toml);
             }
             dir.path().to_path_buf()
         } else {
@@ -98,7 +96,7 @@ impl Case {
             .iter()
             .any(|p| segment.trim_start().starts_with(p));
         let mut target: Vec<String> = if is_file {
-            std::fs::write(dir.path().join("case.seg"), segment).unwrap();
+            crate::common::write(dir.path(), "case.seg", segment);
             vec!["case.seg".into()]
         } else {
             vec!["-e".into(), segment.trim().to_string()]

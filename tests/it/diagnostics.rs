@@ -39,12 +39,7 @@ fn expr_error(text: &str) -> String {
 /// Loads files written into a temporary directory and renders every error.
 fn files_error(files: &[(&str, &str)], root: bool) -> String {
     let catalog = example_catalog();
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        let p = dir.path().join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
+    let dir = crate::common::fixture(files);
     let root_dir = dir.path().join("project");
     let mut program = Program::new(if root { Some(root_dir.as_path()) } else { None });
     let first = dir.path().join(files[0].0);

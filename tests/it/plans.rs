@@ -247,12 +247,12 @@ fn mixed_ids_engine(dir: &std::path::Path, when_needed: bool) -> Engine {
                 ),
             ],
         );
-        std::fs::write(dir.join("cust.csv"), "customer_id,city\n1,Kyiv\n4,Lviv\n").unwrap();
-        std::fs::write(
-            dir.join("comm.csv"),
+        crate::common::write(dir, "cust.csv", "customer_id,city\n1,Kyiv\n4,Lviv\n");
+        crate::common::write(
+            dir,
+            "comm.csv",
             "customer_id,ts,channel\n2,2024-10-01,sms\n",
-        )
-        .unwrap();
+        );
     }
     let path = |f: &str| dir.join(f).display().to_string();
     let project = Project::from_paths(
@@ -353,12 +353,12 @@ fn unread_tables_are_read_only_through_engine_compile() {
 #[test]
 fn integer_transaction_ids_read_every_table_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("tx.csv"),
+    crate::common::write(
+        dir.path(),
+        "tx.csv",
         "customer_id,ts,amount\n1,2024-01-01,5\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("cust.csv"), "customer_id,city\nc1,Kyiv\n").unwrap();
+    );
+    crate::common::write(dir.path(), "cust.csv", "customer_id,city\nc1,Kyiv\n");
     let path = |f: &str| dir.path().join(f).display().to_string();
     let project = Project::from_paths(&path("tx.csv"), Some(&path("cust.csv")), None, None);
     let engine = crate::common::block_on(Engine::open(
