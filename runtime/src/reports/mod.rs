@@ -1,0 +1,6 @@
+//! Reports over a project's data: each a function over the engine (or the project, for
+//! reports that compare dates) returning a typed result; rendering is the caller's.
+
+pub mod flows;
+pub mod segment_profile;
+pub mod transitions;
