@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Debug, Args)]
+#[command(mut_arg("format", |a| a.help("Output format")))]
 pub(super) struct ProfileArgs {
     /// Segment files.
     files: Vec<PathBuf>,
@@ -46,6 +47,7 @@ enum ByArg {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("format", |a| a.help("Output format (table: a matrix; csv/json/parquet: one row per pair)")))]
 pub(super) struct TransitionsArgs {
     /// What to compare.
     #[arg(long, value_enum)]
@@ -75,6 +77,7 @@ enum EveryArg {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("format", |a| a.help("Output format")))]
 pub(super) struct FlowsArgs {
     /// Period length.
     #[arg(long, value_enum, default_value = "quarter")]
