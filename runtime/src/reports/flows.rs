@@ -2,7 +2,7 @@
 //! end, who entered (a first purchase in the period, or back from churned or lost) and who
 //! left.
 
-use super::transitions::open_at;
+use super::common::{one_row, open_at};
 use crate::{EngineOptions, Project, RuntimeError};
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
@@ -193,14 +193,7 @@ pub async fn flows(
             })
             .and_then(|b| b.build())
             .map_err(CompileError::from)?;
-        let batches = engine.collect(plan).await?;
-        let b = batches
-            .iter()
-            .find(|b| b.num_rows() > 0)
-            .ok_or_else(|| RuntimeError::Empty {
-                message: "the flows query returned nothing".into(),
-                help: None,
-            })?;
+        let b = one_row(&engine, plan, "flows").await?;
         let v = |i: usize| b.column(i).as_primitive::<Int64Type>().value(0);
         rows.push(FlowRow {
             period,

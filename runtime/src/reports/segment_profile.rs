@@ -2,6 +2,7 @@
 //! revenue, average check, purchases, items and recency), from one aggregation over the
 //! per-customer profile.
 
+use super::common::one_row;
 use crate::{Engine, RuntimeError};
 use datafusion::arrow::array::{
     Array, ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray,
@@ -106,14 +107,7 @@ pub async fn segment_profile(
         .aggregate(Vec::<Expr>::new(), aggs)
         .and_then(|b| b.build())
         .map_err(CompileError::from)?;
-    let batches = engine.collect(plan).await?;
-    let batch = batches
-        .iter()
-        .find(|b| b.num_rows() > 0)
-        .ok_or_else(|| RuntimeError::Empty {
-            message: "the profile query returned nothing".into(),
-            help: None,
-        })?;
+    let batch = one_row(engine, plan, "profile").await?;
     let get = |name: String| -> Option<f64> {
         let col = batch.column_by_name(&name)?;
         let col = cast(col, &DataType::Float64).ok()?;

@@ -2,7 +2,8 @@
 //! stage, RFM segment or ABC tier as of one date against as of a later one, counted per
 //! (earlier, later) pair.
 
-use crate::{Engine, EngineOptions, Project, RuntimeError};
+use super::common::open_at;
+use crate::{EngineOptions, Project, RuntimeError};
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
@@ -188,19 +189,6 @@ impl Transitions {
         ];
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
     }
-}
-
-/// Opens the engine of `project` as of `date`, with the other `options`.
-pub(crate) async fn open_at(
-    project: &Project,
-    options: &EngineOptions,
-    date: NaiveDate,
-) -> Result<Engine, RuntimeError> {
-    let options = EngineOptions {
-        as_of: Some(date),
-        ..options.clone()
-    };
-    Engine::open(project.clone(), options, true).await
 }
 
 /// The transitions of `spec`: the project's engine opened as of each date (with `options`,
