@@ -338,11 +338,19 @@ mod tests {
         assert!(matches!(e, crate::ParseError::TooDeep { .. }), "{e:?}");
     }
 
-    #[test]
-    fn any_text_is_tokens() {
-        for text in ["", " ", "é\u{0}\"", "\\", "2024-", "1e", "!", "#", "\"\\"] {
-            let covered: usize = tokens(text).map(|t| t.span.end - t.span.start).sum();
-            assert!(covered <= text.len());
+    proptest::proptest! {
+        /// Tokens come in order, never overlap, start and end at character boundaries, and
+        /// leave out white space only.
+        #[test]
+        fn any_text_is_tokens_and_white_space(text in "\\PC{0,120}|[ \"#()<>=!,a-z0-9.\\\\\n-]{0,60}") {
+            let mut at = 0;
+            for t in tokens(&text) {
+                proptest::prop_assert!(at <= t.span.start && t.span.start < t.span.end);
+                proptest::prop_assert!(text[at..t.span.start].chars().all(char::is_whitespace));
+                proptest::prop_assert!(!t.text(&text).is_empty());
+                at = t.span.end;
+            }
+            proptest::prop_assert!(text[at..].chars().all(char::is_whitespace));
         }
     }
 }
