@@ -10,6 +10,7 @@ use segql_compiler::{Program, resolve_segment};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `segql check`.
 #[derive(Debug, Args)]
 pub(super) struct CheckArgs {
     /// Segment files to check.
@@ -25,6 +26,7 @@ pub(super) struct CheckArgs {
     data: DataArgs,
 }
 
+/// Checks the data (with `--data`), then the segment files; exits 1 with errors.
 pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
     let engine = a.data.engine(false, false).await?;
     let mut program = Program::new(a.data.import_root(&engine.project).as_deref());

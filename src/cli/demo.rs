@@ -8,6 +8,7 @@ use segql_runtime::config::FileFormat;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `segql demo`.
 #[derive(Debug, Args)]
 pub(super) struct DemoArgs {
     /// Number of customers.
@@ -36,6 +37,7 @@ enum DemoFormat {
     Parquet,
 }
 
+/// Writes the data set and says what it wrote.
 pub(super) fn demo(a: DemoArgs) -> Result<ExitCode> {
     let opts = segql_runtime::demo::DemoOptions {
         customers: a.customers,

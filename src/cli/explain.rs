@@ -7,6 +7,7 @@ use miette::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `segql explain`.
 #[derive(Debug, Args)]
 pub(super) struct ExplainArgs {
     /// Segment files.
@@ -42,6 +43,7 @@ enum ExplainStage {
     Analyze,
 }
 
+/// Prints the segments at `--stage`.
 pub(super) async fn explain(a: ExplainArgs) -> Result<ExitCode> {
     let need_as_of = a.stage != ExplainStage::Ast;
     let mut engine = a.data.engine(need_as_of, true).await?;

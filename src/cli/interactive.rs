@@ -6,6 +6,7 @@ use miette::Result;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `segql repl`.
 #[derive(Debug, Args)]
 pub(super) struct ReplArgs {
     /// Segment files to load; their segments can be used by name.
@@ -14,6 +15,7 @@ pub(super) struct ReplArgs {
     data: DataArgs,
 }
 
+/// Opens the session over the project and runs it until `:quit` or Ctrl-D.
 pub(super) async fn repl(a: ReplArgs) -> Result<ExitCode> {
     let p = a.data.project()?;
     let root = a.data.import_root(&p);

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// `segql profile`.
 #[derive(Debug, Args)]
 #[command(mut_arg("format", |a| a.help("Output format")))]
 pub(super) struct ProfileArgs {
@@ -46,6 +47,7 @@ enum ByArg {
     Abc,
 }
 
+/// `segql transitions`.
 #[derive(Debug, Args)]
 #[command(mut_arg("format", |a| a.help("Output format (table: a matrix; csv/json/parquet: one row per pair)")))]
 pub(super) struct TransitionsArgs {
@@ -76,6 +78,7 @@ enum EveryArg {
     Quarter,
 }
 
+/// `segql flows`.
 #[derive(Debug, Args)]
 #[command(mut_arg("format", |a| a.help("Output format")))]
 pub(super) struct FlowsArgs {
@@ -97,6 +100,7 @@ pub(super) struct FlowsArgs {
     data: DataArgs,
 }
 
+/// `segql lifecycle-thresholds`.
 #[derive(Debug, Args)]
 pub(super) struct ThresholdArgs {
     /// Only these partners (repeatable). Default: every partner.

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// `segql run`.
 #[derive(Debug, Args)]
 pub(super) struct RunArgs {
     /// Segment files. Their segments can be referenced by name in -e.
@@ -44,6 +45,7 @@ enum Planned {
     Many(Query),
 }
 
+/// Loads, selects, lowers, then runs and writes (see [`execute`]).
 pub(super) async fn run(a: RunArgs) -> Result<ExitCode> {
     let (p, mut program) = load_guarded(&a.data, &a.files, a.out.path())?;
     let mut engine = a.data.engine_of(p, true, true).await?;
