@@ -145,8 +145,8 @@ fn a_string_ends_at_the_line_end() {
     assert!(!is_incomplete("frequency > 2 # and"));
 }
 
-/// Completion offers every reserved word of the grammar, and highlighting marks whole words
-/// only, over the same tokens as the parser.
+/// Completion offers every reserved word of the grammar and reads the input as the parser's
+/// tokens; highlighting marks whole words only.
 #[test]
 fn keywords_come_from_the_grammar() {
     let s = session();
@@ -155,6 +155,17 @@ fn keywords_come_from_the_grammar() {
         let (_, c) = complete(k, k.len(), &words);
         assert!(c.contains(&k.to_string()), "{k}: {c:?}");
     }
+    // Values with spaces are one token: the list goes on, the value is completed whole.
+    let line = "bought partner (\"Aroma Kava\", \"O";
+    let (_, c) = complete(line, line.len(), &words);
+    assert_eq!(c, vec!["\"OKKO\"".to_string()]);
+    let line = "bought partner \"Aroma K";
+    assert_eq!(
+        complete(line, line.len(), &words),
+        (15, vec!["\"Aroma Kava\"".to_string()])
+    );
+    // Nothing to complete in a comment.
+    assert_eq!(complete("recency < 30d # rec", 19, &words), (19, vec![]));
     assert_eq!(
         segql::repl::highlight("android and city = \"a # b\" # c"),
         "android \x1b[1;34mand\x1b[0m city = \x1b[32m\"a # b\"\x1b[0m \x1b[2m# c\x1b[0m"

@@ -13,6 +13,7 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 use segql_compiler::ir::Stage;
+use segql_grammar::ast::Dimension;
 use segql_grammar::lex::{self, Closing, TokenKind};
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
@@ -65,33 +66,39 @@ pub fn is_incomplete(text: &str) -> bool {
 /// and the replacements.
 pub fn complete(line: &str, pos: usize, words: &Words) -> (usize, Vec<String>) {
     let before = &line[..pos];
-    let start = before
-        .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '"' || c == ':' || c == '-'))
-        .map_or(0, |i| {
-            i + before[i..].chars().next().map_or(1, char::len_utf8)
-        });
-    let prefix = &before[start..];
-    if start == 0 && prefix.starts_with(':') {
+    let command_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '"' | ':' | '-');
+    if before.starts_with(':') && before.chars().all(command_char) {
         let c = COMMANDS
             .iter()
             .map(|(c, _)| c.split(' ').next().unwrap_or(c).to_string())
-            .filter(|c| c.starts_with(prefix))
+            .filter(|c| c.starts_with(before))
             .collect();
         return (0, c);
     }
-    let context: Vec<&str> = before[..start]
-        .split(|c: char| c.is_whitespace() || c == '(' || c == ',')
-        .filter(|s| !s.is_empty())
+    let tokens: Vec<lex::Token> = lex::tokens(before).collect();
+    // What is being completed: the word, number or string the cursor ends, else nothing yet.
+    let (start, context) = match tokens.split_last() {
+        Some((last, _)) if last.kind == TokenKind::Comment => return (pos, Vec::new()),
+        Some((last, rest)) if last.span.end == pos && is_value_or_word(last.kind) => {
+            (last.span.start, rest)
+        }
+        _ => (pos, &tokens[..]),
+    };
+    let prefix = &before[start..];
+    let context: Vec<&lex::Token> = context
+        .iter()
+        .filter(|t| !matches!(t.kind, TokenKind::Comma | TokenKind::LParen))
         .collect();
     // The column whose values fit here: `category "`, `city = "`, `city in ("a", "`.
     let mut i = context.len();
-    while i > 0 && context[i - 1].starts_with('"') {
+    while i > 0 && matches!(context[i - 1].kind, TokenKind::String(_)) {
         i -= 1; // skip earlier values of a list
     }
-    let column = match context.get(..i) {
-        Some([.., col, "not", "in"]) => Some(*col),
-        Some([.., col, "=" | "!=" | "in"]) => Some(*col),
-        Some([.., col]) if ["category", "partner", "store", "product"].contains(col) => Some(*col),
+    let context: Vec<&str> = context[..i].iter().map(|t| t.text(before)).collect();
+    let column = match context.as_slice() {
+        [.., col, "not", "in"] => Some(*col),
+        [.., col, "=" | "!=" | "in"] => Some(*col),
+        [.., col] if Dimension::ALL.iter().any(|d| d.column() == *col) => Some(*col),
         _ => None,
     };
     let bare = prefix.trim_start_matches('"').to_lowercase();
@@ -120,6 +127,19 @@ pub fn complete(line: &str, pos: usize, words: &Words) -> (usize, Vec<String>) {
         .cloned()
         .collect();
     (start, c)
+}
+
+/// True for the tokens completion extends: words, numbers and strings.
+fn is_value_or_word(kind: TokenKind) -> bool {
+    matches!(
+        kind,
+        TokenKind::Word
+            | TokenKind::Keyword
+            | TokenKind::String(_)
+            | TokenKind::Number
+            | TokenKind::Date
+            | TokenKind::Duration
+    )
 }
 
 /// rustyline's view of the session: completion, hints, highlighting, multi-line input.
