@@ -1,8 +1,16 @@
 //! The `segql` command line and REPL, as a library so tests can drive them.
+//!
+//! ```text
+//! cli  (arguments, one file per command) --+--> render (report layouts for people)
+//! repl (session, :commands, editor)      --+
+//! ```
+//! Both call the runtime for reports and the grammar's lexer for text; `cli` reaches `repl`
+//! only to start it (`segql repl`).
 
 // Diagnostics carry their source text and spans, so error values are large; they are
 // built only on the (cold) failure path, where their size does not matter.
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+mod render;
 pub mod repl;

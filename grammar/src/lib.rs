@@ -4,6 +4,9 @@
 //! text --parse_file / parse_expr--> ast::File / ast::Expr
 //! ```
 //!
+//! [`lex`] splits text into tokens without parsing it (for nesting checks, continuation,
+//! highlighting and completion).
+//!
 //! This crate knows nothing about data or DataFusion; parsing never panics on any input.
 
 // Diagnostics carry their source text and spans, so error values are large; they are
@@ -13,6 +16,7 @@
 pub mod ast;
 mod error;
 pub mod fmt;
+pub mod lex;
 mod parser;
 
 pub use error::ParseError;

@@ -2,6 +2,7 @@
 
 use crate::ast::*;
 use crate::error::{ParseError, syntax_error};
+use crate::lex::{self, TokenKind};
 use pest::Parser as _;
 use pest::iterators::Pair;
 use pest_derive::Parser;
@@ -46,36 +47,19 @@ pub fn parse_expr(name: &str, text: &str) -> Result<Expr, ParseError> {
 }
 
 /// Rejects input whose parentheses nest deeper than [`MAX_NESTING`] before pest's recursive
-/// descent sees it.
+/// descent sees it. Parentheses are counted over the tokens of [`crate::lex`], so that those
+/// in strings and comments do not count.
 fn check_nesting(name: &str, text: &str) -> Result<(), ParseError> {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut in_comment = false;
-    let mut escaped = false;
-    for (i, c) in text.char_indices() {
-        if in_comment {
-            in_comment = c != '\n';
-            continue;
-        }
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' | '\n' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '#' => in_comment = true,
-            '"' => in_string = true,
-            '(' => {
+    for t in lex::tokens(text) {
+        match t.kind {
+            TokenKind::LParen => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(ParseError::too_deep(name, text, Span::new(i, i + 1)));
+                    return Err(ParseError::too_deep(name, text, t.span));
                 }
             }
-            ')' => depth = depth.saturating_sub(1),
+            TokenKind::RParen => depth = depth.saturating_sub(1),
             _ => {}
         }
     }

@@ -21,6 +21,7 @@ pub mod literals;
 pub mod output;
 pub mod probe;
 pub mod profile;
+pub mod reports;
 pub mod rollup;
 pub mod runs;
 pub mod shared;

@@ -116,6 +116,58 @@ fn incomplete_input_continues() {
     assert!(!is_incomplete("city = \"and\""));
 }
 
+/// Strings never span lines, for the REPL as for the parser (both read text with
+/// `segql_grammar::lex`): Enter inside a string on the last line waits for more, but a string
+/// cut by a line end is a complete input, which the parser rejects; more lines cannot mend it.
+#[test]
+fn a_string_ends_at_the_line_end() {
+    assert!(is_incomplete("city = \"Ky"));
+    assert!(is_incomplete("(city = \"Ky"));
+    for text in [
+        "city = \"Ky\niv\"",
+        "city = \"Ky\niv",
+        "(city = \"Ky\n\"and",
+    ] {
+        assert!(!is_incomplete(text), "{text:?}");
+        assert!(
+            segql_grammar::parse_expr("input", text).is_err(),
+            "{text:?}"
+        );
+    }
+    // A quote or a comment sign inside a string is text, a comment is no code.
+    assert!(!is_incomplete("city = \"#1\" and frequency > 2"));
+    assert!(is_incomplete("city = \"#1\" and"));
+    assert!(is_incomplete("frequency > 2 and # more below"));
+    assert!(!is_incomplete("frequency > 2 # and"));
+}
+
+/// Completion offers every reserved word of the grammar and reads the input as the parser's
+/// tokens; highlighting marks whole words only.
+#[test]
+fn keywords_come_from_the_grammar() {
+    let s = session();
+    let words = s.words().lock().unwrap().clone();
+    for k in segql_grammar::lex::KEYWORDS {
+        let (_, c) = complete(k, k.len(), &words);
+        assert!(c.contains(&k.to_string()), "{k}: {c:?}");
+    }
+    // Values with spaces are one token: the list goes on, the value is completed whole.
+    let line = "bought partner (\"Aroma Kava\", \"O";
+    let (_, c) = complete(line, line.len(), &words);
+    assert_eq!(c, vec!["\"OKKO\"".to_string()]);
+    let line = "bought partner \"Aroma K";
+    assert_eq!(
+        complete(line, line.len(), &words),
+        (15, vec!["\"Aroma Kava\"".to_string()])
+    );
+    // Nothing to complete in a comment.
+    assert_eq!(complete("recency < 30d # rec", 19, &words), (19, vec![]));
+    assert_eq!(
+        segql::repl::highlight("android and city = \"a # b\" # c"),
+        "android \x1b[1;34mand\x1b[0m city = \x1b[32m\"a # b\"\x1b[0m \x1b[2m# c\x1b[0m"
+    );
+}
+
 #[test]
 fn a_scripted_session() {
     let dir = tempfile::tempdir().unwrap();

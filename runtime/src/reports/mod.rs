@@ -1,0 +1,7 @@
+//! Reports over a project's data: each a function over the engine (or the project, for
+//! reports that compare dates) returning a typed result; rendering is the caller's.
+
+mod common;
+pub mod flows;
+pub mod segment_profile;
+pub mod transitions;

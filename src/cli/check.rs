@@ -1,0 +1,138 @@
+//! `segql check`: segment files checked against the data's schema, and with `--data` the
+//! data itself read through.
+
+use super::args::DataArgs;
+use super::print_out;
+use clap::Args;
+use miette::{Report, Result};
+use segql_compiler::ir::Segment;
+use segql_compiler::{Program, resolve_segment};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `segql check`.
+#[derive(Debug, Args)]
+pub(super) struct CheckArgs {
+    /// Segment files to check.
+    #[arg(required_unless_present = "scan_data")]
+    files: Vec<PathBuf>,
+    /// Read every file and value of the data: an error for the first unreadable one, counted
+    /// warnings for rows skipped (no customer id, no date), returns, duplicate rows, dates
+    /// with time zones and customers on one side only (prospects, buyers missing from the
+    /// customers file).
+    #[arg(long = "data", id = "scan_data")]
+    scan_data: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+/// Checks the data (with `--data`), then the segment files; exits 1 with errors.
+pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
+    let engine = a.data.engine(false, false).await?;
+    let mut program = Program::new(a.data.import_root(&engine.project).as_deref());
+    let mut errors: Vec<Report> = Vec::new();
+    if a.scan_data {
+        match segql_runtime::datacheck::check_data(&engine.project).await {
+            Ok(report) => print_out(&data_report_text(&report))?,
+            Err(e) => errors.push(e.into()),
+        }
+        if a.files.is_empty() {
+            if errors.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            for e in &errors {
+                eprintln!("{e:?}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    for f in &a.files {
+        if let Err(e) = program.load_file(f) {
+            errors.push(e.into());
+        }
+    }
+    for e in segql_compiler::check_all(&program, &engine.catalog) {
+        errors.push(e.into());
+    }
+    if a.scan_data && errors.is_empty() {
+        // With the data read: values the segments compare with that occur nowhere.
+        let resolved: Vec<Segment> = program
+            .names()
+            .filter_map(|n| resolve_segment(&program, &engine.catalog, n).ok())
+            .collect();
+        let preds: Vec<&segql_compiler::ir::Pred> = resolved.iter().map(|s| &s.pred).collect();
+        let found = segql_runtime::literals::unmatched_each(&engine, &preds).await?;
+        let mut n = 0;
+        for (s, found) in resolved.iter().zip(found) {
+            for u in found {
+                outln!(
+                    "  warning[segql::data::no_such_value]: segment {}: {u}",
+                    s.name
+                );
+                n += 1;
+            }
+        }
+        if n > 0 {
+            outln!(
+                "segments: {n} text value{} that occur{} nowhere in the data",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "s" } else { "" }
+            );
+        }
+    }
+    if errors.is_empty() {
+        outln!(
+            "ok: {} segment{} in {} file{}",
+            program.segments.len(),
+            if program.segments.len() == 1 { "" } else { "s" },
+            program.sources.len(),
+            if program.sources.len() == 1 { "" } else { "s" },
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for e in &errors {
+        eprintln!("{e:?}");
+    }
+    eprintln!(
+        "{} error{} found",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+/// The report of `check --data`: each table with its rows and customers, its warnings under it.
+fn data_report_text(report: &segql_runtime::datacheck::DataReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    for t in &report.tables {
+        let _ = writeln!(
+            out,
+            "{} `{}`: {}, {}",
+            t.table,
+            t.path,
+            plural(t.rows, "row", "rows"),
+            plural(t.customers, "customer", "customers")
+        );
+        for w in report.warnings.iter().filter(|w| w.table == t.table) {
+            let column = w
+                .column
+                .as_ref()
+                .map(|c| format!("column `{c}`: "))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  warning[{}]: {column}{}", w.code, w.message);
+        }
+    }
+    let n = report.warnings.len() as u64;
+    let _ = writeln!(
+        out,
+        "data: readable, {}",
+        if n == 0 {
+            "no warnings".to_string()
+        } else {
+            plural(n, "warning", "warnings")
+        }
+    );
+    out
+}

@@ -1,0 +1,103 @@
+//! `segql explain`: a segment at each stage from syntax tree to physical plan.
+
+use super::args::DataArgs;
+use super::stages::{compile_err, load_program, lower_many, lower_one, select};
+use clap::{Args, ValueEnum};
+use miette::Result;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `segql explain`.
+#[derive(Debug, Args)]
+pub(super) struct ExplainArgs {
+    /// Segment files.
+    files: Vec<PathBuf>,
+    /// An expression to explain.
+    #[arg(short = 'e', long = "expr", value_name = "EXPR")]
+    expr: Option<String>,
+    /// The segment to explain. Default: all segments of the files, evaluated together.
+    #[arg(short, long = "segment", value_name = "NAME", conflicts_with = "expr")]
+    segment: Vec<String>,
+    /// What to print.
+    #[arg(long, value_enum, default_value = "plans")]
+    stage: ExplainStage,
+    /// Explain the count query instead of the member list.
+    #[arg(long)]
+    count: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+/// What `explain --stage` prints (not a lifecycle stage: that is `ir::Stage`).
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ExplainStage {
+    /// The syntax tree.
+    Ast,
+    /// The resolved, typed representation.
+    Ir,
+    /// The logical and the optimized DataFusion plan.
+    Plans,
+    /// The physical plan.
+    Physical,
+    /// Runs the query and prints the physical plan with the rows and time of each step.
+    Analyze,
+}
+
+/// Prints the segments at `--stage`.
+pub(super) async fn explain(a: ExplainArgs) -> Result<ExitCode> {
+    let need_as_of = a.stage != ExplainStage::Ast;
+    let mut engine = a.data.engine(need_as_of, true).await?;
+    let mut program = load_program(&a.files, a.data.import_root(&engine.project).as_deref())?;
+    if a.stage == ExplainStage::Ast {
+        if let Some(e) = &a.expr {
+            let (ast, _) = program.parse_inline("expression", e)?;
+            outln!("{ast:#?}");
+        } else {
+            for s in &program.segments {
+                outln!("{:#?}", s.def);
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let segments = select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?;
+    if a.stage == ExplainStage::Ir {
+        for s in &segments {
+            outln!("segment {} =\n{:#?}", s.name, s.pred);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let q = if segments.len() == 1 {
+        lower_one(&mut engine, &segments[0]).await?
+    } else {
+        lower_many(&mut engine, &segments).await?
+    };
+    let plan = if a.count { q.count() } else { q.sorted() }.map_err(compile_err)?;
+    if a.stage == ExplainStage::Physical {
+        outln!("{}", engine.physical_plan(&plan).await?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.stage == ExplainStage::Analyze {
+        use segql_runtime::datafusion::arrow::array::AsArray;
+        let explain = segql_runtime::datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+            .explain(false, true)
+            .and_then(|b| b.build())
+            .map_err(compile_err)?;
+        for b in engine.collect(explain).await? {
+            let (kind, text) = (
+                b.column(0).as_string::<i32>(),
+                b.column(1).as_string::<i32>(),
+            );
+            for i in 0..b.num_rows() {
+                if kind.value(i) == "Plan with Metrics" {
+                    outln!("{}", text.value(i));
+                }
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let optimized = engine.optimize(&plan)?;
+    outln!("as of {}\n", engine.catalog.as_of);
+    outln!("Logical plan:\n{}\n", plan.display_indent());
+    outln!("Optimized plan:\n{}", optimized.display_indent());
+    Ok(ExitCode::SUCCESS)
+}

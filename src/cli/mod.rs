@@ -1,0 +1,90 @@
+//! The command line: the [`Cli`] arguments and [`run`], which hands each command to its file.
+//!
+//! Each command is a short sequence of stages (load, compile, run, render or write) from
+//! [`stages`], over the engine that [`args::DataArgs`] opens.
+
+use clap::{Parser, Subcommand};
+use miette::{IntoDiagnostic, Result};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// `println!` through [`print_out`]: a reader that went away ends the output quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::print_out(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+mod args;
+mod check;
+mod demo;
+mod explain;
+mod interactive;
+mod reports;
+mod run;
+mod stages;
+
+/// segql: customer segments for loyalty and CRM marketing, written as declarative conditions.
+#[derive(Debug, Parser)]
+#[command(name = "segql", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate segments: who is in them (or how many).
+    Run(run::RunArgs),
+    /// Parse, resolve and type-check segment files against the data's schema, without
+    /// scanning the data; with --data, read all the data and report what a run skips or
+    /// decides quietly, with counts. Exits 1 when there are errors (warnings alone: 0).
+    Check(check::CheckArgs),
+    /// Print the plan of a segment at each stage.
+    Explain(explain::ExplainArgs),
+    /// Generate a deterministic coalition-loyalty data set.
+    Demo(demo::DemoArgs),
+    /// Explore segments interactively: members, shares and revenue at once.
+    Repl(interactive::ReplArgs),
+    /// Compare segments: size, revenue, average check, purchases and recency, side by side.
+    Profile(reports::ProfileArgs),
+    /// Who became whom between two dates: lifecycle stages, RFM segments or ABC tiers.
+    Transitions(reports::TransitionsArgs),
+    /// Per month or quarter: new customers in, customers churned out, and the balance.
+    Flows(reports::FlowsArgs),
+    /// Suggest each partner's lifecycle thresholds from its customers' purchase gaps.
+    LifecycleThresholds(reports::ThresholdArgs),
+}
+
+/// Runs a command; diagnostics come back as the error.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run(a) => run::run(a).await,
+        Command::Check(a) => check::check(a).await,
+        Command::Explain(a) => explain::explain(a).await,
+        Command::Demo(a) => demo::demo(a),
+        Command::Repl(a) => interactive::repl(a).await,
+        Command::Profile(a) => reports::profile(a).await,
+        Command::Transitions(a) => reports::transitions(a).await,
+        Command::Flows(a) => reports::flows(a).await,
+        Command::LifecycleThresholds(a) => reports::thresholds(a).await,
+    }
+}
+
+/// Prints to standard output; a reader that went away (`segql ... | head`) is no error.
+fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).into_diagnostic(),
+        _ => Ok(()),
+    }
+}
+
+/// Writes `text` to `out` (atomically), else to standard output.
+fn write_text(out: Option<&Path>, text: &str) -> Result<()> {
+    match out {
+        None => print_out(text),
+        Some(p) => Ok(segql_runtime::output::write_text(Some(p), text)?),
+    }
+}
