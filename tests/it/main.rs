@@ -3,6 +3,7 @@
 //! - `corpus`: the golden corpus, one file per case under `tests/cases/`.
 //! - `cli`, `repl`: the command line and the REPL, end to end.
 //! - `diagnostics`: rendered errors of the compiler, golden.
+//! - `layout`: the binary's files import in one direction.
 //! - `bad_data`: bad data, project files and paths get a clear error and lose nothing.
 //! - `plans`: the shape of compiled plans and the example project's plans, golden.
 //! - `reference`: compiled results against the reference evaluator on generated data.
@@ -17,6 +18,7 @@ mod bad_data;
 mod cli;
 mod corpus;
 mod diagnostics;
+mod layout;
 mod mutations;
 mod plans;
 mod reference;
