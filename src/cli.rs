@@ -1045,7 +1045,7 @@ pub async fn profile_batch(engine: &Engine, segments: &[Segment]) -> Result<Reco
         }
     }
     let profile =
-        segql_compiler::Profile::build(&engine.catalog, &values, true).map_err(compile_err)?;
+        segql_compiler::PerCustomer::build(&engine.catalog, &values, true).map_err(compile_err)?;
     let f64_of = |v: &Value| {
         cast_expr(
             ident(profile.column(v).unwrap_or("customer_id")),
@@ -1236,7 +1236,7 @@ pub async fn transitions_batch(
                 .await?;
         }
         let profile =
-            segql_compiler::Profile::build(&engine.catalog, std::slice::from_ref(&value), true)
+            segql_compiler::PerCustomer::build(&engine.catalog, std::slice::from_ref(&value), true)
                 .map_err(compile_err)?;
         let col = profile.column(&value).unwrap_or("customer_id").to_string();
         let plan = LogicalPlanBuilder::from(profile.plan.clone())
@@ -1490,7 +1490,7 @@ pub async fn flows_batch(
                 engine.check_partners(&scope).await?;
             }
             let values = [stage.clone(), first.clone()];
-            let profile = segql_compiler::Profile::build(&engine.catalog, &values, true)
+            let profile = segql_compiler::PerCustomer::build(&engine.catalog, &values, true)
                 .map_err(compile_err)?;
             let plan = LogicalPlanBuilder::from(profile.plan.clone())
                 .project(vec![

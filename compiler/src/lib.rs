@@ -27,8 +27,8 @@ pub mod udf;
 pub use catalog::{Catalog, DataFacts, LifecycleThresholds, Wanted};
 pub use error::CompileError;
 pub use lower::{
-    Profile, Query, ScanHints, lower_campaign, lower_definition, lower_memberships, lower_segment,
-    needs_full_base, scan_hints,
+    PerCustomer, Query, ScanHints, lower_campaign, lower_definition, lower_memberships,
+    lower_segment, needs_full_base, scan_hints,
 };
 pub use program::Program;
 pub use resolve::{check_all, resolve_expr, resolve_segment};

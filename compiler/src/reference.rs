@@ -1,6 +1,10 @@
 //! The reference evaluator: the semantics of the language written as plain Rust over
 //! in-memory rows, one customer at a time. It is slow and obvious on purpose; property tests
 //! compare it with the compiled DataFusion plans on generated data.
+//!
+//! It repeats the semantics [`crate::lower`] implements (values, comparisons, three-valued
+//! conditions) on purpose: an oracle is only worth its checks while it is independent, so it
+//! calls no production code, and production code never calls it.
 
 use crate::catalog::{LifecycleThresholds, Ranking};
 use crate::ir::*;
@@ -205,23 +209,6 @@ pub fn evaluate(
         })
         .map(str::to_string)
         .collect()
-}
-
-/// Whether a leaf condition holds for a customer without any purchase (attributes missing).
-pub(crate) fn eval_leaf_on_empty(p: &Pred) -> bool {
-    let empty = Vec::new();
-    Ctx {
-        ranks: None,
-        pop: &EMPTY_POP,
-        txs: &empty,
-        messages: &[],
-        customer: "",
-        attrs: None,
-        as_of: NaiveDate::MIN,
-        lifecycle: Thresholds::default(),
-        has_receipt: false,
-    }
-    .pred(p)
 }
 
 struct Ctx<'a> {
