@@ -791,3 +791,58 @@ fn compare(a: &V, b: &V) -> Option<Ordering> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The code of the crate's modules, but this one: (file, its non-comment lines).
+    fn sources() -> Vec<(String, Vec<String>)> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<(String, Vec<String>)>) {
+            for e in std::fs::read_dir(dir).expect("the crate's sources") {
+                let path = e.expect("a directory entry").path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("a source file");
+                    let code = text
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.starts_with("//"))
+                        .map(String::from)
+                        .collect();
+                    out.push((path.display().to_string(), code));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut out,
+        );
+        out
+    }
+
+    /// The oracle is independent: production code never calls it, and it calls no
+    /// production code (it reads only the IR's and the catalog's types).
+    #[test]
+    fn the_oracle_and_production_code_do_not_call_each_other() {
+        let all = sources();
+        assert!(all.iter().any(|(f, _)| f.ends_with("reference.rs")));
+        for (file, code) in &all {
+            // What follows `#[cfg(test)]` is tests, which may compare the two.
+            let end = code.iter().position(|l| l == "#[cfg(test)]");
+            let lines = &code[..end.unwrap_or(code.len())];
+            if file.ends_with("reference.rs") {
+                for l in lines.iter().filter(|l| l.contains("crate::")) {
+                    assert!(
+                        l.starts_with("use crate::catalog::") || l.starts_with("use crate::ir::"),
+                        "the oracle uses production code: {l}"
+                    );
+                }
+            } else {
+                for l in lines {
+                    assert!(!l.contains("reference::"), "{file} calls the oracle: {l}");
+                }
+            }
+        }
+    }
+}
