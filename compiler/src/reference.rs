@@ -229,6 +229,8 @@ impl Ctx<'_> {
             Pred::And(ps) => ps.iter().all(|p| self.pred(p)),
             Pred::Or(ps) => ps.iter().any(|p| self.pred(p)),
             Pred::Not(p) => !self.pred(p),
+            // Comparisons as `lower::truth` and `lower::conditions` also spell them: repeated
+            // on purpose, the oracle's own copy (see the module documentation).
             Pred::Cmp { value, op, rhs, .. } => {
                 let v = self.value(value);
                 match compare(&v, &konst(rhs)) {

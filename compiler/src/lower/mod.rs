@@ -10,12 +10,14 @@
 //! -> one projection of the per-customer values ([`PerCustomer`]) -> one filter -> the
 //! requested columns.
 //!
-//! The steps, in order: [`hints`] (what the predicate tells the scan), [`aggregates`] (the
-//! aggregates the values read), [`scan`] (the scan and its aggregation by customer, through
-//! [`receipts`] and [`first_purchase`]), [`customers`] (the customers join), [`columns`] (one
-//! column per value), [`contacts`] (messages), [`ranks`] (population-relative values);
-//! [`per_customer`] chains them, [`conditions`] turns predicates into expressions over the
-//! result, [`truth`] decides predicates for customers without data before any is read.
+//! The steps, one module each, in order: `hints` (what the predicate tells the scan),
+//! `aggregates` (the aggregates the values read), `scan` (the scan and its aggregation by
+//! customer, through `first_purchase` windows and the `receipts` roll-up), `customers` (the
+//! customers join), `columns` (one column per value), `contacts` (messages), `ranks`
+//! (population-relative values). `per_customer` chains them into a [`PerCustomer`] table;
+//! `conditions` turns predicates into expressions over its columns; `truth` decides
+//! predicates for customers without purchases or without a customers row before any data is
+//! read; `exprs` holds the expression helpers they share.
 
 mod aggregates;
 mod columns;
