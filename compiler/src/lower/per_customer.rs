@@ -3,7 +3,9 @@
 //! source, their aggregates, the one scan and its aggregation by customer, the customers
 //! join, one column per value, then messages and ranks.
 
+use super::Query;
 use super::aggregates;
+use super::aggregates::{Agg, AggKind};
 use super::columns::project_values;
 use super::contacts::{is_contacts, join_contacts};
 use super::customers::join_customers;
@@ -11,7 +13,6 @@ use super::exprs::unique;
 use super::hints::ScanHints;
 use super::ranks::{add_ranks, is_ranked, ranking_inputs};
 use super::scan::aggregate_by_customer;
-use super::{Query, aggregates::Agg, aggregates::AggKind};
 use crate::builder::PlanBuilder;
 use crate::catalog::Catalog;
 use crate::ir::*;

@@ -78,7 +78,7 @@ fn widest_window(values: &[Value], aggs: &[Agg], hints: &ScanHints) -> Option<u6
 
 /// Scans transactions and aggregates `aggs` (read by `values`) by customer. With
 /// `full_base`, every customer with a purchase up to the as-of date has a row; without it,
-/// only customers with purchases in the widest window. Without `ranked` values, the hints
+/// only customers with purchases in the widest window. Unless the table `has_ranks`, the hints
 /// drop the lines of customers who cannot be members (ranks rank every customer).
 pub(super) fn aggregate_by_customer(
     catalog: &Catalog,
@@ -86,7 +86,7 @@ pub(super) fn aggregate_by_customer(
     aggs: Vec<Agg>,
     full_base: bool,
     hints: &ScanHints,
-    ranked: bool,
+    has_ranks: bool,
 ) -> Result<Aggregated> {
     let as_of = catalog.as_of;
     // Customers without purchases in the widest window look, to every windowed aggregate,
@@ -121,7 +121,7 @@ pub(super) fn aggregate_by_customer(
     if let Some(f) = purchases_in(catalog, widest) {
         lines = lines.filter(f)?;
     }
-    if !ranked {
+    if !has_ranks {
         lines = keep_possible_members(catalog, hints, widest, lines)?;
     }
     lines = anchors.add_to(lines)?;
@@ -131,14 +131,18 @@ pub(super) fn aggregate_by_customer(
     let mut plan = lines.aggregate(vec![ident("customer_id")], per_customer)?;
     // Members of lapsed stages bought last at least so many days ago. Not with ranks,
     // which rank every customer.
-    let lapsed = hints.lapsed.iter().filter(|_| !ranked).map(|(scope, d)| {
-        ident(column_of(
-            &aggs,
-            &columns,
-            &Agg::lifecycle(AggKind::MaxTs, scope),
-        ))
-        .lt_eq(window_start(as_of, *d))
-    });
+    let lapsed = hints
+        .lapsed
+        .iter()
+        .filter(|_| !has_ranks)
+        .map(|(scope, d)| {
+            ident(column_of(
+                &aggs,
+                &columns,
+                &Agg::lifecycle(AggKind::MaxTs, scope),
+            ))
+            .lt_eq(window_start(as_of, *d))
+        });
     if let Some(f) = lapsed.reduce(Expr::and) {
         plan = plan.filter(f)?;
     }
