@@ -1,6 +1,10 @@
 //! The reference evaluator: the semantics of the language written as plain Rust over
 //! in-memory rows, one customer at a time. It is slow and obvious on purpose; property tests
 //! compare it with the compiled DataFusion plans on generated data.
+//!
+//! It repeats the semantics [`crate::lower`] implements (values, comparisons, three-valued
+//! conditions) on purpose: an oracle is only worth its checks while it is independent, so it
+//! calls no production code, and production code never calls it.
 
 use crate::catalog::{LifecycleThresholds, Ranking};
 use crate::ir::*;
@@ -207,23 +211,6 @@ pub fn evaluate(
         .collect()
 }
 
-/// Whether a leaf condition holds for a customer without any purchase (attributes missing).
-pub(crate) fn eval_leaf_on_empty(p: &Pred) -> bool {
-    let empty = Vec::new();
-    Ctx {
-        ranks: None,
-        pop: &EMPTY_POP,
-        txs: &empty,
-        messages: &[],
-        customer: "",
-        attrs: None,
-        as_of: NaiveDate::MIN,
-        lifecycle: Thresholds::default(),
-        has_receipt: false,
-    }
-    .pred(p)
-}
-
 struct Ctx<'a> {
     ranks: Option<&'a Ranks>,
     pop: &'a Populations,
@@ -242,6 +229,8 @@ impl Ctx<'_> {
             Pred::And(ps) => ps.iter().all(|p| self.pred(p)),
             Pred::Or(ps) => ps.iter().any(|p| self.pred(p)),
             Pred::Not(p) => !self.pred(p),
+            // Comparisons as `lower::truth` and `lower::conditions` also spell them: repeated
+            // on purpose, the oracle's own copy (see the module documentation).
             Pred::Cmp { value, op, rhs, .. } => {
                 let v = self.value(value);
                 match compare(&v, &konst(rhs)) {
@@ -802,5 +791,60 @@ fn compare(a: &V, b: &V) -> Option<Ordering> {
         (V::Text(x), V::Text(y)) => Some(x.cmp(y)),
         (V::Bool(x), V::Bool(y)) => Some(x.cmp(y)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The code of the crate's modules, but this one: (file, its non-comment lines).
+    fn sources() -> Vec<(String, Vec<String>)> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<(String, Vec<String>)>) {
+            for e in std::fs::read_dir(dir).expect("the crate's sources") {
+                let path = e.expect("a directory entry").path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("a source file");
+                    let code = text
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.starts_with("//"))
+                        .map(String::from)
+                        .collect();
+                    out.push((path.display().to_string(), code));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut out,
+        );
+        out
+    }
+
+    /// The oracle is independent: production code never calls it, and it calls no
+    /// production code (it reads only the IR's and the catalog's types).
+    #[test]
+    fn the_oracle_and_production_code_do_not_call_each_other() {
+        let all = sources();
+        assert!(all.iter().any(|(f, _)| f.ends_with("reference.rs")));
+        for (file, code) in &all {
+            // What follows `#[cfg(test)]` is tests, which may compare the two.
+            let end = code.iter().position(|l| l == "#[cfg(test)]");
+            let lines = &code[..end.unwrap_or(code.len())];
+            if file.ends_with("reference.rs") {
+                for l in lines.iter().filter(|l| l.contains("crate::")) {
+                    assert!(
+                        l.starts_with("use crate::catalog::") || l.starts_with("use crate::ir::"),
+                        "the oracle uses production code: {l}"
+                    );
+                }
+            } else {
+                for l in lines {
+                    assert!(!l.contains("reference::"), "{file} calls the oracle: {l}");
+                }
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ use datafusion::catalog::MemTable;
 use datafusion::datasource::provider_as_source;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr, cast, ident, lit};
-use segql_compiler::Profile;
+use segql_compiler::PerCustomer;
 use segql_compiler::catalog::AttrType;
 use segql_compiler::ir::{Metric, MetricKind, Pred, Value};
 use std::sync::Arc;
@@ -89,7 +89,7 @@ pub struct Totals {
 /// A profile held in memory.
 pub struct CachedProfile {
     /// The profile over the in-memory table.
-    pub profile: Profile,
+    pub profile: PerCustomer,
     /// Totals of the base.
     pub totals: Totals,
     /// How long building it took.
@@ -132,7 +132,7 @@ impl CachedProfile {
     pub async fn build(engine: &Engine) -> Result<CachedProfile, RuntimeError> {
         let start = Instant::now();
         let values = cached_values(engine);
-        let built = Profile::build(&engine.catalog, &values, true)
+        let built = PerCustomer::build(&engine.catalog, &values, true)
             .map_err(|e| RuntimeError::data("planning the profile", e))?;
         let batches = engine.collect(built.plan.clone()).await?;
         let schema = dictionary_schema(match batches.first() {
@@ -153,7 +153,7 @@ impl CachedProfile {
         let plan = LogicalPlanBuilder::scan("profile", provider_as_source(Arc::new(table)), None)
             .and_then(|b| b.build())
             .map_err(|e| RuntimeError::data("caching the profile", e))?;
-        let profile = Profile::over(plan, built.names, engine.catalog.as_of);
+        let profile = PerCustomer::over(plan, built.names, engine.catalog.as_of);
         let totals = totals(engine, &profile, profile.plan.clone()).await?;
         let values = completion_values(engine).await?;
         Ok(CachedProfile {
@@ -200,7 +200,7 @@ impl CachedProfile {
         &self,
         engine: &Engine,
         pred: &Pred,
-    ) -> Result<(Profile, bool), RuntimeError> {
+    ) -> Result<(PerCustomer, bool), RuntimeError> {
         if self.profile.covers(pred) {
             return Ok((self.profile.clone(), true));
         }
@@ -211,7 +211,7 @@ impl CachedProfile {
             }
         }
         let full = segql_compiler::needs_full_base(&[pred]);
-        let p = Profile::build(&engine.catalog, &values, full)
+        let p = PerCustomer::build(&engine.catalog, &values, full)
             .map_err(|e| RuntimeError::data("planning the query", e))?;
         Ok((p, false))
     }
@@ -291,7 +291,7 @@ fn split(batches: Vec<RecordBatch>, n: usize) -> Vec<Vec<RecordBatch>> {
 /// Customers, revenue and purchases of the rows of `plan` (a filtered profile).
 async fn totals(
     engine: &Engine,
-    profile: &Profile,
+    profile: &PerCustomer,
     plan: LogicalPlan,
 ) -> Result<Totals, RuntimeError> {
     let col = |v: Value| -> Expr { profile.column(&v).map(ident).unwrap_or_else(|| lit(0i64)) };

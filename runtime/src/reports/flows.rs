@@ -135,13 +135,13 @@ pub async fn flows(
                 engine.check_partners(&scope).await?;
             }
             let values = [stage.clone(), first.clone()];
-            let profile = segql_compiler::Profile::build(&engine.catalog, &values, true)
+            let per_customer = segql_compiler::PerCustomer::build(&engine.catalog, &values, true)
                 .map_err(CompileError::from)?;
-            let plan = LogicalPlanBuilder::from(profile.plan.clone())
+            let plan = LogicalPlanBuilder::from(per_customer.plan.clone())
                 .project(vec![
                     ident("customer_id"),
-                    ident(profile.column(&stage).unwrap_or("customer_id")).alias("stage"),
-                    ident(profile.column(&first).unwrap_or("customer_id")).alias("first"),
+                    ident(per_customer.column(&stage).unwrap_or("customer_id")).alias("stage"),
+                    ident(per_customer.column(&first).unwrap_or("customer_id")).alias("first"),
                 ])
                 .and_then(|b| b.alias(alias))
                 .and_then(|b| b.build())

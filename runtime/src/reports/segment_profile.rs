@@ -74,17 +74,21 @@ pub async fn segment_profile(
             }
         }
     }
-    let profile = segql_compiler::Profile::build(&engine.catalog, &values, true)
+    let per_customer = segql_compiler::PerCustomer::build(&engine.catalog, &values, true)
         .map_err(CompileError::from)?;
     let f64_of = |v: &Value| {
         cast_expr(
-            ident(profile.column(v).unwrap_or("customer_id")),
+            ident(per_customer.column(v).unwrap_or("customer_id")),
             DataType::Float64,
         )
     };
     let mut aggs = Vec::new();
     let filters: Vec<Option<Expr>> = std::iter::once(None)
-        .chain(segments.iter().map(|s| Some(profile.condition(&s.pred))))
+        .chain(
+            segments
+                .iter()
+                .map(|s| Some(per_customer.condition(&s.pred))),
+        )
         .collect();
     for (i, f) in filters.iter().enumerate() {
         let mut add = |e: Expr, what: &str| -> Result<(), CompileError> {
@@ -103,7 +107,7 @@ pub async fn segment_profile(
             add(sum(f64_of(&stats[3])), "items")?;
         }
     }
-    let plan = LogicalPlanBuilder::from(profile.plan.clone())
+    let plan = LogicalPlanBuilder::from(per_customer.plan.clone())
         .aggregate(Vec::<Expr>::new(), aggs)
         .and_then(|b| b.build())
         .map_err(CompileError::from)?;

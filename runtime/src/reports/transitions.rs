@@ -222,11 +222,14 @@ pub async fn transitions(
         if alias == "b" {
             engine.check_partners(&scope).await?;
         }
-        let profile =
-            segql_compiler::Profile::build(&engine.catalog, std::slice::from_ref(&value), true)
+        let per_customer =
+            segql_compiler::PerCustomer::build(&engine.catalog, std::slice::from_ref(&value), true)
                 .map_err(CompileError::from)?;
-        let col = profile.column(&value).unwrap_or("customer_id").to_string();
-        let plan = LogicalPlanBuilder::from(profile.plan.clone())
+        let col = per_customer
+            .column(&value)
+            .unwrap_or("customer_id")
+            .to_string();
+        let plan = LogicalPlanBuilder::from(per_customer.plan.clone())
             .project(vec![ident("customer_id"), ident(&col).alias("v")])
             .and_then(|b| b.alias(alias))
             .and_then(|b| b.build())
