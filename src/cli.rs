@@ -374,6 +374,7 @@ async fn engine_of(
             target_partitions: d.partitions,
             memory_limit: d.memory_limit,
             tables_when_needed: when_needed,
+            ..Default::default()
         },
         need_as_of,
     )
@@ -914,7 +915,7 @@ async fn explain_cmd(a: ExplainArgs) -> Result<ExitCode> {
 }
 
 fn demo_cmd(a: DemoArgs) -> Result<ExitCode> {
-    let opts = segql_runtime::demo::DemoOptions {
+    let opts = segql_generator::DemoOptions {
         customers: a.customers,
         seed: a.seed,
         end: a.end,
@@ -925,7 +926,7 @@ fn demo_cmd(a: DemoArgs) -> Result<ExitCode> {
         },
         out: a.out.clone(),
     };
-    let s = segql_runtime::demo::generate(&opts)?;
+    let s = segql_generator::generate(&opts)?;
     outln!(
         "wrote {} customers, {} transaction lines and {} messages to {}",
         s.customers,
@@ -948,6 +949,7 @@ async fn repl_cmd(a: ReplArgs) -> Result<ExitCode> {
         target_partitions: a.data.partitions,
         memory_limit: a.data.memory_limit,
         tables_when_needed: false,
+        ..Default::default()
     };
     let session = crate::repl::Session::open(
         p,
@@ -1161,6 +1163,7 @@ async fn transitions_cmd(a: TransitionsArgs) -> Result<ExitCode> {
         target_partitions: a.data.partitions,
         memory_limit: a.data.memory_limit,
         tables_when_needed: false,
+        ..Default::default()
     };
     let format = output_format(a.format, a.output.as_deref())?;
     let batch = transitions_batch(
@@ -1420,6 +1423,7 @@ async fn flows_cmd(a: FlowsArgs) -> Result<ExitCode> {
         target_partitions: a.data.partitions,
         memory_limit: a.data.memory_limit,
         tables_when_needed: false,
+        ..Default::default()
     };
     let batch = flows_batch(&project, &options, a.every, a.from, a.to, a.partner.clone()).await?;
     let format = output_format(a.format, a.output.as_deref())?;

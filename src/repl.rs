@@ -16,8 +16,8 @@ use rustyline::{Context, Editor, Helper};
 use segql_compiler::ir::{MetricKind, Pred, Stage};
 use segql_compiler::{Program, resolve_expr};
 use segql_grammar::ast::Expr;
+use segql_runtime::cache::{Answer, CustomerCache};
 use segql_runtime::datafusion::arrow::util::pretty::pretty_format_batches;
-use segql_runtime::profile::{Answer, CachedProfile};
 use segql_runtime::{Engine, EngineOptions, Project, RuntimeError};
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
@@ -88,7 +88,7 @@ pub struct Session {
     options: EngineOptions,
     engine: Engine,
     program: Program,
-    cache: CachedProfile,
+    cache: CustomerCache,
     last: Option<(String, Expr, Pred)>,
     show: usize,
     timing: bool,
@@ -790,13 +790,13 @@ fn kind_of(t: &segql_runtime::datafusion::arrow::datatypes::DataType) -> &'stati
     }
 }
 
-async fn build_cache(engine: &Engine, log: &mut dyn Write) -> Result<CachedProfile, RuntimeError> {
+async fn build_cache(engine: &Engine, log: &mut dyn Write) -> Result<CustomerCache, RuntimeError> {
     let _ = writeln!(
         log,
         "building the customer profile as of {} ...",
         engine.catalog.as_of
     );
-    let c = CachedProfile::build(engine).await?;
+    let c = CustomerCache::build(engine).await?;
     let _ = writeln!(
         log,
         "profiled {} customers in {:.0} ms",

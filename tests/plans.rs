@@ -29,6 +29,7 @@ fn engine_reading(when_needed: bool) -> Engine {
                 target_partitions: Some(2),
                 memory_limit: None,
                 tables_when_needed: when_needed,
+                ..Default::default()
             },
             true,
         )
@@ -267,6 +268,7 @@ fn mixed_ids_engine(dir: &std::path::Path, when_needed: bool) -> Engine {
             target_partitions: Some(2),
             memory_limit: None,
             tables_when_needed: when_needed,
+            ..Default::default()
         },
         true,
     ))

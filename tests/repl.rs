@@ -22,6 +22,7 @@ fn session() -> Session {
                 target_partitions: Some(2),
                 memory_limit: None,
                 tables_when_needed: false,
+                ..Default::default()
             },
             &[],
             None,

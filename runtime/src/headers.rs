@@ -3,8 +3,8 @@
 //! monthly export that added one), and reads as missing values there, but every file must
 //! have the table's required columns.
 
-use crate::config::{FileFormat, Project, TX_REQUIRED, TableConfig};
 use crate::error::RuntimeError;
+use crate::project::config::{FileFormat, Project, TX_REQUIRED, TableConfig};
 use crate::sources::Kind;
 use std::path::{Path, PathBuf};
 

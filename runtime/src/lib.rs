@@ -9,30 +9,24 @@
 // built only on the (cold) failure path, where their size does not matter.
 #![allow(clippy::result_large_err)]
 
-pub mod config;
-pub mod datacheck;
-pub mod demo;
+pub mod cache;
 pub mod engine;
 pub mod error;
 mod headers;
-pub mod inputs;
-pub mod joins;
-pub mod literals;
 pub mod output;
+pub mod physical;
 pub mod probe;
-pub mod profile;
-pub mod rollup;
-pub mod runs;
-pub mod shared;
+pub mod project;
+pub mod reports;
 pub mod sources;
-pub mod thresholds;
 
-pub use config::Project;
 pub use datafusion;
+pub use engine::rhythms as thresholds;
 pub use engine::{Engine, EngineOptions, segql_settings};
 pub use error::RuntimeError;
-pub use inputs::Inputs;
 pub use output::Format;
+pub use project::{Inputs, Project, config, inputs};
+pub use reports::{datacheck, literals};
 
 /// Helpers for the crate's unit tests.
 #[cfg(test)]

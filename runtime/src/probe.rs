@@ -8,8 +8,8 @@
 //! batch that fails, halving finds the first row that fails. `segql check --data` runs the
 //! same probe over everything.
 
-use crate::config::{FileFormat, Project, TableConfig};
 use crate::error::RuntimeError;
+use crate::project::config::{FileFormat, Project, TableConfig};
 use crate::sources::{Kind, expand_path, load, role};
 use datafusion::arrow::array::RecordBatchOptions;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};

@@ -5,8 +5,8 @@
 //! tables disagree), dates Date32, `amount` Decimal128(38, 2 or the file's larger scale), `quantity`
 //! Int64 or Decimal128(38, 3), dimensions and ids Utf8.
 
-use crate::config::{FileFormat, Project, TX_OPTIONAL, TX_REQUIRED, TableConfig};
 use crate::error::RuntimeError;
+use crate::project::config::{FileFormat, Project, TX_OPTIONAL, TX_REQUIRED, TableConfig};
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::TableReference;
 use datafusion::functions::expr_fn::to_date;

@@ -38,6 +38,7 @@ pub async fn open(project: Project, as_of: NaiveDate) -> Engine {
             target_partitions: Some(2),
             memory_limit: None,
             tables_when_needed: false,
+            ..Default::default()
         },
         true,
     )

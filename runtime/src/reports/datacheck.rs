@@ -3,9 +3,9 @@
 //!
 //! Runs never pay for this: they read only the columns and rows their plans need.
 
-use crate::config::Project;
 use crate::error::RuntimeError;
 use crate::probe::{find_unreadable, projections, raw_column, tables};
+use crate::project::config::Project;
 use crate::sources::{Kind, load, role};
 use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::compute::cast as cast_array;

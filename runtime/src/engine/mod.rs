@@ -1,8 +1,11 @@
 //! The engine: a DataFusion session over a project's tables, with the catalog segments are
-//! compiled against.
+//! compiled against, configured with segql's physical rules (`physical/`).
 
-use crate::config::Project;
+pub mod rhythms;
+
 use crate::error::RuntimeError;
+use crate::physical::{Rule, RuleSet, read_once};
+use crate::project::Project;
 use crate::sources::{Kind, Tables, load_tables};
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, Date32Array};
@@ -29,11 +32,18 @@ pub struct EngineOptions {
     /// [`Engine::compile`] needs them, instead of when the engine opens (see
     /// [`crate::sources::load_tables`] for when they are read at once anyway).
     pub tables_when_needed: bool,
+    /// segql physical rules not to apply, by name as typed (`collect_build_side`, with or
+    /// without the `segql_` prefix; see [`crate::physical::Rule::named`]).
+    pub disabled_rules: Vec<String>,
+    /// Plans of DataFusion's own nodes and segql's UDFs only: no segql physical rule and no
+    /// in-memory rewrite (for engines that run DataFusion plans elsewhere).
+    pub portable: bool,
 }
 
 /// A session over one project.
 pub struct Engine {
     ctx: SessionContext,
+    rules: RuleSet,
     /// The project.
     pub project: Project,
     /// The normalized tables.
@@ -50,6 +60,7 @@ impl Engine {
         options: EngineOptions,
         need_as_of: bool,
     ) -> Result<Engine, RuntimeError> {
+        let rules = RuleSet::from_options(&options.disabled_rules, options.portable)?;
         // DataFusion's own settings can be tuned with `DATAFUSION_*` environment variables
         // (e.g. `DATAFUSION_EXECUTION_BATCH_SIZE`); the command line's options win.
         let mut config = SessionConfig::from_env().map_err(|e| RuntimeError::Usage {
@@ -67,13 +78,12 @@ impl Engine {
         let runtime = runtime
             .build_arc()
             .map_err(|e| RuntimeError::data("setting up the memory limit", e))?;
-        // segql's plans get three physical rules of their own (`joins.rs`: collected join
-        // sides; `rollup.rs`: the receipt roll-up; `runs.rs`: run aggregation).
+        // segql's physical rules that are on (`physical/`).
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_physical_optimizer_rules(crate::joins::physical_rules())
+            .with_physical_optimizer_rules(rules.optimizer_rules())
             .build();
         let ctx = SessionContext::new_with_state(state);
         for f in segql_compiler::udf::all() {
@@ -109,6 +119,7 @@ impl Engine {
         set_tables(&mut catalog, &tables);
         let mut engine = Engine {
             ctx,
+            rules,
             project,
             tables,
             catalog,
@@ -116,7 +127,7 @@ impl Engine {
         let derived = engine.project.derived_partners();
         if need_as_of && !derived.is_empty() {
             // Partners with `derive = true`: thresholds from their purchase gaps, unless set.
-            let rhythms = crate::thresholds::partner_rhythms(&engine, &derived).await?;
+            let rhythms = rhythms::partner_rhythms(&engine, &derived).await?;
             for r in rhythms {
                 let set = engine
                     .project
@@ -196,25 +207,33 @@ impl Engine {
         &self.ctx
     }
 
+    /// The segql physical rules the engine applies.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
     /// The physical plan of `plan`: DataFusion's optimizer and planner, with the CSV tables
-    /// the plan scans more than once read once (`shared.rs`). Reading those is the only
-    /// work done before the plan runs; its errors are explained like the run's.
+    /// the plan scans more than once read once when that rule is on
+    /// (`physical/read_once.rs`). Reading those is the only work done before the plan runs;
+    /// its errors are explained like the run's.
     pub async fn physical(
         &self,
         plan: &LogicalPlan,
     ) -> Result<Arc<dyn ExecutionPlan>, RuntimeError> {
         let state = self.ctx.state();
-        let optimized = self.optimize(plan)?;
-        let budget = crate::shared::budget(&state);
-        let optimized = match crate::shared::read_once(&state, optimized, budget).await {
-            Ok(p) => p,
-            Err(e) => {
-                let e = RuntimeError::data("running the query", e);
-                return Err(
-                    crate::probe::explain(&self.project, e, &self.tables.read_kinds()).await,
-                );
-            }
-        };
+        let mut optimized = self.optimize(plan)?;
+        if self.rules.is_on(Rule::ReadOnce) {
+            let budget = read_once::budget(&state);
+            optimized = match read_once::read_once(&state, optimized, budget).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let e = RuntimeError::data("running the query", e);
+                    return Err(
+                        crate::probe::explain(&self.project, e, &self.tables.read_kinds()).await,
+                    );
+                }
+            };
+        }
         state
             .query_planner()
             .create_physical_plan(&optimized, &state)

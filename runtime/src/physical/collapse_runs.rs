@@ -1,4 +1,4 @@
-//! A physical optimizer rule and operator: a partial aggregation over runs of consecutive
+//! The rule `segql_collapse_runs` and its operator: a partial aggregation over runs of consecutive
 //! rows with the same group key, before any hashing.
 //!
 //! Transaction files are often written customer by customer (a loyalty system's export, the
@@ -77,7 +77,7 @@ impl PhysicalOptimizerRule for CollapseRuns {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::joins::rewrite_each(plan, |agg: &AggregateExec| {
+        super::rewrite_each(plan, |agg: &AggregateExec| {
             if !qualifies(agg) {
                 return Ok(None);
             }
@@ -86,7 +86,7 @@ impl PhysicalOptimizerRule for CollapseRuns {
     }
 
     fn name(&self) -> &str {
-        "segql_collapse_runs"
+        super::Rule::CollapseRuns.name()
     }
 
     fn schema_check(&self) -> bool {
@@ -499,7 +499,8 @@ mod tests {
             .with_config(SessionConfig::new().with_target_partitions(2))
             .with_default_features();
         if rules {
-            state = state.with_physical_optimizer_rules(crate::joins::physical_rules());
+            state = state
+                .with_physical_optimizer_rules(crate::physical::RuleSet::all().optimizer_rules());
         }
         let ctx = SessionContext::new_with_state(state.build());
         let batches: Vec<Vec<RecordBatch>> = parts

@@ -5,9 +5,6 @@
 //! The same seed and size give the same rows on every machine: each customer draws from its
 //! own ChaCha8 stream seeded by (seed, customer number).
 
-use crate::config::FileFormat;
-use crate::error::RuntimeError;
-use crate::output::AtomicFile;
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, StringBuilder,
@@ -16,6 +13,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use segql_runtime::RuntimeError;
+use segql_runtime::datafusion;
+use segql_runtime::output::AtomicFile;
+use segql_runtime::project::FileFormat;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
