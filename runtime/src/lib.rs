@@ -12,10 +12,8 @@
 pub mod cache;
 pub mod engine;
 pub mod error;
-mod headers;
 pub mod output;
 pub mod physical;
-pub mod probe;
 pub mod project;
 pub mod reports;
 pub mod sources;

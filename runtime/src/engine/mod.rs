@@ -6,7 +6,7 @@ pub mod rhythms;
 use crate::error::RuntimeError;
 use crate::physical::{Rule, RuleSet, read_once};
 use crate::project::Project;
-use crate::sources::{Kind, Tables, load_tables};
+use crate::sources::{Kind, Tables, load_tables, probe};
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, Date32Array};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -89,10 +89,7 @@ impl Engine {
         for f in segql_compiler::udf::all() {
             ctx.register_udf(f);
         }
-        let tables = match load_tables(&ctx, &project, options.tables_when_needed).await {
-            Ok(t) => t,
-            Err(e) => return Err(crate::probe::explain_load(&project, e, &Kind::ALL).await),
-        };
+        let tables = load_tables(&ctx, &project, options.tables_when_needed).await?;
         let as_of = match options.as_of.or(project.as_of()) {
             Some(d) => d,
             // The latest date, from the files' statistics when they prove it.
@@ -105,7 +102,7 @@ impl Engine {
                     Ok(d) => d,
                     Err(e) => {
                         let tx = [Kind::Transactions];
-                        return Err(crate::probe::explain(&project, e, &tx).await);
+                        return Err(probe::explain(&project, e, &tx).await);
                     }
                 },
             },
@@ -192,11 +189,7 @@ impl Engine {
     /// Reads the tables in `wanted` that are still unread; `tables.unread` names them all.
     /// A failure is explained by probing those tables' files.
     pub async fn read(&mut self, wanted: Wanted) -> Result<(), RuntimeError> {
-        let reading = crate::sources::kinds_of(self.tables.unread_of(wanted));
-        let read = crate::sources::read_unread(&self.ctx, &self.project, &mut self.tables, wanted);
-        if let Err(e) = read.await {
-            return Err(crate::probe::explain_load(&self.project, e, &reading).await);
-        }
+        crate::sources::read_unread(&self.ctx, &self.project, &mut self.tables, wanted).await?;
         self.catalog.transactions = self.tables.transactions.clone();
         set_tables(&mut self.catalog, &self.tables);
         Ok(())
@@ -228,9 +221,7 @@ impl Engine {
                 Ok(p) => p,
                 Err(e) => {
                     let e = RuntimeError::data("running the query", e);
-                    return Err(
-                        crate::probe::explain(&self.project, e, &self.tables.read_kinds()).await,
-                    );
+                    return Err(probe::explain(&self.project, e, &self.tables.read_kinds()).await);
                 }
             };
         }
@@ -321,7 +312,7 @@ impl Engine {
             Ok(b) => Ok(b),
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
-                Err(crate::probe::explain(&self.project, e, &self.tables.read_kinds()).await)
+                Err(probe::explain(&self.project, e, &self.tables.read_kinds()).await)
             }
         }
     }
@@ -341,9 +332,7 @@ impl Engine {
             Ok(s) => s,
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
-                return Err(
-                    crate::probe::explain(&self.project, e, &self.tables.read_kinds()).await,
-                );
+                return Err(probe::explain(&self.project, e, &self.tables.read_kinds()).await);
             }
         };
         let schema = stream.schema();
@@ -354,8 +343,8 @@ impl Engine {
             let kinds = kinds.clone();
             async move {
                 match item {
-                    Err(e) if crate::probe::worth_probing(&e.to_string()) => {
-                        match crate::probe::find_unreadable(&project, &kinds).await {
+                    Err(e) if probe::worth_probing(&e.to_string()) => {
+                        match probe::find_unreadable(&project, &kinds).await {
                             Err(found) => Err(DataFusionError::External(Box::new(found))),
                             Ok(()) => Err(e),
                         }

@@ -170,7 +170,7 @@ impl Inputs {
                     let read = match w {
                         Watch::Dir { dir, .. } => {
                             p.parent() == Some(dir.as_path())
-                                && crate::sources::format_of(p).is_some()
+                                && crate::sources::discovery::format_of(p).is_some()
                         }
                         Watch::Glob { pattern, .. } => pattern.matches_path_with(
                             p,
