@@ -840,3 +840,76 @@ fn new_measures_plan_to_one_scan_and_one_aggregate() {
     }
     insta::assert_snapshot!(out);
 }
+
+/// The names of every node of a physical plan.
+fn node_names(
+    plan: &std::sync::Arc<dyn segql_runtime::datafusion::physical_plan::ExecutionPlan>,
+) -> Vec<String> {
+    let mut names = vec![plan.name().to_string()];
+    for child in plan.children() {
+        names.extend(node_names(child));
+    }
+    names
+}
+
+/// In portable mode the physical plans hold no node of segql's own and no segql rule is
+/// configured, and the members are those of normal mode.
+#[test]
+fn portable_plans_have_only_datafusion_nodes_and_the_same_members() {
+    use segql_runtime::physical::SEGQL_NODES;
+    let open = |portable: bool| {
+        common::block_on(Engine::open(
+            Project::discover(Some(&common::example_dir())).unwrap(),
+            EngineOptions {
+                target_partitions: Some(2),
+                portable,
+                ..Default::default()
+            },
+            true,
+        ))
+        .unwrap()
+    };
+    let (normal, portable) = (open(false), open(true));
+    let rules = |e: &Engine| -> Vec<String> {
+        e.context()
+            .state()
+            .physical_optimizers()
+            .iter()
+            .map(|r| r.name().to_string())
+            .filter(|n| n.starts_with("segql_"))
+            .collect()
+    };
+    assert_eq!(rules(&normal).len(), 3);
+    assert!(rules(&portable).is_empty(), "{:?}", rules(&portable));
+    let mut segql_nodes_in_normal = 0;
+    for text in [
+        "city = \"Kyiv\" and frequency >= 3",
+        "frequency >= 3 and monetary > 100",
+        "rfm_segment = at_risk",
+        "lifecycle = at_risk and bought partner \"OKKO\" within 90d",
+        "not (recency < 60d or city = \"Lviv\")",
+    ] {
+        let physical = |e: &Engine| {
+            let pred = common::resolve(&e.catalog, text);
+            let plan = lower_segment(&e.catalog, &pred).unwrap().plan;
+            common::block_on(e.physical(&plan)).unwrap()
+        };
+        let names = node_names(&physical(&portable));
+        for n in SEGQL_NODES {
+            assert!(!names.iter().any(|x| x == n), "{text}: {n} in {names:?}");
+        }
+        segql_nodes_in_normal += node_names(&physical(&normal))
+            .iter()
+            .filter(|n| SEGQL_NODES.contains(&n.as_str()))
+            .count();
+        assert_eq!(
+            members_of(&portable, text),
+            members_of(&normal, text),
+            "{text}"
+        );
+    }
+    assert!(
+        segql_nodes_in_normal > 0,
+        "normal mode plans with segql's nodes"
+    );
+}

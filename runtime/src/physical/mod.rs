@@ -19,6 +19,11 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use std::sync::Arc;
 
+/// The names of the plan nodes of segql's own, which its rules put in physical plans
+/// ([`collapse_runs::CollapseRunsExec`], the read-once copy of [`read_once`]); the other
+/// rules rearrange DataFusion's nodes.
+pub const SEGQL_NODES: [&str; 2] = ["CollapseRunsExec", "ReadOnceExec"];
+
 /// One of segql's physical rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Rule {
