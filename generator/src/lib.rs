@@ -4,6 +4,12 @@
 //!
 //! The same seed and size give the same rows on every machine: each customer draws from its
 //! own ChaCha8 stream seeded by (seed, customer number).
+//!
+//! A crate of its own (`segql demo`, the benchmarks), so the runtime library does not depend
+//! on `rand`; it writes files with the runtime's output writers.
+
+// Errors are the runtime's diagnostics, large values built only on the failure path.
+#![allow(clippy::result_large_err)]
 
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{
