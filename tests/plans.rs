@@ -482,7 +482,7 @@ fn attribute_conditions_filter_lines_through_a_collected_semi_join() {
         "{physical}"
     );
     // The customers CSV, scanned for the key set and for the attributes, is read once
-    // (`runtime/src/shared.rs`).
+    // (`runtime/src/physical/read_once.rs`).
     assert_eq!(physical.matches("ReadOnceExec").count(), 2, "{physical}");
     assert!(!physical.contains("customers.csv]]"), "{physical}");
 }
@@ -521,7 +521,7 @@ fn ranks_partition_by_activity_only_where_inactive_customers_are_in_the_base() {
 
 /// The receipt roll-up hashes the lines by customer once: the lines are rolled up into
 /// receipts and the receipts into customers where they are, with no partial aggregation of
-/// receipts and no second repartition (`runtime/src/rollup.rs`).
+/// receipts and no second repartition (`runtime/src/physical/roll_up.rs`).
 #[test]
 fn the_receipt_roll_up_hashes_lines_by_customer_once() {
     let engine = engine();
@@ -540,7 +540,7 @@ fn the_receipt_roll_up_hashes_lines_by_customer_once() {
     let receipts = at("AggregateExec: mode=FinalPartitioned, gby=[customer_id@");
     let hashed = at("RepartitionExec: partitioning=Hash([customer_id@0], 2)");
     assert!(by_customer < receipts && receipts < hashed, "{physical}");
-    // Partial aggregations show as run aggregations (`runtime/src/runs.rs`).
+    // Partial aggregations show as run aggregations (`runtime/src/physical/collapse_runs.rs`).
     assert!(
         !lines.iter().any(
             |l| (l.starts_with("AggregateExec: mode=Partial, gby=[customer_id@")
@@ -597,7 +597,7 @@ fn distinct_counts_agree_with_pairs_of_bought() {
     let base = members_of(&engine, "frequency >= 0 or not frequency >= 0").len();
     let texts = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let partners = texts(&["OKKO", "Silpo", "Furshet", "ALLO", "Aroma Kava"]);
-    // The demo's categories (`runtime/src/demo.rs`).
+    // The demo's categories (`generator/src/lib.rs`).
     let categories = texts(&[
         "Fuel",
         "Car Wash",

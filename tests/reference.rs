@@ -84,7 +84,7 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
         .prop_map(
             |(mut txs, customers, receipts, messages, parquet, grouped)| {
                 // Files written customer by customer have runs of one customer's lines, which
-                // the engine pre-aggregates (`runtime/src/runs.rs`).
+                // the engine pre-aggregates (`runtime/src/physical/collapse_runs.rs`).
                 if grouped {
                     txs.sort_by_key(|t| t.customer);
                 }

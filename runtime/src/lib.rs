@@ -1,9 +1,16 @@
 //! The segql runtime: the project file, data sources, execution and output.
 //!
 //! ```text
-//! segql.toml --config--> Project --sources--> Tables (normalized LogicalPlans)
-//!   --engine--> Catalog for the compiler; executes compiled plans --output--> table/CSV/JSON/Parquet
+//! segql.toml --project--> Project --sources--> Tables (normalized LogicalPlans)
+//!   --engine (+ physical rules)--> Catalog for the compiler; executes compiled plans
+//!   --output--> table/CSV/JSON/Parquet/Excel
+//! reports (check --data, values that occur nowhere) and the REPL's cache sit on top.
 //! ```
+//!
+//! Dependencies point one way: `sources` reads what `project` configures; `physical` depends
+//! on neither; `engine` uses all three; `reports` and `cache` use the engine and `sources`;
+//! `error` and `output` serve all (and `project::inputs` expands the tables' paths with
+//! `sources::discovery`).
 
 // Diagnostics carry their source text and spans, so error values are large; they are
 // built only on the (cold) failure path, where their size does not matter.
@@ -19,6 +26,8 @@ pub mod reports;
 pub mod sources;
 
 pub use datafusion;
+/// Partners' purchase rhythms: the `lifecycle-thresholds` report (where the engine derives
+/// partners' thresholds as it opens).
 pub use engine::rhythms as thresholds;
 pub use engine::{Engine, EngineOptions, segql_settings};
 pub use error::RuntimeError;

@@ -1,6 +1,6 @@
 //! segql's physical rules: the list an engine is configured with ([`RuleSet`], from
 //! [`crate::EngineOptions`]), each rule with a name, a switch and a guard of its own, and the
-//! plan walk they share ([`rewrite_each`]).
+//! plan walk they share (`rewrite_each`).
 //!
 //! Three are DataFusion physical optimizer rules ([`collect_build_side`], [`roll_up`],
 //! [`collapse_runs`]); [`read_once`] rewrites the optimized logical plan before planning. A
@@ -129,6 +129,11 @@ impl RuleSet {
         self
     }
 
+    /// True when no rule is on: plans of DataFusion's own nodes and segql's UDFs only.
+    pub fn is_portable(&self) -> bool {
+        self.on.is_empty()
+    }
+
     /// True when `rule` is on.
     pub fn is_on(&self, rule: Rule) -> bool {
         self.on.contains(&rule)
@@ -235,7 +240,8 @@ mod tests {
     fn a_portable_set_has_no_segql_rule() {
         let set = RuleSet::from_options(&[], true).unwrap();
         assert!(segql_names(&set).is_empty());
-        assert!(Rule::ALL.iter().all(|r| !set.is_on(*r)));
+        assert!(set.is_portable() && Rule::ALL.iter().all(|r| !set.is_on(*r)));
+        assert!(!RuleSet::all().is_portable());
         let datafusion: Vec<String> =
             datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new()
                 .rules

@@ -70,7 +70,7 @@ impl Tables {
 /// transactions identify customers by text: then every table's ids end up text whatever
 /// the others hold, so reading a table later changes no other. Integer transaction ids
 /// become text only if another table's are not integers, so then every table is read now.
-/// A failure is explained by probing the tables' files ([`probe::explain_load`]).
+/// A failure is explained by probing the tables' files (`probe::explain_load`).
 pub async fn load_tables(
     ctx: &SessionContext,
     project: &Project,
