@@ -913,3 +913,40 @@ fn portable_plans_have_only_datafusion_nodes_and_the_same_members() {
         "normal mode plans with segql's nodes"
     );
 }
+
+/// `EngineOptions::disabled_rules` switches rules off by name; an unknown name is a usage
+/// error before anything is read.
+#[test]
+fn rules_named_in_the_options_are_off_and_unknown_names_are_refused() {
+    use segql_runtime::physical::Rule;
+    let open = |disabled: &[&str]| {
+        common::block_on(Engine::open(
+            Project::discover(Some(&common::example_dir())).unwrap(),
+            EngineOptions {
+                target_partitions: Some(2),
+                disabled_rules: disabled.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+            true,
+        ))
+    };
+    let engine = open(&["collect_build_side", "segql_read_once"]).unwrap();
+    assert!(!engine.rules().is_on(Rule::CollectBuildSide));
+    assert!(!engine.rules().is_on(Rule::ReadOnce));
+    assert!(engine.rules().is_on(Rule::CollapseRuns));
+    let state = engine.context().state();
+    let names: Vec<&str> = state
+        .physical_optimizers()
+        .iter()
+        .map(|r| r.name())
+        .collect();
+    assert!(!names.contains(&"segql_collect_build_side"), "{names:?}");
+    assert!(names.contains(&"segql_roll_up_by_customer"), "{names:?}");
+    match open(&["no_such_rule"]) {
+        Err(segql_runtime::RuntimeError::Usage { message, .. }) => {
+            assert!(message.contains("no_such_rule"), "{message}")
+        }
+        Err(e) => panic!("not a usage error: {e:?}"),
+        Ok(_) => panic!("an unknown rule name opens an engine"),
+    }
+}
