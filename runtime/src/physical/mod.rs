@@ -72,16 +72,6 @@ impl Rule {
                 )),
             })
     }
-
-    /// The DataFusion optimizer rule, for those that are one.
-    fn optimizer_rule(self) -> Option<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
-        match self {
-            Rule::CollectBuildSide => Some(Arc::new(collect_build_side::CollectBuildSide)),
-            Rule::RollUpByCustomer => Some(Arc::new(roll_up::RollUpByCustomer)),
-            Rule::CollapseRuns => Some(Arc::new(collapse_runs::CollapseRuns)),
-            Rule::ReadOnce => None,
-        }
-    }
 }
 
 /// Which of segql's rules an engine applies.
@@ -146,18 +136,19 @@ impl RuleSet {
     /// leave it (the roll-up's aggregations are final by then).
     pub fn optimizer_rules(&self) -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
         let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
-        let mut on = Rule::ALL
-            .into_iter()
-            .filter(|r| self.is_on(*r))
-            .filter_map(Rule::optimizer_rule);
         if self.is_on(Rule::CollectBuildSide) {
             let at = rules
                 .iter()
                 .position(|r| r.name() == "join_selection")
                 .map_or(0, |i| i + 1);
-            rules.insert(at, on.next().expect("the join rule"));
+            rules.insert(at, Arc::new(collect_build_side::CollectBuildSide));
         }
-        rules.extend(on);
+        if self.is_on(Rule::RollUpByCustomer) {
+            rules.push(Arc::new(roll_up::RollUpByCustomer));
+        }
+        if self.is_on(Rule::CollapseRuns) {
+            rules.push(Arc::new(collapse_runs::CollapseRuns));
+        }
         rules
     }
 }
