@@ -7,7 +7,7 @@
 //! The data set is generated once into `target/bench-data/` and reused.
 
 use segql::repl::Session;
-use segql_runtime::demo::{DemoOptions, generate};
+use segql_generator::{DemoOptions, generate};
 use segql_runtime::{EngineOptions, Project};
 use std::path::PathBuf;
 use std::time::Instant;

@@ -1,39 +1,35 @@
 //! The segql runtime: the project file, data sources, execution and output.
 //!
 //! ```text
-//! segql.toml --config--> Project --sources--> Tables (normalized LogicalPlans)
-//!   --engine--> Catalog for the compiler; executes compiled plans --output--> table/CSV/JSON/Parquet
+//! segql.toml --project--> Project --sources--> Tables (normalized LogicalPlans)
+//!   --engine (+ physical rules)--> Catalog for the compiler; executes compiled plans
+//!   --output--> table/CSV/JSON/Parquet/Excel
+//! reports (check --data, values that occur nowhere) and the REPL's cache sit on top.
 //! ```
+//!
+//! Dependencies point one way: `sources` reads what `project` configures; `physical` depends
+//! on neither; `engine` uses all three; `reports` and `cache` use the engine and `sources`;
+//! `error` and `output` serve all (and `project::inputs` expands the tables' paths with
+//! `sources::discovery`).
 
 // Diagnostics carry their source text and spans, so error values are large; they are
 // built only on the (cold) failure path, where their size does not matter.
 #![allow(clippy::result_large_err)]
 
-pub mod config;
-pub mod datacheck;
-pub mod demo;
+pub mod cache;
 pub mod engine;
 pub mod error;
-mod headers;
-pub mod inputs;
-pub mod joins;
-pub mod literals;
 pub mod output;
-pub mod probe;
-pub mod profile;
+pub mod physical;
+pub mod project;
 pub mod reports;
-pub mod rollup;
-pub mod runs;
-pub mod shared;
 pub mod sources;
-pub mod thresholds;
 
-pub use config::Project;
 pub use datafusion;
 pub use engine::{Engine, EngineOptions, segql_settings};
 pub use error::RuntimeError;
-pub use inputs::Inputs;
 pub use output::Format;
+pub use project::{Inputs, Project};
 
 /// Helpers for the crate's unit tests.
 #[cfg(test)]

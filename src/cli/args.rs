@@ -35,6 +35,14 @@ pub(super) struct DataArgs {
     /// with an error.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory_limit: Option<usize>,
+    /// Plan without one of segql's physical rules (repeatable): collect_build_side,
+    /// roll_up_by_customer, collapse_runs, read_once. Results are the same; speed is not.
+    #[arg(long, value_name = "RULE")]
+    no_physical_rule: Vec<String>,
+    /// Portable plans: no physical rule of segql's and no in-memory copies, only DataFusion's
+    /// own plan nodes (and segql's functions), as other engines run them.
+    #[arg(long)]
+    portable: bool,
 }
 
 impl DataArgs {
@@ -63,15 +71,14 @@ impl DataArgs {
 
     /// The engine's options. With `tables_when_needed`, the customers and communications
     /// tables are read when a segment compiled with [`Engine::compile`] needs them.
-    // Options the command line does not set keep their defaults.
-    #[allow(clippy::needless_update)]
     pub(super) fn engine_options(&self, tables_when_needed: bool) -> EngineOptions {
         EngineOptions {
             as_of: self.as_of,
             target_partitions: self.partitions,
             memory_limit: self.memory_limit,
             tables_when_needed,
-            ..Default::default()
+            disabled_rules: self.no_physical_rule.clone(),
+            portable: self.portable,
         }
     }
 

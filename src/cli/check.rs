@@ -32,7 +32,7 @@ pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
     let mut program = Program::new(a.data.import_root(&engine.project).as_deref());
     let mut errors: Vec<Report> = Vec::new();
     if a.scan_data {
-        match segql_runtime::datacheck::check_data(&engine.project).await {
+        match segql_runtime::reports::datacheck::check_data(&engine.project).await {
             Ok(report) => print_out(&data_report_text(&report))?,
             Err(e) => errors.push(e.into()),
         }
@@ -61,7 +61,7 @@ pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
             .filter_map(|n| resolve_segment(&program, &engine.catalog, n).ok())
             .collect();
         let preds: Vec<&segql_compiler::ir::Pred> = resolved.iter().map(|s| &s.pred).collect();
-        let found = segql_runtime::literals::unmatched_each(&engine, &preds).await?;
+        let found = segql_runtime::reports::literals::unmatched_each(&engine, &preds).await?;
         let mut n = 0;
         for (s, found) in resolved.iter().zip(found) {
             for u in found {
@@ -102,7 +102,7 @@ pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
 }
 
 /// The report of `check --data`: each table with its rows and customers, its warnings under it.
-fn data_report_text(report: &segql_runtime::datacheck::DataReport) -> String {
+fn data_report_text(report: &segql_runtime::reports::datacheck::DataReport) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });

@@ -4,7 +4,7 @@ use super::args::parse_date;
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 use miette::Result;
-use segql_runtime::config::FileFormat;
+use segql_runtime::project::config::FileFormat;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,7 +39,7 @@ enum DemoFormat {
 
 /// Writes the data set and says what it wrote.
 pub(super) fn demo(a: DemoArgs) -> Result<ExitCode> {
-    let opts = segql_runtime::demo::DemoOptions {
+    let opts = segql_generator::DemoOptions {
         customers: a.customers,
         seed: a.seed,
         end: a.end,
@@ -50,7 +50,7 @@ pub(super) fn demo(a: DemoArgs) -> Result<ExitCode> {
         },
         out: a.out.clone(),
     };
-    let s = segql_runtime::demo::generate(&opts)?;
+    let s = segql_generator::generate(&opts)?;
     outln!(
         "wrote {} customers, {} transaction lines and {} messages to {}",
         s.customers,

@@ -8,10 +8,10 @@ use clap::{Args, ValueEnum};
 use miette::{IntoDiagnostic, Result};
 use segql_runtime::datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use segql_runtime::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use segql_runtime::engine::rhythms::PartnerRhythm;
 use segql_runtime::reports::flows::{self, Every, FlowsSpec};
 use segql_runtime::reports::segment_profile;
 use segql_runtime::reports::transitions::{self, TransitionBy, TransitionsSpec};
-use segql_runtime::thresholds::PartnerRhythm;
 use segql_runtime::{Engine, Format};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -177,7 +177,7 @@ pub(super) async fn flows(a: FlowsArgs) -> Result<ExitCode> {
 pub(super) async fn thresholds(a: ThresholdArgs) -> Result<ExitCode> {
     let engine = a.data.engine(true, false).await?;
     engine.check_partners(&a.partner).await?;
-    let rhythms = segql_runtime::thresholds::partner_rhythms(&engine, &a.partner).await?;
+    let rhythms = segql_runtime::engine::rhythms::partner_rhythms(&engine, &a.partner).await?;
     for p in &a.partner {
         if !rhythms.iter().any(|r| &r.partner == p) {
             eprintln!(

@@ -79,7 +79,7 @@ pub(super) async fn run(a: RunArgs) -> Result<ExitCode> {
 /// the data.
 async fn warn_unmatched(engine: &Engine, segments: &[Segment]) -> Result<()> {
     let preds: Vec<&segql_compiler::ir::Pred> = segments.iter().map(|s| &s.pred).collect();
-    let found = segql_runtime::literals::unmatched_each(engine, &preds).await?;
+    let found = segql_runtime::reports::literals::unmatched_each(engine, &preds).await?;
     for (s, found) in segments.iter().zip(found) {
         for u in found {
             eprintln!("warning[segql::data::no_such_value]: {}: {u}", s.name);

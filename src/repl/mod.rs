@@ -17,7 +17,7 @@ use segql_compiler::ir::{MetricKind, Pred};
 use segql_compiler::{Program, resolve_expr};
 use segql_grammar::ast::Expr;
 use segql_grammar::lex;
-use segql_runtime::profile::{Answer, CachedProfile};
+use segql_runtime::cache::{Answer, CustomerCache};
 use segql_runtime::{Engine, EngineOptions, Project, RuntimeError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,7 +47,7 @@ pub struct Session {
     options: EngineOptions,
     engine: Engine,
     program: Program,
-    cache: CachedProfile,
+    cache: CustomerCache,
     last: Option<(String, Expr, Pred)>,
     show: usize,
     timing: bool,
@@ -155,8 +155,12 @@ impl Session {
                 return Ok(Control::Continue);
             }
         };
-        match segql_runtime::literals::unmatched_with(&self.engine, &[&pred], &self.cache.values)
-            .await
+        match segql_runtime::reports::literals::unmatched_with(
+            &self.engine,
+            &[&pred],
+            &self.cache.values,
+        )
+        .await
         {
             Ok(found) => {
                 for u in found {
@@ -222,13 +226,13 @@ impl Session {
     }
 }
 
-async fn build_cache(engine: &Engine, log: &mut dyn Write) -> Result<CachedProfile, RuntimeError> {
+async fn build_cache(engine: &Engine, log: &mut dyn Write) -> Result<CustomerCache, RuntimeError> {
     let _ = writeln!(
         log,
         "building the customer profile as of {} ...",
         engine.catalog.as_of
     );
-    let c = CachedProfile::build(engine).await?;
+    let c = CustomerCache::build(engine).await?;
     let _ = writeln!(
         log,
         "profiled {} customers in {:.0} ms",

@@ -1432,3 +1432,60 @@ fn values_that_occur_nowhere_are_warned_of_with_the_closest() {
         stdout(&o)
     );
 }
+
+/// `--portable` and `--no-physical-rule` change the plan, never the result: the example's
+/// segments count the same, portable physical plans hold none of segql's own nodes, and an
+/// unknown rule is a usage error that lists the known ones.
+#[test]
+fn physical_rules_switch_off_without_changing_results() {
+    let campaigns = seg("campaigns.seg");
+    let count = |extra: &[&str]| {
+        let mut args = vec![campaigns.as_str(), "--count"];
+        args.extend_from_slice(extra);
+        let o = on_example("run", &args);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let all = count(&[]);
+    assert_eq!(count(&["--portable"]), all);
+    assert_eq!(
+        count(&[
+            "--no-physical-rule",
+            "collapse_runs",
+            "--no-physical-rule",
+            "segql_read_once"
+        ]),
+        all
+    );
+    let physical = |extra: &[&str]| {
+        let mut args = vec![
+            "-e",
+            "frequency >= 2 and city = \"Kyiv\"",
+            "--stage",
+            "physical",
+        ];
+        args.extend_from_slice(extra);
+        let o = on_example("explain", &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert!(physical(&[]).contains("CollapseRunsExec"));
+    let portable = physical(&["--portable"]);
+    for node in segql_runtime::physical::SEGQL_NODES {
+        assert!(
+            !portable.contains(node),
+            "{node} in a portable plan:\n{portable}"
+        );
+    }
+    let o = on_example(
+        "run",
+        &["-e", "frequency >= 2", "--no-physical-rule", "joins"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("no physical rule `joins`"), "{err}");
+    assert!(
+        err.contains("collect_build_side, roll_up_by_customer"),
+        "{err}"
+    );
+}

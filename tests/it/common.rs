@@ -30,13 +30,18 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// Opens a project evaluated as of `as_of`.
 pub async fn open(project: Project, as_of: NaiveDate) -> Engine {
+    open_portable(project, as_of, false).await
+}
+
+/// Opens a project evaluated as of `as_of`, with no segql physical rule when `portable`.
+pub async fn open_portable(project: Project, as_of: NaiveDate, portable: bool) -> Engine {
     Engine::open(
         project,
         EngineOptions {
             as_of: Some(as_of),
             target_partitions: Some(2),
-            memory_limit: None,
-            tables_when_needed: false,
+            portable,
+            ..Default::default()
         },
         true,
     )

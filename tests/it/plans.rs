@@ -28,6 +28,7 @@ fn engine_reading(when_needed: bool) -> Engine {
                 target_partitions: Some(2),
                 memory_limit: None,
                 tables_when_needed: when_needed,
+                ..Default::default()
             },
             true,
         )
@@ -268,6 +269,7 @@ fn mixed_ids_engine(dir: &std::path::Path, when_needed: bool) -> Engine {
             target_partitions: Some(2),
             memory_limit: None,
             tables_when_needed: when_needed,
+            ..Default::default()
         },
         true,
     ))
@@ -483,7 +485,7 @@ fn attribute_conditions_filter_lines_through_a_collected_semi_join() {
         "{physical}"
     );
     // The customers CSV, scanned for the key set and for the attributes, is read once
-    // (`runtime/src/shared.rs`).
+    // (`runtime/src/physical/read_once.rs`).
     assert_eq!(physical.matches("ReadOnceExec").count(), 2, "{physical}");
     assert!(!physical.contains("customers.csv]]"), "{physical}");
 }
@@ -522,7 +524,7 @@ fn ranks_partition_by_activity_only_where_inactive_customers_are_in_the_base() {
 
 /// The receipt roll-up hashes the lines by customer once: the lines are rolled up into
 /// receipts and the receipts into customers where they are, with no partial aggregation of
-/// receipts and no second repartition (`runtime/src/rollup.rs`).
+/// receipts and no second repartition (`runtime/src/physical/roll_up.rs`).
 #[test]
 fn the_receipt_roll_up_hashes_lines_by_customer_once() {
     let engine = engine();
@@ -541,7 +543,7 @@ fn the_receipt_roll_up_hashes_lines_by_customer_once() {
     let receipts = at("AggregateExec: mode=FinalPartitioned, gby=[customer_id@");
     let hashed = at("RepartitionExec: partitioning=Hash([customer_id@0], 2)");
     assert!(by_customer < receipts && receipts < hashed, "{physical}");
-    // Partial aggregations show as run aggregations (`runtime/src/runs.rs`).
+    // Partial aggregations show as run aggregations (`runtime/src/physical/collapse_runs.rs`).
     assert!(
         !lines.iter().any(
             |l| (l.starts_with("AggregateExec: mode=Partial, gby=[customer_id@")
@@ -598,7 +600,7 @@ fn distinct_counts_agree_with_pairs_of_bought() {
     let base = members_of(&engine, "frequency >= 0 or not frequency >= 0").len();
     let texts = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let partners = texts(&["OKKO", "Silpo", "Furshet", "ALLO", "Aroma Kava"]);
-    // The demo's categories (`runtime/src/demo.rs`).
+    // The demo's categories (`generator/src/lib.rs`).
     let categories = texts(&[
         "Fuel",
         "Car Wash",
@@ -840,4 +842,117 @@ fn new_measures_plan_to_one_scan_and_one_aggregate() {
         out.push_str(&format!("## {text}\n{shown}\n\n"));
     }
     insta::assert_snapshot!(out);
+}
+
+/// The names of every node of a physical plan.
+fn node_names(
+    plan: &std::sync::Arc<dyn segql_runtime::datafusion::physical_plan::ExecutionPlan>,
+) -> Vec<String> {
+    let mut names = vec![plan.name().to_string()];
+    for child in plan.children() {
+        names.extend(node_names(child));
+    }
+    names
+}
+
+/// In portable mode the physical plans hold no node of segql's own and no segql rule is
+/// configured, and the members are those of normal mode.
+#[test]
+fn portable_plans_have_only_datafusion_nodes_and_the_same_members() {
+    use segql_runtime::physical::SEGQL_NODES;
+    let open = |portable: bool| {
+        crate::common::block_on(Engine::open(
+            Project::discover(Some(&crate::common::example_dir())).unwrap(),
+            EngineOptions {
+                target_partitions: Some(2),
+                portable,
+                ..Default::default()
+            },
+            true,
+        ))
+        .unwrap()
+    };
+    let (normal, portable) = (open(false), open(true));
+    let rules = |e: &Engine| -> Vec<String> {
+        e.context()
+            .state()
+            .physical_optimizers()
+            .iter()
+            .map(|r| r.name().to_string())
+            .filter(|n| n.starts_with("segql_"))
+            .collect()
+    };
+    assert_eq!(rules(&normal).len(), 3);
+    assert!(rules(&portable).is_empty(), "{:?}", rules(&portable));
+    let mut segql_nodes_in_normal = 0;
+    for text in [
+        "city = \"Kyiv\" and frequency >= 3",
+        "frequency >= 3 and monetary > 100",
+        "rfm_segment = at_risk",
+        "lifecycle = at_risk and bought partner \"OKKO\" within 90d",
+        "not (recency < 60d or city = \"Lviv\")",
+    ] {
+        let physical = |e: &Engine| {
+            let pred = crate::common::resolve(&e.catalog, text);
+            let plan = lower_segment(&e.catalog, &pred).unwrap().plan;
+            crate::common::block_on(e.physical(&plan)).unwrap()
+        };
+        let names = node_names(&physical(&portable));
+        for n in SEGQL_NODES {
+            assert!(!names.iter().any(|x| x == n), "{text}: {n} in {names:?}");
+        }
+        segql_nodes_in_normal += node_names(&physical(&normal))
+            .iter()
+            .filter(|n| SEGQL_NODES.contains(&n.as_str()))
+            .count();
+        assert_eq!(
+            members_of(&portable, text),
+            members_of(&normal, text),
+            "{text}"
+        );
+    }
+    assert!(
+        segql_nodes_in_normal > 0,
+        "normal mode plans with segql's nodes"
+    );
+}
+
+/// `EngineOptions::disabled_rules` switches rules off by name; an unknown name is a usage
+/// error before anything is read.
+#[test]
+fn rules_named_in_the_options_are_off_and_unknown_names_are_refused() {
+    use segql_runtime::physical::Rule;
+    let open = |disabled: &[&str]| {
+        crate::common::block_on(Engine::open(
+            Project::discover(Some(&crate::common::example_dir())).unwrap(),
+            EngineOptions {
+                target_partitions: Some(2),
+                disabled_rules: disabled.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+            true,
+        ))
+        .map_err(Box::new)
+    };
+    let engine = open(&["collect_build_side", "segql_read_once"]).unwrap();
+    assert!(!engine.rules().is_on(Rule::CollectBuildSide));
+    assert!(!engine.rules().is_on(Rule::ReadOnce));
+    assert!(engine.rules().is_on(Rule::CollapseRuns));
+    let state = engine.context().state();
+    let names: Vec<&str> = state
+        .physical_optimizers()
+        .iter()
+        .map(|r| r.name())
+        .collect();
+    assert!(!names.contains(&"segql_collect_build_side"), "{names:?}");
+    assert!(names.contains(&"segql_roll_up_by_customer"), "{names:?}");
+    let Err(e) = open(&["no_such_rule"]) else {
+        panic!("an unknown rule name opens an engine")
+    };
+    match *e {
+        segql_runtime::RuntimeError::Usage { message, .. } => {
+            assert!(message.contains("no_such_rule"), "{message}")
+        }
+        other => panic!("not a usage error: {other:?}"),
+    }
 }

@@ -82,7 +82,7 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
         .prop_map(
             |(mut txs, customers, receipts, messages, parquet, grouped)| {
                 // Files written customer by customer have runs of one customer's lines, which
-                // the engine pre-aggregates (`runtime/src/runs.rs`).
+                // the engine pre-aggregates (`runtime/src/physical/collapse_runs.rs`).
                 if grouped {
                     txs.sort_by_key(|t| t.customer);
                 }
@@ -530,59 +530,70 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
     });
     let cust = dir.path().join("customers.csv");
     let comms = dir.path().join("communications.csv");
-    crate::common::block_on(async {
-        let project = segql_runtime::Project::from_paths(
-            tx.to_str().unwrap(),
-            g.customers.as_ref().map(|_| cust.to_str().unwrap()),
-            Some(comms.to_str().unwrap()),
-            None,
-        );
-        let engine = crate::common::open(project, as_of()).await;
-        let catalog = &engine.catalog;
-        let base: BTreeSet<String> = {
-            let mut b: BTreeSet<String> = data
-                .transactions
-                .iter()
-                .filter(|t| t.ts <= as_of())
-                .map(|t| t.customer_id.clone())
-                .collect();
-            // Customers without purchases, once they signed up.
-            if let Some(c) = &data.customers {
-                b.extend(
-                    c.iter()
-                        .filter(|(_, a)| {
-                            !matches!(a.get("signup_date"), Some(Attr::Date(d)) if *d > as_of())
-                        })
-                        .map(|(id, _)| id.clone()),
-                );
+    // Each case in both modes: with segql's physical rules and portable (none).
+    for portable in [false, true] {
+        let mode = if portable { "portable" } else { "normal" };
+        crate::common::block_on(async {
+            let project = segql_runtime::Project::from_paths(
+                tx.to_str().unwrap(),
+                g.customers.as_ref().map(|_| cust.to_str().unwrap()),
+                Some(comms.to_str().unwrap()),
+                None,
+            );
+            let engine = crate::common::open_portable(project, as_of(), portable).await;
+            let catalog = &engine.catalog;
+            let base: BTreeSet<String> = {
+                let mut b: BTreeSet<String> = data
+                    .transactions
+                    .iter()
+                    .filter(|t| t.ts <= as_of())
+                    .map(|t| t.customer_id.clone())
+                    .collect();
+                // Customers without purchases, once they signed up.
+                if let Some(c) = &data.customers {
+                    b.extend(
+                        c.iter()
+                            .filter(|(_, a)| {
+                                !matches!(a.get("signup_date"), Some(Attr::Date(d)) if *d > as_of())
+                            })
+                            .map(|(id, _)| id.clone()),
+                    );
+                }
+                b
+            };
+            let thresholds = reference::Thresholds {
+                default: catalog.lifecycle,
+                partners: catalog.partner_lifecycle.clone(),
+            };
+            // P and not P, each compiled and checked against the reference.
+            let mut members = Vec::new();
+            for (label, t) in [("P", text.to_string()), ("not P", format!("not ({text})"))] {
+                let pred = crate::common::resolve(catalog, &t);
+                let q = lower_segment(catalog, &pred).expect("lowers");
+                let got = crate::common::ids(&engine, q.sorted().unwrap()).await;
+                let want =
+                    reference::evaluate(&data, &pred, as_of(), &thresholds, &catalog.ranking);
+                prop_assert_eq!(&got, &want, "{} = {} ({} mode)", label, t, mode);
+                members.push(got);
             }
-            b
-        };
-        let thresholds = reference::Thresholds {
-            default: catalog.lifecycle,
-            partners: catalog.partner_lifecycle.clone(),
-        };
-        // P and not P, each compiled and checked against the reference.
-        let mut members = Vec::new();
-        for (label, t) in [("P", text.to_string()), ("not P", format!("not ({text})"))] {
-            let pred = crate::common::resolve(catalog, &t);
-            let q = lower_segment(catalog, &pred).expect("lowers");
-            let got = crate::common::ids(&engine, q.sorted().unwrap()).await;
-            let want = reference::evaluate(&data, &pred, as_of(), &thresholds, &catalog.ranking);
-            prop_assert_eq!(&got, &want, "{} = {}", label, t);
-            members.push(got);
-        }
-        let (p, not_p) = (&members[0], &members[1]);
-        prop_assert!(p.is_disjoint(not_p), "P and not P overlap for {}", text);
-        let union: BTreeSet<String> = p.union(not_p).cloned().collect();
-        prop_assert_eq!(
-            union,
-            base,
-            "P and not P do not cover the base for {}",
-            text
-        );
-        Ok(())
-    })
+            let (p, not_p) = (&members[0], &members[1]);
+            prop_assert!(
+                p.is_disjoint(not_p),
+                "P and not P overlap for {} ({} mode)",
+                text,
+                mode
+            );
+            let union: BTreeSet<String> = p.union(not_p).cloned().collect();
+            prop_assert_eq!(
+                union,
+                base,
+                "P and not P do not cover the base for {}",
+                text
+            );
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 proptest! {

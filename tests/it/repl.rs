@@ -18,6 +18,7 @@ fn session() -> Session {
                 target_partitions: Some(2),
                 memory_limit: None,
                 tables_when_needed: false,
+                ..Default::default()
             },
             &[],
             None,

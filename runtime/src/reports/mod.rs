@@ -2,6 +2,8 @@
 //! reports that compare dates) returning a typed result; rendering is the caller's.
 
 mod common;
+pub mod datacheck;
 pub mod flows;
+pub mod literals;
 pub mod segment_profile;
 pub mod transitions;

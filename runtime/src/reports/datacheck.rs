@@ -3,10 +3,14 @@
 //!
 //! Runs never pay for this: they read only the columns and rows their plans need.
 
-use crate::config::Project;
 use crate::error::RuntimeError;
-use crate::probe::{find_unreadable, projections, raw_column, tables};
-use crate::sources::{Kind, load, role};
+use crate::project::config::Project;
+use crate::sources::Kind;
+use crate::sources::discovery::{csv_delimiter, shown_path, tables};
+use crate::sources::facts::{rows_of, table_layout};
+use crate::sources::normalize::role;
+use crate::sources::probe::{find_unreadable, projections, raw_column};
+use crate::sources::read::load;
 use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::arrow::compute::cast as cast_array;
 use datafusion::arrow::datatypes::DataType;
@@ -178,7 +182,7 @@ pub async fn check_data(project: &Project) -> Result<DataReport, RuntimeError> {
             }
         };
         // Columns that some files of the table lack: missing values there.
-        if let Ok((layout, format)) = crate::sources::table_layout(project, cfg, kind) {
+        if let Ok((layout, format)) = table_layout(project, cfg, kind) {
             let files: Vec<std::path::PathBuf> = layout
                 .groups
                 .iter()
@@ -187,14 +191,12 @@ pub async fn check_data(project: &Project) -> Result<DataReport, RuntimeError> {
             for (col, lacking) in layout.partly_missing() {
                 let rows: u64 = lacking
                     .iter()
-                    .map(|f| {
-                        crate::headers::rows_of(f, format, crate::sources::csv_delimiter(cfg, f))
-                    })
+                    .map(|f| rows_of(f, format, csv_delimiter(cfg, f)))
                     .sum();
                 let names: Vec<String> = lacking
                     .iter()
                     .take(3)
-                    .map(|f| format!("`{}`", crate::probe::shown_path(project, cfg, &files, f)))
+                    .map(|f| format!("`{}`", shown_path(project, cfg, &files, f)))
                     .collect();
                 let more = if lacking.len() > 3 { ", ..." } else { "" };
                 warn(

@@ -1,5 +1,5 @@
-//! A physical optimizer rule for segql's receipt roll-up: the lines are hashed by customer
-//! once, and both aggregations run where the rows are.
+//! The rule `segql_roll_up_by_customer`, for segql's receipt roll-up: the lines are hashed
+//! by customer once, and both aggregations run where the rows are.
 //!
 //! Purchases are counted by receipt in two aggregations: lines by (customer, receipt), then
 //! receipts by customer. DataFusion hashes the lines by (customer, receipt) for the first and
@@ -35,11 +35,11 @@ impl PhysicalOptimizerRule for RollUpByCustomer {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::joins::rewrite_each(plan, rewrite)
+        super::rewrite_each(plan, rewrite)
     }
 
     fn name(&self) -> &str {
-        "segql_roll_up_by_customer"
+        super::Rule::RollUpByCustomer.name()
     }
 
     fn schema_check(&self) -> bool {
@@ -164,7 +164,7 @@ mod tests {
         let state = SessionStateBuilder::new()
             .with_config(SessionConfig::new().with_target_partitions(2))
             .with_default_features()
-            .with_physical_optimizer_rules(crate::joins::physical_rules())
+            .with_physical_optimizer_rules(crate::physical::RuleSet::all().optimizer_rules())
             .build();
         let ctx = SessionContext::new_with_state(state);
         let batch = |c: &[&str], r: &[&str], x: &[i64]| {

@@ -7,7 +7,7 @@
 //! are. An output that does not exist yet is refused too when a table's directory or glob
 //! would read it on the next run, and two outputs of one command may not name one file.
 
-use crate::config::{Project, TableConfig};
+use super::config::{Project, TableConfig};
 use crate::error::RuntimeError;
 use std::path::{Path, PathBuf};
 
@@ -170,7 +170,7 @@ impl Inputs {
                     let read = match w {
                         Watch::Dir { dir, .. } => {
                             p.parent() == Some(dir.as_path())
-                                && crate::sources::format_of(p).is_some()
+                                && crate::sources::discovery::format_of(p).is_some()
                         }
                         Watch::Glob { pattern, .. } => pattern.matches_path_with(
                             p,

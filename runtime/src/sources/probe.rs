@@ -4,13 +4,16 @@
 //! value that cannot be converted (a text amount, a date in another format) stops it with the
 //! engine's message, which names neither the file nor the column. Only then does the probe
 //! run: file by file, it reads the rows in order on one partition and evaluates each
-//! normalizing expression (the projection of `sources::load`) batch by batch; in the first
+//! normalizing expression (the projection of `read::load`) batch by batch; in the first
 //! batch that fails, halving finds the first row that fails. `segql check --data` runs the
 //! same probe over everything.
 
-use crate::config::{FileFormat, Project, TableConfig};
+use super::discovery::{Kind, csv_delimiter, expand_path, is_csv, shown_path, tables};
+use super::facts::columns_of;
+use super::normalize::role;
+use super::read::load;
 use crate::error::RuntimeError;
-use crate::sources::{Kind, expand_path, load, role};
+use crate::project::config::{FileFormat, Project, TableConfig};
 use datafusion::arrow::array::RecordBatchOptions;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -23,67 +26,6 @@ use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 use toml::Spanned;
-
-/// The configured tables of a project, in the order they are read.
-pub(crate) fn tables(project: &Project) -> Vec<(Kind, &TableConfig)> {
-    let f = &project.file;
-    [
-        (Kind::Transactions, &f.transactions),
-        (Kind::Customers, &f.customers),
-        (Kind::Communications, &f.communications),
-    ]
-    .into_iter()
-    .filter_map(|(k, t)| t.as_ref().map(|t| (k, t.get_ref())))
-    .collect()
-}
-
-/// How a file is named in messages: the configured path when it is one file, else the file
-/// relative to the project directory.
-pub(crate) fn shown_path(
-    project: &Project,
-    cfg: &TableConfig,
-    files: &[std::path::PathBuf],
-    file: &Path,
-) -> String {
-    if files.len() == 1 {
-        return cfg.path.get_ref().clone();
-    }
-    file.strip_prefix(&project.dir)
-        .unwrap_or(file)
-        .display()
-        .to_string()
-}
-
-fn is_csv(cfg: &TableConfig, file: &Path) -> bool {
-    match cfg.format {
-        Some(f) => f == FileFormat::Csv,
-        None => !file.extension().is_some_and(|e| {
-            matches!(
-                e.to_string_lossy().to_lowercase().as_str(),
-                "parquet" | "pq"
-            )
-        }),
-    }
-}
-
-/// A file of no bytes has not even a header line: an error naming it (a header alone is a
-/// valid file with no rows).
-pub(crate) fn reject_empty_files(
-    project: &Project,
-    cfg: &TableConfig,
-    table: &str,
-    files: &[std::path::PathBuf],
-) -> Result<(), RuntimeError> {
-    for f in files {
-        if std::fs::metadata(f).is_ok_and(|m| m.len() == 0) {
-            return Err(RuntimeError::EmptyFile {
-                table: table.into(),
-                path: shown_path(project, cfg, files, f),
-            });
-        }
-    }
-    Ok(())
-}
 
 /// Whether an engine message may come from a value or file the probe can find.
 pub(crate) fn worth_probing(message: &str) -> bool {
@@ -152,8 +94,7 @@ pub(crate) async fn find_unreadable(project: &Project, kinds: &[Kind]) -> Result
             if let Err(RuntimeError::Corrupt { reason, .. }) = &mut probed
                 && is_csv(cfg, file)
                 && reason.contains("unequal lengths")
-                && let Some((line, found, header)) =
-                    ragged_line(file, crate::sources::csv_delimiter(cfg, file))
+                && let Some((line, found, header)) = ragged_line(file, csv_delimiter(cfg, file))
             {
                 *reason = format!("line {line} has {found} fields where the header has {header}");
             }
@@ -272,9 +213,7 @@ async fn probe_file(
     } else {
         FileFormat::Parquet
     };
-    if let Some(cols) =
-        crate::headers::columns_of(file, format, crate::sources::csv_delimiter(cfg, file))
-    {
+    if let Some(cols) = columns_of(file, format, csv_delimiter(cfg, file)) {
         let required = ["customer_id", "ts", "amount"];
         one.columns
             .retain(|k, v| required.contains(&k.get_ref().as_str()) || cols.contains(v.get_ref()));

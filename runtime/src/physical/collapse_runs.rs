@@ -1,4 +1,4 @@
-//! A physical optimizer rule and operator: a partial aggregation over runs of consecutive
+//! The rule `segql_collapse_runs` and its operator: a partial aggregation over runs of consecutive
 //! rows with the same group key, before any hashing.
 //!
 //! Transaction files are often written customer by customer (a loyalty system's export, the
@@ -56,16 +56,16 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-/// How many more rows than distinct keys (as a share of the rows probed) the runs may keep
+/// How many more rows than distinct keys (as a share of the rows sampled) the runs may keep
 /// for run aggregation to go on. Past it, a hash table would keep enough fewer rows to pay for
 /// its lookups: a lookup costs about 25 ns a row against 10 for finding runs, and every row
 /// kept beyond the keys costs about 60 more (its states, the repartition, the final
 /// aggregation), so runs break even at (25 - 10) / 60 = 0.25.
 pub const RUNS_BEYOND_KEYS: f64 = 0.25;
 
-/// Probing stops after this many rows even if the session probes longer, so the set of key
+/// Sampling stops after this many rows even if the session probes longer, so the set of key
 /// hashes stays small.
-const PROBE_AT_MOST: usize = 1 << 20;
+const SAMPLE_AT_MOST: usize = 1 << 20;
 
 /// Replaces every partial aggregation that qualifies with a [`CollapseRunsExec`].
 #[derive(Debug, Default)]
@@ -77,7 +77,7 @@ impl PhysicalOptimizerRule for CollapseRuns {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::joins::rewrite_each(plan, |agg: &AggregateExec| {
+        super::rewrite_each(plan, |agg: &AggregateExec| {
             if !qualifies(agg) {
                 return Ok(None);
             }
@@ -86,7 +86,7 @@ impl PhysicalOptimizerRule for CollapseRuns {
     }
 
     fn name(&self) -> &str {
-        "segql_collapse_runs"
+        super::Rule::CollapseRuns.name()
     }
 
     fn schema_check(&self) -> bool {
@@ -118,8 +118,8 @@ pub struct CollapseRunsExec {
     agg: Arc<AggregateExec>,
     /// The aggregation's properties, emitting batch by batch.
     cache: Arc<PlanProperties>,
-    /// Rows to probe; by default the session's.
-    probe_rows: Option<usize>,
+    /// Rows to sample; by default the session's.
+    sample_rows: Option<usize>,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -134,14 +134,14 @@ impl CollapseRunsExec {
         CollapseRunsExec {
             agg,
             cache: Arc::new(cache.with_emission_type(EmissionType::Both)),
-            probe_rows: None,
+            sample_rows: None,
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 
     /// The same operator deciding after `rows` rows whether runs pay (tests use few).
-    pub fn with_probe_rows(mut self, rows: usize) -> Self {
-        self.probe_rows = Some(rows);
+    pub fn with_sample_rows(mut self, rows: usize) -> Self {
+        self.sample_rows = Some(rows);
         self
     }
 }
@@ -196,7 +196,7 @@ impl ExecutionPlan for CollapseRunsExec {
             return internal_err!("CollapseRunsExec lost its aggregation");
         };
         let mut runs = CollapseRunsExec::new(Arc::new(agg.clone()));
-        runs.probe_rows = self.probe_rows;
+        runs.sample_rows = self.sample_rows;
         Ok(Arc::new(runs))
     }
 
@@ -216,7 +216,7 @@ impl ExecutionPlan for CollapseRunsExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let input = self.agg.input().execute(partition, context.clone())?;
-        let probe_rows = self.probe_rows.unwrap_or_else(|| {
+        let sample_rows = self.sample_rows.unwrap_or_else(|| {
             let options = context.session_config().options();
             options
                 .execution
@@ -230,7 +230,7 @@ impl ExecutionPlan for CollapseRunsExec {
             agg: self.agg.clone(),
             context,
             accumulators,
-            probe_rows: probe_rows.min(PROBE_AT_MOST),
+            sample_rows: sample_rows.min(SAMPLE_AT_MOST),
             decided: false,
             seen: 0,
             kept: 0,
@@ -262,10 +262,10 @@ struct RunsStream {
     agg: Arc<AggregateExec>,
     context: Arc<TaskContext>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
-    /// Rows to probe, and whether the probe has decided.
-    probe_rows: usize,
+    /// Rows to sample, and whether the sample has decided.
+    sample_rows: usize,
     decided: bool,
-    /// Rows seen, runs found and the hashes of the distinct keys met while probing.
+    /// Rows seen, runs found and the hashes of the distinct keys met while sampling.
     seen: usize,
     kept: usize,
     keys_seen: HashSet<u64>,
@@ -312,7 +312,7 @@ impl RunsStream {
             columns.push(taken);
         }
         if !self.decided {
-            self.probe(rows, &columns)?;
+            self.sample(rows, &columns)?;
         }
         let functions = self.agg.aggr_expr().iter().zip(self.agg.filter_expr());
         for ((f, filter), acc) in functions.zip(self.accumulators.iter_mut()) {
@@ -335,8 +335,8 @@ impl RunsStream {
         Ok(RecordBatch::try_new(schema, columns)?)
     }
 
-    /// Counts a probed batch's rows, runs and distinct keys (`keys`: one row per run).
-    fn probe(&mut self, rows: usize, keys: &[ArrayRef]) -> Result<()> {
+    /// Counts a sampled batch's rows, runs and distinct keys (`keys`: one row per run).
+    fn sample(&mut self, rows: usize, keys: &[ArrayRef]) -> Result<()> {
         let keys = &keys[..self.agg.group_expr().expr().len()];
         let runs = keys.first().map_or(0, |k| k.len());
         let mut hashes = vec![0; runs];
@@ -347,10 +347,10 @@ impl RunsStream {
         Ok(())
     }
 
-    /// True when probing is over and the runs kept too many rows more than there were
+    /// True when sampling is over and the runs kept too many rows more than there were
     /// keys; decides once.
     fn runs_do_not_pay(&mut self) -> bool {
-        if self.decided || self.seen < self.probe_rows {
+        if self.decided || self.seen < self.sample_rows {
             return false;
         }
         self.decided = true;
@@ -499,7 +499,8 @@ mod tests {
             .with_config(SessionConfig::new().with_target_partitions(2))
             .with_default_features();
         if rules {
-            state = state.with_physical_optimizer_rules(crate::joins::physical_rules());
+            state = state
+                .with_physical_optimizer_rules(crate::physical::RuleSet::all().optimizer_rules());
         }
         let ctx = SessionContext::new_with_state(state.build());
         let batches: Vec<Vec<RecordBatch>> = parts
@@ -527,10 +528,10 @@ mod tests {
     }
 
     /// The physical plan, the result rows sorted, and the rows into, out of and hashed by the
-    /// run aggregation (if any), probing `probe` rows.
+    /// run aggregation (if any), sampling `sample` rows.
     async fn run(
         df: DataFrame,
-        probe: usize,
+        sample: usize,
     ) -> (String, Vec<String>, Option<(usize, usize, usize)>) {
         let ctx = Arc::new(df.task_ctx());
         let plan = df.create_physical_plan().await.unwrap();
@@ -538,7 +539,7 @@ mod tests {
             .transform_up(|node| {
                 Ok(match node.downcast_ref::<CollapseRunsExec>() {
                     Some(runs) => {
-                        let runs = runs.clone().with_probe_rows(probe);
+                        let runs = runs.clone().with_sample_rows(sample);
                         Transformed::yes(Arc::new(runs) as Arc<dyn ExecutionPlan>)
                     }
                     None => Transformed::no(node),
@@ -680,7 +681,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn partitions_whose_keys_repeat_beyond_their_runs_are_hashed_after_the_probe() {
+    async fn partitions_whose_keys_repeat_beyond_their_runs_are_hashed_after_the_sample() {
         // Two partitions, each 1,000 lines of alternating customers (2 keys, 1,000 runs),
         // then runs of ten.
         let keys: Vec<String> = (0..1000).map(|i| format!("c{i}")).collect();
@@ -695,12 +696,12 @@ mod tests {
         let (_, expected, _) = run(aggregated(lines(two.clone(), false)), 1000).await;
         assert_eq!(result, expected);
         assert_eq!(result.len(), 10);
-        // No probe (as DataFusion reads a threshold of 0): decided after the first batch.
+        // No sample (as DataFusion reads a threshold of 0): decided after the first batch.
         let (_, result, counts) = run(aggregated(lines(two, true)), 0).await;
         assert_eq!(counts, Some((2200, 2 * (100 + 10), 2000)));
         assert_eq!(result, expected);
 
-        // Runs of ten from the start: the probe keeps aggregating runs.
+        // Runs of ten from the start: the sample keeps aggregating runs.
         let part = vec![batch(&runs, &[Some(1); 100]); 11];
         let two = vec![part.clone(), part];
         let (_, again, counts) = run(aggregated(lines(two.clone(), true)), 1000).await;

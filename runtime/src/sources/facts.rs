@@ -1,11 +1,13 @@
-//! The columns of each file of a table. Files of one table (a directory or a glob) are matched
-//! by column name, never by position: a file may lack a column that others have (a later
-//! monthly export that added one), and reads as missing values there, but every file must
-//! have the table's required columns.
+//! What a table's files are before any row is read: the columns of each file (files of one
+//! table are matched by column name, never by position: a file may lack a column that others
+//! have (a later monthly export that added one), and reads as missing values there, but every
+//! file must have the table's required columns), their row counts, and what the statistics of
+//! Parquet transaction files prove about every line.
 
-use crate::config::{FileFormat, Project, TX_REQUIRED, TableConfig};
+use super::discovery::{Kind, csv_delimiter, locate, shown_path};
 use crate::error::RuntimeError;
-use crate::sources::Kind;
+use crate::project::config::{FileFormat, Project, TX_REQUIRED, TableConfig};
+use segql_compiler::DataFacts;
 use std::path::{Path, PathBuf};
 
 /// A table's files grouped by their columns (the same names in the same order), each group in
@@ -106,7 +108,7 @@ pub(crate) fn layout(
     }
     let mut groups: Vec<(Vec<String>, Vec<PathBuf>)> = Vec::new();
     for f in files {
-        let delimiter = crate::sources::csv_delimiter(cfg, f);
+        let delimiter = csv_delimiter(cfg, f);
         // A file whose columns cannot be read joins the first group: reading it reports why.
         let cols = match columns_of(f, format, delimiter) {
             Some(c) => c,
@@ -120,7 +122,7 @@ pub(crate) fn layout(
             None => groups.push((cols, vec![f.clone()])),
         }
     }
-    let shown = |f: &Path| crate::probe::shown_path(project, cfg, files, f);
+    let shown = |f: &Path| shown_path(project, cfg, files, f);
     for (column, canonical) in required(cfg, kind) {
         let Some((with, with_files)) = groups.iter().find(|(c, _)| c.contains(&column)) else {
             continue;
@@ -162,5 +164,82 @@ pub(crate) fn rows_of(file: &Path, format: FileFormat, delimiter: u8) -> u64 {
                 .and_then(|f| ParquetMetaDataReader::new().parse_and_finish(&f).ok())
                 .map_or(0, |m| m.file_metadata().num_rows().max(0) as u64)
         }
+    }
+}
+
+/// A table's files grouped by their columns, and their format.
+pub(crate) fn table_layout(
+    project: &Project,
+    cfg: &TableConfig,
+    kind: Kind,
+) -> Result<(Layout, FileFormat), RuntimeError> {
+    let (files, format) = locate(project, cfg, kind)?;
+    Ok((layout(project, cfg, kind, &files, format)?, format))
+}
+
+/// What the footers of Parquet transaction files prove about every line: ids present (no
+/// NULL, no empty text) and the range of dates (no NULL). Only Parquet files, only statistics
+/// that are exact for the normalized column (a text id, an integer id, a Date32 date); CSV
+/// files and anything unknown prove nothing.
+pub(crate) fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFacts {
+    use datafusion::parquet::file::metadata::ParquetMetaDataReader;
+    use datafusion::parquet::file::statistics::Statistics;
+    let mapped = |canonical| cfg.mapped(canonical).unwrap_or(canonical);
+    let (id_col, ts_col) = (mapped("customer_id"), mapped("ts"));
+    let mut ids_present = true;
+    let mut dates: Option<(i32, i32)> = None;
+    let mut dates_known = true;
+    for f in files {
+        // A footer that cannot be read proves nothing; reading the data reports the error.
+        let Ok(file) = std::fs::File::open(f) else {
+            return DataFacts::default();
+        };
+        let Ok(meta) = ParquetMetaDataReader::new().parse_and_finish(&file) else {
+            return DataFacts::default();
+        };
+        let schema = meta.file_metadata().schema_descr();
+        let leaf = |name: &str| {
+            (0..schema.num_columns()).find(|&i| schema.column(i).path().string() == name)
+        };
+        let (id_i, ts_i) = (leaf(id_col), leaf(ts_col));
+        let ts_is_date = ts_i.is_some_and(|i| {
+            matches!(
+                schema.column(i).logical_type_ref(),
+                Some(datafusion::parquet::basic::LogicalType::Date)
+            )
+        });
+        for rg in meta.row_groups() {
+            let stats = |i: Option<usize>| i.and_then(|i| rg.column(i).statistics());
+            ids_present &= match stats(id_i) {
+                Some(s) if s.null_count_opt() == Some(0) => match s {
+                    Statistics::ByteArray(b) => b.min_opt().is_some_and(|m| !m.data().is_empty()),
+                    Statistics::Int32(_) | Statistics::Int64(_) => true,
+                    _ => false,
+                },
+                _ => false,
+            };
+            match stats(ts_i) {
+                Some(Statistics::Int32(d)) if ts_is_date && d.null_count_opt() == Some(0) => {
+                    if rg.num_rows() == 0 {
+                        continue;
+                    }
+                    match (d.min_opt(), d.max_opt()) {
+                        (Some(&lo), Some(&hi)) if d.min_is_exact() && d.max_is_exact() => {
+                            dates = Some(dates.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+                        }
+                        _ => dates_known = false,
+                    }
+                }
+                _ => dates_known = false,
+            }
+        }
+    }
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    let day = |d: i32| epoch.checked_add_signed(chrono::Duration::days(d.into()));
+    DataFacts {
+        ids_present,
+        dates: dates
+            .filter(|_| dates_known)
+            .and_then(|(lo, hi)| Some((day(lo)?, day(hi)?))),
     }
 }

@@ -1,9 +1,12 @@
 //! The engine: a DataFusion session over a project's tables, with the catalog segments are
-//! compiled against.
+//! compiled against, configured with segql's physical rules (`physical/`).
 
-use crate::config::Project;
+pub mod rhythms;
+
 use crate::error::RuntimeError;
-use crate::sources::{Kind, Tables, load_tables};
+use crate::physical::{Rule, RuleSet, read_once};
+use crate::project::Project;
+use crate::sources::{Kind, Tables, load_tables, probe};
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, Date32Array};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -29,11 +32,18 @@ pub struct EngineOptions {
     /// [`Engine::compile`] needs them, instead of when the engine opens (see
     /// [`crate::sources::load_tables`] for when they are read at once anyway).
     pub tables_when_needed: bool,
+    /// segql physical rules not to apply, by name as typed (`collect_build_side`, with or
+    /// without the `segql_` prefix; see [`crate::physical::Rule::named`]).
+    pub disabled_rules: Vec<String>,
+    /// Plans of DataFusion's own nodes and segql's UDFs only: no segql physical rule and no
+    /// in-memory rewrite (for engines that run DataFusion plans elsewhere).
+    pub portable: bool,
 }
 
 /// A session over one project.
 pub struct Engine {
     ctx: SessionContext,
+    rules: RuleSet,
     /// The project.
     pub project: Project,
     /// The normalized tables.
@@ -50,6 +60,7 @@ impl Engine {
         options: EngineOptions,
         need_as_of: bool,
     ) -> Result<Engine, RuntimeError> {
+        let rules = RuleSet::from_options(&options.disabled_rules, options.portable)?;
         // DataFusion's own settings can be tuned with `DATAFUSION_*` environment variables
         // (e.g. `DATAFUSION_EXECUTION_BATCH_SIZE`); the command line's options win.
         let mut config = SessionConfig::from_env().map_err(|e| RuntimeError::Usage {
@@ -67,22 +78,18 @@ impl Engine {
         let runtime = runtime
             .build_arc()
             .map_err(|e| RuntimeError::data("setting up the memory limit", e))?;
-        // segql's plans get three physical rules of their own (`joins.rs`: collected join
-        // sides; `rollup.rs`: the receipt roll-up; `runs.rs`: run aggregation).
+        // segql's physical rules that are on (`physical/`).
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
-            .with_physical_optimizer_rules(crate::joins::physical_rules())
+            .with_physical_optimizer_rules(rules.optimizer_rules())
             .build();
         let ctx = SessionContext::new_with_state(state);
         for f in segql_compiler::udf::all() {
             ctx.register_udf(f);
         }
-        let tables = match load_tables(&ctx, &project, options.tables_when_needed).await {
-            Ok(t) => t,
-            Err(e) => return Err(crate::probe::explain_load(&project, e, &Kind::ALL).await),
-        };
+        let tables = load_tables(&ctx, &project, options.tables_when_needed).await?;
         let as_of = match options.as_of.or(project.as_of()) {
             Some(d) => d,
             // The latest date, from the files' statistics when they prove it.
@@ -95,7 +102,7 @@ impl Engine {
                     Ok(d) => d,
                     Err(e) => {
                         let tx = [Kind::Transactions];
-                        return Err(crate::probe::explain(&project, e, &tx).await);
+                        return Err(probe::explain(&project, e, &tx).await);
                     }
                 },
             },
@@ -109,6 +116,7 @@ impl Engine {
         set_tables(&mut catalog, &tables);
         let mut engine = Engine {
             ctx,
+            rules,
             project,
             tables,
             catalog,
@@ -116,7 +124,7 @@ impl Engine {
         let derived = engine.project.derived_partners();
         if need_as_of && !derived.is_empty() {
             // Partners with `derive = true`: thresholds from their purchase gaps, unless set.
-            let rhythms = crate::thresholds::partner_rhythms(&engine, &derived).await?;
+            let rhythms = rhythms::partner_rhythms(&engine, &derived).await?;
             for r in rhythms {
                 let set = engine
                     .project
@@ -181,11 +189,7 @@ impl Engine {
     /// Reads the tables in `wanted` that are still unread; `tables.unread` names them all.
     /// A failure is explained by probing those tables' files.
     pub async fn read(&mut self, wanted: Wanted) -> Result<(), RuntimeError> {
-        let reading = crate::sources::kinds_of(self.tables.unread_of(wanted));
-        let read = crate::sources::read_unread(&self.ctx, &self.project, &mut self.tables, wanted);
-        if let Err(e) = read.await {
-            return Err(crate::probe::explain_load(&self.project, e, &reading).await);
-        }
+        crate::sources::read_unread(&self.ctx, &self.project, &mut self.tables, wanted).await?;
         self.catalog.transactions = self.tables.transactions.clone();
         set_tables(&mut self.catalog, &self.tables);
         Ok(())
@@ -196,25 +200,31 @@ impl Engine {
         &self.ctx
     }
 
+    /// The segql physical rules the engine applies.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
     /// The physical plan of `plan`: DataFusion's optimizer and planner, with the CSV tables
-    /// the plan scans more than once read once (`shared.rs`). Reading those is the only
-    /// work done before the plan runs; its errors are explained like the run's.
+    /// the plan scans more than once read once when that rule is on
+    /// (`physical/read_once.rs`). Reading those is the only work done before the plan runs;
+    /// its errors are explained like the run's.
     pub async fn physical(
         &self,
         plan: &LogicalPlan,
     ) -> Result<Arc<dyn ExecutionPlan>, RuntimeError> {
         let state = self.ctx.state();
-        let optimized = self.optimize(plan)?;
-        let budget = crate::shared::budget(&state);
-        let optimized = match crate::shared::read_once(&state, optimized, budget).await {
-            Ok(p) => p,
-            Err(e) => {
-                let e = RuntimeError::data("running the query", e);
-                return Err(
-                    crate::probe::explain(&self.project, e, &self.tables.read_kinds()).await,
-                );
-            }
-        };
+        let mut optimized = self.optimize(plan)?;
+        if self.rules.is_on(Rule::ReadOnce) {
+            let budget = read_once::budget(&state);
+            optimized = match read_once::read_once(&state, optimized, budget).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let e = RuntimeError::data("running the query", e);
+                    return Err(probe::explain(&self.project, e, &self.tables.read_kinds()).await);
+                }
+            };
+        }
         state
             .query_planner()
             .create_physical_plan(&optimized, &state)
@@ -302,7 +312,7 @@ impl Engine {
             Ok(b) => Ok(b),
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
-                Err(crate::probe::explain(&self.project, e, &self.tables.read_kinds()).await)
+                Err(probe::explain(&self.project, e, &self.tables.read_kinds()).await)
             }
         }
     }
@@ -322,9 +332,7 @@ impl Engine {
             Ok(s) => s,
             Err(e) => {
                 let e = RuntimeError::data("running the query", e);
-                return Err(
-                    crate::probe::explain(&self.project, e, &self.tables.read_kinds()).await,
-                );
+                return Err(probe::explain(&self.project, e, &self.tables.read_kinds()).await);
             }
         };
         let schema = stream.schema();
@@ -335,8 +343,8 @@ impl Engine {
             let kinds = kinds.clone();
             async move {
                 match item {
-                    Err(e) if crate::probe::worth_probing(&e.to_string()) => {
-                        match crate::probe::find_unreadable(&project, &kinds).await {
+                    Err(e) if probe::worth_probing(&e.to_string()) => {
+                        match probe::find_unreadable(&project, &kinds).await {
                             Err(found) => Err(DataFusionError::External(Box::new(found))),
                             Ok(()) => Err(e),
                         }

@@ -1,6 +1,7 @@
-//! The cached per-customer profile: the metrics most segments need, computed once per as-of
-//! date into an in-memory table, so interactive queries that read only profiled values are
-//! answered without rescanning the transactions.
+//! The REPL's customer cache: the per-customer profile (the compiler's `Profile`) of the
+//! metrics most segments need, computed once per as-of date into an in-memory table, so
+//! interactive queries that read only profiled values are answered without rescanning the
+//! transactions.
 //!
 //! Cached: `recency`, `frequency`, `monetary`, `avg_check`, `tenure`, `first_purchase`,
 //! `last_purchase`, `items` (when quantity is mapped), `lifecycle`, `recency`/`frequency`/
@@ -86,8 +87,8 @@ pub struct Totals {
     pub purchases: i64,
 }
 
-/// A profile held in memory.
-pub struct CachedProfile {
+/// The customer cache: a profile of every customer held in memory.
+pub struct CustomerCache {
     /// The profile over the in-memory table.
     pub profile: PerCustomer,
     /// Totals of the base.
@@ -127,9 +128,9 @@ fn frequency() -> Value {
     })
 }
 
-impl CachedProfile {
+impl CustomerCache {
     /// Computes the profile of every customer and keeps it in memory.
-    pub async fn build(engine: &Engine) -> Result<CachedProfile, RuntimeError> {
+    pub async fn build(engine: &Engine) -> Result<CustomerCache, RuntimeError> {
         let start = Instant::now();
         let values = cached_values(engine);
         let built = PerCustomer::build(&engine.catalog, &values, true)
@@ -156,7 +157,7 @@ impl CachedProfile {
         let profile = PerCustomer::over(plan, built.names, engine.catalog.as_of);
         let totals = totals(engine, &profile, profile.plan.clone()).await?;
         let values = completion_values(engine).await?;
-        Ok(CachedProfile {
+        Ok(CustomerCache {
             profile,
             totals,
             build_time: start.elapsed(),

@@ -1,5 +1,6 @@
 //! Data-driven lifecycle thresholds: a partner's own purchase rhythm, from the gaps between
-//! its customers' consecutive purchase days.
+//! its customers' consecutive purchase days. The engine derives partners' thresholds from
+//! it as it opens; the `lifecycle-thresholds` report prints it (`cli/reports.rs`).
 //!
 //! For each partner, every customer's consecutive purchase days there (up to the as-of date)
 //! give gaps in days. The suggested thresholds are: `at_risk_days` = the 80th percentile of
@@ -7,7 +8,7 @@
 //! "breaking point": past it, a customer is probably leaving), `lost_days` = twice that.
 //! Percentiles are nearest-rank: the smallest gap with at least p% of the gaps at or below it.
 
-use crate::engine::Engine;
+use super::Engine;
 use crate::error::RuntimeError;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{DataType, Int64Type};

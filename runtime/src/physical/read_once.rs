@@ -1,4 +1,5 @@
-//! CSV tables a plan scans more than once, parsed once.
+//! The rewrite `read_once`: CSV tables a plan scans more than once, parsed once (a logical
+//! rewrite of the optimized plan, applied by the engine before planning).
 //!
 //! A segment with an attribute condition reads the customers table twice: once for the key
 //! set of customers meeting the condition (before the aggregation) and once for the

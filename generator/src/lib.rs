@@ -4,10 +4,13 @@
 //!
 //! The same seed and size give the same rows on every machine: each customer draws from its
 //! own ChaCha8 stream seeded by (seed, customer number).
+//!
+//! A crate of its own (`segql demo`, the benchmarks), so the runtime library does not depend
+//! on `rand`; it writes files with the runtime's output writers.
 
-use crate::config::FileFormat;
-use crate::error::RuntimeError;
-use crate::output::AtomicFile;
+// Errors are the runtime's diagnostics, large values built only on the failure path.
+#![allow(clippy::result_large_err)]
+
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, StringBuilder,
@@ -16,6 +19,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use segql_runtime::RuntimeError;
+use segql_runtime::datafusion;
+use segql_runtime::output::AtomicFile;
+use segql_runtime::project::FileFormat;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
