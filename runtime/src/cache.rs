@@ -1,4 +1,4 @@
-//! The REPL's customer cache: the per-customer profile (the compiler's `Profile`) of the
+//! The REPL's customer cache: the per-customer table (the compiler's `PerCustomer`) of the
 //! metrics most segments need, computed once per as-of date into an in-memory table, so
 //! interactive queries that read only profiled values are answered without rescanning the
 //! transactions.
@@ -89,8 +89,8 @@ pub struct Totals {
 
 /// The customer cache: a profile of every customer held in memory.
 pub struct CustomerCache {
-    /// The profile over the in-memory table.
-    pub profile: PerCustomer,
+    /// The per-customer table over the in-memory copy.
+    pub table: PerCustomer,
     /// Totals of the base.
     pub totals: Totals,
     /// How long building it took.
@@ -154,11 +154,11 @@ impl CustomerCache {
         let plan = LogicalPlanBuilder::scan("profile", provider_as_source(Arc::new(table)), None)
             .and_then(|b| b.build())
             .map_err(|e| RuntimeError::data("caching the profile", e))?;
-        let profile = PerCustomer::over(plan, built.names, engine.catalog.as_of);
-        let totals = totals(engine, &profile, profile.plan.clone()).await?;
+        let table = PerCustomer::over(plan, built.names, engine.catalog.as_of);
+        let totals = totals(engine, &table, table.plan.clone()).await?;
         let values = completion_values(engine).await?;
         Ok(CustomerCache {
-            profile,
+            table,
             totals,
             build_time: start.elapsed(),
             values,
@@ -173,12 +173,12 @@ impl CustomerCache {
         preview_rows: usize,
     ) -> Result<Answer, RuntimeError> {
         let start = Instant::now();
-        let (profile, from_cache) = self.profile_for(engine, pred)?;
-        let filtered = profile
+        let (table, from_cache) = self.table_for(engine, pred)?;
+        let filtered = table
             .filtered(pred)
             .map_err(|e| RuntimeError::data("planning the query", e))?;
-        let totals = totals(engine, &profile, filtered).await?;
-        let members = profile
+        let totals = totals(engine, &table, filtered).await?;
+        let members = table
             .members(pred)
             .and_then(|q| q.plan.clone().pipe_sort_limit(preview_rows))
             .map_err(|e| RuntimeError::data("planning the query", e))?;
@@ -197,13 +197,13 @@ impl CustomerCache {
 
     /// The profile that answers `pred`: the cached one, or one built for it from transactions
     /// (with monetary and frequency for the summary).
-    pub fn profile_for(
+    pub fn table_for(
         &self,
         engine: &Engine,
         pred: &Pred,
     ) -> Result<(PerCustomer, bool), RuntimeError> {
-        if self.profile.covers(pred) {
-            return Ok((self.profile.clone(), true));
+        if self.table.covers(pred) {
+            return Ok((self.table.clone(), true));
         }
         let mut values = pred.values();
         for v in [monetary(), frequency()] {
@@ -292,10 +292,10 @@ fn split(batches: Vec<RecordBatch>, n: usize) -> Vec<Vec<RecordBatch>> {
 /// Customers, revenue and purchases of the rows of `plan` (a filtered profile).
 async fn totals(
     engine: &Engine,
-    profile: &PerCustomer,
+    table: &PerCustomer,
     plan: LogicalPlan,
 ) -> Result<Totals, RuntimeError> {
-    let col = |v: Value| -> Expr { profile.column(&v).map(ident).unwrap_or_else(|| lit(0i64)) };
+    let col = |v: Value| -> Expr { table.column(&v).map(ident).unwrap_or_else(|| lit(0i64)) };
     let agg = LogicalPlanBuilder::from(plan)
         .aggregate(
             Vec::<Expr>::new(),

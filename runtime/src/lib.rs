@@ -7,10 +7,10 @@
 //! reports (check --data, values that occur nowhere) and the REPL's cache sit on top.
 //! ```
 //!
-//! Dependencies point one way: `sources` reads what `project` configures; `physical` depends
-//! on neither; `engine` uses all three; `reports` and `cache` use the engine and `sources`;
-//! `error` and `output` serve all (and `project::inputs` expands the tables' paths with
-//! `sources::discovery`).
+//! Dependencies point one way: `sources` reads what `project` configures; `inputs` (the files
+//! a command reads, which no output may replace) expands the tables' paths with `sources`;
+//! `physical` depends on neither; `engine` uses them; `reports` and `cache` use the engine
+//! and `sources`; `error` and `output` serve all.
 
 // Diagnostics carry their source text and spans, so error values are large; they are
 // built only on the (cold) failure path, where their size does not matter.
@@ -19,6 +19,7 @@
 pub mod cache;
 pub mod engine;
 pub mod error;
+pub mod inputs;
 pub mod output;
 pub mod physical;
 pub mod project;
@@ -28,8 +29,9 @@ pub mod sources;
 pub use datafusion;
 pub use engine::{Engine, EngineOptions, segql_settings};
 pub use error::RuntimeError;
+pub use inputs::Inputs;
 pub use output::Format;
-pub use project::{Inputs, Project};
+pub use project::Project;
 
 /// Helpers for the crate's unit tests.
 #[cfg(test)]

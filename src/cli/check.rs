@@ -2,7 +2,7 @@
 //! data itself read through.
 
 use super::args::DataArgs;
-use super::print_out;
+use super::out::print_out;
 use clap::Args;
 use miette::{Report, Result};
 use segql_compiler::ir::Segment;

@@ -4,16 +4,11 @@
 //! [`stages`], over the engine that [`args::DataArgs`] opens.
 
 use clap::{Parser, Subcommand};
-use miette::{IntoDiagnostic, Result};
-use std::path::Path;
+use miette::Result;
 use std::process::ExitCode;
 
-/// `println!` through [`print_out`]: a reader that went away ends the output quietly.
-macro_rules! outln {
-    ($($arg:tt)*) => {
-        $crate::cli::print_out(&format!("{}\n", format_args!($($arg)*)))?
-    };
-}
+#[macro_use]
+mod out;
 
 mod args;
 mod check;
@@ -68,23 +63,5 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Transitions(a) => reports::transitions(a).await,
         Command::Flows(a) => reports::flows(a).await,
         Command::LifecycleThresholds(a) => reports::thresholds(a).await,
-    }
-}
-
-/// Prints to standard output; a reader that went away (`segql ... | head`) is no error.
-fn print_out(text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).into_diagnostic(),
-        _ => Ok(()),
-    }
-}
-
-/// Writes `text` to `out` (atomically), else to standard output.
-fn write_text(out: Option<&Path>, text: &str) -> Result<()> {
-    match out {
-        None => print_out(text),
-        Some(p) => Ok(segql_runtime::output::write_text(Some(p), text)?),
     }
 }

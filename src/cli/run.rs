@@ -1,8 +1,8 @@
 //! `segql run`: who is in the segments, or how many.
 
 use super::args::{DataArgs, OutputArgs};
+use super::out::write_text;
 use super::stages::{compile_err, load_guarded, lower_many, lower_one, select, write_batch};
-use super::write_text;
 use clap::Args;
 use miette::{IntoDiagnostic, Result};
 use segql_compiler::Query;

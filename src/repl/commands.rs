@@ -1,7 +1,7 @@
 //! The `:` commands of the REPL: help, schema, segments, load, explain, as-of, show, timing,
 //! export and the reports (`:profile`, `:transitions`, `:flows`).
 
-use super::{Control, Session, build_cache, render};
+use super::session::{Control, Session, build_cache, render};
 use crate::render::{people_table, transitions_matrix};
 use miette::Report;
 use segql_compiler::ir::MetricKind;
@@ -105,7 +105,7 @@ impl Session {
                 Some((_, _, pred)) => {
                     let plan = self
                         .cache
-                        .profile_for(&self.engine, pred)
+                        .table_for(&self.engine, pred)
                         .and_then(|(p, _)| {
                             p.members(pred)
                                 .and_then(|q| q.sorted())
@@ -305,7 +305,7 @@ impl Session {
             return writeln!(out, "{}", render(e));
         }
         let r = async {
-            let (p, _) = self.cache.profile_for(&self.engine, pred)?;
+            let (p, _) = self.cache.table_for(&self.engine, pred)?;
             let plan = p
                 .members(pred)
                 .and_then(|q| q.sorted())

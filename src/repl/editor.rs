@@ -3,7 +3,7 @@
 //! grammar's lexer ([`segql_grammar::lex`]).
 
 use super::commands::COMMANDS;
-use super::{Control, Session, Words};
+use super::session::{Control, Session, Words};
 use miette::Report;
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;

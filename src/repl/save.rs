@@ -1,7 +1,7 @@
 //! `:save NAME [FILE]`: a session's segment written into a segment file, with the imports and
 //! definitions it needs, checked as `segql check` would before a byte is written.
 
-use super::{Session, render};
+use super::session::{Session, render};
 use segql_runtime::RuntimeError;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -207,22 +207,22 @@ impl Session {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let probe = tempfile::Builder::new()
+        let trial = tempfile::Builder::new()
             .prefix(".segql-check-")
             .suffix(".seg")
             .tempfile_in(dir)
             .map_err(|e| format!("cannot write beside {}: {e}; ", file.display()))?;
-        std::fs::write(probe.path(), text).map_err(|e| format!("{e}; "))?;
+        std::fs::write(trial.path(), text).map_err(|e| format!("{e}; "))?;
         let mut program = segql_compiler::Program::new(self.root.as_deref());
-        // Messages name the file, never the probe.
+        // Messages name the file, never the trial copy.
         let named = |e: String| {
             e.replace(
-                &probe.path().display().to_string(),
+                &trial.path().display().to_string(),
                 &file.display().to_string(),
             )
         };
         program
-            .load_file(probe.path())
+            .load_file(trial.path())
             .map_err(|e| named(format!("{}\n", render(e))))?;
         let errors = segql_compiler::check_all(&program, &self.engine.catalog);
         match errors.into_iter().next() {

@@ -53,3 +53,50 @@ fn explain_stages_keep_their_names() {
     );
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Inside `src/cli/` and `src/repl/`, a file uses only the sibling files listed before it, so
+/// the binary's files form no circle (`mod.rs` declares and re-exports; the macro `outln!`
+/// names its own file).
+#[test]
+fn the_binarys_files_use_each_other_one_way() {
+    let orders: [(&str, &[&str]); 2] = [
+        (
+            "src/cli",
+            &[
+                "out",
+                "args",
+                "stages",
+                "run",
+                "check",
+                "explain",
+                "reports",
+                "demo",
+                "interactive",
+            ],
+        ),
+        (
+            "src/repl",
+            &["session", "save", "commands", "input", "editor"],
+        ),
+    ];
+    for (dir, order) in orders {
+        for (path, text) in sources(dir) {
+            let file = Path::new(&path).file_stem().unwrap().to_string_lossy();
+            if file == "mod" {
+                continue;
+            }
+            let at = order
+                .iter()
+                .position(|f| *f == file)
+                .unwrap_or_else(|| panic!("{path}: add it to this test's order"));
+            for (i, sibling) in order.iter().enumerate() {
+                let used = text.contains(&format!("super::{sibling}"))
+                    || (*sibling != file && text.contains(&format!("::cli::{sibling}::")));
+                assert!(
+                    !used || i < at,
+                    "{path} uses `{sibling}`, which comes after it"
+                );
+            }
+        }
+    }
+}

@@ -3,11 +3,11 @@
 //! - `corpus`: the golden corpus, one file per case under `tests/cases/`.
 //! - `cli`, `repl`: the command line and the REPL, end to end.
 //! - `diagnostics`: rendered errors of the compiler, golden.
-//! - `layout`: the binary's files import in one direction.
+//! - `layout`: the REPL and the command line never import each other.
 //! - `bad_data`: bad data, project files and paths get a clear error and lose nothing.
 //! - `plans`: the shape of compiled plans and the example project's plans, golden.
 //! - `reference`: compiled results against the reference evaluator on generated data.
-//! - `mutations`: every condition of a segment matters to its result.
+//! - `mutations`: random and mutated segment text never panics parse, resolve or plan.
 
 // Diagnostics carry their source text and spans, so error values are large.
 #![allow(clippy::result_large_err)]

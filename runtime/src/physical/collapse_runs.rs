@@ -12,7 +12,7 @@
 //! is merged there: the result is the same whatever the order of the rows.
 //!
 //! The runs pay only when they are long enough. A partition decides once, after as many rows
-//! as DataFusion probes before skipping a partial aggregation (100,000 by default): if its
+//! as DataFusion samples before skipping a partial aggregation (100,000 by default): if its
 //! runs kept more rows than there were distinct keys by more than [`RUNS_BEYOND_KEYS`] of
 //! the rows (keys that repeat, but not next to each other), the rest of the partition goes
 //! through DataFusion's own partial aggregation, as without the rule. Where keys hardly
@@ -63,7 +63,7 @@ use std::task::{Context, Poll};
 /// aggregation), so runs break even at (25 - 10) / 60 = 0.25.
 pub const RUNS_BEYOND_KEYS: f64 = 0.25;
 
-/// Sampling stops after this many rows even if the session probes longer, so the set of key
+/// Sampling stops after this many rows even if the session samples longer, so the set of key
 /// hashes stays small.
 const SAMPLE_AT_MOST: usize = 1 << 20;
 
@@ -125,8 +125,8 @@ pub struct CollapseRunsExec {
 
 impl CollapseRunsExec {
     /// Aggregates runs in place of `agg`, a partial aggregation, deciding whether runs pay
-    /// after as many rows as the session probes before skipping a partial aggregation
-    /// (`skip_partial_aggregation_probe_rows_threshold`, at most 2^20).
+    /// after as many rows as the session samples before skipping a partial aggregation
+    /// (`skip_partial_aggregation_probe_rows_threshold`, at most `SAMPLE_AT_MOST`).
     pub fn new(agg: Arc<AggregateExec>) -> Self {
         // The partial aggregation's partitioning and (no) ordering; it emits at the end of
         // its input, this operator batch by batch until it hands over to hashing.

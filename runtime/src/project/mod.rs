@@ -1,8 +1,5 @@
-//! The project: the project file `segql.toml` ([`config`]) and the files a command reads,
-//! which no output may replace ([`inputs`]).
+//! The project: the project file `segql.toml` ([`config`]).
 
 pub mod config;
-pub mod inputs;
 
 pub use config::{FileFormat, Project, TableConfig};
-pub use inputs::Inputs;

@@ -6,4 +6,5 @@ pub mod datacheck;
 pub mod flows;
 pub mod literals;
 pub mod segment_profile;
+pub mod thresholds;
 pub mod transitions;

@@ -7,8 +7,8 @@
 //! are. An output that does not exist yet is refused too when a table's directory or glob
 //! would read it on the next run, and two outputs of one command may not name one file.
 
-use super::config::{Project, TableConfig};
 use crate::error::RuntimeError;
+use crate::project::{Project, TableConfig};
 use std::path::{Path, PathBuf};
 
 /// A file's identity: device and inode (links followed).
