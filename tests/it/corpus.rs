@@ -222,7 +222,7 @@ fn every_case_of_the_corpus_gives_its_recorded_results() {
                                 failed.push(format!(
                                     "{}:\n{}",
                                     path.display(),
-                                    line_diff(&before, &now)
+                                    similar::TextDiff::from_lines(&before, &now).unified_diff()
                                 ));
                             }
                         }
@@ -243,23 +243,4 @@ fn every_case_of_the_corpus_gives_its_recorded_results() {
         failed.len(),
         failed.join("\n")
     );
-}
-
-/// The lines of `before` missing from `now` (`-`) and the lines of `now` not in `before`
-/// (`+`), in order: enough to see what changed in a short file.
-fn line_diff(before: &str, now: &str) -> String {
-    let old: Vec<&str> = before.lines().collect();
-    let new: Vec<&str> = now.lines().collect();
-    let mut out = String::new();
-    for l in &old {
-        if !new.contains(l) {
-            out.push_str(&format!("- {l}\n"));
-        }
-    }
-    for l in &new {
-        if !old.contains(l) {
-            out.push_str(&format!("+ {l}\n"));
-        }
-    }
-    out
 }
