@@ -80,6 +80,14 @@ pub fn fixture(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// The files under the crate matching `pattern` (e.g. `tests/cases/**/*.case`), sorted.
+pub fn files_matching(pattern: &str) -> Vec<PathBuf> {
+    let pattern = format!("{}/{pattern}", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = glob::glob(&pattern).unwrap().map(|p| p.unwrap()).collect();
+    files.sort();
+    files
+}
+
 /// The example project's directory.
 pub fn example_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/coalition")

@@ -6,21 +6,15 @@ use std::process::Command;
 
 /// The text of every `.rs` file under `dir` (relative to the crate), with its path.
 fn sources(dir: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut todo = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                out.push((
-                    p.display().to_string(),
-                    std::fs::read_to_string(&p).unwrap(),
-                ));
-            }
-        }
-    }
+    let out: Vec<(String, String)> = crate::common::files_matching(&format!("{dir}/**/*.rs"))
+        .into_iter()
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect();
     assert!(!out.is_empty(), "no sources in {dir}");
     out
 }
