@@ -1,10 +1,11 @@
-"""Side-by-side benchmark: segql against hand-written DataFusion SQL and DuckDB.
+"""Side-by-side benchmark: segql against hand-written DataFusion SQL and DuckDB, over the
+shape matrix of `bench/matrix.toml`.
 
-Run through `bench/run.sh`, which builds the binaries, installs DuckDB and generates the
-data. For every data set and workload it first checks that the three contestants return the
-same members (and, for a campaign, the same control/test groups), then times each one's
-count query RUNS times in fresh processes, and prints one table: medians, ratios and peak
-memory.
+Run through `bench/run.sh`, which builds the binaries and installs DuckDB. For every cell it
+generates the data set once (`segql demo` with the cell's shape), then for each workload
+first checks that the three contestants return the same members (for a campaign, the same
+control/test groups; for a report, the same rows), then times each one RUNS times in fresh
+processes, and prints one table: medians, ratios and peak memory.
 """
 
 import argparse
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,11 +47,15 @@ class Contestants:
         cmd += ["--segment", "bench"]
         return cmd + (["--count", "--format", "csv"] if count else ["--format", "csv"])
 
+    def segql_report_cmd(self, data: Path, args: list[str]) -> list[str]:
+        return [self.segql, *args, "--project", str(data), "--format", "csv"]
+
     def dfsql_cmd(self, data: Path, sql: Path) -> list[str]:
         return [self.dfsql, str(data), str(sql)]
 
-    def duck_cmd(self, data: Path, sql: Path) -> list[str]:
-        return [self.python, str(HERE / "duck.py"), str(data), str(sql)]
+    def duck_cmd(self, data: Path, sql: Path, all_columns: bool = False) -> list[str]:
+        cmd = [self.python, str(HERE / "duck.py"), str(data), str(sql)]
+        return cmd + (["--all-columns"] if all_columns else [])
 
 
 def members_of_segql(stdout: str, campaign: bool) -> list[str]:
@@ -58,12 +64,186 @@ def members_of_segql(stdout: str, campaign: bool) -> list[str]:
     return sorted(",".join(line.split(",")[:keep]) for line in lines)
 
 
-def counted(sql: Path, tmp: Path) -> Path:
+def normalized_rows(lines: list[str], sep: str) -> list[tuple]:
+    """Report rows as comparable tuples: numbers rounded to 2 places, empty fields as None."""
+
+    def field(v: str):
+        v = v.strip()
+        if v in ("", "NULL", "null"):
+            return None
+        try:
+            return round(float(v), 2)
+        except ValueError:
+            return v
+
+    return sorted((tuple(field(f) for f in line.split(sep)) for line in lines if line), key=repr)
+
+
+def expand(sql: str, receipts: bool) -> str:
+    """The SQL of a workload for a data set: `PURCHASES(cond)` counts the purchases (distinct
+    receipts, or lines when the data has no receipt ids) of the lines where `cond` holds;
+    `PURCHASES()` counts all of them."""
+    out, i = [], 0
+    while (j := sql.find("PURCHASES(", i)) >= 0:
+        out.append(sql[i:j])
+        k, depth = j + len("PURCHASES("), 1
+        start = k
+        while depth:
+            depth += {"(": 1, ")": -1}.get(sql[k], 0)
+            k += 1
+        cond = sql[start : k - 1].strip()
+        if receipts:
+            arg = f"CASE WHEN {cond} THEN t.receipt_id END" if cond else "t.receipt_id"
+            out.append(f"count(DISTINCT {arg})")
+        else:
+            out.append(f"count(CASE WHEN {cond} THEN 1 END)" if cond else "count(*)")
+        i = k
+    out.append(sql[i:])
+    return "".join(out)
+
+
+def counted(sql: str, out: Path) -> Path:
     """The count query around a member query."""
-    out = tmp / f"{sql.parent.name}-{sql.stem}-count.sql"
-    body = sql.read_text().strip().rstrip(";")
+    body = sql.strip().rstrip(";")
     out.write_text(f"SELECT count(*) FROM (\n{body}\n) AS members\n")
     return out
+
+
+PROJECT = """# The benchmark's project file (written by bench/bench.py next to the data).
+[transactions]
+path = "transactions.parquet"
+
+[customers]
+path = "customers.{customers_ext}"
+
+[customers.columns]
+customer_id = "id"
+birthday = "dob"
+signup_date = "registered"
+
+[communications]
+path = "communications.csv"
+
+[communications.columns]
+ts = "sent_at"
+"""
+
+
+def data_set(segql: str, root: Path, cell: dict) -> Path:
+    """The directory of a cell's data set, generated on first use (`segql demo`)."""
+    d = root / cell["name"]
+    options = {k: v for k, v in cell.items() if k not in ("name", "workloads")}
+    fmt = options.get("customers_format", "csv")
+    if not (d / "transactions.parquet").exists():
+        cmd = [segql, "demo", "--out", str(d), "--format", "parquet"]
+        for k, v in options.items():
+            flag = "--" + k.replace("_", "-")
+            if k == "receipts":
+                cmd += [] if v else ["--no-receipts"]
+            else:
+                cmd += [flag, str(v)]
+        print(f"== generating {cell['name']}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+        run(cmd)
+    (d / "segql.toml").write_text(PROJECT.format(customers_ext=fmt))
+    return d
+
+
+class Timings:
+    def __init__(self):
+        self.t = {"segql": [], "df": [], "duck": [], "duck_proc": []}
+        self.mem = {"segql": 0, "df": 0, "duck": 0}
+
+    def add(self, who: str, wall: float, rss: int):
+        self.t[who].append(wall)
+        self.mem[who] = max(self.mem[who], rss)
+
+    def medians(self) -> dict:
+        return {k: statistics.median(v) for k, v in self.t.items()}
+
+
+def bench_segment(c, data, w, receipts, tmp, runs):
+    """A segment workload: the same members from all three, then timed count queries."""
+    seg = w / "segment.seg"
+    df_sql = expand((w / "datafusion.sql").read_text(), receipts)
+    # DuckDB runs the same SQL unless the workload has its own dialect's version.
+    duck_file = w / "duckdb.sql" if (w / "duckdb.sql").exists() else w / "datafusion.sql"
+    duck_sql = expand(duck_file.read_text(), receipts)
+    tag = f"{data.name}-{w.name}"
+    df_file, duck_members = tmp / f"{tag}-df.sql", tmp / f"{tag}-duck.sql"
+    df_file.write_text(df_sql)
+    duck_members.write_text(duck_sql)
+    campaign = "campaign" in seg.read_text()
+    # 1. The same members from everyone, before anything is timed.
+    _, _, out, _ = run(c.segql_cmd(data, seg, False))
+    expected = members_of_segql(out, campaign)
+    for name, cmd in [
+        ("DataFusion SQL", c.dfsql_cmd(data, df_file)),
+        ("DuckDB", c.duck_cmd(data, duck_members)),
+    ]:
+        got = sorted(run(cmd)[2].split())
+        if got != expected:
+            only_s = len(set(expected) - set(got))
+            only_o = len(set(got) - set(expected))
+            sys.exit(
+                f"{data.name} {w.name}: {name} disagrees with segql "
+                f"({len(got)} vs {len(expected)} members; {only_s} only in segql, "
+                f"{only_o} only in {name})"
+            )
+    n = len(expected)
+    # 2. Timed count queries, each in a fresh process.
+    df_count = counted(df_sql, tmp / f"{tag}-df-count.sql")
+    duck_count = counted(duck_sql, tmp / f"{tag}-duck-count.sql")
+    t = Timings()
+    for _ in range(runs):
+        wall, rss, out, _ = run(c.segql_cmd(data, seg, True))
+        assert int(out.strip().splitlines()[-1].split(",")[-1]) == n, out
+        t.add("segql", wall, rss)
+        wall, rss, out, _ = run(c.dfsql_cmd(data, df_count))
+        assert int(out.strip()) == n, out
+        t.add("df", wall, rss)
+        wall, rss, out, err = run(c.duck_cmd(data, duck_count))
+        assert int(out.strip()) == n, out
+        t.add("duck", float(err.strip().splitlines()[-1]), rss)
+        t.t["duck_proc"].append(wall)
+    return n, t
+
+
+def bench_report(c, data, w, receipts, tmp, runs):
+    """A report workload (`command`: segql's arguments, one per line): the same rows from
+    all three (numbers to 2 places), then timed runs of the whole report."""
+    args = [a for a in (w / "command").read_text().splitlines() if a and not a.startswith("#")]
+    tag = f"{data.name}-{w.name}"
+    files = {}
+    for dialect in ("datafusion", "duckdb"):
+        src = w / f"{dialect}.sql"
+        if not src.exists():
+            src = w / "datafusion.sql"
+        files[dialect] = tmp / f"{tag}-{dialect}.sql"
+        files[dialect].write_text(expand(src.read_text(), receipts))
+    cmd = c.segql_report_cmd(data, args)
+    _, _, out, _ = run(cmd)
+    expected = normalized_rows(out.strip().splitlines()[1:], ",")
+    for name, other in [
+        ("DataFusion SQL", c.dfsql_cmd(data, files["datafusion"])),
+        ("DuckDB", c.duck_cmd(data, files["duckdb"], all_columns=True)),
+    ]:
+        got = normalized_rows(run(other)[2].strip().splitlines(), "\t")
+        if got != expected:
+            diff = [r for r in expected if r not in got][:3]
+            sys.exit(
+                f"{data.name} {w.name}: {name} disagrees with segql ({len(got)} vs "
+                f"{len(expected)} rows); rows only in segql: {diff}"
+            )
+    t = Timings()
+    for _ in range(runs):
+        wall, rss, _, _ = run(cmd)
+        t.add("segql", wall, rss)
+        wall, rss, _, _ = run(c.dfsql_cmd(data, files["datafusion"]))
+        t.add("df", wall, rss)
+        wall, rss, _, err = run(c.duck_cmd(data, files["duckdb"], all_columns=True))
+        t.add("duck", float(err.strip().splitlines()[-1]), rss)
+        t.t["duck_proc"].append(wall)
+    return len(expected), t
 
 
 def main() -> None:
@@ -72,59 +252,29 @@ def main() -> None:
     ap.add_argument("--datafusion-sql", required=True)
     ap.add_argument("--python", required=True)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--matrix", type=Path, default=HERE / "matrix.toml")
+    ap.add_argument("--data-root", type=Path, required=True, help="where data sets are kept")
+    ap.add_argument("--cells", default="", help="run only cells whose name contains this")
     ap.add_argument("--only", default="", help="run only workloads whose name contains this")
-    ap.add_argument("data", nargs="+", type=Path)
     a = ap.parse_args()
     c = Contestants(a.segql, a.datafusion_sql, a.python)
-    workloads = sorted(p for p in (HERE / "workloads").iterdir() if a.only in p.name)
+    cells = [x for x in tomllib.loads(a.matrix.read_text())["cell"] if a.cells in x["name"]]
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        for data in a.data:
-            for w in workloads:
-                seg, df_sql = w / "segment.seg", w / "datafusion.sql"
-                # DuckDB runs the same SQL unless the workload has its own dialect's version.
-                duck_sql = w / "duckdb.sql" if (w / "duckdb.sql").exists() else df_sql
-                campaign = "campaign" in seg.read_text()
-                # 1. The same members from everyone, before anything is timed.
-                _, _, out, _ = run(c.segql_cmd(data, seg, False))
-                expected = members_of_segql(out, campaign)
-                for name, cmd in [
-                    ("DataFusion SQL", c.dfsql_cmd(data, df_sql)),
-                    ("DuckDB", c.duck_cmd(data, duck_sql)),
-                ]:
-                    got = sorted(run(cmd)[2].split())
-                    if got != expected:
-                        only_s = len(set(expected) - set(got))
-                        only_o = len(set(got) - set(expected))
-                        sys.exit(
-                            f"{data.name} {w.name}: {name} disagrees with segql "
-                            f"({len(got)} vs {len(expected)} members; {only_s} only in segql, "
-                            f"{only_o} only in {name})"
-                        )
-                n = len(expected)
-                # 2. Timed count queries, each in a fresh process.
-                df_count, duck_count = counted(df_sql, tmp), counted(duck_sql, tmp)
-                t = {"segql": [], "df": [], "duck": [], "duck_proc": []}
-                mem = {"segql": 0, "df": 0, "duck": 0}
-                for _ in range(a.runs):
-                    wall, rss, out, _ = run(c.segql_cmd(data, seg, True))
-                    assert int(out.strip().splitlines()[-1].split(",")[-1]) == n, out
-                    t["segql"].append(wall)
-                    mem["segql"] = max(mem["segql"], rss)
-                    wall, rss, out, _ = run(c.dfsql_cmd(data, df_count))
-                    assert int(out.strip()) == n, out
-                    t["df"].append(wall)
-                    mem["df"] = max(mem["df"], rss)
-                    wall, rss, out, err = run(c.duck_cmd(data, duck_count))
-                    assert int(out.strip()) == n, out
-                    t["duck"].append(float(err.strip().splitlines()[-1]))
-                    t["duck_proc"].append(wall)
-                    mem["duck"] = max(mem["duck"], rss)
-                med = {k: statistics.median(v) for k, v in t.items()}
-                rows.append((data.name, w.name, n, med, mem))
+        for cell in cells:
+            data = data_set(a.segql, a.data_root, cell)
+            receipts = cell.get("receipts", True)
+            for name in cell["workloads"]:
+                if a.only not in name:
+                    continue
+                w = HERE / "workloads" / name
+                kind = bench_report if (w / "command").exists() else bench_segment
+                n, t = kind(c, data, w, receipts, tmp, a.runs)
+                med = t.medians()
+                rows.append((data.name, name, n, med, t.mem))
                 print(
-                    f"{data.name:<14} {w.name:<20} {n:>7} members  segql {med['segql']:.3f} s  "
+                    f"{data.name:<36} {name:<20} {n:>7} rows  segql {med['segql']:.3f} s  "
                     f"DataFusion SQL {med['df']:.3f} s  DuckDB {med['duck']:.3f} s",
                     file=sys.stderr,
                     flush=True,
@@ -138,16 +288,34 @@ def print_table(rows, runs: int) -> None:
         f"process, and the whole process in brackets). Peak RSS in MB.\n"
     )
     head = (
-        "| data | workload | members | segql | DataFusion SQL | DuckDB | segql/DuckDB "
-        "| segql/DF-SQL | peak MB segql / DF-SQL / DuckDB |"
+        "| data | workload | rows | segql | DataFusion SQL | DuckDB | segql/DuckDB "
+        "(whole process) | segql/DF-SQL | peak MB segql / DF-SQL / DuckDB |"
     )
     print(head)
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    ratios, procs, dfs, mems = [], [], [], []
     for data, w, n, med, mem in rows:
+        r, rp, rd = (
+            med["segql"] / med["duck"],
+            med["segql"] / med["duck_proc"],
+            med["segql"] / med["df"],
+        )
+        ratios.append(r)
+        procs.append(rp)
+        dfs.append(rd)
+        mems.append(mem["segql"] <= mem["duck"])
         print(
             f"| {data} | {w} | {n} | {med['segql']:.3f} | {med['df']:.3f} | "
-            f"{med['duck']:.3f} ({med['duck_proc']:.3f}) | {med['segql'] / med['duck']:.2f} | "
-            f"{med['segql'] / med['df']:.2f} | {mem['segql']} / {mem['df']} / {mem['duck']} |"
+            f"{med['duck']:.3f} ({med['duck_proc']:.3f}) | {r:.2f} ({rp:.2f}) | "
+            f"{rd:.2f} | {mem['segql']} / {mem['df']} / {mem['duck']} |"
+        )
+    if rows:
+        print(
+            f"\nsegql/DuckDB: median {statistics.median(ratios):.2f}, worst {max(ratios):.2f}, "
+            f"{sum(r > 1.0 for r in ratios)} of {len(rows)} over 1.0 (whole process: median "
+            f"{statistics.median(procs):.2f}, worst {max(procs):.2f}); segql/DF-SQL: worst "
+            f"{max(dfs):.2f}, {sum(r > 1.05 for r in dfs)} over 1.05; peak memory at or under "
+            f"DuckDB's in {sum(mems)} of {len(rows)}."
         )
 
 

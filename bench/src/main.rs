@@ -5,9 +5,9 @@
 //! ```sh
 //! datafusion-sql DATA_DIR QUERY.sql
 //! ```
-//! `DATA_DIR` holds `transactions.parquet`, `customers.csv` and `communications.csv`
-//! (as written by `segql demo`); they are registered as the tables `transactions`,
-//! `customers` and `communications`. segql's holdout function `segql_holdout_bucket` is
+//! `DATA_DIR` holds `transactions.parquet`, `customers.csv` or `customers.parquet`, and
+//! `communications.csv` (as written by `segql demo`); they are registered as the tables
+//! `transactions`, `customers` and `communications`. segql's holdout function `segql_holdout_bucket` is
 //! registered too, so that campaigns can be written by hand.
 
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -49,8 +49,17 @@ async fn run(dir: PathBuf, query: PathBuf) -> Result<()> {
     let csv = CsvReadOptions::new()
         .has_header(true)
         .schema_infer_max_records(10_000);
-    ctx.register_csv("customers", &path("customers.csv"), csv.clone())
+    if dir.join("customers.parquet").exists() {
+        ctx.register_parquet(
+            "customers",
+            &path("customers.parquet"),
+            ParquetReadOptions::default(),
+        )
         .await?;
+    } else {
+        ctx.register_csv("customers", &path("customers.csv"), csv.clone())
+            .await?;
+    }
     ctx.register_csv("communications", &path("communications.csv"), csv)
         .await?;
     let batches = ctx.sql(&sql).await?.collect().await?;
