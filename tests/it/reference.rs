@@ -36,6 +36,8 @@ struct GenData {
     /// Transactions as Parquet in small row groups (whose statistics prove conditions true)
     /// instead of CSV.
     parquet: bool,
+    /// Parquet amounts as float64 (`cents / 100`) instead of decimals.
+    float_amounts: bool,
 }
 
 const CATEGORIES: [&str; 3] = ["Coffee", "Tea", "Fuel"];
@@ -78,9 +80,10 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
         prop::collection::vec((0u8..30, -3i64..120, 0u8..3), 1..60),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(mut txs, customers, receipts, messages, parquet, grouped)| {
+            |(mut txs, customers, receipts, messages, parquet, grouped, float_amounts)| {
                 // Files written customer by customer have runs of one customer's lines, which
                 // the engine pre-aggregates (`runtime/src/physical/collapse_runs.rs`).
                 if grouped {
@@ -97,6 +100,7 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
                     receipts,
                     messages,
                     parquet,
+                    float_amounts,
                 }
             },
         )
@@ -373,7 +377,12 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
         });
     }
     if g.parquet {
-        write_parquet(&txs, g.receipts, &dir.join("transactions.parquet"));
+        write_parquet(
+            &txs,
+            g.receipts,
+            g.float_amounts,
+            &dir.join("transactions.parquet"),
+        );
     }
     let customers = g.customers.as_ref().map(|cs| {
         let mut f = std::fs::File::create(dir.join("customers.csv")).unwrap();
@@ -446,10 +455,11 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
     }
 }
 
-/// The transactions as Parquet, in row groups of 16 lines.
-fn write_parquet(txs: &[Tx], receipts: bool, path: &std::path::Path) {
+/// The transactions as Parquet, in row groups of 16 lines; amounts as decimals, or as float64
+/// (`mantissa / 10^scale`, which rounds back to the mantissa).
+fn write_parquet(txs: &[Tx], receipts: bool, float_amounts: bool, path: &std::path::Path) {
     use segql_runtime::datafusion::arrow::array::{
-        ArrayRef, Date32Array, Decimal128Array, Int64Array, StringArray,
+        ArrayRef, Date32Array, Decimal128Array, Float64Array, Int64Array, StringArray,
     };
     use segql_runtime::datafusion::arrow::record_batch::RecordBatch;
     use segql_runtime::datafusion::parquet::arrow::ArrowWriter;
@@ -470,11 +480,17 @@ fn write_parquet(txs: &[Tx], receipts: bool, path: &std::path::Path) {
         ),
         (
             "amount",
-            Arc::new(
-                Decimal128Array::from_iter_values(txs.iter().map(|t| t.amount.mantissa))
-                    .with_precision_and_scale(12, 2)
-                    .unwrap(),
-            ),
+            if float_amounts {
+                Arc::new(Float64Array::from_iter_values(txs.iter().map(|t| {
+                    t.amount.mantissa as f64 / 10f64.powi(t.amount.scale as i32)
+                })))
+            } else {
+                Arc::new(
+                    Decimal128Array::from_iter_values(txs.iter().map(|t| t.amount.mantissa))
+                        .with_precision_and_scale(12, 2)
+                        .unwrap(),
+                )
+            },
         ),
         (
             "quantity",
@@ -709,6 +725,7 @@ fn regression_loose_lines_next_to_receipts() {
         receipts: true,
         messages: vec![(14, 43, 2)],
         parquet: false,
+        float_amounts: false,
     };
     check(&g, "bought category \"Fuel\" at least 3 times within 8m").unwrap();
     check(&g, "((points_earned within 10m = 47 or bought category \"Fuel\" at least 3 times within 8m)) or not tenure within 8m != 312d and recency at \"Silpo\" within 1y <= 42d").unwrap();
@@ -738,6 +755,7 @@ fn regression_conditions_on_attributes_of_merged_rows() {
         receipts: true,
         messages: vec![(1, 50, 0)],
         parquet: true,
+        float_amounts: false,
     };
     check(&g, "city = \"Lviv\" and age > 30 and frequency >= 1").unwrap();
     check(&g, "city = \"Lviv\" and age > 30").unwrap();
@@ -753,6 +771,7 @@ fn regression_disjoint_not_in_lists_on_a_missing_attribute() {
         receipts: false,
         messages: vec![(0, 0, 0)],
         parquet: false,
+        float_amounts: false,
     };
     check(
         &g,
@@ -771,6 +790,7 @@ fn regression_first_purchases_at_one_partner_written_twice() {
         receipts: false,
         messages: vec![(0, 0, 0)],
         parquet: false,
+        float_amounts: false,
     };
     check(
         &g,
@@ -778,4 +798,203 @@ fn regression_first_purchases_at_one_partner_written_twice() {
          or not frequency at \"ALLO\" within 1d of first_purchase < 1",
     )
     .unwrap();
+}
+
+/// Float amounts are exact cents whatever type they are read as: each line rounds half away
+/// from zero to 2 places (`round(v * 100)`, as Arrow casts), then sums are exact. Parquet
+/// files whose statistics bound every sum read them as `Decimal64(18, 2)`; a file with a huge
+/// amount, or without statistics, as `Decimal128(38, 2)`. Every customer's monetary, average
+/// check and spend are checked at their exact boundary against the reference. (CSV amounts
+/// are decimal text, never floats: `1.005` there is 1.01.)
+#[test]
+fn float_amounts_are_exact_cents_on_every_path() {
+    use segql_runtime::datafusion::arrow::datatypes::DataType;
+    // (customer, amount): cents that do not round-trip, ties, returns, large totals.
+    let mut lines: Vec<(u8, f64)> = vec![
+        (1, 0.1),
+        (1, 0.2),
+        (2, 1.005),
+        (2, 2.675),
+        (2, 1.115),
+        (3, 0.125),
+        (3, -0.125),
+        (3, 0.135),
+        (4, 59.99),
+        (4, -19.99),
+        (4, 0.015),
+    ];
+    lines.extend((0..7).map(|_| (5, 9_999_999_999.99)));
+    lines.extend((0..30).map(|i| (6, 0.01 * f64::from(i) + 0.005)));
+    // The documented rounding, pinned: 1.005 lies below the tie in binary and its product
+    // too; 2.675 lies below it, but its product with 100 rounds up to the tie.
+    let cents = |v: f64| (v * 100.0).round() as i128;
+    assert_eq!(
+        (cents(1.005), cents(2.675), cents(0.125), cents(-0.125)),
+        (100, 268, 13, -13)
+    );
+    for huge in [false, true] {
+        let mut lines = lines.clone();
+        if huge {
+            // One amount past what Decimal64 sums can hold: the file reads as Decimal128.
+            lines.push((7, 1e17));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let txs: Vec<Tx> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, &(c, v))| Tx {
+                customer_id: cid(c),
+                ts: as_of() - chrono::Duration::days(i as i64 % 40),
+                amount: Dec {
+                    mantissa: cents(v),
+                    scale: 2,
+                },
+                receipt_id: None,
+                quantity: None,
+                points_earned: None,
+                points_redeemed: None,
+                dims: BTreeMap::from([(Dimension::Category, "Coffee".to_string())]),
+            })
+            .collect();
+        let parquet = dir.path().join("transactions.parquet");
+        write_float_parquet(&lines, &txs, true, &parquet);
+        let bare = dir.path().join("no-statistics.parquet");
+        write_float_parquet(&lines, &txs, false, &bare);
+        let data = Data {
+            transactions: txs.clone(),
+            messages: vec![],
+            customers: None,
+            has_receipt: false,
+        };
+        let narrow = DataType::Decimal64(18, 2);
+        let wide = DataType::Decimal128(38, 2);
+        for (path, read_as) in [
+            (&parquet, if huge { &wide } else { &narrow }),
+            (&bare, &wide),
+        ] {
+            crate::common::block_on(async {
+                let project =
+                    segql_runtime::Project::from_paths(path.to_str().unwrap(), None, None, None);
+                let engine = crate::common::open_portable(project, as_of(), false).await;
+                let catalog = &engine.catalog;
+                let amount = catalog
+                    .transactions
+                    .schema()
+                    .field_with_unqualified_name("amount")
+                    .unwrap()
+                    .data_type()
+                    .clone();
+                assert_eq!(&amount, read_as, "{}", path.display());
+                let thresholds = reference::Thresholds {
+                    default: catalog.lifecycle,
+                    partners: catalog.partner_lifecycle.clone(),
+                };
+                let mut totals: BTreeMap<String, (i128, i128)> = BTreeMap::new();
+                for t in &txs {
+                    let e = totals.entry(t.customer_id.clone()).or_default();
+                    *e = (e.0 + t.amount.mantissa, e.1 + 1);
+                }
+                for (id, (sum, n)) in &totals {
+                    let avg = Dec {
+                        mantissa: sum / n,
+                        scale: 2,
+                    };
+                    let text = |c: i128| cents_text(c as i64);
+                    for value in ["monetary", "spend on category \"Coffee\""] {
+                        for op in [">=", ">"] {
+                            check_against_reference(
+                                &engine,
+                                &data,
+                                &thresholds,
+                                &format!("{value} {op} {}", text(*sum)),
+                                id,
+                            )
+                            .await;
+                        }
+                    }
+                    check_against_reference(
+                        &engine,
+                        &data,
+                        &thresholds,
+                        &format!("avg_check >= {}", text(avg.mantissa)),
+                        id,
+                    )
+                    .await;
+                }
+            });
+        }
+    }
+}
+
+/// `text` compiled and run equals the reference, and is not empty for `witness`.
+async fn check_against_reference(
+    engine: &segql_runtime::Engine,
+    data: &Data,
+    thresholds: &reference::Thresholds,
+    text: &str,
+    witness: &str,
+) {
+    let catalog = &engine.catalog;
+    let pred = crate::common::resolve(catalog, text);
+    let q = lower_segment(catalog, &pred).expect("lowers");
+    let got = crate::common::ids(engine, q.sorted().unwrap()).await;
+    let want = reference::evaluate(data, &pred, as_of(), thresholds, &catalog.ranking);
+    let amount = catalog
+        .transactions
+        .schema()
+        .field_with_unqualified_name("amount")
+        .map(|f| f.data_type().clone());
+    assert_eq!(got, want, "{text} ({amount:?})");
+    if text.contains(">=") {
+        assert!(got.contains(witness), "{witness} meets {text}");
+    }
+}
+
+/// `lines`' amounts as a float64 Parquet column beside the other columns of `txs`, with or
+/// without column statistics.
+fn write_float_parquet(lines: &[(u8, f64)], txs: &[Tx], statistics: bool, path: &std::path::Path) {
+    use segql_runtime::datafusion::arrow::array::{
+        ArrayRef, Date32Array, Float64Array, StringArray,
+    };
+    use segql_runtime::datafusion::arrow::record_batch::RecordBatch;
+    use segql_runtime::datafusion::parquet::arrow::ArrowWriter;
+    use segql_runtime::datafusion::parquet::file::properties::{
+        EnabledStatistics, WriterProperties,
+    };
+    use std::sync::Arc;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "customer_id",
+            Arc::new(StringArray::from_iter_values(
+                txs.iter().map(|t| t.customer_id.clone()),
+            )),
+        ),
+        (
+            "ts",
+            Arc::new(Date32Array::from_iter_values(
+                txs.iter().map(|t| (t.ts - epoch).num_days() as i32),
+            )),
+        ),
+        (
+            "amount",
+            Arc::new(Float64Array::from_iter_values(lines.iter().map(|l| l.1))),
+        ),
+        (
+            "category",
+            Arc::new(StringArray::from_iter_values(txs.iter().map(|_| "Coffee"))),
+        ),
+    ];
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let props = WriterProperties::builder()
+        .set_statistics_enabled(if statistics {
+            EnabledStatistics::Page
+        } else {
+            EnabledStatistics::None
+        })
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
 }

@@ -32,6 +32,28 @@ pub(super) fn project_values(
     joined.builder.project(proj)?.build()
 }
 
+/// The type money values have in every plan: `Decimal128(38, s)` for a sum of amounts of any
+/// exact decimal type of scale `s`, `None` for other types.
+fn money_type(sum_type: &DataType) -> Option<DataType> {
+    match sum_type {
+        DataType::Decimal32(_, s)
+        | DataType::Decimal64(_, s)
+        | DataType::Decimal128(_, s)
+        | DataType::Decimal256(_, s) => Some(DataType::Decimal128(38, *s)),
+        _ => None,
+    }
+}
+
+/// A sum of amounts as money ([`money_type`]): amounts are summed in the type they were read
+/// as (narrower than 38 digits where that is exact, see the runtime's `amount_type`), and
+/// widened once per customer here, after the aggregation.
+fn money(e: Expr, sum_type: &DataType) -> Expr {
+    match money_type(sum_type) {
+        Some(t) if &t != sum_type => cast(e, t),
+        _ => e,
+    }
+}
+
 /// The expression of value `v`.
 fn value_column(
     catalog: &Catalog,
@@ -92,7 +114,8 @@ fn value_column(
                     zero_if_null(&of(AggKind::Count))
                 }
                 MetricKind::Monetary | MetricKind::Spend { .. } => {
-                    zero_if_null(&of(AggKind::SumAmount))
+                    let a = of(AggKind::SumAmount);
+                    money(zero_if_null(&a), &aggregated.data_type(&a))
                 }
                 MetricKind::Items => zero_if_null(&of(AggKind::SumQuantity)),
                 MetricKind::PointsEarned => zero_if_null(&of(AggKind::SumEarned)),
@@ -109,16 +132,21 @@ fn value_column(
                 MetricKind::AvgCheck => {
                     let sum_a = of(AggKind::SumAmount);
                     let n = zero_if_null(&of(AggKind::Count));
-                    let out_type = match aggregated.data_type(&sum_a) {
-                        DataType::Decimal128(_, s) => DataType::Decimal128(38, s),
-                        _ => DataType::Float64,
-                    };
-                    let divisor = match &out_type {
-                        DataType::Decimal128(..) => cast(n.clone(), DataType::Decimal128(20, 0)),
-                        _ => cast(n.clone(), DataType::Float64),
+                    let sum_type = aggregated.data_type(&sum_a);
+                    let (total, out_type, divisor) = match money_type(&sum_type) {
+                        Some(t) => (
+                            money(agg(&sum_a), &sum_type),
+                            t,
+                            cast(n.clone(), DataType::Decimal128(20, 0)),
+                        ),
+                        None => (
+                            agg(&sum_a),
+                            DataType::Float64,
+                            cast(n.clone(), DataType::Float64),
+                        ),
                     };
                     when(n.eq(lit(0i64)), lit(ScalarValue::try_from(&out_type)?))
-                        .otherwise(cast(agg(&sum_a) / divisor, out_type))?
+                        .otherwise(cast(total / divisor, out_type))?
                 }
             }
         }

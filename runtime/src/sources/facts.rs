@@ -177,31 +177,50 @@ pub(crate) fn table_layout(
     Ok((layout(project, cfg, kind, &files, format)?, format))
 }
 
+/// What the footers of Parquet files bound about a floating-point `amount` column: the largest
+/// absolute amount of any line and the number of lines. Only when every row group of every
+/// file has exact, finite statistics of a `DOUBLE` or `FLOAT` column.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct AmountBound {
+    /// The largest |amount| of any line.
+    pub max_abs: f64,
+    /// Lines in all files.
+    pub rows: u64,
+}
+
 /// What the footers of Parquet transaction files prove about every line: ids present (no
-/// NULL, no empty text) and the range of dates (no NULL). Only Parquet files, only statistics
-/// that are exact for the normalized column (a text id, an integer id, a Date32 date); CSV
-/// files and anything unknown prove nothing.
-pub(crate) fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFacts {
+/// NULL, no empty text) and the range of dates (no NULL), and the bound of float amounts
+/// ([`AmountBound`]). Only Parquet files, only statistics that are exact for the normalized
+/// column (a text id, an integer id, a Date32 date); CSV files and anything unknown prove
+/// nothing.
+pub(crate) fn transaction_facts(
+    cfg: &TableConfig,
+    files: &[PathBuf],
+) -> (DataFacts, Option<AmountBound>) {
     use datafusion::parquet::file::metadata::ParquetMetaDataReader;
     use datafusion::parquet::file::statistics::Statistics;
     let mapped = |canonical| cfg.mapped(canonical).unwrap_or(canonical);
-    let (id_col, ts_col) = (mapped("customer_id"), mapped("ts"));
+    let (id_col, ts_col, amount_col) = (mapped("customer_id"), mapped("ts"), mapped("amount"));
     let mut ids_present = true;
+    let mut amounts = Some(AmountBound {
+        max_abs: 0.0,
+        rows: 0,
+    });
     let mut dates: Option<(i32, i32)> = None;
     let mut dates_known = true;
     for f in files {
         // A footer that cannot be read proves nothing; reading the data reports the error.
         let Ok(file) = std::fs::File::open(f) else {
-            return DataFacts::default();
+            return (DataFacts::default(), None);
         };
         let Ok(meta) = ParquetMetaDataReader::new().parse_and_finish(&file) else {
-            return DataFacts::default();
+            return (DataFacts::default(), None);
         };
         let schema = meta.file_metadata().schema_descr();
         let leaf = |name: &str| {
             (0..schema.num_columns()).find(|&i| schema.column(i).path().string() == name)
         };
-        let (id_i, ts_i) = (leaf(id_col), leaf(ts_col));
+        let (id_i, ts_i, amount_i) = (leaf(id_col), leaf(ts_col), leaf(amount_col));
         let ts_is_date = ts_i.is_some_and(|i| {
             matches!(
                 schema.column(i).logical_type_ref(),
@@ -210,6 +229,24 @@ pub(crate) fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFac
         });
         for rg in meta.row_groups() {
             let stats = |i: Option<usize>| i.and_then(|i| rg.column(i).statistics());
+            amounts = amounts.and_then(|b| {
+                let (lo, hi) = match stats(amount_i)? {
+                    Statistics::Double(d) if d.min_is_exact() && d.max_is_exact() => {
+                        (*d.min_opt()?, *d.max_opt()?)
+                    }
+                    Statistics::Float(d) if d.min_is_exact() && d.max_is_exact() => {
+                        (f64::from(*d.min_opt()?), f64::from(*d.max_opt()?))
+                    }
+                    // A row group of NULL amounts only has no bounds and needs none.
+                    s if s.null_count_opt() == Some(rg.num_rows() as u64) => (0.0, 0.0),
+                    _ => return None,
+                };
+                let max_abs = lo.abs().max(hi.abs());
+                max_abs.is_finite().then_some(AmountBound {
+                    max_abs: b.max_abs.max(max_abs),
+                    rows: b.rows + rg.num_rows() as u64,
+                })
+            });
             ids_present &= match stats(id_i) {
                 Some(s) if s.null_count_opt() == Some(0) => match s {
                     Statistics::ByteArray(b) => b.min_opt().is_some_and(|m| !m.data().is_empty()),
@@ -236,10 +273,11 @@ pub(crate) fn transaction_facts(cfg: &TableConfig, files: &[PathBuf]) -> DataFac
     }
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
     let day = |d: i32| epoch.checked_add_signed(chrono::Duration::days(d.into()));
-    DataFacts {
+    let facts = DataFacts {
         ids_present,
         dates: dates
             .filter(|_| dates_known)
             .and_then(|(lo, hi)| Some((day(lo)?, day(hi)?))),
-    }
+    };
+    (facts, amounts)
 }

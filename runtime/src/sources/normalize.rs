@@ -2,10 +2,12 @@
 //! names and casts them to canonical types.
 //!
 //! Canonical types: `customer_id` Int64 or text (Utf8View; text in every table when the
-//! tables disagree), dates Date32, `amount` Decimal128(38, 2 or the file's larger scale),
-//! `quantity` Int64 or Decimal128(38, 3), dimensions and ids Utf8.
+//! tables disagree), dates Date32, `amount` an exact decimal of 2 places or the file's larger
+//! scale (see [`amount_type`]), `quantity` Int64 or Decimal128(38, 3), dimensions and ids
+//! Utf8.
 
 use super::discovery::Kind;
+use super::facts::AmountBound;
 use crate::error::RuntimeError;
 use crate::project::config::{TX_OPTIONAL, TX_REQUIRED, TableConfig};
 use datafusion::arrow::datatypes::{DataType, Schema};
@@ -36,6 +38,7 @@ pub(crate) fn normalize(
     schema: &Schema,
     cfg: &TableConfig,
     kind: Kind,
+    amounts: Option<AmountBound>,
 ) -> Result<Vec<Expr>, RuntimeError> {
     let table = kind.name();
     let mapped = |canonical: &str| cfg.mapped(canonical);
@@ -116,6 +119,7 @@ pub(crate) fn normalize(
                 role(kind, &canonical),
                 cfg.date_format.as_deref(),
                 cfg.amount_scale.unwrap_or(2),
+                amounts,
             )
             .ok_or_else(|| RuntimeError::BadColumnType {
                 table: table.into(),
@@ -142,6 +146,7 @@ fn cast_for_role(
     role: &str,
     date_format: Option<&str>,
     amount_scale: i8,
+    amounts: Option<AmountBound>,
 ) -> Option<Expr> {
     if dt == &DataType::Null {
         // An empty CSV file has no values to infer types from: give each role its type.
@@ -171,12 +176,10 @@ fn cast_for_role(
             ]),
             _ => return None,
         },
-        "amount" => match dt {
-            DataType::Decimal128(_, s) | DataType::Decimal256(_, s) => {
-                cast(e, DataType::Decimal128(38, (*s).max(amount_scale)))
-            }
-            d if d.is_numeric() || is_text(d) => cast(e, DataType::Decimal128(38, amount_scale)),
-            _ => return None,
+        "amount" => match amount_type(dt, amount_scale, amounts) {
+            Some(t) if &t == dt => e,
+            Some(t) => cast(e, t),
+            None => return None,
         },
         "quantity" => match dt {
             d if is_int(d) => cast(e, DataType::Int64),
@@ -199,6 +202,49 @@ fn cast_for_role(
             _ => cast(e, TEXT),
         },
     })
+}
+
+/// The exact type amounts are read as, `None` for a column that holds no numbers. The value
+/// of every line is the same whichever type is chosen: the file's decimal, or a number rounded
+/// half away from zero to `scale` places (`round(v * 10^scale)`, as Arrow casts). The choice
+/// only decides what each line costs:
+///
+/// - A `Decimal128` of at least `scale` places is read as it is, without a per-line cast. Its
+///   sums are `Decimal128` too and accumulate in 128 bits like those of `Decimal128(38, _)`;
+///   the values a plan shows (monetary, spend, average check) are cast to `Decimal128(38, _)`
+///   after the aggregation.
+/// - A floating-point column whose Parquet statistics bound every sum
+///   (`lines * (max |amount| * 10^scale + 1) < 10^18`, [`AmountBound`]) becomes
+///   `Decimal64(18, scale)`: half the width of `Decimal128`, and no sum of any set of its lines
+///   (all of them included) can leave 18 digits, so its 64-bit sums are exact.
+/// - Anything else (text, integers, other decimals, floats without such statistics, as in CSV
+///   files) becomes `Decimal128(38, scale)` (or the file's larger scale).
+pub(crate) fn amount_type(
+    dt: &DataType,
+    scale: i8,
+    amounts: Option<AmountBound>,
+) -> Option<DataType> {
+    Some(match dt {
+        DataType::Decimal128(_, s) if *s >= scale => dt.clone(),
+        DataType::Decimal32(_, s)
+        | DataType::Decimal64(_, s)
+        | DataType::Decimal128(_, s)
+        | DataType::Decimal256(_, s) => DataType::Decimal128(38, (*s).max(scale)),
+        DataType::Float16 | DataType::Float32 | DataType::Float64
+            if amounts.is_some_and(|b| sums_fit_decimal64(b, scale)) =>
+        {
+            DataType::Decimal64(18, scale)
+        }
+        d if d.is_numeric() || is_text(d) => DataType::Decimal128(38, scale),
+        _ => return None,
+    })
+}
+
+/// True when no sum of lines bounded by `b` leaves `Decimal64(18, scale)`: every line rounds
+/// to at most `max_abs * 10^scale + 1` units, and all `rows` of them together stay under 10^18.
+fn sums_fit_decimal64(b: AmountBound, scale: i8) -> bool {
+    let units = b.max_abs * 10f64.powi(scale.into()) + 1.0;
+    (b.rows.max(1) as f64) * units < 1e18
 }
 
 /// CSV timestamps (read as text) as the date they were written on: the part before the `T` or

@@ -30,9 +30,9 @@ pub(crate) async fn load(
         .map(|n| n.to_string_lossy().to_string())
         .and_then(|n| n.rfind('.').map(|i| n[i..].to_string()))
         .unwrap_or_default();
-    let facts = match (kind, format) {
+    let (facts, amounts) = match (kind, format) {
         (Kind::Transactions, FileFormat::Parquet) => transaction_facts(cfg, &files),
-        _ => DataFacts::default(),
+        _ => (DataFacts::default(), None),
     };
     let what = format!("reading {table} from {}", cfg.path.get_ref());
     let layout = layout(project, cfg, kind, &files, format)?;
@@ -61,7 +61,7 @@ pub(crate) async fn load(
             (df.schema().as_arrow().clone(), df.into_unoptimized_plan())
         }
     };
-    let exprs = normalize(&schema, cfg, kind)?;
+    let exprs = normalize(&schema, cfg, kind, amounts)?;
     let b = LogicalPlanBuilder::from(plan)
         .project(exprs)
         .map_err(|e| RuntimeError::data(what.clone(), e))?;
