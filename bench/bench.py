@@ -209,9 +209,12 @@ def bench_segment(c, data, w, receipts, tmp, runs):
 
 
 def bench_report(c, data, w, receipts, tmp, runs):
-    """A report workload (`command`: segql's arguments, one per line): the same rows from
-    all three (numbers to 2 places), then timed runs of the whole report."""
-    args = [a for a in (w / "command").read_text().splitlines() if a and not a.startswith("#")]
+    """A report workload (`command`: segql's arguments, one per line, `{dir}` standing for
+    the workload's directory): the same rows from all three (numbers to 2 places), then
+    timed runs of the whole report."""
+    lines = (w / "command").read_text().splitlines()
+    # `{dir}` in an argument is the workload's directory (e.g. its segment file).
+    args = [a.replace("{dir}", str(w)) for a in lines if a and not a.startswith("#")]
     tag = f"{data.name}-{w.name}"
     files = {}
     for dialect in ("datafusion", "duckdb"):
