@@ -257,11 +257,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--matrix", type=Path, default=HERE / "matrix.toml")
     ap.add_argument("--data-root", type=Path, required=True, help="where data sets are kept")
-    ap.add_argument("--cells", default="", help="run only cells whose name contains this")
+    ap.add_argument("--cells", default="", help="run only these cells (names, comma-separated)")
     ap.add_argument("--only", default="", help="run only workloads whose name contains this")
     a = ap.parse_args()
     c = Contestants(a.segql, a.datafusion_sql, a.python)
-    cells = [x for x in tomllib.loads(a.matrix.read_text())["cell"] if a.cells in x["name"]]
+    wanted = [c for c in a.cells.split(",") if c]
+    cells = [x for x in tomllib.loads(a.matrix.read_text())["cell"] if not wanted or x["name"] in wanted]
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)

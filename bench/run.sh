@@ -2,7 +2,7 @@
 # The benchmark: segql against hand-written DataFusion SQL and DuckDB on the same files.
 #
 #   bench/run.sh                         # every cell of bench/matrix.toml, 5 runs each
-#   RUNS=3 CELLS=3.5m ONLY=selective bench/run.sh
+#   RUNS=3 CELLS=demo-100000,3.5m-short-bydate-float ONLY=selective bench/run.sh
 #
 # Builds release binaries, installs DuckDB (PyPI) into a virtual environment, generates each
 # cell's data set once (reused between runs), checks that every contestant returns the same

@@ -4,16 +4,15 @@
 
 use super::common::{one_row, open_at};
 use crate::{EngineOptions, Project, RuntimeError};
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Field, Int64Type, Schema};
 use datafusion::arrow::error::ArrowError;
-use datafusion::common::{Column, ScalarValue};
-use datafusion::functions::expr_fn::coalesce;
-use datafusion::functions_aggregate::expr_fn::count;
-use datafusion::logical_expr::{Expr, ExprFunctionExt, JoinType, LogicalPlanBuilder, ident, lit};
+use datafusion::common::ScalarValue;
+use datafusion::functions_aggregate::expr_fn::{count, min};
+use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlanBuilder, ident, lit};
 use segql_compiler::CompileError;
-use segql_compiler::ir::{Metric, MetricKind, Stage, Value};
+use segql_compiler::ir::Stage;
 use std::ops::Not;
 use std::sync::Arc;
 
@@ -105,8 +104,14 @@ fn periods(every: Every, from: NaiveDate, to: NaiveDate) -> Vec<(String, NaiveDa
     out
 }
 
-/// The flows of `spec`, one row per period: the project's engine opened as of the day before
-/// each period and as of its last day (with `options`, whose own as-of date is not used).
+/// The flows of `spec`, one row per period, from one scan of the transactions up to `to`
+/// (the project's engine opened as of `to`, with `options`, whose own as-of date is not used).
+///
+/// A customer is active on a day `d` (stage `new`, `active` or `at_risk` as of `d`) exactly
+/// when they bought in the `churned_days` up to `d`, or their first purchase lies less than
+/// `new_days` before `d` (the stages' definitions in `compiler/src/lower/columns.rs`, at the
+/// partner's thresholds). So one aggregation by customer gives, for every period boundary,
+/// whether each customer was active then, and one aggregation over those gives every row.
 pub async fn flows(
     project: &Project,
     options: &EngineOptions,
@@ -119,94 +124,100 @@ pub async fn flows(
         });
     }
     let scope: Vec<String> = spec.partner.iter().cloned().collect();
-    let stage = Value::Lifecycle(scope.clone());
-    let first = Value::Metric(Metric {
-        kind: MetricKind::FirstPurchase,
-        window: None,
-        scope: scope.clone(),
-    });
-    let mut rows: Vec<FlowRow> = Vec::new();
-    for (period, start, end) in periods(spec.every, spec.from, spec.to) {
-        let mut plans = Vec::new();
-        let mut last_engine = None;
-        for (date, alias) in [(start - chrono::Duration::days(1), "a"), (end, "b")] {
-            let engine = open_at(project, options, date).await?;
-            if rows.is_empty() && alias == "b" {
-                engine.check_partners(&scope).await?;
-            }
-            let values = [stage.clone(), first.clone()];
-            let per_customer = segql_compiler::PerCustomer::build(&engine.catalog, &values, true)
-                .map_err(CompileError::from)?;
-            let plan = LogicalPlanBuilder::from(per_customer.plan.clone())
-                .project(vec![
-                    ident("customer_id"),
-                    ident(per_customer.column(&stage).unwrap_or("customer_id")).alias("stage"),
-                    ident(per_customer.column(&first).unwrap_or("customer_id")).alias("first"),
-                ])
-                .and_then(|b| b.alias(alias))
-                .and_then(|b| b.build())
-                .map_err(CompileError::from)?;
-            plans.push(plan);
-            last_engine = Some(engine);
-        }
-        let engine = last_engine.expect("two snapshots");
-        let (after, before) = (plans.pop().expect("after"), plans.pop().expect("before"));
-        let col = |t: &str, c: &str| Expr::Column(Column::new(Some(t), c));
-        let start_lit = lit(ScalarValue::Date32(Some(
-            (start - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32,
-        )));
-        // A customer missing before the period (no purchase yet, not yet signed up) was not
-        // active.
-        let active = |t: &str| {
-            let live = ACTIVE.iter().map(|s| lit(s.name())).collect();
-            coalesce(vec![col(t, "stage").in_list(live, false), lit(false)])
-        };
-        let (was, is) = (active("a"), active("b"));
-        let plan = LogicalPlanBuilder::from(after)
-            .join(
-                before,
-                JoinType::Left,
-                (
-                    vec![Column::new(Some("b"), "customer_id")],
-                    vec![Column::new(Some("a"), "customer_id")],
-                ),
-                None,
-            )
-            .and_then(|b| {
-                let counted = |cond: Expr| count(lit(1)).filter(cond).build();
-                let entered = is.clone().and(was.clone().not());
-                b.aggregate(
-                    Vec::<Expr>::new(),
-                    vec![
-                        counted(was.clone())?.alias("active_at_start"),
-                        counted(
-                            entered
-                                .clone()
-                                .and(col("b", "first").gt_eq(start_lit.clone())),
-                        )?
-                        .alias("new_in"),
-                        counted(entered.and(col("b", "first").lt(start_lit)))?.alias("returned"),
-                        counted(was.and(is.clone().not()))?.alias("left"),
-                        counted(is)?.alias("active_at_end"),
-                    ],
-                )
-            })
-            .and_then(|b| b.build())
+    let engine = open_at(project, options, spec.to).await?;
+    engine.check_partners(&scope).await?;
+    let t = engine.catalog.lifecycle_for(&scope);
+    let periods = periods(spec.every, spec.from, spec.to);
+    // Every day a period starts after or ends on, once.
+    let mut days: Vec<NaiveDate> = periods
+        .iter()
+        .flat_map(|(_, start, end)| [*start - Duration::days(1), *end])
+        .collect();
+    days.sort();
+    days.dedup();
+    let day = |d: NaiveDate| lit(ScalarValue::Date32(Some(epoch_days(d))));
+    let back = |d: NaiveDate, n: u32| day(d - Duration::days(n.into()));
+    let ts = || ident("ts");
+    let mut lines = LogicalPlanBuilder::from(engine.catalog.transactions.clone())
+        .filter(ts().lt_eq(day(spec.to)))
+        .map_err(CompileError::from)?;
+    if !scope.is_empty() {
+        let partners = scope.iter().map(|p| lit(p.as_str())).collect();
+        lines = lines
+            .filter(ident("partner").in_list(partners, false))
             .map_err(CompileError::from)?;
-        let b = one_row(&engine, plan, "flows").await?;
-        let v = |i: usize| b.column(i).as_primitive::<Int64Type>().value(0);
-        rows.push(FlowRow {
+    }
+    let recent = |i: usize| format!("__bought_by_{i}");
+    let mut per_customer = vec![min(ts()).alias("first")];
+    for (i, d) in days.iter().enumerate() {
+        let within = ts().gt(back(*d, t.churned_days)).and(ts().lt_eq(day(*d)));
+        per_customer.push(
+            count(lit(1))
+                .filter(within)
+                .build()
+                .map_err(CompileError::from)?
+                .alias(recent(i)),
+        );
+    }
+    // Active on `days[i]`: a purchase in the churned_days up to it, or newly arrived.
+    let active = |d: NaiveDate| {
+        let i = days.binary_search(&d).expect("a boundary day");
+        let first = ident("first");
+        ident(recent(i)).gt(lit(0i64)).or(first
+            .clone()
+            .lt_eq(day(d))
+            .and(first.gt(back(d, t.new_days))))
+    };
+    let counted = |cond: Expr, name: String| -> Result<Expr, RuntimeError> {
+        Ok(count(lit(1))
+            .filter(cond)
+            .build()
+            .map_err(CompileError::from)?
+            .alias(name))
+    };
+    let mut totals = Vec::new();
+    for (i, (_, start, end)) in periods.iter().enumerate() {
+        let (was, is) = (active(*start - Duration::days(1)), active(*end));
+        let entered = is.clone().and(was.clone().not());
+        let first = ident("first");
+        totals.push(counted(was.clone(), format!("active_at_start_{i}"))?);
+        totals.push(counted(
+            entered.clone().and(first.clone().gt_eq(day(*start))),
+            format!("new_in_{i}"),
+        )?);
+        totals.push(counted(
+            entered.and(first.lt(day(*start))),
+            format!("returned_{i}"),
+        )?);
+        totals.push(counted(was.and(is.clone().not()), format!("left_{i}"))?);
+        totals.push(counted(is, format!("active_at_end_{i}"))?);
+    }
+    let plan = lines
+        .aggregate(vec![ident("customer_id")], per_customer)
+        .and_then(|b| b.aggregate(Vec::<Expr>::new(), totals))
+        .and_then(|b| b.build())
+        .map_err(CompileError::from)?;
+    let b = one_row(&engine, plan, "flows").await?;
+    let v = |i: usize| b.column(i).as_primitive::<Int64Type>().value(0);
+    Ok(periods
+        .into_iter()
+        .enumerate()
+        .map(|(i, (period, start, end))| FlowRow {
             period,
             start,
             end,
-            active_at_start: v(0),
-            new_in: v(1),
-            returned: v(2),
-            left: v(3),
-            active_at_end: v(4),
-        });
-    }
-    Ok(rows)
+            active_at_start: v(5 * i),
+            new_in: v(5 * i + 1),
+            returned: v(5 * i + 2),
+            left: v(5 * i + 3),
+            active_at_end: v(5 * i + 4),
+        })
+        .collect())
+}
+
+/// Days since 1970-01-01, as Arrow's Date32 counts them.
+fn epoch_days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
 }
 
 /// The report as one record batch: `period`, `start`, `end`, the counts and the `balance`.
