@@ -964,6 +964,68 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3))]
+    /// On generated data (customers who sign up late, any dates, any partner), every stage's
+    /// customers on each side of a lifecycle transitions report are those `run` counts as of
+    /// that date (the report's one scan against the compiled lifecycle stages).
+    #[test]
+    fn lifecycle_transitions_match_each_dates_stages(
+        seed in 0u64..1000,
+        first_day in 0i64..500,
+        length in 1i64..300,
+        partner in proptest::option::of(0usize..3),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        segql_ok(vec!["demo", "--customers", "600", "--seed", &seed.to_string(), "--out", &d], &[]);
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/segql.toml"),
+            dir.path().join("segql.toml"),
+        )
+        .unwrap();
+        let from = chrono::NaiveDate::from_ymd_opt(2024, 11, 1).unwrap()
+            + chrono::Duration::days(first_day);
+        let to = (from + chrono::Duration::days(length)).to_string();
+        let from = from.to_string();
+        let partners = ["OKKO", "Silpo", "ALLO"];
+        let mut args = vec![
+            "transitions", "--project", &d, "--by", "lifecycle", "--from", &from, "--to", &to,
+            "--format", "csv",
+        ];
+        if let Some(p) = partner {
+            args.extend(["--partner", partners[p]]);
+        }
+        let out = segql_ok(args, &[]);
+        let rows: Vec<(String, String, i64)> = out
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap())
+            })
+            .collect();
+        let at = partner.map(|p| format!(" at \"{}\"", partners[p])).unwrap_or_default();
+        for stage in ["prospect", "new", "active", "at_risk", "churned", "lost"] {
+            for (date, from_side) in [(from.as_str(), true), (to.as_str(), false)] {
+                let n: i64 = rows
+                    .iter()
+                    .filter(|r| if from_side { r.0 == stage } else { r.1 == stage })
+                    .map(|r| r.2)
+                    .sum();
+                let expr = format!("lifecycle{at} = {stage}");
+                let c = segql_ok(
+                    vec!["run", "--project", &d, "--as-of", date, "-e", &expr, "--count"],
+                    &[],
+                );
+                proptest::prop_assert_eq!(c.trim(), n.to_string(), "{} as of {}: {}", expr, date, out);
+            }
+        }
+        // Nobody is absent on the later date.
+        proptest::prop_assert!(!rows.iter().any(|r| r.1 == "(none)"), "{}", out);
+    }
+}
+
 #[test]
 fn lifecycle_thresholds_come_from_purchase_gaps() {
     let dir = tempfile::tempdir().unwrap();

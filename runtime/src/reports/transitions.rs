@@ -3,17 +3,19 @@
 //! (earlier, later) pair.
 
 use super::common::open_at;
-use crate::{EngineOptions, Project, RuntimeError};
+use crate::{Engine, EngineOptions, Project, RuntimeError};
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::arrow::error::ArrowError;
-use datafusion::common::Column;
+use datafusion::common::{Column, ScalarValue};
 use datafusion::functions::expr_fn::coalesce;
-use datafusion::functions_aggregate::expr_fn::count;
-use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, ident, lit};
+use datafusion::functions_aggregate::expr_fn::{count, max, min};
+use datafusion::logical_expr::{
+    Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, ident, lit, when,
+};
 use segql_compiler::CompileError;
 use segql_compiler::ir::{ABC_TIERS, RFM_SEGMENTS, RfmPart, Stage, Value};
 use std::sync::Arc;
@@ -191,8 +193,8 @@ impl Transitions {
     }
 }
 
-/// The transitions of `spec`: the project's engine opened as of each date (with `options`,
-/// whose own as-of date is not used), each customer's class on both, joined.
+/// The transitions of `spec` (the project opened with `options`, whose own as-of date is not
+/// used): each customer's class on both dates, counted per pair.
 pub async fn transitions(
     project: &Project,
     options: &EngineOptions,
@@ -211,16 +213,186 @@ pub async fn transitions(
         });
     }
     let scope: Vec<String> = spec.partner.iter().cloned().collect();
+    let (engine, plan) = match spec.by {
+        TransitionBy::Lifecycle => {
+            let engine = open_at(project, options, spec.to).await?;
+            engine.check_partners(&scope).await?;
+            let plan = lifecycle_pairs(&engine, spec, &scope).map_err(CompileError::from)?;
+            (engine, plan)
+        }
+        _ => ranked_pairs(project, options, spec, &scope).await?,
+    };
+    let batches = engine.collect(plan).await?;
+    let class = |name: &str| match (spec.by, Stage::by_name(name)) {
+        _ if name == ABSENT => Class::Absent,
+        (TransitionBy::Lifecycle, Some(s)) => Class::Stage(s),
+        _ => Class::Named(name.to_string()),
+    };
+    let mut pairs = Vec::new();
+    for b in &batches {
+        let (f, t, n) = (
+            b.column(0).as_string::<i32>(),
+            b.column(1).as_string::<i32>(),
+            b.column(2).as_primitive::<Int64Type>(),
+        );
+        for i in 0..b.num_rows() {
+            pairs.push(Transition {
+                from: class(f.value(i)),
+                to: class(t.value(i)),
+                customers: n.value(i),
+            });
+        }
+    }
+    let mut report = Transitions {
+        from: spec.from,
+        to: spec.to,
+        pairs: Vec::new(),
+        order: spec.by.order(),
+    };
+    pairs.sort_by(|x, y| {
+        (report.rank(&x.from), report.rank(&x.to)).cmp(&(report.rank(&y.from), report.rank(&y.to)))
+    });
+    report.pairs = pairs;
+    Ok(report)
+}
+
+/// The (earlier, later, customers) pairs of lifecycle stages, from one scan of the
+/// transactions up to the later date (`engine` is opened as of it).
+///
+/// Per customer: the first purchase at any partner (which decides the base: a buyer by a
+/// date is a customer on it) and, at the scope's partners, the first purchase and the last
+/// one by each date. The stage on a date follows from those as in
+/// `compiler/src/lower/columns.rs`; a customer with a customers row is in the base from their
+/// signup date (always, without one), as in `compiler/src/lower/customers.rs`.
+fn lifecycle_pairs(
+    engine: &Engine,
+    spec: &TransitionsSpec,
+    scope: &[String],
+) -> datafusion::error::Result<LogicalPlan> {
+    let t = engine.catalog.lifecycle_for(scope);
+    let day = |d: NaiveDate| lit(ScalarValue::Date32(Some(epoch_days(d))));
+    let back = |d: NaiveDate, n: u32| day(d - chrono::Duration::days(n.into()));
+    let ts = || ident("ts");
+    let at_scope = if scope.is_empty() {
+        lit(true)
+    } else {
+        ident("partner").in_list(scope.iter().map(|p| lit(p.as_str())).collect(), false)
+    };
+    let scoped = |e: Expr| -> datafusion::error::Result<Expr> {
+        max(ts()).filter(at_scope.clone().and(e)).build()
+    };
+    let aggregated = LogicalPlanBuilder::from(engine.catalog.transactions.clone())
+        .filter(ts().lt_eq(day(spec.to)))?
+        .aggregate(
+            vec![ident("customer_id")],
+            vec![
+                min(ts()).alias("__bought_from"),
+                min(ts()).filter(at_scope.clone()).build()?.alias("__first"),
+                scoped(ts().lt_eq(day(spec.from)))?.alias("__last_a"),
+                scoped(lit(true))?.alias("__last_b"),
+            ],
+        )?
+        .alias("p")?;
+    let p = |c: &str| Expr::Column(Column::new(Some("p"), c));
+    // Customers rows, when there are any: the base's customers without purchases.
+    let customers = engine.catalog.customers().map(|c| {
+        let has_signup = c
+            .schema()
+            .field_with_unqualified_name("signup_date")
+            .is_ok();
+        let signup = if has_signup {
+            ident("signup_date")
+        } else {
+            lit(ScalarValue::Date32(None))
+        };
+        LogicalPlanBuilder::from(c.clone())
+            .project(vec![ident("customer_id"), signup.alias("__signup")])
+            .and_then(|b| b.alias("c"))
+            .and_then(|b| b.build())
+    });
+    let (b, known_by) = match customers {
+        Some(c) => {
+            let c = c?;
+            let cc = |n: &str| Expr::Column(Column::new(Some("c"), n));
+            let b = aggregated.join(
+                c,
+                JoinType::Full,
+                (
+                    vec![Column::new(Some("p"), "customer_id")],
+                    vec![Column::new(Some("c"), "customer_id")],
+                ),
+                None,
+            )?;
+            let known = move |d: NaiveDate| {
+                cc("customer_id")
+                    .is_not_null()
+                    .and(cc("__signup").is_null().or(cc("__signup").lt_eq(day(d))))
+            };
+            (b, Some(known))
+        }
+        None => (aggregated, None),
+    };
+    let in_base = |d: NaiveDate| {
+        let bought = p("__bought_from").lt_eq(day(d));
+        match &known_by {
+            Some(known) => coalesce(vec![bought, lit(false)]).or(known(d)),
+            None => coalesce(vec![bought, lit(false)]),
+        }
+    };
+    let stage = |d: NaiveDate, first: Expr, last: Expr| -> datafusion::error::Result<Expr> {
+        when(first.clone().is_null(), lit(Stage::Prospect.name()))
+            .when(first.gt(back(d, t.new_days)), lit(Stage::New.name()))
+            .when(
+                last.clone().gt(back(d, t.at_risk_days)),
+                lit(Stage::Active.name()),
+            )
+            .when(
+                last.clone().gt(back(d, t.churned_days)),
+                lit(Stage::AtRisk.name()),
+            )
+            .when(last.gt(back(d, t.lost_days)), lit(Stage::Churned.name()))
+            .otherwise(lit(Stage::Lost.name()))
+    };
+    let first_a = when(p("__first").lt_eq(day(spec.from)), p("__first"))
+        .otherwise(lit(ScalarValue::Date32(None)))?;
+    let class = |d: NaiveDate, stage: Expr| -> datafusion::error::Result<Expr> {
+        when(in_base(d), stage).otherwise(lit(ABSENT))
+    };
+    b.filter(in_base(spec.to))?
+        .project(vec![
+            class(spec.from, stage(spec.from, first_a, p("__last_a"))?)?.alias("from"),
+            class(spec.to, stage(spec.to, p("__first"), p("__last_b"))?)?.alias("to"),
+        ])?
+        .aggregate(
+            vec![ident("from"), ident("to")],
+            vec![count(lit(1)).alias("customers")],
+        )?
+        .build()
+}
+
+/// Days since 1970-01-01, as Arrow's Date32 counts them.
+fn epoch_days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+/// The (earlier, later, customers) pairs of RFM segments or ABC tiers: the project's engine
+/// opened as of each date (rankings are of each date's population), each customer's class on
+/// both, joined.
+async fn ranked_pairs(
+    project: &Project,
+    options: &EngineOptions,
+    spec: &TransitionsSpec,
+    scope: &[String],
+) -> Result<(Engine, LogicalPlan), RuntimeError> {
     let value = match spec.by {
-        TransitionBy::Lifecycle => Value::Lifecycle(scope.clone()),
-        TransitionBy::RfmSegment => Value::Rfm(RfmPart::Segment),
-        TransitionBy::Abc => Value::Abc(scope.clone()),
+        TransitionBy::Abc => Value::Abc(scope.to_vec()),
+        _ => Value::Rfm(RfmPart::Segment),
     };
     let mut sides = Vec::new();
     for (date, alias) in [(spec.from, "a"), (spec.to, "b")] {
         let engine = open_at(project, options, date).await?;
         if alias == "b" {
-            engine.check_partners(&scope).await?;
+            engine.check_partners(scope).await?;
         }
         let per_customer =
             segql_compiler::PerCustomer::build(&engine.catalog, std::slice::from_ref(&value), true)
@@ -258,36 +430,5 @@ pub async fn transitions(
         })
         .and_then(|b| b.build())
         .map_err(CompileError::from)?;
-    let batches = engine.collect(plan).await?;
-    let class = |name: &str| match (spec.by, Stage::by_name(name)) {
-        _ if name == ABSENT => Class::Absent,
-        (TransitionBy::Lifecycle, Some(s)) => Class::Stage(s),
-        _ => Class::Named(name.to_string()),
-    };
-    let mut pairs = Vec::new();
-    for b in &batches {
-        let (f, t, n) = (
-            b.column(0).as_string::<i32>(),
-            b.column(1).as_string::<i32>(),
-            b.column(2).as_primitive::<Int64Type>(),
-        );
-        for i in 0..b.num_rows() {
-            pairs.push(Transition {
-                from: class(f.value(i)),
-                to: class(t.value(i)),
-                customers: n.value(i),
-            });
-        }
-    }
-    let mut report = Transitions {
-        from: spec.from,
-        to: spec.to,
-        pairs: Vec::new(),
-        order: spec.by.order(),
-    };
-    pairs.sort_by(|x, y| {
-        (report.rank(&x.from), report.rank(&x.to)).cmp(&(report.rank(&y.from), report.rank(&y.to)))
-    });
-    report.pairs = pairs;
-    Ok(report)
+    Ok((engine, plan))
 }
