@@ -891,6 +891,24 @@ fn flows_count_customers_in_and_out_per_period() {
     insta::assert_snapshot!(out);
 }
 
+/// A generated project of `customers` customers from `seed`, with the benchmark's project
+/// file: the directory (removed when dropped) and its path.
+fn demo_project(customers: usize, seed: u64) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let (n, seed) = (customers.to_string(), seed.to_string());
+    segql_ok(
+        vec!["demo", "--customers", &n, "--seed", &seed, "--out", &d],
+        &[],
+    );
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/segql.toml"),
+        dir.path().join("segql.toml"),
+    )
+    .unwrap();
+    (dir, d)
+}
+
 /// Every row of a flows report (CSV) adds up, and each period starts where the one before ended.
 fn assert_flows_add_up(csv: &str) {
     let rows: Vec<Vec<i64>> = csv
@@ -924,14 +942,7 @@ proptest::proptest! {
         monthly in proptest::bool::ANY,
         partner in proptest::option::of(0usize..3),
     ) {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display().to_string();
-        segql_ok(vec!["demo", "--customers", "150", "--seed", &seed.to_string(), "--out", &d], &[]);
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/segql.toml"),
-            dir.path().join("segql.toml"),
-        )
-        .unwrap();
+        let (_dir, d) = demo_project(150, seed);
         let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()
             + chrono::Duration::days(first_day);
         let end = start + chrono::Duration::days(length);
@@ -976,14 +987,7 @@ proptest::proptest! {
         length in 1i64..300,
         partner in proptest::option::of(0usize..3),
     ) {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display().to_string();
-        segql_ok(vec!["demo", "--customers", "600", "--seed", &seed.to_string(), "--out", &d], &[]);
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/segql.toml"),
-            dir.path().join("segql.toml"),
-        )
-        .unwrap();
+        let (_dir, d) = demo_project(600, seed);
         let from = chrono::NaiveDate::from_ymd_opt(2024, 11, 1).unwrap()
             + chrono::Duration::days(first_day);
         let to = (from + chrono::Duration::days(length)).to_string();
