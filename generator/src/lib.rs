@@ -2,8 +2,14 @@
 //! rhythms (fuel, grocery, electronics, coffee), stores in several cities, categories and
 //! products, customers with city, gender, birthday and signup date, and a communications log.
 //!
-//! The same seed and size give the same rows on every machine: each customer draws from its
-//! own ChaCha8 stream seeded by (seed, customer number).
+//! The same seed and options give the same rows on every machine: each customer draws from
+//! its own ChaCha8 stream seeded by (seed, customer number).
+//!
+//! Besides size, seed and period, [`DemoOptions`] sets the *shape* of the data, for
+//! benchmarks: how long customers' histories are (`lines_per_customer`), the order of the
+//! transaction rows (`order`), the type of `amount` (`amounts`), the customers file's format
+//! and whether transactions carry a `receipt_id`. The defaults give the data set the example
+//! project ships, byte for byte.
 //!
 //! A crate of its own (`segql demo`, the benchmarks), so the runtime library does not depend
 //! on `rand`; it writes files with the runtime's output writers.
@@ -13,7 +19,8 @@
 
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, StringBuilder,
+    Array, ArrayRef, BooleanBuilder, Date32Array, Date32Builder, Decimal128Builder, Float64Array,
+    Int64Builder, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -37,8 +44,20 @@ pub struct DemoOptions {
     pub end: NaiveDate,
     /// Days of history.
     pub days: i64,
-    /// Format of the transactions file (customers and communications are always CSV).
+    /// Format of the transactions file.
     pub format: FileFormat,
+    /// Format of the customers file (`customers.csv` or `customers.parquet`); communications
+    /// are always CSV.
+    pub customers_format: FileFormat,
+    /// The average number of transaction lines per customer to aim at; `None` keeps the
+    /// natural rate (about 22 lines per customer over 730 days). See [`activity_scale`].
+    pub lines_per_customer: Option<f64>,
+    /// The order of the transaction rows.
+    pub order: RowOrder,
+    /// The type of the `amount` column.
+    pub amounts: AmountType,
+    /// Whether transactions have a `receipt_id` column.
+    pub receipts: bool,
     /// Output directory.
     pub out: PathBuf,
 }
@@ -51,8 +70,61 @@ impl Default for DemoOptions {
             end: NaiveDate::from_ymd_opt(2026, 10, 31).expect("valid date"),
             days: 730,
             format: FileFormat::Parquet,
+            customers_format: FileFormat::Csv,
+            lines_per_customer: None,
+            order: RowOrder::Customer,
+            amounts: AmountType::Decimal,
+            receipts: true,
             out: PathBuf::from("demo"),
         }
+    }
+}
+
+/// The order of the rows of the transactions file. The rows themselves do not depend on it:
+/// every order holds the same rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RowOrder {
+    /// Grouped by customer, in customer order, each customer's rows by date: the order rows
+    /// are generated in, written as they come.
+    #[default]
+    Customer,
+    /// By date; rows of one day in customer order (then each customer's own order).
+    Date,
+    /// A pseudo-random order fixed by the seed: each row's place comes from a hash of the
+    /// seed and the row's number in customer order.
+    Shuffled,
+}
+
+/// The type of the transactions' `amount` column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AmountType {
+    /// `Decimal128(12, 2)`.
+    #[default]
+    Decimal,
+    /// `Float64`: the same cents divided by 100.
+    Float64,
+}
+
+/// Average transaction lines per customer at the natural visit rate (scale 1), measured on
+/// 100,000 customers of seed 42 over the default 730 days.
+const NATURAL_LINES_PER_CUSTOMER: f64 = 22.4;
+
+/// The factor that multiplies every customer's visit rate (divides every mean gap between
+/// visits) so that customers average about `lines_per_customer` transaction lines: 1 when it
+/// is `None` (today's data, bit for bit).
+///
+/// Calibration: visits are a Poisson-like process per partner over the customer's active
+/// span, so the number of lines is close to proportional to the rate; the factor is the
+/// target over the average at scale 1 ([`NATURAL_LINES_PER_CUSTOMER`], measured: 2,241,400
+/// lines for 100,000 customers of seed 42). Measured on those customers with a divisor of 22,
+/// a target of 3 gave 3.05 and a target of 25 gave 25.5 lines per customer, both within 2%
+/// (a test checks 3 and 25 within 15% on 2,000 customers). Past a few hundred lines a
+/// customer visits each partner at most once a day and the average falls short of the target;
+/// a shorter `days` also lowers it.
+pub fn activity_scale(lines_per_customer: Option<f64>) -> f64 {
+    match lines_per_customer {
+        None => 1.0,
+        Some(x) => x / NATURAL_LINES_PER_CUSTOMER,
     }
 }
 
@@ -177,10 +249,18 @@ fn days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
 }
 
-/// The transactions schema the generator writes (canonical names).
-pub fn transactions_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("receipt_id", DataType::Utf8, false),
+/// The transactions schema the generator writes for `opts` (canonical names): `receipt_id`
+/// first unless `opts.receipts` is false; `amount` a decimal or a float.
+pub fn transactions_schema(opts: &DemoOptions) -> SchemaRef {
+    let mut fields = Vec::with_capacity(11);
+    if opts.receipts {
+        fields.push(Field::new("receipt_id", DataType::Utf8, false));
+    }
+    let amount = match opts.amounts {
+        AmountType::Decimal => DataType::Decimal128(12, 2),
+        AmountType::Float64 => DataType::Float64,
+    };
+    fields.extend([
         Field::new("customer_id", DataType::Utf8, false),
         Field::new("ts", DataType::Date32, false),
         Field::new("partner", DataType::Utf8, false),
@@ -188,10 +268,11 @@ pub fn transactions_schema() -> SchemaRef {
         Field::new("category", DataType::Utf8, false),
         Field::new("product", DataType::Utf8, false),
         Field::new("quantity", DataType::Int64, false),
-        Field::new("amount", DataType::Decimal128(12, 2), false),
+        Field::new("amount", amount, false),
         Field::new("points_earned", DataType::Int64, false),
         Field::new("points_redeemed", DataType::Int64, false),
-    ]))
+    ]);
+    Arc::new(Schema::new(fields))
 }
 
 fn customers_schema() -> SchemaRef {
@@ -261,30 +342,38 @@ fn finish(schema: SchemaRef, cols: Vec<ArrayRef>) -> RecordBatch {
 }
 
 impl Batches {
-    fn take(&mut self) -> (RecordBatch, RecordBatch, RecordBatch) {
+    fn take(&mut self, opts: &DemoOptions) -> (RecordBatch, RecordBatch, RecordBatch) {
         let t = &mut self.tx;
-        let amount = Decimal128Builder::new()
-            .with_precision_and_scale(12, 2)
-            .expect("valid decimal");
-        let mut amount = amount;
-        amount.append_slice(&t.amount);
+        let amount: ArrayRef = match opts.amounts {
+            AmountType::Decimal => {
+                let mut b = Decimal128Builder::new()
+                    .with_precision_and_scale(12, 2)
+                    .expect("valid decimal");
+                b.append_slice(&t.amount);
+                Arc::new(b.finish())
+            }
+            AmountType::Float64 => Arc::new(Float64Array::from_iter_values(
+                t.amount.iter().map(|&cents| cents as f64 / 100.0),
+            )),
+        };
         t.amount.clear();
-        let tx = finish(
-            transactions_schema(),
-            vec![
-                Arc::new(t.receipt.finish()),
-                Arc::new(t.customer.finish()),
-                Arc::new(t.ts.finish()),
-                Arc::new(t.partner.finish()),
-                Arc::new(t.store.finish()),
-                Arc::new(t.category.finish()),
-                Arc::new(t.product.finish()),
-                Arc::new(t.quantity.finish()),
-                Arc::new(amount.finish()),
-                Arc::new(t.earned.finish()),
-                Arc::new(t.redeemed.finish()),
-            ],
-        );
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(11);
+        if opts.receipts {
+            cols.push(Arc::new(t.receipt.finish()));
+        }
+        cols.extend([
+            Arc::new(t.customer.finish()) as ArrayRef,
+            Arc::new(t.ts.finish()),
+            Arc::new(t.partner.finish()),
+            Arc::new(t.store.finish()),
+            Arc::new(t.category.finish()),
+            Arc::new(t.product.finish()),
+            Arc::new(t.quantity.finish()),
+            amount,
+            Arc::new(t.earned.finish()),
+            Arc::new(t.redeemed.finish()),
+        ]);
+        let tx = finish(transactions_schema(opts), cols);
         let c = &mut self.cust;
         let cust = finish(
             customers_schema(),
@@ -346,7 +435,8 @@ fn customer(opts: &DemoOptions, i: usize, b: &mut Batches) {
 
     // Persona: how active, which partners, whether and when they stop.
     let prospect = rng.random_bool(0.07);
-    let activity = [0.1, 0.2, 0.4, 0.7, 1.2][rng.random_range(0..5)];
+    let activity =
+        [0.1, 0.2, 0.4, 0.7, 1.2][rng.random_range(0..5)] * activity_scale(opts.lines_per_customer);
     let first = signup.max(start) + chrono::Duration::days(rng.random_range(0..20));
     let stops = rng.random_bool(0.45);
     let last = if stops {
@@ -380,7 +470,11 @@ fn customer(opts: &DemoOptions, i: usize, b: &mut Batches) {
             seq += 1;
             let partner = &PARTNERS[p];
             let store = format!("{} {} {}", partner.name, city, rng.random_range(1..=3));
-            let receipt = format!("{id}-{seq:05}");
+            let receipt = if opts.receipts {
+                format!("{id}-{seq:05}")
+            } else {
+                String::new()
+            };
             let lines = rng.random_range(1..=partner.max_lines);
             for line in 0..lines {
                 let &(cat, lo, hi, _) = pick(&mut rng, partner.categories, |c| c.3);
@@ -396,7 +490,9 @@ fn customer(opts: &DemoOptions, i: usize, b: &mut Batches) {
                     rng.random_range(1..=12)
                 );
                 let t = &mut b.tx;
-                t.receipt.append_value(&receipt);
+                if opts.receipts {
+                    t.receipt.append_value(&receipt);
+                }
                 t.customer.append_value(&id);
                 t.ts.append_value(days(day));
                 t.partner.append_value(partner.name);
@@ -489,28 +585,105 @@ fn io(path: &Path, e: impl std::fmt::Display) -> RuntimeError {
     }
 }
 
-/// Writes `transactions.{parquet|csv}`, `customers.csv` and `communications.csv` into
-/// `opts.out`; each file appears only once complete.
-pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, RuntimeError> {
-    std::fs::create_dir_all(&opts.out).map_err(|e| io(&opts.out, e))?;
-    let ext = match opts.format {
+fn ext(format: FileFormat) -> &'static str {
+    match format {
         FileFormat::Csv => "csv",
         FileFormat::Parquet => "parquet",
-    };
-    let tx_path = opts.out.join(format!("transactions.{ext}"));
-    let cust_path = opts.out.join("customers.csv");
+    }
+}
+
+/// A 64-bit mix (SplitMix64's finaliser): the shuffled order's sort key.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Writes `batches` (the transactions in customer order) in `order`.
+///
+/// Only a sort key per row is built (16 bytes: the key and where the row is); the rows are
+/// then gathered from `batches` a chunk at a time, so the memory needed is the transactions
+/// once, as Arrow arrays, plus one output chunk. Ties of the key keep customer order, so the
+/// result is the same whatever the chunking.
+fn write_ordered(
+    opts: &DemoOptions,
+    batches: &[RecordBatch],
+    w: &mut Writer,
+    path: &Path,
+) -> Result<(), RuntimeError> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let ts_col = transactions_schema(opts)
+        .index_of("ts")
+        .expect("transactions have a ts column");
+    let mut keys: Vec<(u64, u32, u32)> = Vec::with_capacity(rows);
+    let mut n = 0u64;
+    for (bi, b) in batches.iter().enumerate() {
+        let ts = b
+            .column(ts_col)
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .expect("ts is a Date32");
+        for r in 0..b.num_rows() {
+            let key = match opts.order {
+                RowOrder::Date => (i64::from(ts.value(r)) - i64::from(i32::MIN)) as u64,
+                RowOrder::Shuffled => mix(opts.seed ^ mix(n)),
+                RowOrder::Customer => n,
+            };
+            keys.push((key, bi as u32, r as u32));
+            n += 1;
+        }
+    }
+    keys.sort_unstable();
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    const OUT_CHUNK: usize = 8192;
+    let mut idx: Vec<(usize, usize)> = Vec::with_capacity(OUT_CHUNK);
+    for chunk in keys.chunks(OUT_CHUNK) {
+        idx.clear();
+        idx.extend(chunk.iter().map(|&(_, b, r)| (b as usize, r as usize)));
+        let out = datafusion::arrow::compute::interleave_record_batch(&refs, &idx)
+            .map_err(|e| io(path, e))?;
+        w.write(path, &out)?;
+    }
+    Ok(())
+}
+
+/// Writes `transactions.{parquet|csv}`, `customers.{csv|parquet}` and `communications.csv`
+/// into `opts.out`; each file appears only once complete, and none replaces an existing file.
+///
+/// In customer order the transactions are written as they are generated, a few thousand
+/// customers at a time; in date or shuffled order they are kept in memory (as Arrow arrays,
+/// about 150 bytes a line with receipts: 1.5 GB for 10 million lines) and written sorted at
+/// the end.
+pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, RuntimeError> {
+    if let Some(x) = opts.lines_per_customer
+        && !(x.is_finite() && x > 0.0)
+    {
+        return Err(RuntimeError::Usage {
+            message: format!("lines per customer must be a positive number, not {x}"),
+            help: Some("e.g. 3 for short histories, 25 for long ones".into()),
+        });
+    }
+    std::fs::create_dir_all(&opts.out).map_err(|e| io(&opts.out, e))?;
+    let tx_path = opts.out.join(format!("transactions.{}", ext(opts.format)));
+    let cust_path = opts
+        .out
+        .join(format!("customers.{}", ext(opts.customers_format)));
     let comm_path = opts.out.join("communications.csv");
     // A directory that already holds data (a project's, an earlier demo's) is never written
-    // over: the generator only creates files.
-    let other_tx = opts.out.join(match opts.format {
-        FileFormat::Csv => "transactions.parquet",
-        FileFormat::Parquet => "transactions.csv",
-    });
-    let existing: Vec<String> = [&tx_path, &other_tx, &cust_path, &comm_path]
-        .iter()
-        .filter(|p| std::fs::symlink_metadata(p).is_ok())
-        .map(|p| format!("`{}`", p.display()))
-        .collect();
+    // over: the generator only creates files, and not beside a file of the other format.
+    let existing: Vec<String> = [
+        "transactions.parquet",
+        "transactions.csv",
+        "customers.csv",
+        "customers.parquet",
+        "communications.csv",
+    ]
+    .iter()
+    .map(|f| opts.out.join(f))
+    .filter(|p| std::fs::symlink_metadata(p).is_ok())
+    .map(|p| format!("`{}`", p.display()))
+    .collect();
     if !existing.is_empty() {
         return Err(RuntimeError::OutputIsInput {
             message: format!(
@@ -521,11 +694,13 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, RuntimeError> {
             help: "choose a new directory with --out, or remove those files first".into(),
         });
     }
-    let mut tx_w = Writer::new(&tx_path, opts.format, transactions_schema())?;
-    let mut cust_w = Writer::new(&cust_path, FileFormat::Csv, customers_schema())?;
+    let mut tx_w = Writer::new(&tx_path, opts.format, transactions_schema(opts))?;
+    let mut cust_w = Writer::new(&cust_path, opts.customers_format, customers_schema())?;
     let mut comm_w = Writer::new(&comm_path, FileFormat::Csv, communications_schema())?;
     let mut summary = DemoSummary::default();
     let mut b = Batches::default();
+    // Transactions kept for a sorted write (not in customer order).
+    let mut held: Vec<RecordBatch> = Vec::new();
     const CHUNK: usize = 2000;
     let mut i = 0;
     while i < opts.customers {
@@ -533,14 +708,22 @@ pub fn generate(opts: &DemoOptions) -> Result<DemoSummary, RuntimeError> {
         for c in i..end {
             customer(opts, c, &mut b);
         }
-        let (tx, cust, comm) = b.take();
+        let (tx, cust, comm) = b.take(opts);
         summary.transactions += tx.num_rows() as u64;
         summary.customers += cust.num_rows() as u64;
         summary.communications += comm.num_rows() as u64;
-        tx_w.write(&tx_path, &tx)?;
+        if opts.order == RowOrder::Customer {
+            tx_w.write(&tx_path, &tx)?;
+        } else if tx.num_rows() > 0 {
+            held.push(tx);
+        }
         cust_w.write(&cust_path, &cust)?;
         comm_w.write(&comm_path, &comm)?;
         i = end;
+    }
+    if !held.is_empty() {
+        write_ordered(opts, &held, &mut tx_w, &tx_path)?;
+        drop(held);
     }
     tx_w.close(&tx_path)?;
     cust_w.close(&cust_path)?;

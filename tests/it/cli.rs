@@ -1,7 +1,13 @@
 //! End-to-end tests of the `segql` binary: what a user types and what comes back.
 
 use crate::common::{stderr, stdout};
-use std::path::Path;
+use segql_runtime::datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use segql_runtime::datafusion::arrow::compute::concat;
+use segql_runtime::datafusion::arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Float64Type,
+};
+use segql_runtime::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 fn segql(args: &[&str], cwd: Option<&Path>) -> Output {
@@ -1571,4 +1577,341 @@ fn physical_rules_switch_off_without_changing_results() {
         err.contains("collect_build_side, roll_up_by_customer"),
         "{err}"
     );
+}
+
+/// `segql demo --customers N --seed 7 EXTRA... --out DIR/NAME`: the directory and the counts
+/// the demo said it wrote.
+fn demo_shape(dir: &Path, name: &str, customers: &str, extra: &[&str]) -> (PathBuf, String) {
+    let out = dir.join(name);
+    let o = out.display().to_string();
+    let said = segql_ok(
+        vec!["demo", "--customers", customers, "--seed", "7", "--out", &o],
+        extra,
+    );
+    // Without the directory: the counts.
+    let said = said.split(" to ").next().unwrap().to_string();
+    (out, said)
+}
+
+/// The batches of a Parquet file, in file order.
+fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// A column of all the batches, as one array.
+fn column(batches: &[RecordBatch], name: &str) -> ArrayRef {
+    let parts: Vec<&dyn Array> = batches
+        .iter()
+        .map(|b| b.column_by_name(name).expect(name).as_ref())
+        .collect();
+    concat(&parts).unwrap()
+}
+
+/// The batches as CSV lines (no header, dates as written by the demo), sorted: their rows
+/// as a multiset.
+fn csv_lines(batches: &[RecordBatch], header: bool) -> Vec<String> {
+    let mut buf = Vec::new();
+    {
+        let mut w = segql_runtime::datafusion::arrow::csv::WriterBuilder::new()
+            .with_header(header)
+            .with_date_format("%Y-%m-%d".into())
+            .build(&mut buf);
+        for b in batches {
+            w.write(b).unwrap();
+        }
+    }
+    String::from_utf8(buf)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Customer ids of the rows, in order.
+fn customer_ids(batches: &[RecordBatch]) -> Vec<String> {
+    let c = column(batches, "customer_id");
+    c.as_string::<i32>()
+        .iter()
+        .map(|s| s.unwrap().to_string())
+        .collect()
+}
+
+/// How many runs of equal neighbours `v` has.
+fn runs<T: PartialEq>(v: &[T]) -> usize {
+    v.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(!v.is_empty())
+}
+
+#[test]
+fn demo_orders_hold_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |name: &str, order: &str| {
+        let (out, said) = demo_shape(dir.path(), name, "2000", &["--order", order]);
+        (read_parquet(&out.join("transactions.parquet")), said)
+    };
+    let (by_customer, said) = read("customer", "customer");
+    let (by_date, said_date) = read("date", "date");
+    let (shuffled, said_shuffled) = read("shuffled", "shuffled");
+    assert_eq!(said, said_date);
+    assert_eq!(said, said_shuffled);
+    let n: usize = by_customer.iter().map(RecordBatch::num_rows).sum();
+    assert!(said.contains(&format!(" {n} transaction lines")), "{said}");
+    assert!(n > 10_000, "{n}");
+
+    // Customer order: one run per customer, each by date.
+    let ids = customer_ids(&by_customer);
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(runs(&ids), distinct.len());
+    let ts = |b: &[RecordBatch]| -> Vec<i32> {
+        column(b, "ts")
+            .as_primitive::<Date32Type>()
+            .values()
+            .to_vec()
+    };
+    let ts_c = ts(&by_customer);
+    assert!(
+        ids.windows(2)
+            .zip(ts_c.windows(2))
+            .all(|(i, t)| i[0] != i[1] || t[0] <= t[1])
+    );
+    // Date order: non-decreasing dates; a day's rows in customer order.
+    let ts_d = ts(&by_date);
+    assert!(ts_d.windows(2).all(|w| w[0] <= w[1]));
+    let ids_d = customer_ids(&by_date);
+    assert!(
+        ids_d
+            .windows(2)
+            .zip(ts_d.windows(2))
+            .all(|(i, t)| t[0] != t[1] || i[0] <= i[1])
+    );
+    // Shuffled: neither by date nor grouped by customer.
+    let ts_s = ts(&shuffled);
+    let ids_s = customer_ids(&shuffled);
+    let falls = ts_s.windows(2).filter(|w| w[0] > w[1]).count();
+    assert!(falls > n / 4, "{falls} of {n}");
+    assert!(runs(&ids_s) > n * 9 / 10, "{} runs of {n}", runs(&ids_s));
+
+    // The same multiset of rows: the same lines, so the same count, sum of amounts and
+    // lines per customer.
+    let rows = sorted(csv_lines(&by_customer, false));
+    assert_eq!(rows.len(), n);
+    assert!(rows == sorted(csv_lines(&by_date, false)));
+    assert!(rows == sorted(csv_lines(&shuffled, false)));
+    let sum = |b: &[RecordBatch]| -> i128 {
+        column(b, "amount")
+            .as_primitive::<Decimal128Type>()
+            .values()
+            .iter()
+            .sum()
+    };
+    assert_eq!(sum(&by_customer), sum(&shuffled));
+    let per_customer = |ids: &[String]| {
+        let mut m = std::collections::BTreeMap::<String, usize>::new();
+        for i in ids {
+            *m.entry(i.clone()).or_default() += 1;
+        }
+        m
+    };
+    assert_eq!(per_customer(&ids), per_customer(&ids_s));
+    assert_eq!(per_customer(&ids), per_customer(&ids_d));
+}
+
+#[test]
+fn demo_shapes_change_only_what_they_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, _) = demo_shape(dir.path(), "plain", "500", &[]);
+    let shape = [
+        "--amounts",
+        "float64",
+        "--no-receipts",
+        "--customers-format",
+        "parquet",
+    ];
+    let (shaped, said) = demo_shape(dir.path(), "shaped", "500", &shape);
+    let (again, said_again) = demo_shape(dir.path(), "again", "500", &shape);
+    assert_eq!(said, said_again);
+
+    let tx = read_parquet(&plain.join("transactions.parquet"));
+    let tx_s = read_parquet(&shaped.join("transactions.parquet"));
+    // No receipt_id, a Float64 amount; every other column as it was.
+    let schema = tx_s[0].schema();
+    assert!(
+        schema.column_with_name("receipt_id").is_none(),
+        "{schema:?}"
+    );
+    assert!(tx[0].schema().column_with_name("receipt_id").is_some());
+    assert_eq!(
+        schema.field_with_name("amount").unwrap().data_type(),
+        &DataType::Float64
+    );
+    for f in tx[0].schema().fields() {
+        let name = f.name();
+        if name != "receipt_id" && name != "amount" {
+            assert!(
+                column(&tx, name).as_ref() == column(&tx_s, name).as_ref(),
+                "{name}"
+            );
+        }
+    }
+    // The float amounts are the decimal amounts' cents.
+    let cents = column(&tx, "amount");
+    let cents = cents.as_primitive::<Decimal128Type>().values();
+    let floats = column(&tx_s, "amount");
+    let floats = floats.as_primitive::<Float64Type>().values();
+    assert_eq!(cents.len(), floats.len());
+    assert!(cents.len() > 1000);
+    for (c, f) in cents.iter().zip(floats.iter()) {
+        assert_eq!(*c, (f * 100.0).round() as i128);
+        assert_eq!(*f, *c as f64 / 100.0);
+    }
+    // Parquet customers hold the CSV file's rows, in its order.
+    assert!(!shaped.join("customers.csv").exists());
+    let customers = read_parquet(&shaped.join("customers.parquet"));
+    let as_csv = csv_lines(&customers, true).join("\n") + "\n";
+    assert_eq!(
+        as_csv,
+        std::fs::read_to_string(plain.join("customers.csv")).unwrap()
+    );
+    // The same options twice: the same files.
+    let mut names: Vec<_> = std::fs::read_dir(&shaped)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "communications.csv",
+            "customers.parquet",
+            "transactions.parquet"
+        ]
+    );
+    for f in names {
+        assert!(
+            std::fs::read(shaped.join(&f)).unwrap() == std::fs::read(again.join(&f)).unwrap(),
+            "{f:?} differs"
+        );
+    }
+    // A shuffled CSV twice, too.
+    let csv = ["--order", "shuffled", "--format", "csv"];
+    let (a, _) = demo_shape(dir.path(), "shuffled-a", "300", &csv);
+    let (b, _) = demo_shape(dir.path(), "shuffled-b", "300", &csv);
+    let a = std::fs::read(a.join("transactions.csv")).unwrap();
+    assert!(a == std::fs::read(b.join("transactions.csv")).unwrap());
+    // A directory with the other customers format is not written to either.
+    let o = segql(
+        &[
+            "demo",
+            "--customers",
+            "5",
+            "--out",
+            shaped.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("customers.parquet"), "{}", stderr(&o));
+    assert!(!shaped.join("customers.csv").exists());
+}
+
+#[test]
+fn demo_lines_per_customer_sets_history_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = |target: f64| {
+        let t = target.to_string();
+        let (_, said) = demo_shape(
+            dir.path(),
+            &format!("lines-{t}"),
+            "2000",
+            &["--lines-per-customer", &t],
+        );
+        // "wrote N customers, M transaction lines and K messages to DIR"
+        let words: Vec<&str> = said.split_whitespace().collect();
+        let customers: f64 = words[1].parse().unwrap();
+        let lines: f64 = words[3].parse().unwrap();
+        lines / customers
+    };
+    for target in [3.0, 25.0] {
+        let got = lines(target);
+        assert!((got / target - 1.0).abs() < 0.15, "{got} for {target}");
+    }
+    let o = segql(
+        &["demo", "--lines-per-customer", "0", "--out", "unused"],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("positive"), "{}", stderr(&o));
+}
+
+#[test]
+fn run_reads_a_demo_without_receipts_with_float_amounts_and_parquet_customers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = demo_shape(
+        dir.path(),
+        "data",
+        "400",
+        &[
+            "--no-receipts",
+            "--amounts",
+            "float64",
+            "--customers-format",
+            "parquet",
+            "--order",
+            "shuffled",
+        ],
+    );
+    crate::common::write(
+        &out,
+        "segql.toml",
+        "[transactions]\npath = \"transactions.parquet\"\n\n[customers]\npath = \"customers.parquet\"\n\n[customers.columns]\ncustomer_id = \"id\"\nbirthday = \"dob\"\nsignup_date = \"registered\"\n\n[communications]\npath = \"communications.csv\"\n\n[communications.columns]\nts = \"sent_at\"\n",
+    );
+    let d = out.display().to_string();
+    let count = segql_ok(
+        vec![
+            "run",
+            "--project",
+            &d,
+            "-e",
+            "frequency >= 2",
+            "--count",
+            "--as-of",
+            "2026-10-31",
+        ],
+        &[],
+    );
+    // Without receipt ids every line is a purchase: customers with two lines or more.
+    let ids = customer_ids(&read_parquet(&out.join("transactions.parquet")));
+    let mut per = std::collections::BTreeMap::<String, usize>::new();
+    for i in ids {
+        *per.entry(i).or_default() += 1;
+    }
+    let expected = per.values().filter(|&&n| n >= 2).count();
+    assert!(expected > 100, "{expected}");
+    assert_eq!(count.trim(), expected.to_string());
+    // A customer attribute comes from the Parquet customers.
+    let kyiv = segql_ok(
+        vec![
+            "run",
+            "--project",
+            &d,
+            "-e",
+            "city = \"Kyiv\"",
+            "--count",
+            "--as-of",
+            "2026-10-31",
+        ],
+        &[],
+    );
+    let kyiv: usize = kyiv.trim().parse().unwrap();
+    assert!(kyiv > 50 && kyiv < 300, "{kyiv}");
 }
