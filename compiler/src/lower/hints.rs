@@ -129,38 +129,54 @@ pub fn needs_full_base(preds: &[&Pred]) -> bool {
 /// transactions, the latter only when the scan reaches further back.
 fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result<Vec<LogicalPlan>> {
     let mut out = Vec::new();
+    // Asking for the customers table reads it: only when conditions need it.
     if !hints.attributes.is_empty()
         && let (Some(merged), Some(unmerged)) = (catalog.customers(), catalog.customer_rows())
     {
-        let mut names = HashMap::new();
-        for v in hints.attributes.iter().flat_map(Pred::values) {
-            if let Value::Attribute(a) = &v {
-                names.insert(v.clone(), a.clone());
-            }
-        }
         // A customer's merged attribute is the largest of its rows' values, so conditions
         // on one attribute hold for the merged row only if they hold for one of the rows:
         // those rows, before the merge, name every member, with no aggregation of the whole
-        // customers table. Conditions on several attributes need the merged rows (the merged
-        // row takes each from another row).
-        let rows = if names.len() == 1 {
-            unmerged.clone()
-        } else {
-            merged.clone()
-        };
-        let attrs = PerCustomer::over(rows.clone(), names, catalog.as_of);
-        let cond = hints
-            .attributes
-            .iter()
-            .map(|p| attrs.filter_condition(p))
-            .reduce(Expr::and)
-            .unwrap_or(lit(true));
-        out.push(
-            PlanBuilder::from(rows)
-                .filter(cond)?
-                .project(vec![ident("customer_id")])?
-                .build()?,
-        );
+        // customers table. Conditions on different attributes each name a superset of the
+        // members from the rows (a customer's merged row may take its city from one row and
+        // its gender from another), intersected with the other key sets. Only a condition
+        // that reads several attributes at once needs the merged rows.
+        let mut by_attributes: BTreeMap<Vec<String>, Vec<&Pred>> = BTreeMap::new();
+        for p in &hints.attributes {
+            let mut read: Vec<String> = p
+                .values()
+                .into_iter()
+                .filter_map(|v| match v {
+                    Value::Attribute(a) => Some(a),
+                    _ => None,
+                })
+                .collect();
+            read.sort();
+            read.dedup();
+            by_attributes.entry(read).or_default().push(p);
+        }
+        for (read, preds) in by_attributes {
+            let rows = if read.len() == 1 {
+                unmerged.clone()
+            } else {
+                merged.clone()
+            };
+            let names = read
+                .iter()
+                .map(|a| (Value::Attribute(a.clone()), a.clone()))
+                .collect();
+            let attrs = PerCustomer::over(rows.clone(), names, catalog.as_of);
+            let cond = preds
+                .iter()
+                .map(|p| attrs.filter_condition(p))
+                .reduce(Expr::and)
+                .unwrap_or(lit(true));
+            out.push(
+                PlanBuilder::from(rows)
+                    .filter(cond)?
+                    .project(vec![ident("customer_id")])?
+                    .build()?,
+            );
+        }
     }
     let mut bought: Vec<&(Vec<String>, u64)> = hints
         .bought
