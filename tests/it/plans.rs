@@ -490,6 +490,30 @@ fn attribute_conditions_filter_lines_through_a_collected_semi_join() {
     assert!(!physical.contains("customers.csv]]"), "{physical}");
 }
 
+/// `recency < d` narrows the scan to the last `d` days' buyers only when the window covers at
+/// most a quarter of the dates the Parquet statistics span (two years in the example): a key
+/// set of most customers would cost a probe of every line and keep nearly all of them.
+#[test]
+fn recent_buyers_narrow_the_scan_only_when_the_window_is_short() {
+    let engine = engine();
+    let dates = engine
+        .catalog
+        .facts
+        .dates
+        .expect("the example's Parquet statistics");
+    let span = (dates.1.min(engine.catalog.as_of) - dates.0).num_days() + 1;
+    let keyed = |days: i64| {
+        let text = format!("recency < {days}d and monetary > 100");
+        let pred = crate::common::resolve(&engine.catalog, &text);
+        let plan = lower_segment(&engine.catalog, &pred).unwrap().plan;
+        plan.display_indent().to_string().contains("__keys0")
+    };
+    assert!(keyed(30));
+    assert!(keyed(span / 4));
+    assert!(!keyed(span / 4 + 1));
+    assert!(!keyed(540));
+}
+
 /// Ranks of customers who all bought in the ranking's window (no condition can hold without
 /// purchases) take one global order, sorted in parallel and merged; where customers without
 /// purchases are in the base, the active ones are ranked apart, by a partition key.

@@ -181,7 +181,7 @@ fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result
     let mut bought: Vec<&(Vec<String>, u64)> = hints
         .bought
         .iter()
-        .filter(|(_, d)| widest.is_none_or(|w| *d < w))
+        .filter(|(_, d)| widest.is_none_or(|w| *d < w) && names_few(catalog, *d))
         .collect();
     bought.sort_by_key(|(_, d)| *d);
     if let Some((scope, d)) = bought.first() {
@@ -199,6 +199,21 @@ fn key_sets(catalog: &Catalog, hints: &ScanHints, widest: Option<u64>) -> Result
         );
     }
     Ok(out)
+}
+
+/// True when the buyers of the last `days` days can be few enough for their key set to pay
+/// for itself: the window covers at most a quarter of the days the transactions' file
+/// statistics span (up to the as-of date). A key set costs a scan of the window and a probe
+/// of every line; it pays back only by keeping most lines out of the aggregation, which a
+/// window over most of the data cannot. Without statistics (CSV), the key set is used.
+fn names_few(catalog: &Catalog, days: u64) -> bool {
+    match catalog.facts.dates {
+        Some((earliest, latest)) => {
+            let span = (latest.min(catalog.as_of) - earliest).num_days() + 1;
+            i64::try_from(days).is_ok_and(|d| d.saturating_mul(4) <= span)
+        }
+        None => true,
+    }
 }
 
 /// The scanned lines of the customers who can be members by the hints: semi joins with the
