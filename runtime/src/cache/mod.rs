@@ -1,26 +1,36 @@
-//! The REPL's customer cache: the per-customer table (the compiler's `PerCustomer`) of the
+//! The REPL's caches: the customer cache (this file) and the warm copy of the data
+//! (`warm`, over `batches`, an in-memory table that skips batches by statistics).
+//!
+//! The customer cache is the per-customer table (the compiler's `PerCustomer`) of the
 //! metrics most segments need, computed once per as-of date into an in-memory table, so
-//! interactive queries that read only profiled values are answered without rescanning the
-//! transactions.
+//! interactive queries that read only profiled values are answered from it.
 //!
 //! Cached: `recency`, `frequency`, `monetary`, `avg_check`, `tenure`, `first_purchase`,
 //! `last_purchase`, `items` (when quantity is mapped), `lifecycle`, `recency`/`frequency`/
 //! `monetary` within 30, 90, 180 and 365 days, and every customer attribute. Anything else
-//! (other windows, `bought`, `spend on`) falls back to a scan.
+//! (other windows, `bought`, `spend on`, ranks, contacts) is computed for the query from the
+//! warm copy when the data is held in memory, else from the files; either way the plan is the
+//! one `segql run` compiles (narrowed by the predicate's scan hints), over other scans.
+
+pub mod batches;
+pub mod warm;
 
 use crate::engine::Engine;
 use crate::error::RuntimeError;
+pub use batches::{BatchTable, Read};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::MemTable;
+use datafusion::common::ScalarValue;
 use datafusion::datasource::provider_as_source;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, SortExpr, cast, ident, lit};
-use segql_compiler::PerCustomer;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, ident, lit};
 use segql_compiler::catalog::AttrType;
 use segql_compiler::ir::{Metric, MetricKind, Pred, Value};
+use segql_compiler::{Catalog, PerCustomer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+pub use warm::{TableRead, Warm};
 
 /// Windows (in days) cached for recency, frequency and monetary.
 pub const CACHED_WINDOWS: [u64; 4] = [30, 90, 180, 365];
@@ -108,8 +118,56 @@ pub struct Answer {
     pub preview: Vec<RecordBatch>,
     /// True when answered from the cached profile.
     pub from_cache: bool,
+    /// What the answer read.
+    pub source: Source,
     /// How long it took.
     pub elapsed: Duration,
+}
+
+/// What an answer read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The customer cache.
+    CustomerCache,
+    /// The warm copy: what the scans of each table held in memory read (tables not held
+    /// were read from their files).
+    Memory(Vec<TableRead>),
+    /// The files (nothing is held in memory).
+    Files,
+}
+
+impl Source {
+    /// In words, for `:timing`: `from the customer cache`, `from memory: transactions 12 of
+    /// 344 batches (786,432 of 22,505,806 rows)`, `from the files`.
+    pub fn describe(&self) -> String {
+        let n = |x: usize| crate::output::thousands(&x.to_string());
+        match self {
+            Source::CustomerCache => "from the customer cache".into(),
+            Source::Files => "from the files".into(),
+            Source::Memory(reads) if reads.is_empty() => "from memory: no table scanned".into(),
+            Source::Memory(reads) => {
+                let parts: Vec<String> = reads
+                    .iter()
+                    .map(|t| {
+                        let scans = if t.scans > 1 {
+                            format!(" in {} scans", t.scans)
+                        } else {
+                            String::new()
+                        };
+                        format!(
+                            "{} {} of {} batches ({} of {} rows){scans}",
+                            t.table,
+                            n(t.read.batches),
+                            n(t.read.of_batches),
+                            n(t.read.rows),
+                            n(t.read.of_rows)
+                        )
+                    })
+                    .collect();
+                format!("from memory: {}", parts.join("; "))
+            }
+        }
+    }
 }
 
 fn monetary() -> Value {
@@ -128,12 +186,25 @@ fn frequency() -> Value {
     })
 }
 
+/// The catalog answers are compiled against: the warm copy's when there is one.
+pub fn catalog_of(engine: &Engine, warm: Option<&Warm>) -> Result<Catalog, RuntimeError> {
+    match warm {
+        Some(w) if !w.is_empty() => w.catalog(&engine.catalog),
+        _ => Ok(engine.catalog.clone()),
+    }
+}
+
 impl CustomerCache {
-    /// Computes the profile of every customer and keeps it in memory.
-    pub async fn build(engine: &Engine) -> Result<CustomerCache, RuntimeError> {
+    /// Computes the profile of every customer and keeps it in memory, from the warm copy
+    /// when there is one.
+    pub async fn build(
+        engine: &Engine,
+        warm: Option<&Warm>,
+    ) -> Result<CustomerCache, RuntimeError> {
         let start = Instant::now();
+        let catalog = catalog_of(engine, warm)?;
         let values = cached_values(engine);
-        let built = PerCustomer::build(&engine.catalog, &values, true)
+        let built = PerCustomer::build(&catalog, &values, true)
             .map_err(|e| RuntimeError::data("planning the profile", e))?;
         let batches = engine.collect(built.plan.clone()).await?;
         let schema = dictionary_schema(match batches.first() {
@@ -156,7 +227,10 @@ impl CustomerCache {
             .map_err(|e| RuntimeError::data("caching the profile", e))?;
         let table = PerCustomer::over(plan, built.names, engine.catalog.as_of);
         let totals = totals(engine, &table, table.plan.clone()).await?;
-        let values = completion_values(engine).await?;
+        let values = completion_values(engine, &catalog).await?;
+        if let Some(w) = warm {
+            w.take_reads();
+        }
         Ok(CustomerCache {
             table,
             totals,
@@ -165,46 +239,54 @@ impl CustomerCache {
         })
     }
 
-    /// Answers `pred`: from the cache when it covers every value, else by a scan.
+    /// Answers `pred`: from the cache when it covers every value, else by a scan of the warm
+    /// copy (or of the files when nothing is held). The members are computed once; their
+    /// totals and the first `preview_rows` of them by id come from that one result.
     pub async fn answer(
         &self,
         engine: &Engine,
+        warm: Option<&Warm>,
         pred: &Pred,
         preview_rows: usize,
     ) -> Result<Answer, RuntimeError> {
         let start = Instant::now();
-        let (table, from_cache) = self.table_for(engine, pred)?;
-        let filtered = table
-            .filtered(pred)
-            .map_err(|e| RuntimeError::data("planning the query", e))?;
-        let totals = totals(engine, &table, filtered).await?;
-        let members = table
-            .members(pred)
-            .and_then(|q| q.plan.clone().pipe_sort_limit(preview_rows))
-            .map_err(|e| RuntimeError::data("planning the query", e))?;
-        let preview = if preview_rows == 0 {
-            vec![]
-        } else {
-            engine.collect(members).await?
+        if let Some(w) = warm {
+            w.take_reads();
+        }
+        let (table, from_cache) = self.table_for(engine, warm, pred)?;
+        let shown = pred.values().len();
+        let plan =
+            member_rows(&table, pred).map_err(|e| RuntimeError::data("planning the query", e))?;
+        let batches = engine.collect(plan).await?;
+        let source = match warm {
+            _ if from_cache => Source::CustomerCache,
+            Some(w) if !w.is_empty() => Source::Memory(w.take_reads()),
+            _ => Source::Files,
         };
+        let (totals, preview) = summarize(&batches, shown, preview_rows)
+            .map_err(|e| RuntimeError::data("summing up the members", e.into()))?;
         Ok(Answer {
             totals,
             preview,
             from_cache,
+            source,
             elapsed: start.elapsed(),
         })
     }
 
-    /// The profile that answers `pred`: the cached one, or one built for it from transactions
-    /// (with monetary and frequency for the summary).
+    /// The profile that answers `pred`: the cached one, or one built for it (with monetary
+    /// and frequency for the summary, the scan narrowed by the predicate's hints as `segql
+    /// run` narrows it) from the warm copy when there is one, else from the files.
     pub fn table_for(
         &self,
         engine: &Engine,
+        warm: Option<&Warm>,
         pred: &Pred,
     ) -> Result<(PerCustomer, bool), RuntimeError> {
         if self.table.covers(pred) {
             return Ok((self.table.clone(), true));
         }
+        let catalog = catalog_of(engine, warm)?;
         let mut values = pred.values();
         for v in [monetary(), frequency()] {
             if !values.contains(&v) {
@@ -212,26 +294,81 @@ impl CustomerCache {
             }
         }
         let full = segql_compiler::needs_full_base(&[pred]);
-        let p = PerCustomer::build(&engine.catalog, &values, full)
+        let hints = segql_compiler::scan_hints(&catalog, pred);
+        let p = PerCustomer::build_with(&catalog, &values, full, &hints)
             .map_err(|e| RuntimeError::data("planning the query", e))?;
         Ok((p, false))
     }
 }
 
-/// Sort by customer id and keep the first `n` rows.
-trait SortLimit {
-    fn pipe_sort_limit(self, n: usize) -> datafusion::error::Result<LogicalPlan>;
+/// The members of `pred` in `table`: `customer_id`, the values `pred` reads, then monetary
+/// and frequency for the totals.
+fn member_rows(table: &PerCustomer, pred: &Pred) -> datafusion::error::Result<LogicalPlan> {
+    let filtered = table.filtered(pred)?;
+    let mut columns = vec![ident("customer_id")];
+    columns.extend(pred.values().iter().map(|v| match table.column(v) {
+        Some(c) => ident(c),
+        None => lit(ScalarValue::Null),
+    }));
+    for (v, name) in [(monetary(), "__monetary"), (frequency(), "__frequency")] {
+        columns.push(match table.column(&v) {
+            Some(c) => ident(c).alias(name),
+            None => lit(0i64).alias(name),
+        });
+    }
+    LogicalPlanBuilder::from(filtered).project(columns)?.build()
 }
 
-impl SortLimit for LogicalPlan {
-    fn pipe_sort_limit(self, n: usize) -> datafusion::error::Result<LogicalPlan> {
-        LogicalPlanBuilder::from(self)
-            .sort_with_limit(
-                vec![SortExpr::new(ident("customer_id"), true, true)],
-                Some(n),
-            )?
-            .build()
+/// The totals of the member rows of [`member_rows`] and their first `rows` by id, with
+/// `customer_id` and the `shown` columns after it.
+fn summarize(
+    batches: &[RecordBatch],
+    shown: usize,
+    rows: usize,
+) -> datafusion::arrow::error::Result<(Totals, Vec<RecordBatch>)> {
+    use datafusion::arrow::compute::{SortOptions, concat_batches, sort_to_indices, take};
+    let mut t = Totals::default();
+    let Some(first) = batches.first() else {
+        return Ok((t, vec![]));
+    };
+    let (m, f) = (shown + 1, shown + 2);
+    for b in batches {
+        t.customers += b.num_rows() as i64;
+        let revenue = datafusion::arrow::compute::cast(b.column(m), &DataType::Float64)?;
+        t.revenue += revenue
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+            .iter()
+            .flatten()
+            .sum::<f64>();
+        let purchases = datafusion::arrow::compute::cast(b.column(f), &DataType::Int64)?;
+        t.purchases += purchases
+            .as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .sum::<i64>();
     }
+    if rows == 0 || t.customers == 0 {
+        return Ok((t, vec![]));
+    }
+    let schema = first.schema();
+    let all = concat_batches(&schema, batches)?;
+    let order = sort_to_indices(
+        all.column(0),
+        Some(SortOptions {
+            descending: false,
+            nulls_first: true,
+        }),
+        Some(rows),
+    )?;
+    let columns = all.columns()[..=shown]
+        .iter()
+        .map(|c| take(c.as_ref(), &order, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let preview = RecordBatch::try_new(
+        Arc::new(schema.project(&(0..=shown).collect::<Vec<_>>())?),
+        columns,
+    )?;
+    Ok((t, vec![preview]))
 }
 
 /// The cached profile's schema: text columns other than `customer_id` (lifecycle, RFM
@@ -331,16 +468,22 @@ async fn totals(
 
 /// Distinct values of the columns users complete on: transaction dimensions and the text
 /// attributes of customers (columns with at most 2000 values).
-async fn completion_values(engine: &Engine) -> Result<Vec<(String, Vec<String>)>, RuntimeError> {
+async fn completion_values(
+    engine: &Engine,
+    catalog: &Catalog,
+) -> Result<Vec<(String, Vec<String>)>, RuntimeError> {
     let mut out = Vec::new();
     let mut sources: Vec<(String, LogicalPlan)> = Vec::new();
     for d in ["category", "partner", "store", "product"] {
-        if engine.catalog.has_tx_column(d) {
-            sources.push((d.to_string(), engine.tables.transactions.clone()));
+        if catalog.has_tx_column(d) {
+            sources.push((d.to_string(), catalog.transactions.clone()));
         }
     }
-    if let Some(c) = &engine.tables.customers {
-        for (name, t) in engine.catalog.attributes() {
+    // The customers slot is read when the engine's table is.
+    if engine.tables.customers.is_some()
+        && let Some(c) = catalog.customers()
+    {
+        for (name, t) in catalog.attributes() {
             if t == Some(AttrType::Text) {
                 sources.push((name, c.clone()));
             }
