@@ -7,6 +7,7 @@
 //! cargo bench --profile dev --bench repl -- 1000000             # customers (default 1,000,000)
 //! cargo bench --profile dev --bench repl -- 3500000 --days 120  # a short history
 //! cargo bench --profile dev --bench repl -- 1000000 --budget 0  # nothing in memory: scans
+//! cargo bench --profile dev --bench repl -- 100000 --only OKKO --runs 3 --no-physical-rule collapse_runs
 //! ```
 //! The data set is generated once into `target/bench-data/` and reused.
 
@@ -77,6 +78,10 @@ fn main() {
     let days: i64 = flag("--days").and_then(|d| d.parse().ok()).unwrap_or(730);
     let budget = flag("--budget").map(|b| parse_bytes(&b).expect("a size"));
     let runs: usize = flag("--runs").and_then(|d| d.parse().ok()).unwrap_or(9);
+    let only: Option<String> = flag("--only");
+    let disabled_rules: Vec<String> = flag("--no-physical-rule")
+        .map(|r| r.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target"));
@@ -113,7 +118,10 @@ fn main() {
         let mut log = Vec::new();
         let mut session = Session::open_with_budget(
             project,
-            EngineOptions::default(),
+            EngineOptions {
+                disabled_rules,
+                ..EngineOptions::default()
+            },
             budget,
             &[],
             None,
@@ -133,6 +141,9 @@ fn main() {
         );
         let mut by_kind: Vec<(&str, Vec<f64>)> = Vec::new();
         for (kind, q) in QUERIES {
+            if only.as_ref().is_some_and(|o| !q.contains(o.as_str())) {
+                continue;
+            }
             let mut times = Vec::new();
             let mut read = String::new();
             for _ in 0..runs {

@@ -255,8 +255,8 @@ impl CustomerCache {
         }
         let (table, from_cache) = self.table_for(engine, warm, pred)?;
         let shown = pred.values().len();
-        let plan =
-            member_rows(&table, pred).map_err(|e| RuntimeError::data("planning the query", e))?;
+        let plan = member_rows(&table, pred, &self.table)
+            .map_err(|e| RuntimeError::data("planning the query", e))?;
         let batches = engine.collect(plan).await?;
         let source = match warm {
             _ if from_cache => Source::CustomerCache,
@@ -274,9 +274,9 @@ impl CustomerCache {
         })
     }
 
-    /// The profile that answers `pred`: the cached one, or one built for it (with monetary
-    /// and frequency for the summary, the scan narrowed by the predicate's hints as `segql
-    /// run` narrows it) from the warm copy when there is one, else from the files.
+    /// The profile that answers `pred`: the cached one, or one built for it (the scan
+    /// narrowed by the predicate's hints as `segql run` narrows it) from the warm copy when
+    /// there is one, else from the files.
     pub fn table_for(
         &self,
         engine: &Engine,
@@ -287,36 +287,62 @@ impl CustomerCache {
             return Ok((self.table.clone(), true));
         }
         let catalog = catalog_of(engine, warm)?;
-        let mut values = pred.values();
-        for v in [monetary(), frequency()] {
-            if !values.contains(&v) {
-                values.push(v);
-            }
-        }
         let full = segql_compiler::needs_full_base(&[pred]);
         let hints = segql_compiler::scan_hints(&catalog, pred);
-        let p = PerCustomer::build_with(&catalog, &values, full, &hints)
+        let p = PerCustomer::build_with(&catalog, &pred.values(), full, &hints)
             .map_err(|e| RuntimeError::data("planning the query", e))?;
         Ok((p, false))
     }
 }
 
 /// The members of `pred` in `table`: `customer_id`, the values `pred` reads, then monetary
-/// and frequency for the totals.
-fn member_rows(table: &PerCustomer, pred: &Pred) -> datafusion::error::Result<LogicalPlan> {
-    let filtered = table.filtered(pred)?;
+/// and frequency for the totals. A table built for the query has only the values `pred`
+/// reads, so that its scan covers only the windows they need: monetary and frequency come
+/// from the customer cache (`profile`, which has every customer), joined by id.
+fn member_rows(
+    table: &PerCustomer,
+    pred: &Pred,
+    profile: &PerCustomer,
+) -> datafusion::error::Result<LogicalPlan> {
+    let values: Vec<Expr> = pred
+        .values()
+        .iter()
+        .map(|v| match table.column(v) {
+            Some(c) => ident(c),
+            None => lit(ScalarValue::Null),
+        })
+        .collect();
+    let totals = [(monetary(), "__monetary"), (frequency(), "__frequency")];
+    let column = |t: &PerCustomer, v: &Value, name: &str| match t.column(v) {
+        Some(c) => ident(c).alias(name),
+        None => lit(0i64).alias(name),
+    };
     let mut columns = vec![ident("customer_id")];
-    columns.extend(pred.values().iter().map(|v| match table.column(v) {
-        Some(c) => ident(c),
-        None => lit(ScalarValue::Null),
-    }));
-    for (v, name) in [(monetary(), "__monetary"), (frequency(), "__frequency")] {
-        columns.push(match table.column(&v) {
-            Some(c) => ident(c).alias(name),
-            None => lit(0i64).alias(name),
-        });
+    columns.extend(values);
+    if totals.iter().all(|(v, _)| table.column(v).is_some()) {
+        columns.extend(totals.iter().map(|(v, n)| column(table, v, n)));
+        return LogicalPlanBuilder::from(table.filtered(pred)?)
+            .project(columns)?
+            .build();
     }
-    LogicalPlanBuilder::from(filtered).project(columns)?.build()
+    let mut right = vec![ident("customer_id").alias("__id")];
+    right.extend(totals.iter().map(|(v, n)| column(profile, v, n)));
+    let right = LogicalPlanBuilder::from(profile.plan.clone())
+        .project(right)?
+        .build()?;
+    columns.extend(totals.iter().map(|(_, n)| ident(*n)));
+    LogicalPlanBuilder::from(table.filtered(pred)?)
+        .join(
+            right,
+            datafusion::logical_expr::JoinType::Left,
+            (
+                vec![datafusion::common::Column::from_name("customer_id")],
+                vec![datafusion::common::Column::from_name("__id")],
+            ),
+            None,
+        )?
+        .project(columns)?
+        .build()
 }
 
 /// The totals of the member rows of [`member_rows`] and their first `rows` by id, with
