@@ -296,7 +296,7 @@ fn a_budget_too_small_falls_back_to_the_files() {
         }
         if !w.from_cache {
             assert!(
-                matches!(w.source, segql_runtime::cache::Source::Memory(_)),
+                matches!(w.source, segql_runtime::cache::Source::Memory { .. }),
                 "{text}"
             );
             assert_eq!(c.source, segql_runtime::cache::Source::Files, "{text}");

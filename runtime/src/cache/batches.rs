@@ -7,17 +7,19 @@
 //! table sorted by date answers a window from the batches of that window. The batches read
 //! are spread over the session's partitions.
 //!
-//! Text columns with few distinct values per batch are held dictionary-encoded and turned back
-//! into the table's type (string views) batch by batch as a scan reads them, so plans see the
-//! same schema as the files' scans and compile to the same plans; other text keeps only the
-//! bytes its rows use (`gc`).
+//! Text columns may be held dictionary-encoded (the caller decides; the REPL's warm copy
+//! shares one dictionary per column between batches): a scan turns them back into the
+//! table's type (string views) batch by batch as it reads them, so plans see the same schema
+//! as the files' scans and compile to the same plans.
 //!
 //! Scans report no statistics (like the CSV scans they stand in for), so DataFusion chooses
 //! join sides as it does without them. Every scan records what it read ([`BatchTable::take_reads`]).
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt64Array};
+use datafusion::arrow::array::{
+    Array, ArrayData, ArrayRef, BooleanArray, RecordBatch, UInt64Array,
+};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::{Column, DFSchema, Result, ScalarValue};
 use datafusion::datasource::{TableProvider, TableType};
@@ -39,10 +41,6 @@ use std::sync::{Arc, Mutex};
 
 /// Rows per batch: the unit a scan skips or reads.
 pub const BATCH_ROWS: usize = 65_536;
-
-/// A text column of a batch is held dictionary-encoded when it has at most one distinct
-/// value per this many rows.
-const ROWS_PER_DISTINCT: usize = 4;
 
 /// What one scan read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -143,8 +141,10 @@ impl fmt::Debug for BatchTable {
 }
 
 impl BatchTable {
-    /// A table `name` of `batches` (in `schema`, each of at most [`BATCH_ROWS`] rows), whose
-    /// scans spread the batches they read over `partitions` partitions.
+    /// A table `name` of `batches`, whose scans spread the batches they read over
+    /// `partitions` partitions. The batches have `schema`'s columns and types, but for text
+    /// columns (string views in `schema`) that may be held dictionary-encoded (each batch
+    /// its own way); scans give them `schema`'s types.
     pub fn try_new(
         name: &str,
         schema: SchemaRef,
@@ -153,7 +153,7 @@ impl BatchTable {
     ) -> Result<BatchTable> {
         let n = batches.len();
         let rows: Vec<u64> = batches.iter().map(|b| b.num_rows() as u64).collect();
-        // Each batch's extremes and nulls, and the batch as held, on `partitions` threads.
+        // Each batch's extremes, on `partitions` threads.
         let per_batch = parallel_map(&batches, partitions, |b| {
             let extremes = schema
                 .fields()
@@ -170,7 +170,7 @@ impl BatchTable {
                     }
                 })
                 .collect::<Result<Vec<_>>>()?;
-            Ok((extremes, compact(b)?))
+            Ok(extremes)
         })
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
@@ -191,17 +191,16 @@ impl BatchTable {
             }
             let (lows, highs): (Vec<ScalarValue>, Vec<ScalarValue>) = per_batch
                 .iter()
-                .map(|(e, _)| e[i].clone().expect("extremes of an ordered column"))
+                .map(|e| e[i].clone().expect("extremes of an ordered column"))
                 .unzip();
             min.insert(field.name().clone(), ScalarValue::iter_to_array(lows)?);
             max.insert(field.name().clone(), ScalarValue::iter_to_array(highs)?);
         }
-        drop(batches);
-        let batches: Vec<RecordBatch> = per_batch.into_iter().map(|(_, b)| b).collect();
+        let mut seen = std::collections::HashSet::new();
         let bytes = batches
             .iter()
             .flat_map(|b| b.columns())
-            .map(|c| c.get_array_memory_size())
+            .map(|c| new_bytes(&c.to_data(), &mut seen) as usize)
             .sum();
         Ok(BatchTable {
             name: name.to_string(),
@@ -236,7 +235,8 @@ impl BatchTable {
         self.batches.len()
     }
 
-    /// Bytes of the Arrow arrays held.
+    /// Bytes of the Arrow arrays held (a buffer shared by batches, such as a dictionary,
+    /// counted once).
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -399,37 +399,22 @@ pub(crate) fn parallel_map<T: Sync, R: Send>(
     })
 }
 
-/// `batch` as held: text with few distinct values dictionary-encoded, other text with only the
-/// bytes its rows use.
-fn compact(batch: &RecordBatch) -> Result<RecordBatch> {
-    let mut fields = Vec::with_capacity(batch.num_columns());
-    let mut columns = Vec::with_capacity(batch.num_columns());
-    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
-        let held = match c.data_type() {
-            DataType::Utf8View => {
-                let dictionary =
-                    DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8));
-                match cast(c, &dictionary) {
-                    Ok(d)
-                        if d.as_any_dictionary().values().len() * ROWS_PER_DISTINCT <= c.len() =>
-                    {
-                        d
-                    }
-                    _ => Arc::new(c.as_string_view().gc()) as ArrayRef,
-                }
-            }
-            _ => Arc::clone(c),
-        };
-        fields.push(Field::new(
-            f.name(),
-            held.data_type().clone(),
-            f.is_nullable(),
-        ));
-        columns.push(held);
+/// The bytes of the buffers of `data` (and its children) not in `seen`, which it adds them
+/// to, so that a buffer shared by several arrays (string views pointing into one decoded
+/// page, one dictionary's values) is counted once.
+pub(crate) fn new_bytes(data: &ArrayData, seen: &mut HashSet<usize>) -> u64 {
+    let mut n = 0;
+    let buffers = data
+        .buffers()
+        .iter()
+        .chain(data.nulls().map(|b| b.buffer()));
+    for b in buffers {
+        if seen.insert(b.data_ptr().as_ptr() as usize) {
+            n += b.capacity() as u64;
+        }
     }
-    Ok(RecordBatch::try_new_with_options(
-        Arc::new(Schema::new(fields)),
-        columns,
-        &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-    )?)
+    for child in data.child_data() {
+        n += new_bytes(child, seen);
+    }
+    n
 }

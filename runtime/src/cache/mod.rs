@@ -129,9 +129,14 @@ pub struct Answer {
 pub enum Source {
     /// The customer cache.
     CustomerCache,
-    /// The warm copy: what the scans of each table held in memory read (tables not held
-    /// were read from their files).
-    Memory(Vec<TableRead>),
+    /// The warm copy: what the scans of each table held in memory read, and the tables not
+    /// held (read from their files when the query needs them).
+    Memory {
+        /// What each table held in memory that the query scanned read.
+        reads: Vec<TableRead>,
+        /// The tables of the project not held.
+        files: Vec<&'static str>,
+    },
     /// The files (nothing is held in memory).
     Files,
 }
@@ -144,9 +149,8 @@ impl Source {
         match self {
             Source::CustomerCache => "from the customer cache".into(),
             Source::Files => "from the files".into(),
-            Source::Memory(reads) if reads.is_empty() => "from memory: no table scanned".into(),
-            Source::Memory(reads) => {
-                let parts: Vec<String> = reads
+            Source::Memory { reads, files } => {
+                let mut parts: Vec<String> = reads
                     .iter()
                     .map(|t| {
                         let scans = if t.scans > 1 {
@@ -164,7 +168,14 @@ impl Source {
                         )
                     })
                     .collect();
-                format!("from memory: {}", parts.join("; "))
+                if parts.is_empty() {
+                    parts.push("no table scanned".into());
+                }
+                let mut s = format!("from memory: {}", parts.join("; "));
+                if !files.is_empty() {
+                    s.push_str(&format!("; not in memory: {}", files.join(", ")));
+                }
+                s
             }
         }
     }
@@ -260,7 +271,10 @@ impl CustomerCache {
         let batches = engine.collect(plan).await?;
         let source = match warm {
             _ if from_cache => Source::CustomerCache,
-            Some(w) if !w.is_empty() => Source::Memory(w.take_reads()),
+            Some(w) if !w.is_empty() => Source::Memory {
+                reads: w.take_reads(),
+                files: w.skipped.iter().map(|k| k.table).collect(),
+            },
             _ => Source::Files,
         };
         let (totals, preview) = summarize(&batches, shown, preview_rows)

@@ -14,16 +14,19 @@
 //! the budget is dropped as soon as they do and stays on the files. While a table is sorted,
 //! its rows as read and as held are both in memory for a moment.
 
-use super::batches::{BATCH_ROWS, BatchTable, Read, parallel_map};
+use super::batches::{BATCH_ROWS, BatchTable, Read, new_bytes, parallel_map};
 use crate::engine::Engine;
 use crate::error::RuntimeError;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use datafusion::arrow::compute::interleave;
-use datafusion::arrow::datatypes::{DataType, Date32Type, SchemaRef};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, UInt32Array, new_empty_array,
+};
+use datafusion::arrow::compute::{cast, concat, take};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Schema, SchemaRef};
 use datafusion::datasource::{TableProvider, provider_as_source};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, col};
 use futures::StreamExt;
 use segql_compiler::Catalog;
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -365,12 +368,13 @@ async fn load_table(
     let schema = stream.schema();
     let mut batches = Vec::new();
     let mut bytes = 0u64;
+    let mut seen = HashSet::new();
     while let Some(b) = stream.next().await {
         let b = b.map_err(|e| RuntimeError::data(format!("reading the {name} into memory"), e))?;
         bytes += b
             .columns()
             .iter()
-            .map(|c| c.get_array_memory_size() as u64)
+            .map(|c| new_bytes(&c.to_data(), &mut seen))
             .sum::<u64>();
         if bytes > budget {
             return Ok(Loaded::Over(bytes));
@@ -386,9 +390,8 @@ async fn load_table(
         .map(|i| by_date(&batches, i))
         .unwrap_or_else(|| in_order(&batches));
     let partitions = engine.context().state().config().target_partitions();
-    let chunks = rechunk(&schema, &batches, &order, rows, partitions)
+    let chunks = arrange(&schema, batches, &order, rows, partitions)
         .map_err(|e| RuntimeError::data(format!("sorting the {name} in memory"), e.into()))?;
-    drop(batches);
     let table = BatchTable::try_new(name, schema, chunks, partitions)
         .map_err(|e| RuntimeError::data(format!("holding the {name} in memory"), e))?;
     if table.bytes() as u64 > budget {
@@ -397,18 +400,16 @@ async fn load_table(
     Ok(Loaded::Table(Arc::new(table)))
 }
 
-/// Every row, in order: (batch, row).
-fn in_order(batches: &[RecordBatch]) -> Vec<(u32, u32)> {
-    batches
-        .iter()
-        .enumerate()
-        .flat_map(|(b, batch)| (0..batch.num_rows() as u32).map(move |r| (b as u32, r)))
-        .collect()
+/// Every row, in order.
+fn in_order(batches: &[RecordBatch]) -> Vec<u32> {
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    (0..total as u32).collect()
 }
 
-/// Every row ordered by the date column `column`, NULL first; rows of one date keep their
-/// order (a counting sort over the days between the earliest and the latest date).
-fn by_date(batches: &[RecordBatch], column: usize) -> Vec<(u32, u32)> {
+/// Every row (numbered across `batches`) ordered by the date column `column`, NULL first;
+/// rows of one date keep their order (a counting sort over the days between the earliest
+/// and the latest date).
+fn by_date(batches: &[RecordBatch], column: usize) -> Vec<u32> {
     let dates: Vec<_> = batches
         .iter()
         .map(|b| b.column(column).as_primitive::<Date32Type>())
@@ -429,11 +430,9 @@ fn by_date(batches: &[RecordBatch], column: usize) -> Vec<(u32, u32)> {
     let slot = |d: Option<i32>| d.map_or(0, |v| (v as i64 - lo as i64 + 1) as usize);
     if days > 100_000_000 {
         // Dates too far apart for a counting sort: a stable comparison sort.
+        let all: Vec<Option<i32>> = dates.iter().flat_map(|d| d.iter()).collect();
         let mut rows = in_order(batches);
-        rows.sort_by_key(|(b, r)| {
-            let a = dates[*b as usize];
-            (!a.is_null(*r as usize)).then(|| a.value(*r as usize))
-        });
+        rows.sort_by_key(|r| all[*r as usize]);
         return rows;
     }
     let mut starts = vec![0usize; days + 2];
@@ -446,40 +445,86 @@ fn by_date(batches: &[RecordBatch], column: usize) -> Vec<(u32, u32)> {
         starts[i] += starts[i - 1];
     }
     let total = starts[days + 1];
-    let mut out = vec![(0u32, 0u32); total];
-    for (b, d) in dates.iter().enumerate() {
-        for (r, v) in d.iter().enumerate() {
+    let mut out = vec![0u32; total];
+    let mut row = 0u32;
+    for d in &dates {
+        for v in d.iter() {
             let s = &mut starts[slot(v)];
-            out[*s] = (b as u32, r as u32);
+            out[*s] = row;
             *s += 1;
+            row += 1;
         }
     }
     out
 }
 
-/// The rows of `order` as batches of `rows` rows, built on `threads` threads.
-fn rechunk(
+/// A text column (string views) is held dictionary-encoded when it has at most one distinct
+/// value per this many rows (judged on its first [`BATCH_ROWS`] rows, then on all).
+const ROWS_PER_DISTINCT: usize = 4;
+
+/// A whole column as held: text with few distinct values as one dictionary (its values
+/// shared by every batch), anything else as it is.
+fn held(column: ArrayRef) -> datafusion::arrow::error::Result<ArrayRef> {
+    if column.data_type() != &DataType::Utf8View {
+        return Ok(column);
+    }
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let few = |a: &ArrayRef, d: &ArrayRef| {
+        d.as_any_dictionary().values().len() * ROWS_PER_DISTINCT <= a.len()
+    };
+    let sample = column.slice(0, column.len().min(BATCH_ROWS));
+    if !few(&sample, &cast(&sample, &dictionary)?) {
+        return Ok(column);
+    }
+    let d = cast(&column, &dictionary)?;
+    Ok(if few(&column, &d) { d } else { column })
+}
+
+/// The rows of `batches` in `order` (row numbers across them) as batches of `rows` rows
+/// in the types they are held in ([`held`]; other text keeps only the bytes its rows use),
+/// built on `threads` threads.
+fn arrange(
     schema: &SchemaRef,
-    batches: &[RecordBatch],
-    order: &[(u32, u32)],
+    batches: Vec<RecordBatch>,
+    order: &[u32],
     rows: usize,
     threads: usize,
 ) -> datafusion::arrow::error::Result<Vec<RecordBatch>> {
-    let chunks: Vec<&[(u32, u32)]> = order.chunks(rows).collect();
+    let columns: Vec<usize> = (0..schema.fields().len()).collect();
+    let whole = parallel_map(&columns, threads, |c| {
+        let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(*c).as_ref()).collect();
+        let all = if parts.is_empty() {
+            new_empty_array(schema.field(*c).data_type())
+        } else {
+            concat(&parts)?
+        };
+        held(all)
+    })
+    .into_iter()
+    .collect::<datafusion::arrow::error::Result<Vec<ArrayRef>>>()?;
+    drop(batches);
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(&whole)
+        .map(|(f, a)| Field::new(f.name(), a.data_type().clone(), f.is_nullable()))
+        .collect();
+    let held_schema = Arc::new(Schema::new(fields));
+    let chunks: Vec<&[u32]> = order.chunks(rows).collect();
     parallel_map(&chunks, threads, |chunk| {
-        let indices: Vec<(usize, usize)> = chunk
+        let indices = UInt32Array::from(chunk.to_vec());
+        let columns = whole
             .iter()
-            .map(|(b, r)| (*b as usize, *r as usize))
-            .collect();
-        let columns = (0..schema.fields().len())
-            .map(|c| {
-                let arrays: Vec<&dyn Array> =
-                    batches.iter().map(|b| b.column(c).as_ref()).collect();
-                interleave(&arrays, &indices)
+            .map(|a| {
+                let t = take(a.as_ref(), &indices, None)?;
+                Ok(match t.data_type() {
+                    DataType::Utf8View => Arc::new(t.as_string_view().gc()) as ArrayRef,
+                    _ => t,
+                })
             })
             .collect::<datafusion::arrow::error::Result<Vec<ArrayRef>>>()?;
         RecordBatch::try_new_with_options(
-            Arc::clone(schema),
+            Arc::clone(&held_schema),
             columns,
             &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(chunk.len())),
         )
