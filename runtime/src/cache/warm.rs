@@ -482,7 +482,8 @@ fn held(column: ArrayRef) -> datafusion::arrow::error::Result<ArrayRef> {
 
 /// The rows of `batches` in `order` (row numbers across them) as batches of `rows` rows
 /// in the types they are held in ([`held`]; other text keeps only the bytes its rows use),
-/// built on `threads` threads.
+/// taken on `threads` threads. Column by column, so that the rows as read of a column are
+/// freed once it is arranged.
 fn arrange(
     schema: &SchemaRef,
     batches: Vec<RecordBatch>,
@@ -490,45 +491,57 @@ fn arrange(
     rows: usize,
     threads: usize,
 ) -> datafusion::arrow::error::Result<Vec<RecordBatch>> {
-    let columns: Vec<usize> = (0..schema.fields().len()).collect();
-    let whole = parallel_map(&columns, threads, |c| {
-        let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(*c).as_ref()).collect();
-        let all = if parts.is_empty() {
-            new_empty_array(schema.field(*c).data_type())
-        } else {
-            concat(&parts)?
-        };
-        held(all)
-    })
-    .into_iter()
-    .collect::<datafusion::arrow::error::Result<Vec<ArrayRef>>>()?;
-    drop(batches);
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .zip(&whole)
-        .map(|(f, a)| Field::new(f.name(), a.data_type().clone(), f.is_nullable()))
+    let width = schema.fields().len();
+    let mut parts: Vec<Vec<ArrayRef>> = (0..width)
+        .map(|c| batches.iter().map(|b| Arc::clone(b.column(c))).collect())
         .collect();
-    let held_schema = Arc::new(Schema::new(fields));
-    let chunks: Vec<&[u32]> = order.chunks(rows).collect();
-    parallel_map(&chunks, threads, |chunk| {
-        let indices = UInt32Array::from(chunk.to_vec());
-        let columns = whole
-            .iter()
-            .map(|a| {
-                let t = take(a.as_ref(), &indices, None)?;
+    drop(batches);
+    let chunks: Vec<UInt32Array> = order
+        .chunks(rows)
+        .map(|c| UInt32Array::from(c.to_vec()))
+        .collect();
+    let mut columns: Vec<Vec<ArrayRef>> = vec![Vec::with_capacity(width); chunks.len()];
+    let mut fields = Vec::with_capacity(width);
+    for (c, field) in schema.fields().iter().enumerate() {
+        let read = std::mem::take(&mut parts[c]);
+        let all = if read.is_empty() {
+            new_empty_array(field.data_type())
+        } else {
+            concat(&read.iter().map(|a| a.as_ref()).collect::<Vec<&dyn Array>>())?
+        };
+        drop(read);
+        let all = held(all)?;
+        fields.push(Field::new(
+            field.name(),
+            all.data_type().clone(),
+            field.is_nullable(),
+        ));
+        let taken = parallel_map(
+            &chunks,
+            threads,
+            |indices| -> datafusion::arrow::error::Result<ArrayRef> {
+                let t: ArrayRef = take(all.as_ref(), indices, None)?;
                 Ok(match t.data_type() {
                     DataType::Utf8View => Arc::new(t.as_string_view().gc()) as ArrayRef,
                     _ => t,
                 })
-            })
-            .collect::<datafusion::arrow::error::Result<Vec<ArrayRef>>>()?;
-        RecordBatch::try_new_with_options(
-            Arc::clone(&held_schema),
-            columns,
-            &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(chunk.len())),
-        )
-    })
-    .into_iter()
-    .collect()
+            },
+        );
+        for (chunk, a) in columns.iter_mut().zip(taken) {
+            chunk.push(a?);
+        }
+    }
+    let held_schema = Arc::new(Schema::new(fields));
+    columns
+        .into_iter()
+        .zip(&chunks)
+        .map(|(columns, indices)| {
+            RecordBatch::try_new_with_options(
+                Arc::clone(&held_schema),
+                columns,
+                &datafusion::arrow::array::RecordBatchOptions::new()
+                    .with_row_count(Some(indices.len())),
+            )
+        })
+        .collect()
 }
