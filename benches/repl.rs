@@ -7,6 +7,7 @@
 //! cargo bench --profile dev --bench repl -- 1000000             # customers (default 1,000,000)
 //! cargo bench --profile dev --bench repl -- 3500000 --days 120  # a short history
 //! cargo bench --profile dev --bench repl -- 1000000 --budget 0  # nothing in memory: scans
+//! cargo bench --profile dev --bench repl -- --dir DIR            # a project generated elsewhere
 //! cargo bench --profile dev --bench repl -- 100000 --only OKKO --runs 3 --no-physical-rule collapse_runs
 //! ```
 //! The data set is generated once into `target/bench-data/` and reused.
@@ -72,8 +73,8 @@ fn main() {
             .and_then(|i| args.get(i + 1).cloned())
     };
     let customers: usize = args
-        .iter()
-        .find_map(|a| a.parse().ok())
+        .first()
+        .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let days: i64 = flag("--days").and_then(|d| d.parse().ok()).unwrap_or(730);
     let budget = flag("--budget").map(|b| parse_bytes(&b).expect("a size"));
@@ -90,7 +91,11 @@ fn main() {
     } else {
         format!("demo-{customers}-{days}d")
     };
-    let dir = target.join("bench-data").join(name);
+    // `--dir PATH`: a project directory of data generated elsewhere (e.g. `segql demo
+    // --customers 3500000 --lines-per-customer 3` for many customers with short histories).
+    let dir = flag("--dir")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target.join("bench-data").join(name));
     if !dir.join("segql.toml").exists() {
         let t = Instant::now();
         let s = generate(&DemoOptions {
@@ -132,7 +137,8 @@ fn main() {
         let startup = t.elapsed().as_secs_f64();
         print!("{}", String::from_utf8_lossy(&log));
         println!(
-            "start-up of {customers} customers ({days} days): {startup:.1} s (opening the data, reading it into memory, the customer cache); peak RSS {:.0} MiB",
+            "start-up over {}: {startup:.1} s (opening the data, reading it into memory, the customer cache); peak RSS {:.0} MiB",
+            dir.display(),
             peak_rss_mib().unwrap_or(f64::NAN)
         );
         println!(

@@ -8,11 +8,16 @@
 //! the files' order. Every row is kept, whatever the as-of date: the compiled plans filter
 //! dates as they do over the files, and `:as-of` needs no new copy.
 //!
+//! Columns are held whole and taken into batches of [`BATCH_ROWS`] rows: text with few
+//! distinct values as one dictionary per column (shared by its batches), other text with only
+//! the bytes its rows use.
+//!
 //! The budget bounds the bytes of the Arrow arrays held ([`DEFAULT_BUDGET`] unless `[repl]
-//! memory_budget` or `--memory-budget` says otherwise). Tables are read in the order
-//! transactions, customers, communications; a table whose rows, as read, pass what is left of
-//! the budget is dropped as soon as they do and stays on the files. While a table is sorted,
-//! its rows as read and as held are both in memory for a moment.
+//! memory_budget` or `--memory-budget` says otherwise; a buffer shared by arrays counts once).
+//! Tables are read in the order transactions, customers, communications; a table whose rows,
+//! as read, pass what is left of the budget is dropped as soon as they do and stays on the
+//! files. While a table is arranged, its rows as read and as held are both in memory for a
+//! moment (freed column by column), so reading takes up to about twice what is held.
 
 use super::batches::{BATCH_ROWS, BatchTable, Read, new_bytes, parallel_map};
 use crate::engine::Engine;
@@ -144,16 +149,6 @@ impl Warm {
     pub async fn load_in_batches(engine: &Engine, budget: u64, rows: usize) -> Warm {
         let rows = rows.max(1);
         let start = Instant::now();
-        if budget == 0 {
-            return Warm {
-                transactions: None,
-                customers: None,
-                communications: None,
-                skipped: Vec::new(),
-                budget,
-                load_time: Duration::ZERO,
-            };
-        }
         let mut warm = Warm {
             transactions: None,
             customers: None,
@@ -162,6 +157,9 @@ impl Warm {
             budget,
             load_time: Duration::ZERO,
         };
+        if budget == 0 {
+            return warm;
+        }
         let mut left = budget;
         let tables = &engine.tables;
         let over = |table: &'static str, read: u64, left: u64| Skipped {
