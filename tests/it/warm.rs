@@ -295,6 +295,19 @@ fn a_budget_too_small_falls_back_to_the_files() {
             );
         }
         if !w.from_cache {
+            // Totals from the customer cache by id equal totals from the query's own monetary
+            // and frequency (read when the condition reads them).
+            let own = format!("({text}) and (monetary >= 0 or monetary < 0) and frequency >= 0");
+            let o = crate::common::block_on(warm.answer(&own)).unwrap();
+            assert!(!o.from_cache, "{own}");
+            assert_eq!(o.totals.customers, w.totals.customers, "{own}");
+            assert_eq!(o.totals.purchases, w.totals.purchases, "{own}");
+            assert!(
+                (o.totals.revenue - w.totals.revenue).abs()
+                    < 1e-6 * w.totals.revenue.abs().max(1.0),
+                "{own}"
+            );
+            assert!(w.totals.purchases > 0, "{text}");
             assert!(
                 matches!(w.source, segql_runtime::cache::Source::Memory { .. }),
                 "{text}"

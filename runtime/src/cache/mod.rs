@@ -18,8 +18,8 @@ pub mod warm;
 use crate::engine::Engine;
 use crate::error::RuntimeError;
 pub use batches::{BatchTable, Read};
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::MemTable;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::provider_as_source;
@@ -28,6 +28,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, iden
 use segql_compiler::catalog::AttrType;
 use segql_compiler::ir::{Metric, MetricKind, Pred, Value};
 use segql_compiler::{Catalog, PerCustomer};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 pub use warm::{TableRead, Warm};
@@ -107,6 +108,103 @@ pub struct CustomerCache {
     pub build_time: Duration,
     /// Distinct values for completion: (column, values).
     pub values: Vec<(String, Vec<String>)>,
+    /// Monetary and frequency of every customer by id, for the totals of answers computed
+    /// for a query (whose tables have only the values their condition reads).
+    by_id: ById,
+}
+
+/// Monetary and frequency of every customer of the cache, by id.
+#[derive(Debug, Default)]
+struct ById {
+    ints: HashMap<i64, usize>,
+    texts: HashMap<String, usize>,
+    monetary: Vec<f64>,
+    frequency: Vec<i64>,
+}
+
+/// The ids of `column` as integers, or as text when they are not integers.
+enum Ids {
+    Ints(Vec<Option<i64>>),
+    Texts(Vec<Option<String>>),
+}
+
+fn ids(column: &ArrayRef) -> datafusion::arrow::error::Result<Ids> {
+    Ok(match column.data_type() {
+        DataType::Int64 => Ids::Ints(column.as_primitive::<Int64Type>().iter().collect()),
+        _ => {
+            let text = datafusion::arrow::compute::cast(column, &DataType::Utf8)?;
+            Ids::Texts(
+                text.as_string::<i32>()
+                    .iter()
+                    .map(|v| v.map(str::to_string))
+                    .collect(),
+            )
+        }
+    })
+}
+
+/// `column` as numbers (NULL as 0).
+fn numbers<T: datafusion::arrow::datatypes::ArrowPrimitiveType>(
+    column: &ArrayRef,
+    to: &DataType,
+) -> datafusion::arrow::error::Result<Vec<T::Native>> {
+    let c = datafusion::arrow::compute::cast(column, to)?;
+    Ok(c.as_primitive::<T>()
+        .iter()
+        .map(|v| v.unwrap_or_default())
+        .collect())
+}
+
+impl ById {
+    /// From the cache's batches: `customer_id`, and the columns `monetary` and `frequency`.
+    fn of(
+        batches: &[RecordBatch],
+        monetary: &str,
+        frequency: &str,
+    ) -> datafusion::arrow::error::Result<ById> {
+        let mut by = ById::default();
+        for b in batches {
+            let schema = b.schema();
+            let m =
+                numbers::<Float64Type>(b.column(schema.index_of(monetary)?), &DataType::Float64)?;
+            let f = numbers::<Int64Type>(b.column(schema.index_of(frequency)?), &DataType::Int64)?;
+            let start = by.monetary.len();
+            match ids(b.column(schema.index_of("customer_id")?))? {
+                Ids::Ints(v) => by.ints.extend(
+                    v.into_iter()
+                        .enumerate()
+                        .filter_map(|(i, id)| Some((id?, start + i))),
+                ),
+                Ids::Texts(v) => by.texts.extend(
+                    v.into_iter()
+                        .enumerate()
+                        .filter_map(|(i, id)| Some((id?, start + i))),
+                ),
+            }
+            by.monetary.extend(m);
+            by.frequency.extend(f);
+        }
+        Ok(by)
+    }
+
+    /// Adds the monetary and frequency of the customers of `column` (ids) to `t`.
+    fn add(&self, column: &ArrayRef, t: &mut Totals) -> datafusion::arrow::error::Result<()> {
+        let rows: Vec<Option<usize>> = match ids(column)? {
+            Ids::Ints(v) => v
+                .iter()
+                .map(|id| self.ints.get(id.as_ref()?).copied())
+                .collect(),
+            Ids::Texts(v) => v
+                .iter()
+                .map(|id| self.texts.get(id.as_deref()?).copied())
+                .collect(),
+        };
+        for r in rows.into_iter().flatten() {
+            t.revenue += self.monetary[r];
+            t.purchases += self.frequency[r];
+        }
+        Ok(())
+    }
 }
 
 /// What an interactive query answers.
@@ -231,11 +329,17 @@ impl CustomerCache {
             batches,
             engine.context().state().config().target_partitions(),
         );
-        let table = MemTable::try_new(schema, partitions)
+        let table = MemTable::try_new(schema, partitions.clone())
             .map_err(|e| RuntimeError::data("caching the profile", e))?;
         let plan = LogicalPlanBuilder::scan("profile", provider_as_source(Arc::new(table)), None)
             .and_then(|b| b.build())
             .map_err(|e| RuntimeError::data("caching the profile", e))?;
+        let by_id = ById::of(
+            &partitions.concat(),
+            &built.names[&monetary()],
+            &built.names[&frequency()],
+        )
+        .map_err(|e| RuntimeError::data("caching the profile", e.into()))?;
         let table = PerCustomer::over(plan, built.names, engine.catalog.as_of);
         let totals = totals(engine, &table, table.plan.clone()).await?;
         let values = completion_values(engine, &catalog).await?;
@@ -247,6 +351,7 @@ impl CustomerCache {
             totals,
             build_time: start.elapsed(),
             values,
+            by_id,
         })
     }
 
@@ -266,8 +371,8 @@ impl CustomerCache {
         }
         let (table, from_cache) = self.table_for(engine, warm, pred)?;
         let shown = pred.values().len();
-        let plan = member_rows(&table, pred, &self.table)
-            .map_err(|e| RuntimeError::data("planning the query", e))?;
+        let plan =
+            member_rows(&table, pred).map_err(|e| RuntimeError::data("planning the query", e))?;
         let batches = engine.collect(plan).await?;
         let source = match warm {
             _ if from_cache => Source::CustomerCache,
@@ -277,7 +382,8 @@ impl CustomerCache {
             },
             _ => Source::Files,
         };
-        let (totals, preview) = summarize(&batches, shown, preview_rows)
+        let by_id = (!plan_has_totals(&table)).then_some(&self.by_id);
+        let (totals, preview) = summarize(&batches, shown, preview_rows, by_id)
             .map_err(|e| RuntimeError::data("summing up the members", e.into()))?;
         Ok(Answer {
             totals,
@@ -309,62 +415,40 @@ impl CustomerCache {
     }
 }
 
+/// True when `table` has monetary and frequency (the cache does; a table built for a query
+/// only when its condition reads them).
+fn plan_has_totals(table: &PerCustomer) -> bool {
+    table.column(&monetary()).is_some() && table.column(&frequency()).is_some()
+}
+
 /// The members of `pred` in `table`: `customer_id`, the values `pred` reads, then monetary
-/// and frequency for the totals. A table built for the query has only the values `pred`
-/// reads, so that its scan covers only the windows they need: monetary and frequency come
-/// from the customer cache (`profile`, which has every customer), joined by id.
-fn member_rows(
-    table: &PerCustomer,
-    pred: &Pred,
-    profile: &PerCustomer,
-) -> datafusion::error::Result<LogicalPlan> {
-    let values: Vec<Expr> = pred
-        .values()
-        .iter()
-        .map(|v| match table.column(v) {
-            Some(c) => ident(c),
-            None => lit(ScalarValue::Null),
-        })
-        .collect();
-    let totals = [(monetary(), "__monetary"), (frequency(), "__frequency")];
-    let column = |t: &PerCustomer, v: &Value, name: &str| match t.column(v) {
-        Some(c) => ident(c).alias(name),
-        None => lit(0i64).alias(name),
-    };
+/// and frequency for the totals when the table has them ([`plan_has_totals`]). A table built
+/// for a query has only the values `pred` reads, so that its scan covers only the windows they
+/// need; the totals then come from the customer cache's monetary and frequency by id.
+fn member_rows(table: &PerCustomer, pred: &Pred) -> datafusion::error::Result<LogicalPlan> {
     let mut columns = vec![ident("customer_id")];
-    columns.extend(values);
-    if totals.iter().all(|(v, _)| table.column(v).is_some()) {
-        columns.extend(totals.iter().map(|(v, n)| column(table, v, n)));
-        return LogicalPlanBuilder::from(table.filtered(pred)?)
-            .project(columns)?
-            .build();
+    columns.extend(pred.values().iter().map(|v| match table.column(v) {
+        Some(c) => ident(c),
+        None => lit(ScalarValue::Null),
+    }));
+    if plan_has_totals(table) {
+        for (v, name) in [(monetary(), "__monetary"), (frequency(), "__frequency")] {
+            columns.push(ident(table.column(&v).expect("has totals")).alias(name));
+        }
     }
-    let mut right = vec![ident("customer_id").alias("__id")];
-    right.extend(totals.iter().map(|(v, n)| column(profile, v, n)));
-    let right = LogicalPlanBuilder::from(profile.plan.clone())
-        .project(right)?
-        .build()?;
-    columns.extend(totals.iter().map(|(_, n)| ident(*n)));
     LogicalPlanBuilder::from(table.filtered(pred)?)
-        .join(
-            right,
-            datafusion::logical_expr::JoinType::Left,
-            (
-                vec![datafusion::common::Column::from_name("customer_id")],
-                vec![datafusion::common::Column::from_name("__id")],
-            ),
-            None,
-        )?
         .project(columns)?
         .build()
 }
 
-/// The totals of the member rows of [`member_rows`] and their first `rows` by id, with
+/// The totals of the member rows of [`member_rows`] (their monetary and frequency from
+/// `by_id` when given, else from their last two columns) and their first `rows` by id, with
 /// `customer_id` and the `shown` columns after it.
 fn summarize(
     batches: &[RecordBatch],
     shown: usize,
     rows: usize,
+    by_id: Option<&ById>,
 ) -> datafusion::arrow::error::Result<(Totals, Vec<RecordBatch>)> {
     use datafusion::arrow::compute::{SortOptions, concat_batches, sort_to_indices, take};
     let mut t = Totals::default();
@@ -374,6 +458,10 @@ fn summarize(
     let (m, f) = (shown + 1, shown + 2);
     for b in batches {
         t.customers += b.num_rows() as i64;
+        if let Some(by_id) = by_id {
+            by_id.add(b.column(0), &mut t)?;
+            continue;
+        }
         let revenue = datafusion::arrow::compute::cast(b.column(m), &DataType::Float64)?;
         t.revenue += revenue
             .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
