@@ -13,6 +13,11 @@ pub(super) struct ReplArgs {
     files: Vec<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
+    /// The most memory the copy of the data held for fast answers may take, e.g. 4GiB or
+    /// 512MB; 0 keeps nothing in memory (answers outside the customer cache read the files).
+    /// Default: `[repl] memory_budget` of segql.toml, else 4GiB.
+    #[arg(long, value_name = "SIZE", value_parser = segql_runtime::cache::warm::parse_bytes)]
+    memory_budget: Option<u64>,
 }
 
 /// Opens the session over the project and runs it until `:quit` or Ctrl-D.
@@ -20,9 +25,10 @@ pub(super) async fn repl(a: ReplArgs) -> Result<ExitCode> {
     let p = a.data.project()?;
     let root = a.data.import_root(&p);
     let options = a.data.engine_options(false);
-    let session = crate::repl::Session::open(
+    let session = crate::repl::Session::open_with_budget(
         p,
         options,
+        a.memory_budget,
         &a.files,
         root.as_deref(),
         &mut std::io::stderr(),

@@ -105,7 +105,7 @@ impl Session {
                 Some((_, _, pred)) => {
                     let plan = self
                         .cache
-                        .table_for(&self.engine, pred)
+                        .table_for(&self.engine, Some(&self.warm), pred)
                         .and_then(|(p, _)| {
                             p.members(pred)
                                 .and_then(|q| q.sorted())
@@ -125,9 +125,13 @@ impl Session {
                 Some(Ok(d)) => {
                     self.options.as_of = Some(d);
                     let r = async {
-                        let engine =
+                        let mut engine =
                             Engine::open(self.project.clone(), self.options.clone(), true).await?;
-                        let cache = build_cache(&engine, out).await?;
+                        let unread = engine.catalog.unread();
+                        if unread.any() {
+                            engine.read(unread).await?;
+                        }
+                        let cache = build_cache(&engine, &self.warm, out).await?;
                         Ok::<_, Report>((engine, cache))
                     }
                     .await;
@@ -305,7 +309,7 @@ impl Session {
             return writeln!(out, "{}", render(e));
         }
         let r = async {
-            let (p, _) = self.cache.table_for(&self.engine, pred)?;
+            let (p, _) = self.cache.table_for(&self.engine, Some(&self.warm), pred)?;
             let plan = p
                 .members(pred)
                 .and_then(|q| q.sorted())

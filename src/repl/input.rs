@@ -44,13 +44,20 @@ impl Session {
                 return Ok(Control::Continue);
             }
         };
-        match segql_runtime::reports::literals::unmatched_with(
-            &self.engine,
-            &[&pred],
-            &self.cache.values,
-        )
-        .await
-        {
+        let catalog = segql_runtime::cache::catalog_of(&self.engine, Some(&self.warm));
+        let found = match catalog {
+            Ok(catalog) => {
+                segql_runtime::reports::literals::unmatched_with(
+                    &self.engine,
+                    &catalog,
+                    &[&pred],
+                    &self.cache.values,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match found {
             Ok(found) => {
                 for u in found {
                     writeln!(out, "warning: {u}")?;
@@ -58,7 +65,11 @@ impl Session {
             }
             Err(e) => writeln!(out, "{}", render(e))?,
         }
-        match self.cache.answer(&self.engine, &pred, self.show).await {
+        match self
+            .cache
+            .answer(&self.engine, Some(&self.warm), &pred, self.show)
+            .await
+        {
             Ok(a) => self.print_answer(&a, out)?,
             Err(e) => writeln!(out, "{}", render(e))?,
         }

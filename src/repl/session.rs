@@ -7,7 +7,8 @@ use segql_compiler::ir::{MetricKind, Pred};
 use segql_compiler::{Program, resolve_expr};
 use segql_grammar::ast::Expr;
 use segql_grammar::lex;
-use segql_runtime::cache::{Answer, CustomerCache};
+use segql_runtime::cache::warm::DEFAULT_BUDGET;
+use segql_runtime::cache::{Answer, CustomerCache, Warm};
 use segql_runtime::{Engine, EngineOptions, Project, RuntimeError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub struct Session {
     pub(super) engine: Engine,
     pub(super) program: Program,
     pub(super) cache: CustomerCache,
+    /// The data held in memory (see `segql_runtime::cache::warm`).
+    pub(super) warm: Warm,
     pub(super) last: Option<(String, Expr, Pred)>,
     pub(super) show: usize,
     pub(super) timing: bool,
@@ -52,11 +55,24 @@ pub(super) fn render(e: impl Into<Report>) -> String {
 }
 
 impl Session {
-    /// Opens the project and builds the profile. Prints progress to `log` when it takes a
-    /// while.
+    /// Opens the project, reads its data into memory within the budget of `[repl]
+    /// memory_budget` (or the default) and builds the profile. Prints progress to `log`.
     pub async fn open(
         project: Project,
         options: EngineOptions,
+        files: &[PathBuf],
+        root: Option<&Path>,
+        log: &mut dyn Write,
+    ) -> Result<Session, Report> {
+        Session::open_with_budget(project, options, None, files, root, log).await
+    }
+
+    /// [`Session::open`] with a memory budget in bytes that overrides the project's (`0`:
+    /// nothing is held in memory and answers outside the customer cache read the files).
+    pub async fn open_with_budget(
+        project: Project,
+        options: EngineOptions,
+        budget: Option<u64>,
         files: &[PathBuf],
         root: Option<&Path>,
         log: &mut dyn Write,
@@ -65,14 +81,26 @@ impl Session {
         for f in files {
             program.load_file(f)?;
         }
-        let engine = Engine::open(project.clone(), options.clone(), true).await?;
-        let cache = build_cache(&engine, log).await?;
+        let mut engine = Engine::open(project.clone(), options.clone(), true).await?;
+        // Every table is read, so that the warm copy holds them all.
+        let unread = engine.catalog.unread();
+        if unread.any() {
+            engine.read(unread).await?;
+        }
+        let budget = budget
+            .or_else(|| project.memory_budget())
+            .unwrap_or(DEFAULT_BUDGET);
+        let _ = writeln!(log, "reading the data into memory ...");
+        let warm = Warm::load(&engine, budget).await;
+        let _ = writeln!(log, "{}", warm.describe());
+        let cache = build_cache(&engine, &warm, log).await?;
         let s = Session {
             project,
             options,
             engine,
             program,
             cache,
+            warm,
             last: None,
             show: 5,
             timing: false,
@@ -110,7 +138,10 @@ impl Session {
     pub async fn answer(&mut self, text: &str) -> Result<Answer, Report> {
         let (ast, src) = self.program.parse_inline("expression", text)?;
         let pred = resolve_expr(&self.program, &self.engine.catalog, &ast, src)?;
-        Ok(self.cache.answer(&self.engine, &pred, self.show).await?)
+        Ok(self
+            .cache
+            .answer(&self.engine, Some(&self.warm), &pred, self.show)
+            .await?)
     }
 
     pub(super) fn print_answer(&self, a: &Answer, out: &mut dyn Write) -> std::io::Result<()> {
@@ -144,11 +175,7 @@ impl Session {
                 out,
                 "time: {:.1} ms ({})",
                 a.elapsed.as_secs_f64() * 1000.0,
-                if a.from_cache {
-                    "from the cached profile"
-                } else {
-                    "scanned transactions"
-                }
+                a.source.describe()
             )?;
         }
         Ok(())
@@ -157,6 +184,7 @@ impl Session {
 
 pub(super) async fn build_cache(
     engine: &Engine,
+    warm: &Warm,
     log: &mut dyn Write,
 ) -> Result<CustomerCache, RuntimeError> {
     let _ = writeln!(
@@ -164,7 +192,7 @@ pub(super) async fn build_cache(
         "building the customer profile as of {} ...",
         engine.catalog.as_of
     );
-    let c = CustomerCache::build(engine).await?;
+    let c = CustomerCache::build(engine, Some(warm)).await?;
     let _ = writeln!(
         log,
         "profiled {} customers in {:.0} ms",

@@ -8,6 +8,7 @@
 //! - `plans`: the shape of compiled plans and the example project's plans, golden.
 //! - `reference`: compiled results against the reference evaluator on generated data.
 //! - `mutations`: random and mutated segment text never panics parse, resolve or plan.
+//! - `warm`: the REPL's in-memory copy of the data answers as the files do; its budget.
 
 // Diagnostics carry their source text and spans, so error values are large.
 #![allow(clippy::result_large_err)]
@@ -23,3 +24,4 @@ mod mutations;
 mod plans;
 mod reference;
 mod repl;
+mod warm;

@@ -546,9 +546,10 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
     });
     let cust = dir.path().join("customers.csv");
     let comms = dir.path().join("communications.csv");
-    // Each case in both modes: with segql's physical rules and portable (none).
-    for portable in [false, true] {
-        let mode = if portable { "portable" } else { "normal" };
+    // Each case in three modes: with segql's physical rules, portable (none), and over the
+    // REPL's warm copy of the data (in batches of 8 rows, so windows skip batches).
+    for mode in ["normal", "portable", "warm"] {
+        let portable = mode == "portable";
         crate::common::block_on(async {
             let project = segql_runtime::Project::from_paths(
                 tx.to_str().unwrap(),
@@ -557,7 +558,14 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
                 None,
             );
             let engine = crate::common::open_portable(project, as_of(), portable).await;
-            let catalog = &engine.catalog;
+            let warm_catalog = if mode == "warm" {
+                let warm = segql_runtime::cache::Warm::load_in_batches(&engine, 1 << 30, 8).await;
+                prop_assert!(warm.skipped.is_empty(), "{:?}", warm.skipped);
+                Some(warm.catalog(&engine.catalog).unwrap())
+            } else {
+                None
+            };
+            let catalog = warm_catalog.as_ref().unwrap_or(&engine.catalog);
             let base: BTreeSet<String> = {
                 let mut b: BTreeSet<String> = data
                     .transactions

@@ -48,6 +48,17 @@ pub struct ProjectFile {
     pub rfm: Option<Spanned<RfmConfig>>,
     /// ABC settings.
     pub abc: Option<Spanned<AbcConfig>>,
+    /// REPL settings.
+    pub repl: Option<Spanned<ReplConfig>>,
+}
+
+/// `[repl]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReplConfig {
+    /// The most memory the REPL's copy of the data may take, e.g. `"4GiB"`, `"512MB"`; `"0"`
+    /// keeps nothing in memory (default: `cache::warm::DEFAULT_BUDGET`).
+    pub memory_budget: Option<Spanned<String>>,
 }
 
 /// `[rfm]`
@@ -377,6 +388,14 @@ impl Project {
                 ));
             }
         }
+        if let Some(b) = f
+            .repl
+            .as_ref()
+            .and_then(|r| r.get_ref().memory_budget.as_ref())
+            && let Err(m) = crate::cache::warm::parse_bytes(b.get_ref())
+        {
+            return Err(self.invalid(format!("[repl] memory_budget: {m}"), Some(b.span())));
+        }
         if let Some(a) = &f.project.as_of
             && chrono::NaiveDate::parse_from_str(a.get_ref(), "%Y-%m-%d").is_err()
         {
@@ -505,7 +524,16 @@ impl Project {
         }
     }
 
-    /// The fixed as-of date of the project file, if any.
+    /// The REPL's memory budget of `[repl] memory_budget`, in bytes, if set.
+    pub fn memory_budget(&self) -> Option<u64> {
+        self.file
+            .repl
+            .as_ref()
+            .and_then(|r| r.get_ref().memory_budget.as_ref())
+            .and_then(|b| crate::cache::warm::parse_bytes(b.get_ref()).ok())
+    }
+
+    /// The as-of date of `[project] as_of`, if set.
     pub fn as_of(&self) -> Option<chrono::NaiveDate> {
         self.file
             .project

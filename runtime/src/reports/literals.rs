@@ -11,6 +11,7 @@ use crate::engine::Engine;
 use crate::error::RuntimeError;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, cast, ident, lit};
+use segql_compiler::Catalog;
 use segql_compiler::ir::{Const, MetricKind, Pred, Value, ValueType};
 use segql_grammar::ast::Dimension;
 
@@ -140,7 +141,7 @@ pub fn literals(preds: &[&Pred]) -> Vec<Literal> {
 
 /// The literals of `preds` that match no value of their column in the data read.
 pub async fn unmatched(engine: &Engine, preds: &[&Pred]) -> Result<Vec<Unmatched>, RuntimeError> {
-    unmatched_with(engine, preds, &[]).await
+    unmatched_with(engine, &engine.catalog, preds, &[]).await
 }
 
 /// For each of `preds`, its literals that match no value of their column. Every distinct
@@ -164,16 +165,18 @@ pub async fn unmatched_each(
 }
 
 /// [`unmatched`], with the complete distinct values of some columns already known (the REPL's
-/// completion values, `(column, values)`): those columns are not read again.
+/// completion values, `(column, values)`): those columns are not read again; the others are
+/// read through `catalog`'s input plans (the REPL's scan its copy of the data in memory).
 pub async fn unmatched_with(
     engine: &Engine,
+    catalog: &Catalog,
     preds: &[&Pred],
     known: &[(String, Vec<String>)],
 ) -> Result<Vec<Unmatched>, RuntimeError> {
     let lookup = Lookup { engine, known };
     let mut out = Vec::new();
     for (table, column, value) in literals(preds) {
-        let Some(plan) = table_plan(engine, table) else {
+        let Some(plan) = table_plan(engine, catalog, table) else {
             continue;
         };
         let has = |c: &str| plan.schema().field_with_unqualified_name(c).is_ok();
@@ -262,13 +265,16 @@ impl Lookup<'_> {
 }
 
 /// The plan a literal of `table` is looked up in.
-fn table_plan<'a>(engine: &'a Engine, table: &str) -> Option<&'a LogicalPlan> {
+fn table_plan<'a>(engine: &Engine, catalog: &'a Catalog, table: &str) -> Option<&'a LogicalPlan> {
+    // The catalog's slots are read when the engine's tables are.
     match table {
-        "transactions" => Some(&engine.tables.transactions),
+        "transactions" => Some(&catalog.transactions),
         // The rows as written, not merged by id: a value occurs when some row has it, and a
         // look-up stops at the first such row instead of merging the whole table first.
-        "customers" => (engine.tables.customer_rows.as_ref()).or(engine.tables.customers.as_ref()),
-        "communications" => engine.tables.communications.as_ref(),
+        "customers" if engine.tables.customers.is_some() => {
+            catalog.customer_rows().or(catalog.customers())
+        }
+        "communications" if engine.tables.communications.is_some() => catalog.communications(),
         _ => None,
     }
 }
