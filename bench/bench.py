@@ -249,6 +249,46 @@ def bench_report(c, data, w, receipts, tmp, runs):
     return len(expected), t
 
 
+RULES = ["collect_build_side", "roll_up_by_customer", "collapse_runs", "read_once"]
+
+
+def rule_table(c, a) -> None:
+    """What each of segql's physical rules gains: every workload of the chosen cells timed
+    with all rules and with each rule off (`--no-physical-rule`), runs interleaved so that
+    the machine's drift spreads over all of them; prints the ratio off/on per rule (above
+    1.0: the rule saves time there)."""
+    cells = selected_cells(a)
+    configs = [("all", [])] + [(r, ["--no-physical-rule", r]) for r in RULES]
+    print("| cell | workload | all rules (s) | " + " | ".join(f"without {r}" for r in RULES) + " |")
+    print("|---|---|---:|" + "---:|" * len(RULES))
+    for cell in cells:
+        data = data_set(a.segql, a.data_root, cell)
+        for name in cell["workloads"]:
+            if a.only not in name:
+                continue
+            w = HERE / "workloads" / name
+            if (w / "command").exists():
+                lines = (w / "command").read_text().splitlines()
+                args = [x for x in lines if x and not x.startswith("#")]
+                base = c.segql_report_cmd(data, [x.replace("{dir}", str(w)) for x in args])
+            else:
+                base = c.segql_cmd(data, w / "segment.seg", True)
+            times = {k: [] for k, _ in configs}
+            for _ in range(a.runs):
+                for k, extra in configs:
+                    times[k].append(run(base + extra)[0])
+            med = {k: statistics.median(v) for k, v in times.items()}
+            ratios = " | ".join(f"{med[r] / med['all']:.2f}" for r in RULES)
+            print(f"| {cell['name']} | {name} | {med['all']:.3f} | {ratios} |", flush=True)
+
+
+def selected_cells(a) -> list[dict]:
+    """The cells of the matrix named by `--cells` (all when none)."""
+    wanted = [c for c in a.cells.split(",") if c]
+    cells = tomllib.loads(a.matrix.read_text())["cell"]
+    return [x for x in cells if not wanted or x["name"] in wanted]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--segql", required=True)
@@ -259,10 +299,17 @@ def main() -> None:
     ap.add_argument("--data-root", type=Path, required=True, help="where data sets are kept")
     ap.add_argument("--cells", default="", help="run only these cells (names, comma-separated)")
     ap.add_argument("--only", default="", help="run only workloads whose name contains this")
+    ap.add_argument(
+        "--rules",
+        action="store_true",
+        help="time segql alone with each of its physical rules switched off in turn",
+    )
     a = ap.parse_args()
     c = Contestants(a.segql, a.datafusion_sql, a.python)
-    wanted = [c for c in a.cells.split(",") if c]
-    cells = [x for x in tomllib.loads(a.matrix.read_text())["cell"] if not wanted or x["name"] in wanted]
+    if a.rules:
+        rule_table(c, a)
+        return
+    cells = selected_cells(a)
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
