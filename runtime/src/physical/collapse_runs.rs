@@ -14,10 +14,10 @@
 //! The runs pay only when they are long enough. A partition decides once, after as many rows
 //! as DataFusion samples before skipping a partial aggregation (100,000 by default): if its
 //! runs kept more rows than there were distinct keys by more than [`RUNS_BEYOND_KEYS`] of
-//! the rows (keys that repeat, but not next to each other), the rest of the partition goes
-//! through DataFusion's own partial aggregation, as without the rule. Where keys hardly
-//! repeat (a receipt's lines, or customers in a file ordered by date), hashing would keep as
-//! many rows as the runs do, so the runs go on.
+//! the rows (keys that repeat, but not next to each other), or if they kept nearly every row
+//! ([`RUNS_KEEP_AT_MOST`]: keys that hardly repeat next to each other, as customers in a file
+//! ordered by date), the rest of the partition goes through DataFusion's own partial
+//! aggregation, as without the rule (which then skips hashing where keys hardly repeat).
 //!
 //! Aggregations qualify when they group by expressions (no grouping sets), their functions
 //! have groups accumulators and no ordering, and they do not rely on their input's order.
@@ -62,6 +62,14 @@ use std::task::{Context, Poll};
 /// kept beyond the keys costs about 60 more (its states, the repartition, the final
 /// aggregation), so runs break even at (25 - 10) / 60 = 0.25.
 pub const RUNS_BEYOND_KEYS: f64 = 0.25;
+
+/// The largest share of the rows sampled the runs may keep for run aggregation to go on. A
+/// row the runs keep costs about 60 ns further on whoever produced it, so against
+/// DataFusion's partial aggregation skipping itself (every row kept, no lookup), runs that
+/// cost 10 ns a row to find pay only while they keep under (60 - 10) / 60 of the rows: keys
+/// that hardly repeat next to each other (customers in a file sorted by date, or shuffled)
+/// go to DataFusion's aggregation, which then stops hashing too.
+pub const RUNS_KEEP_AT_MOST: f64 = 0.83;
 
 /// Sampling stops after this many rows even if the session samples longer, so the set of key
 /// hashes stays small.
@@ -348,7 +356,7 @@ impl RunsStream {
     }
 
     /// True when sampling is over and the runs kept too many rows more than there were
-    /// keys; decides once.
+    /// keys, or nearly every row; decides once.
     fn runs_do_not_pay(&mut self) -> bool {
         if self.decided || self.seen < self.sample_rows {
             return false;
@@ -356,7 +364,8 @@ impl RunsStream {
         self.decided = true;
         let beyond = self.kept.saturating_sub(self.keys_seen.len());
         self.keys_seen = HashSet::new();
-        beyond as f64 > RUNS_BEYOND_KEYS * self.seen as f64
+        let seen = self.seen as f64;
+        beyond as f64 > RUNS_BEYOND_KEYS * seen || self.kept as f64 > RUNS_KEEP_AT_MOST * seen
     }
 
     /// DataFusion's partial aggregation over the rest of `input`: the plan and its output.
@@ -710,7 +719,9 @@ mod tests {
         assert_eq!(again, expected);
         assert!(again[0].starts_with("| c0          | 220 |"), "{again:?}");
 
-        // Keys that never repeat: no runs, but hashing would keep every row too.
+        // Keys that never repeat: the runs keep every row, so after the sample the rest goes
+        // to DataFusion's partial aggregation (which keeps every row too, without hashing
+        // once it has sampled).
         let unique: Vec<Vec<Lines>> = (0..2)
             .map(|p| {
                 (0..11)
@@ -724,6 +735,17 @@ mod tests {
             })
             .collect();
         let (_, _, counts) = run(aggregated(lines(unique, true)), 1000).await;
-        assert_eq!(counts, Some((2200, 2200, 0)));
+        assert_eq!(counts, Some((2200, 2200, 200)));
+        // Runs of two of keys that do not come back: the runs keep half the rows, and go on.
+        let part: Vec<Lines> = (0..11)
+            .map(|b| {
+                let c: Vec<Option<&str>> = (0..100)
+                    .map(|i| Some(keys[b * 50 + i / 2].as_str()))
+                    .collect();
+                batch(&c, &[Some(1); 100])
+            })
+            .collect();
+        let (_, _, counts) = run(aggregated(lines(vec![part.clone(), part], true)), 1000).await;
+        assert_eq!(counts, Some((2200, 1100, 0)));
     }
 }
