@@ -23,19 +23,28 @@ AS_OF = "2026-10-31"
 
 
 def run(cmd: list[str], env: dict | None = None) -> tuple[float, int, str, str]:
-    """Runs a command; returns wall seconds, peak RSS in MB, stdout and stderr."""
-    t = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - t
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if p.returncode != 0:
-        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{stderr}")
-    return wall, usage.ru_maxrss // 1024, stdout, stderr
+    """Runs a command; returns wall seconds, peak RSS in MB, stdout and stderr.
+
+    The peak is measured by GNU time around the command when it is installed: Linux keeps a
+    process's peak RSS across `exec`, so the peak `wait4` reports for a child of this (large)
+    Python process would never be under this process's own size."""
+    timed = Path("/usr/bin/time").exists()
+    with tempfile.TemporaryDirectory() as d:
+        peak_file = Path(d) / "peak"
+        full = ["/usr/bin/time", "-f", "%M", "-o", str(peak_file), *cmd] if timed else cmd
+        t = time.perf_counter()
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = subprocess.Popen(full, stdout=out, stderr=err, env=env)
+            _, status, usage = os.wait4(p.pid, 0)
+            p.returncode = os.waitstatus_to_exitcode(status)
+            wall = time.perf_counter() - t
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read().decode(), err.read().decode()
+        if p.returncode != 0:
+            sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{stderr}")
+        peak_kb = int(peak_file.read_text().split()[-1]) if timed else usage.ru_maxrss
+    return wall, peak_kb // 1024, stdout, stderr
 
 
 class Contestants:
