@@ -34,16 +34,17 @@ fn repl_script(script: &str, cwd: &std::path::Path) -> (String, String, bool) {
     repl_in(&crate::common::example_dir(), &[], script, cwd)
 }
 
-/// Runs `segql repl --project PROJECT FILES...` in `cwd` with `script` as standard input.
-fn repl_in(
+/// Runs `segql repl --project PROJECT ARGS...` (segment files, options) in `cwd` with
+/// `script` as standard input: its standard output, standard error and success.
+pub(crate) fn repl_in(
     project: &std::path::Path,
-    files: &[&str],
+    args: &[&str],
     script: &str,
     cwd: &std::path::Path,
 ) -> (String, String, bool) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_segql"))
         .args(["repl", "--project", &project.display().to_string()])
-        .args(files)
+        .args(args)
         .env("NO_COLOR", "1")
         .env("SEGQL_HISTORY", cwd.join("history"))
         .current_dir(cwd)

@@ -355,45 +355,29 @@ fn memory_budgets_parse_and_a_bad_one_is_refused() {
 /// that is not one is a usage error.
 #[test]
 fn the_memory_budget_flag_sets_the_budget() {
-    use std::io::Write;
-    use std::process::Stdio;
     let run = |budget: &str| {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = crate::common::segql_command()
-            .args(["repl", "--project"])
-            .arg(crate::common::example_dir())
-            .args(["--memory-budget", budget])
-            .env("SEGQL_HISTORY", dir.path().join("history"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b":timing\nbought category \"Coffee\" within 30d\n:quit\n")
-            .unwrap();
-        child.wait_with_output().unwrap()
+        crate::repl::repl_in(
+            &crate::common::example_dir(),
+            &["--memory-budget", budget],
+            ":timing\nbought category \"Coffee\" within 30d\n:quit\n",
+            dir.path(),
+        )
     };
-    let o = run("0");
-    assert!(o.status.success(), "{}", crate::common::stderr(&o));
-    let (out, err) = (crate::common::stdout(&o), crate::common::stderr(&o));
+    let (out, err, ok) = run("0");
+    assert!(ok, "{err}");
     assert!(
         err.contains("nothing held in memory (memory budget 0)"),
         "{err}"
     );
     assert!(out.contains("ms (from the files)"), "{out}");
-    let o = run("64MiB");
-    let (out, err) = (crate::common::stdout(&o), crate::common::stderr(&o));
+    let (out, err, _) = run("64MiB");
     assert!(err.contains("of a 64.0 MiB budget"), "{err}");
     assert!(out.contains("ms (from memory: transactions "), "{out}");
-    let o = run("lots");
-    assert!(!o.status.success());
+    let (_, err, ok) = run("lots");
+    assert!(!ok);
     assert!(
-        crate::common::stderr(&o).contains("`lots` is not a size like 4GiB, 512MB or 0"),
-        "{}",
-        crate::common::stderr(&o)
+        err.contains("`lots` is not a size like 4GiB, 512MB or 0"),
+        "{err}"
     );
 }
