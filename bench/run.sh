@@ -24,7 +24,12 @@ echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB" >&2
     --data-root "$CARGO_TARGET_DIR/bench-data" ${CELLS:+--cells "$CELLS"} ${ONLY:+--only "$ONLY"}
 
 if [ -z "${ONLY:-}${CELLS:-}" ]; then
-    echo "== warm REPL queries on the cached profile" >&2
+    echo "== warm REPL (the release binary, :timing)" >&2
+    for cell in demo-1000000 3.5m-short-bydate-float; do
+        "$VENV/bin/python" "$ROOT/bench/repl.py" --runs "$RUNS" --segql "$BIN/segql" \
+            "$CARGO_TARGET_DIR/bench-data/$cell"
+    done
+    echo "== warm REPL through Session::answer (dev profile)" >&2
     # The dev profile (dependencies at opt-level 2): benches pull in dev-dependencies, which
     # would otherwise rebuild DataFusion once more for the release profile.
     for n in 100000 1000000; do cargo bench --profile dev --bench repl -- "$n"; done
