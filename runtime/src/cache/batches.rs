@@ -16,7 +16,7 @@
 //! join sides as it does without them. Every scan records what it read ([`BatchTable::take_reads`]).
 
 use datafusion::arrow::array::{
-    Array, ArrayData, ArrayRef, BooleanArray, RecordBatch, UInt64Array,
+    Array, ArrayData, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt64Array,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
@@ -339,6 +339,22 @@ impl fmt::Debug for Part {
     }
 }
 
+/// `a` as `to`. A dictionary's values are cast once and gathered by key: for string views
+/// that copies 16-byte views that share the values' buffers, instead of building a view for
+/// every row from its text.
+fn decoded(
+    a: &ArrayRef,
+    to: &DataType,
+) -> std::result::Result<ArrayRef, datafusion::arrow::error::ArrowError> {
+    match a.as_any_dictionary_opt() {
+        Some(dict) => {
+            let values = cast(dict.values(), to)?;
+            datafusion::arrow::compute::take(values.as_ref(), dict.keys(), None)
+        }
+        None => cast(a, to),
+    }
+}
+
 impl PartitionStream for Part {
     fn schema(&self) -> &SchemaRef {
         &self.schema
@@ -364,7 +380,7 @@ impl PartitionStream for Part {
                         if a.data_type() == f.data_type() {
                             Ok(Arc::clone(a))
                         } else {
-                            cast(a, f.data_type())
+                            decoded(a, f.data_type())
                         }
                     })
                     .collect::<std::result::Result<Vec<_>, _>>()?;
