@@ -126,6 +126,18 @@ pub struct BatchTable {
     bytes: usize,
     partitions: usize,
     reads: Mutex<Vec<Read>>,
+    /// The values of each dictionary column shared by every batch, already in the table's
+    /// type, so that a scan gathers them by key ([`decoded`]).
+    values: Arc<SharedValues>,
+}
+
+/// By column: the address of the dictionary values every batch shares, and those values in
+/// the table's type.
+type SharedValues = HashMap<usize, (usize, ArrayRef)>;
+
+/// The address of an array's data, which tells one shared array from another.
+fn address(a: &ArrayRef) -> usize {
+    Arc::as_ptr(a) as *const () as usize
 }
 
 impl fmt::Debug for BatchTable {
@@ -197,11 +209,33 @@ impl BatchTable {
             max.insert(field.name().clone(), ScalarValue::iter_to_array(highs)?);
         }
         let mut seen = std::collections::HashSet::new();
-        let bytes = batches
+        let bytes: usize = batches
             .iter()
             .flat_map(|b| b.columns())
             .map(|c| new_bytes(&c.to_data(), &mut seen) as usize)
             .sum();
+        let mut values = SharedValues::new();
+        if let Some(first) = batches.first() {
+            for (i, field) in schema.fields().iter().enumerate() {
+                let Some(dict) = first.column(i).as_any_dictionary_opt() else {
+                    continue;
+                };
+                let shared = address(dict.values());
+                let everywhere = batches.iter().all(|b| {
+                    (b.column(i).as_any_dictionary_opt())
+                        .is_some_and(|d| address(d.values()) == shared)
+                });
+                if everywhere && dict.values().data_type() != field.data_type() {
+                    values.insert(i, (shared, cast(dict.values(), field.data_type())?));
+                }
+            }
+        }
+        // The values cast for scans are held too.
+        let bytes = bytes
+            + values
+                .values()
+                .map(|(_, v)| v.get_array_memory_size())
+                .sum::<usize>();
         Ok(BatchTable {
             name: name.to_string(),
             schema,
@@ -217,6 +251,7 @@ impl BatchTable {
             bytes,
             partitions: partitions.max(1),
             reads: Mutex::new(Vec::new()),
+            values: Arc::new(values),
         })
     }
 
@@ -311,6 +346,7 @@ impl TableProvider for BatchTable {
                     batches: Arc::clone(&self.batches),
                     indices: selected.iter().skip(k).step_by(n).copied().collect(),
                     projection: projection.cloned(),
+                    values: Arc::clone(&self.values),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -331,6 +367,7 @@ struct Part {
     batches: Arc<[RecordBatch]>,
     indices: Vec<usize>,
     projection: Option<Vec<usize>>,
+    values: Arc<SharedValues>,
 }
 
 impl fmt::Debug for Part {
@@ -339,18 +376,26 @@ impl fmt::Debug for Part {
     }
 }
 
-/// `a` as `to`. A dictionary's values are cast once and gathered by key: for string views
-/// that copies 16-byte views that share the values' buffers, instead of building a view for
-/// every row from its text.
+/// `a` as `to`. A dictionary's values in `to` (`shared`: cast once for the whole table, or
+/// here for a batch's own small dictionary) are gathered by key: for string views that copies
+/// 16-byte views that share the values' buffers, instead of building a view for every row
+/// from its text. Anything else is cast.
 fn decoded(
     a: &ArrayRef,
     to: &DataType,
+    shared: Option<&(usize, ArrayRef)>,
 ) -> std::result::Result<ArrayRef, datafusion::arrow::error::ArrowError> {
+    let take = datafusion::arrow::compute::take;
     match a.as_any_dictionary_opt() {
-        Some(dict) => {
-            let values = cast(dict.values(), to)?;
-            datafusion::arrow::compute::take(values.as_ref(), dict.keys(), None)
-        }
+        Some(dict) => match shared {
+            Some((at, values)) if *at == address(dict.values()) => {
+                take(values.as_ref(), dict.keys(), None)
+            }
+            _ if dict.values().len().saturating_mul(4) <= a.len() => {
+                take(cast(dict.values(), to)?.as_ref(), dict.keys(), None)
+            }
+            _ => cast(a, to),
+        },
         None => cast(a, to),
     }
 }
@@ -364,6 +409,7 @@ impl PartitionStream for Part {
         let schema = Arc::clone(&self.schema);
         let batches = Arc::clone(&self.batches);
         let projection = self.projection.clone();
+        let shared = Arc::clone(&self.values);
         let out = Arc::clone(&schema);
         let stream =
             futures::stream::iter(self.indices.clone()).map(move |i| -> Result<RecordBatch> {
@@ -380,7 +426,7 @@ impl PartitionStream for Part {
                         if a.data_type() == f.data_type() {
                             Ok(Arc::clone(a))
                         } else {
-                            decoded(a, f.data_type())
+                            decoded(a, f.data_type(), shared.get(c))
                         }
                     })
                     .collect::<std::result::Result<Vec<_>, _>>()?;
