@@ -118,24 +118,6 @@ def counted(sql: str, out: Path) -> Path:
     return out
 
 
-PROJECT = """# The benchmark's project file (written by bench/bench.py next to the data).
-[transactions]
-path = "transactions.parquet"
-
-[customers]
-path = "customers.{customers_ext}"
-
-[customers.columns]
-customer_id = "id"
-birthday = "dob"
-signup_date = "registered"
-
-[communications]
-path = "communications.csv"
-
-[communications.columns]
-ts = "sent_at"
-"""
 
 
 def data_set(segql: str, root: Path, cell: dict) -> Path:
@@ -153,7 +135,9 @@ def data_set(segql: str, root: Path, cell: dict) -> Path:
                 cmd += [flag, str(v)]
         print(f"== generating {cell['name']}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
         run(cmd)
-    (d / "segql.toml").write_text(PROJECT.format(customers_ext=fmt))
+    # The benchmark's project file, with the cell's customers file.
+    project = (HERE / "segql.toml").read_text()
+    (d / "segql.toml").write_text(project.replace("customers.csv", f"customers.{fmt}"))
     return d
 
 

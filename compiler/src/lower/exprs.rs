@@ -26,7 +26,8 @@ pub(super) fn epoch_days(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")).num_days() as i32
 }
 
-pub(super) fn date_lit(d: NaiveDate) -> Expr {
+/// A date as a Date32 literal.
+pub fn date_lit(d: NaiveDate) -> Expr {
     lit(ScalarValue::Date32(Some(epoch_days(d))))
 }
 

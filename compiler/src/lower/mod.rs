@@ -33,7 +33,7 @@ mod receipts;
 mod scan;
 mod truth;
 
-pub use exprs::{number_scalar, upcoming_keys};
+pub use exprs::{date_lit, number_scalar, upcoming_keys};
 pub use hints::{ScanHints, needs_full_base, scan_hints};
 pub use per_customer::PerCustomer;
 

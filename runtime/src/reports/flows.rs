@@ -8,11 +8,11 @@ use chrono::{Datelike, Duration, NaiveDate};
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Field, Int64Type, Schema};
 use datafusion::arrow::error::ArrowError;
-use datafusion::common::ScalarValue;
 use datafusion::functions_aggregate::expr_fn::{count, min};
 use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlanBuilder, ident, lit};
 use segql_compiler::CompileError;
 use segql_compiler::ir::Stage;
+use segql_compiler::lower::date_lit;
 use std::ops::Not;
 use std::sync::Arc;
 
@@ -135,7 +135,7 @@ pub async fn flows(
         .collect();
     days.sort();
     days.dedup();
-    let day = |d: NaiveDate| lit(ScalarValue::Date32(Some(epoch_days(d))));
+    let day = date_lit;
     let back = |d: NaiveDate, n: u32| day(d - Duration::days(n.into()));
     let ts = || ident("ts");
     let mut lines = LogicalPlanBuilder::from(engine.catalog.transactions.clone())
@@ -213,11 +213,6 @@ pub async fn flows(
             active_at_end: v(5 * i + 4),
         })
         .collect())
-}
-
-/// Days since 1970-01-01, as Arrow's Date32 counts them.
-fn epoch_days(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
 }
 
 /// The report as one record batch: `period`, `start`, `end`, the counts and the `balance`.

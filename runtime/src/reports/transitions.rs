@@ -18,6 +18,7 @@ use datafusion::logical_expr::{
 };
 use segql_compiler::CompileError;
 use segql_compiler::ir::{ABC_TIERS, RFM_SEGMENTS, RfmPart, Stage, Value};
+use segql_compiler::lower::date_lit;
 use std::sync::Arc;
 
 /// What a customer is classified by.
@@ -270,7 +271,7 @@ fn lifecycle_pairs(
     scope: &[String],
 ) -> datafusion::error::Result<LogicalPlan> {
     let t = engine.catalog.lifecycle_for(scope);
-    let day = |d: NaiveDate| lit(ScalarValue::Date32(Some(epoch_days(d))));
+    let day = date_lit;
     let back = |d: NaiveDate, n: u32| day(d - chrono::Duration::days(n.into()));
     let ts = || ident("ts");
     let at_scope = if scope.is_empty() {
@@ -368,11 +369,6 @@ fn lifecycle_pairs(
             vec![count(lit(1)).alias("customers")],
         )?
         .build()
-}
-
-/// Days since 1970-01-01, as Arrow's Date32 counts them.
-fn epoch_days(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
 }
 
 /// The (earlier, later, customers) pairs of RFM segments or ABC tiers: the project's engine
