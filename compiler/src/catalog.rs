@@ -75,6 +75,20 @@ pub struct Catalog {
     pub ranking: Ranking,
     /// What the transactions' file statistics prove about every line.
     pub facts: DataFacts,
+    /// The campaigns' snapshots (frozen audiences), whatever their date.
+    pub snapshots: Vec<SnapshotTable>,
+}
+
+/// One campaign's audience frozen on a date: `customer_id` (the transactions' id type) and
+/// `group` (`test` or `control`).
+#[derive(Debug, Clone)]
+pub struct SnapshotTable {
+    /// The campaign's name.
+    pub campaign: String,
+    /// The date it was taken as of.
+    pub as_of: NaiveDate,
+    /// Its rows.
+    pub plan: LogicalPlan,
 }
 
 /// The customers table's two plans.
@@ -235,7 +249,19 @@ impl Catalog {
             partner_lifecycle: Default::default(),
             ranking: Ranking::default(),
             facts: DataFacts::default(),
+            snapshots: Vec::new(),
         }
+    }
+
+    /// The snapshots of `campaign`, oldest first.
+    pub fn snapshots_of(&self, campaign: &str) -> Vec<&SnapshotTable> {
+        let mut v: Vec<&SnapshotTable> = self
+            .snapshots
+            .iter()
+            .filter(|s| s.campaign == campaign)
+            .collect();
+        v.sort_by_key(|s| s.as_of);
+        v
     }
 
     /// Sets the customers table: one row per customer (duplicate ids merged, each attribute

@@ -343,6 +343,61 @@ pub enum CompileError {
         span: Span,
     },
 
+    /// `responded(NAME)` of a campaign that does not say what a response is.
+    #[error("campaign `{campaign}` does not say what counts as a response")]
+    #[diagnostic(
+        code(segql::resolve::no_response),
+        help(
+            "add a response to its definition, e.g. `campaign {campaign} = ... respond within 14d` (any purchase) or `respond bought category \"Coffee\" within 14d`"
+        )
+    )]
+    NoResponse {
+        /// The campaign.
+        campaign: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where it is asked.
+        #[label("has no `respond`")]
+        span: Span,
+    },
+
+    /// A response that is not a purchase condition over one window.
+    #[error("invalid response: {message}")]
+    #[diagnostic(code(segql::types::invalid_response))]
+    InvalidResponse {
+        /// What is wrong.
+        message: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where.
+        #[label("{message}")]
+        span: Span,
+        /// What works.
+        #[help]
+        help: String,
+    },
+
+    /// A snapshot asked for by date that was not taken.
+    #[error("campaign `{campaign}` has no snapshot of {date}")]
+    #[diagnostic(code(segql::resolve::no_snapshot))]
+    NoSnapshot {
+        /// The campaign.
+        campaign: String,
+        /// The date asked for.
+        date: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where.
+        #[label("no snapshot of this date")]
+        span: Span,
+        /// The snapshots there are.
+        #[help]
+        help: String,
+    },
+
     /// A segment asked for by name that no file defines.
     #[error("no segment named `{name}`")]
     #[diagnostic(code(segql::resolve::segment_not_found))]

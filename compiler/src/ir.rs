@@ -3,8 +3,10 @@
 //! Segment references are inlined; windows are whole days.
 
 use chrono::NaiveDate;
+pub use segql_grammar::ast::CampaignRole;
 use segql_grammar::ast::{CmpOp, Dimension};
 use std::fmt;
+use std::sync::Arc;
 
 /// A per-customer aggregate of transactions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -252,6 +254,72 @@ pub enum Value {
     TopRank(Metric),
     /// How many customers are active for the metric (hidden; with `TopRank`).
     Population(Metric),
+    /// `treated(...)`, `held_out(...)`, `responded(...)`: true or false, from the campaign's
+    /// snapshots.
+    Campaign(CampaignRef),
+}
+
+/// Which snapshots of a campaign a condition reads (never any taken after the as-of date).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Snapshots {
+    /// Every snapshot.
+    All,
+    /// The snapshot of this date.
+    On(NaiveDate),
+    /// Snapshots taken less than this many days before the as-of date (the as-of day
+    /// counts as the first).
+    Within(u64),
+}
+
+/// A campaign's response: a purchase condition over `days` days, evaluated for a snapshot
+/// taken on day S over the days S + 1 to S + `days` (as of S + `days`), and over the
+/// purchases up to the as-of date only.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The condition, its windows all `days` long.
+    pub pred: Pred,
+    /// The response window in days.
+    pub days: u64,
+    /// The canonical text of the response (how it was written, references inlined), which
+    /// identifies it.
+    pub text: String,
+}
+
+impl PartialEq for Response {
+    fn eq(&self, o: &Self) -> bool {
+        self.text == o.text
+    }
+}
+impl Eq for Response {}
+impl std::hash::Hash for Response {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.text.hash(h)
+    }
+}
+impl PartialOrd for Response {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Response {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.text.cmp(&o.text)
+    }
+}
+
+/// A condition on a campaign's frozen audiences: `treated(NAME)` (in the test group of one
+/// of the snapshots read), `held_out(NAME)` (in the control group), `responded(NAME)` (in
+/// either group of a snapshot and responding in the days after it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CampaignRef {
+    /// Which part of the audience.
+    pub role: CampaignRole,
+    /// The campaign.
+    pub campaign: String,
+    /// Which snapshots.
+    pub snapshots: Snapshots,
+    /// For `responded`: the campaign's response.
+    pub response: Option<Arc<Response>>,
 }
 
 /// How many customers `top` keeps.
@@ -473,13 +541,15 @@ pub struct Segment {
     pub campaign: Option<CampaignSpec>,
 }
 
-/// A campaign's holdout and cap.
+/// A campaign's holdout, cap and response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CampaignSpec {
     /// Control group share in basis points (10% = 1000) of [`crate::udf::BUCKETS`].
     pub holdout_bp: u64,
     /// At most this many members, ranked by a value (descending when true), ties by id.
     pub limit: Option<(u64, Option<Value>, bool)>,
+    /// `respond ...`: what counts as a response.
+    pub response: Option<Arc<Response>>,
 }
 
 impl fmt::Display for Const {
@@ -519,6 +589,14 @@ impl Value {
             }
             Value::TopRank(m) => format!("top_rank_{}", Value::Metric(m.clone()).column_name()),
             Value::Population(m) => format!("__active_{}", Value::Metric(m.clone()).column_name()),
+            Value::Campaign(c) => {
+                let base = format!("{}_{}", c.role.word(), slug(std::slice::from_ref(&c.campaign)));
+                match c.snapshots {
+                    Snapshots::All => base,
+                    Snapshots::On(d) => format!("{base}_{}", d.format("%Y%m%d")),
+                    Snapshots::Within(w) => format!("{base}_{w}d"),
+                }
+            }
             Value::Lifecycle(scope) if scope.is_empty() => "lifecycle".into(),
             Value::Lifecycle(scope) => format!("lifecycle_at_{}", slug(scope)),
             Value::SinceFirst(m) => {

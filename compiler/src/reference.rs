@@ -126,6 +126,19 @@ pub struct Data {
     pub customers: Option<BTreeMap<String, HashMap<String, Attr>>>,
     /// True when purchases are counted by distinct receipt.
     pub has_receipt: bool,
+    /// Campaigns' snapshots.
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// One campaign's frozen audience.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The campaign.
+    pub campaign: String,
+    /// Taken as of.
+    pub as_of: NaiveDate,
+    /// Customer and group (`test` or `control`).
+    pub rows: Vec<(String, String)>,
 }
 
 /// A per-customer value as the reference computes it.
@@ -178,6 +191,7 @@ pub fn evaluate(
             has_receipt: data.has_receipt,
             ranks: None,
             pop: &EMPTY_POP,
+            snapshots: &data.snapshots,
         }
     };
     let mut scopes = Vec::new();
@@ -204,6 +218,7 @@ pub fn evaluate(
                 as_of,
                 lifecycle: lifecycle.clone(),
                 has_receipt: data.has_receipt,
+                snapshots: &data.snapshots,
             };
             ctx.pred(pred)
         })
@@ -221,9 +236,48 @@ struct Ctx<'a> {
     as_of: NaiveDate,
     lifecycle: Thresholds,
     has_receipt: bool,
+    snapshots: &'a [Snapshot],
 }
 
 impl Ctx<'_> {
+    /// `treated`, `held_out`, `responded`: in a snapshot read (taken by the as-of date, on
+    /// its date or in its window), in the role's group, and for `responded` meeting the
+    /// response as of the snapshot date plus its window over purchases up to the as-of date.
+    fn campaign(&self, r: &CampaignRef) -> bool {
+        self.snapshots
+            .iter()
+            .filter(|s| s.campaign == r.campaign && s.as_of <= self.as_of)
+            .filter(|s| match r.snapshots {
+                Snapshots::All => true,
+                Snapshots::On(d) => s.as_of == d,
+                Snapshots::Within(w) => (self.as_of - s.as_of).num_days() < w as i64,
+            })
+            .any(|s| {
+                let Some((_, group)) = s.rows.iter().find(|(id, _)| id == self.customer) else {
+                    return false;
+                };
+                match (r.role, &r.response) {
+                    (CampaignRole::Treated, _) => group == "test",
+                    (CampaignRole::HeldOut, _) => group == "control",
+                    (CampaignRole::Responded, None) => false,
+                    (CampaignRole::Responded, Some(resp)) => {
+                        let end = s.as_of + chrono::Days::new(resp.days);
+                        let txs: Vec<&Tx> =
+                            self.txs.iter().copied().filter(|t| t.ts <= end).collect();
+                        Ctx {
+                            txs: &txs,
+                            as_of: end,
+                            lifecycle: self.lifecycle.clone(),
+                            ranks: None,
+                            pop: &EMPTY_POP,
+                            ..*self
+                        }
+                        .pred(&resp.pred)
+                    }
+                }
+            })
+    }
+
     fn pred(&self, p: &Pred) -> bool {
         match p {
             Pred::And(ps) => ps.iter().all(|p| self.pred(p)),
@@ -340,6 +394,7 @@ impl Ctx<'_> {
                 Some(Attr::Bool(b)) => V::Bool(*b),
             },
             Value::Lifecycle(scope) => V::Text(self.stage(scope).name().to_string()),
+            Value::Campaign(r) => V::Bool(self.campaign(r)),
             Value::Rfm(part) => match self.ranks.and_then(|r| r.rfm) {
                 None => V::Null,
                 Some((r, f, m)) => {

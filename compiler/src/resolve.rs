@@ -5,6 +5,7 @@ use crate::error::{CompileError, closest};
 use crate::ir::*;
 use crate::program::Program;
 use segql_grammar::ast::{self, CmpOp, Dimension, Expr, ExprKind, Literal, LiteralKind, Span};
+use std::sync::Arc;
 
 /// Names of the RFM segments, in order.
 const RFM_SEGMENT_NAMES: [&str; 11] = {
@@ -171,7 +172,194 @@ impl Resolver<'_> {
                 Some((l.count, by, l.descending))
             }
         };
-        Ok(CampaignSpec { holdout_bp, limit })
+        let response = match &c.respond {
+            None => None,
+            Some(r) => Some(self.response(r, s)?),
+        };
+        Ok(CampaignSpec {
+            holdout_bp,
+            limit,
+            response,
+        })
+    }
+
+    /// `respond within W` (a purchase in the window) or `respond CONDITION`: a condition on
+    /// purchases whose windows are all one length, the response window.
+    fn response(&mut self, r: &ast::Respond, s: usize) -> Result<Arc<Response>, CompileError> {
+        let invalid = |this: &Self, message: String| CompileError::InvalidResponse {
+            message,
+            src: this.src(s),
+            span: r.span,
+            help: "a response is a purchase condition over the days after the snapshot, e.g. `respond within 14d` (any purchase), `respond bought category \"Coffee\" within 14d` or `respond spend on partner \"OKKO\" within 30d >= 500`".into(),
+        };
+        let pred = match (&r.condition, r.window) {
+            (None, Some(w)) => {
+                if w.since_first.is_some() {
+                    return Err(invalid(self, "the response window starts after the snapshot, not at the first purchase".into()));
+                }
+                Pred::Cmp {
+                    value: Value::Metric(Metric {
+                        kind: MetricKind::Frequency,
+                        window: Some(w.duration.days()),
+                        scope: vec![],
+                    }),
+                    ty: ValueType::Count,
+                    op: CmpOp::Ge,
+                    rhs: Const::Number("1".into()),
+                }
+            }
+            (Some(cond), _) => self.expr(cond, s)?,
+            (None, None) => return Err(invalid(self, "a response needs a window".into())),
+        };
+        let mut days = None;
+        for v in pred.values() {
+            let w = match &v {
+                Value::Metric(m) if !matches!(m.kind, MetricKind::Contacts { .. }) => m.window,
+                _ => None,
+            };
+            let Some(w) = w else {
+                return Err(invalid(
+                    self,
+                    format!("`{}` is not a purchase measured over the response window", v.column_name()),
+                ));
+            };
+            match days {
+                Some(d) if d != w => {
+                    return Err(invalid(
+                        self,
+                        format!("its windows differ ({d} and {w} days); a response has one window"),
+                    ));
+                }
+                _ => days = Some(w),
+            }
+        }
+        let Some(days) = days else {
+            return Err(invalid(self, "a response needs a window".into()));
+        };
+        self.check_window(Some(days), r.span, s)?;
+        let text = format!("{pred:?}");
+        Ok(Arc::new(Response { pred, days, text }))
+    }
+
+    /// `treated(NAME [, DATE]) [within W]`, `held_out(...)`, `responded(...)`.
+    fn campaign_cond(
+        &mut self,
+        role: CampaignRole,
+        campaign: &ast::Ident,
+        date: Option<&Literal>,
+        window: Option<&ast::Window>,
+        s: usize,
+    ) -> Result<Pred, CompileError> {
+        let program = self.program;
+        let entry = program
+            .segment(&campaign.name)
+            .filter(|e| e.def.campaign.is_some());
+        let Some(entry) = entry else {
+            let names: Vec<&str> = program
+                .segments
+                .iter()
+                .filter(|e| e.def.campaign.is_some())
+                .map(|e| e.def.name.name.as_str())
+                .collect();
+            let help = match closest(&campaign.name, names.iter().copied()) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None if names.is_empty() => {
+                    "no campaigns are defined here; define one with `campaign NAME = SEGMENT holdout 10% respond within 14d`".into()
+                }
+                None => format!("known campaigns: {}", names.join(", ")),
+            };
+            return Err(CompileError::UnknownName {
+                what: "campaign",
+                name: campaign.name.clone(),
+                src: self.src(s),
+                span: campaign.span,
+                help: Some(help),
+            });
+        };
+        let snapshots = match (date, window) {
+            (Some(d), Some(w)) => {
+                return Err(CompileError::InvalidValue {
+                    message: "name one snapshot by its date or a window of snapshots, not both"
+                        .into(),
+                    src: self.src(s),
+                    span: Span::new(d.span.start, w.span.end),
+                });
+            }
+            (Some(d), None) => {
+                let LiteralKind::Date(day) = d.kind else {
+                    unreachable!("the grammar takes a date")
+                };
+                let taken = self.catalog.snapshots_of(&campaign.name);
+                if !taken.iter().any(|t| t.as_of == day) {
+                    let dates: Vec<String> = taken.iter().map(|t| t.as_of.to_string()).collect();
+                    return Err(CompileError::NoSnapshot {
+                        campaign: campaign.name.clone(),
+                        date: day.to_string(),
+                        src: self.src(s),
+                        span: d.span,
+                        help: if dates.is_empty() {
+                            format!("no snapshot of `{}` was taken; take one with `segql run FILE --segment {} --snapshot`", campaign.name, campaign.name)
+                        } else {
+                            format!("its snapshots: {}", dates.join(", "))
+                        },
+                    });
+                }
+                Snapshots::On(day)
+            }
+            (None, Some(w)) => {
+                if w.since_first.is_some() {
+                    return Err(CompileError::FromFirstNotAllowed {
+                        name: role.word().to_string(),
+                        src: self.src(s),
+                        span: w.span,
+                        help: format!(
+                            "`{}(NAME) within 90d` reads the snapshots taken in the last 90 days",
+                            role.word()
+                        ),
+                    });
+                }
+                let days = w.duration.days();
+                self.check_window(Some(days), w.span, s)?;
+                Snapshots::Within(days)
+            }
+            (None, None) => Snapshots::All,
+        };
+        let response = match role {
+            CampaignRole::Responded => {
+                let Some(r) = entry.def.campaign.as_ref().and_then(|c| c.respond.as_ref()) else {
+                    return Err(CompileError::NoResponse {
+                        campaign: campaign.name.clone(),
+                        src: self.src(s),
+                        span: campaign.span,
+                    });
+                };
+                let key = format!("{} (response)", campaign.name);
+                if self.stack.contains(&key) {
+                    return Err(CompileError::SegmentCycle {
+                        name: campaign.name.clone(),
+                        cycle: format!("{key} -> {key}"),
+                        src: self.src(s),
+                        span: campaign.span,
+                    });
+                }
+                self.stack.push(key);
+                let r = self.response(r, entry.source);
+                self.stack.pop();
+                Some(r?)
+            }
+            _ => None,
+        };
+        Ok(Pred::Cmp {
+            value: Value::Campaign(CampaignRef {
+                role,
+                campaign: campaign.name.clone(),
+                snapshots,
+                response,
+            }),
+            ty: ValueType::Bool,
+            op: CmpOp::Eq,
+            rhs: Const::Bool(true),
+        })
     }
 
     fn segment(&mut self, name: &str, from_src: usize, from: Span) -> Result<Pred, CompileError> {
@@ -474,6 +662,12 @@ impl Resolver<'_> {
                     rhs: Const::Number("0".into()),
                 })
             }
+            ExprKind::CampaignCond {
+                role,
+                campaign,
+                date,
+                window,
+            } => self.campaign_cond(*role, campaign, date.as_ref(), window.as_ref(), s),
             ExprKind::Contacted { channel, window } => {
                 self.require_messages(channel.is_some(), "`contacted`", e.span, s)?;
                 let days = window.days();

@@ -92,6 +92,42 @@ pub struct Campaign {
     pub holdout: Option<(String, Span)>,
     /// `limit N [by OPERAND [asc|desc]]`.
     pub limit: Option<Limit>,
+    /// `respond within W` / `respond CONDITION`: what counts as a response.
+    pub respond: Option<Respond>,
+}
+
+/// `respond within W` (any purchase) or `respond CONDITION` (a purchase condition whose
+/// window is the response window).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Respond {
+    /// The condition; `None` for `respond within W`.
+    pub condition: Option<Expr>,
+    /// The window of `respond within W`.
+    pub window: Option<Window>,
+    /// The clause's span.
+    pub span: Span,
+}
+
+/// Which part of a campaign's frozen audience a condition asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CampaignRole {
+    /// `treated(...)`: in the test group.
+    Treated,
+    /// `held_out(...)`: in the control group.
+    HeldOut,
+    /// `responded(...)`: in the audience (either group) and responded.
+    Responded,
+}
+
+impl CampaignRole {
+    /// The word as written.
+    pub fn word(&self) -> &'static str {
+        match self {
+            CampaignRole::Treated => "treated",
+            CampaignRole::HeldOut => "held_out",
+            CampaignRole::Responded => "responded",
+        }
+    }
 }
 
 /// `limit N [by OPERAND [asc|desc]]`
@@ -208,6 +244,18 @@ pub enum ExprKind {
     /// `redeemed [within W]`: points were redeemed.
     Redeemed {
         /// `within W`
+        window: Option<Window>,
+    },
+    /// `treated(CAMPAIGN [, DATE]) [within W]`, `held_out(...)`, `responded(...)`:
+    /// membership of a campaign's snapshots.
+    CampaignCond {
+        /// Which part of the audience.
+        role: CampaignRole,
+        /// The campaign's name.
+        campaign: Ident,
+        /// One snapshot, by its date.
+        date: Option<Literal>,
+        /// Snapshots taken in the window up to the as-of date.
         window: Option<Window>,
     },
     /// `contacted([CHANNEL,] WINDOW)`: a message sent in the window.

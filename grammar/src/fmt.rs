@@ -27,6 +27,22 @@ pub fn format_expr(e: &Expr) -> String {
             Some(w) => format!("redeemed {w}"),
             None => "redeemed".to_string(),
         },
+        ExprKind::CampaignCond {
+            role,
+            campaign,
+            date,
+            window,
+        } => {
+            let mut s = format!("{}({}", role.word(), campaign.name);
+            if let Some(d) = date {
+                s.push_str(&format!(", {}", d.kind));
+            }
+            s.push(')');
+            if let Some(w) = window {
+                s.push_str(&format!(" {w}"));
+            }
+            s
+        }
         ExprKind::Contacted { channel, window } => match channel {
             Some(c) => format!("contacted({}, {window})", channel_text(c)),
             None => format!("contacted({window})"),

@@ -35,7 +35,7 @@ pub const KEYWORDS: [&str; 21] = [
 
 /// Words with a meaning in some places that remain usable as names (the other `kw_` rules of
 /// `segql.pest`).
-pub const CONTEXT_WORDS: [&str; 14] = [
+pub const CONTEXT_WORDS: [&str; 18] = [
     "of",
     "first_purchase",
     "at",
@@ -50,6 +50,10 @@ pub const CONTEXT_WORDS: [&str; 14] = [
     "product",
     "partner",
     "store",
+    "respond",
+    "treated",
+    "held_out",
+    "responded",
 ];
 
 /// True for a reserved word.

@@ -151,6 +151,32 @@ impl Builder<'_> {
                         span: lspan,
                     });
                 }
+                Rule::respond => {
+                    let rspan = span_of(&c);
+                    let mut condition = None;
+                    let mut window = None;
+                    for x in c.into_inner() {
+                        match x.as_rule() {
+                            Rule::window => window = Some(self.window(x)?),
+                            Rule::expr => condition = Some(self.expr(x, 0)?),
+                            _ => {}
+                        }
+                    }
+                    let camp = campaign.as_mut().expect("respond is in a campaign");
+                    if camp.respond.is_some() {
+                        return Err(ParseError::bad_literal(
+                            self.name,
+                            self.text,
+                            rspan,
+                            "a campaign has one response",
+                        ));
+                    }
+                    camp.respond = Some(Respond {
+                        condition,
+                        window,
+                        span: rspan,
+                    });
+                }
                 _ => {}
             }
         }
@@ -284,6 +310,36 @@ impl Builder<'_> {
                 }
                 Ok(Expr {
                     kind: ExprKind::Redeemed { window },
+                    span,
+                })
+            }
+            Rule::campaign_cond => {
+                let mut role = CampaignRole::Treated;
+                let mut campaign = None;
+                let mut date = None;
+                let mut window = None;
+                for c in p.into_inner() {
+                    match c.as_rule() {
+                        Rule::campaign_role => {
+                            role = match c.as_str() {
+                                "held_out" => CampaignRole::HeldOut,
+                                "responded" => CampaignRole::Responded,
+                                _ => CampaignRole::Treated,
+                            }
+                        }
+                        Rule::ident => campaign = Some(ident(&c)),
+                        Rule::date => date = Some(self.literal(c)?),
+                        Rule::window => window = Some(self.window(c)?),
+                        _ => {}
+                    }
+                }
+                Ok(Expr {
+                    kind: ExprKind::CampaignCond {
+                        role,
+                        campaign: campaign.expect("a campaign condition names its campaign"),
+                        date,
+                        window,
+                    },
                     span,
                 })
             }
@@ -614,6 +670,11 @@ pub(crate) fn describe_rule(rule: Rule) -> &'static str {
         Rule::percent => "a percentage like 10%",
         Rule::limit | Rule::kw_limit => "`limit N by METRIC`",
         Rule::order | Rule::kw_asc | Rule::kw_desc => "`asc` or `desc`",
+        Rule::respond | Rule::kw_respond => "`respond within 14d` or `respond CONDITION`",
+        Rule::campaign_cond | Rule::campaign_role => "`treated(CAMPAIGN)`",
+        Rule::kw_treated => "`treated`",
+        Rule::kw_held_out => "`held_out`",
+        Rule::kw_responded => "`responded`",
         Rule::expr
         | Rule::and_expr
         | Rule::not_expr

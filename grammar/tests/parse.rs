@@ -2,7 +2,7 @@
 //! text never panics.
 
 use proptest::prelude::*;
-use segql_grammar::ast::{ExprKind, Item, LiteralKind};
+use segql_grammar::ast::{CampaignRole, ExprKind, Item, LiteralKind, SegmentDef};
 use segql_grammar::{parse_expr, parse_file};
 
 #[test]
@@ -185,6 +185,8 @@ fn formatting_round_trips() {
         "lifecycle = new and frequency within 30d of first_purchase < 2 and partners within 1y >= 2",
         "bought category \"Coffee\" within 2w of first_purchase and redeemed within 30d of first_purchase",
         "spend on partner \"OKKO\" within 30d of first_purchase > 100 or categories at \"OKKO\" >= 3",
+        "treated(birthday_bonus) and not responded(birthday_bonus, 2026-09-15) or held_out(x) within 90d",
+        "treated = true and responded(a) within 2w",
     ];
     for c in cases {
         let e = parse_expr("x", c).unwrap();
@@ -198,4 +200,66 @@ fn formatting_round_trips() {
         assert_eq!(segql_grammar::fmt::format_expr(&d.body), c, "{seg}");
         assert_eq!(d.description.as_deref(), Some("say \"hi\""));
     }
+}
+
+#[test]
+fn campaigns_declare_their_response_and_conditions_read_snapshots() {
+    let text = r#"
+        campaign a = b holdout 10% respond within 14d
+        campaign c = d respond bought category "Coffee" at least 2 times within 14d limit 5
+        campaign e = f respond spend on partner "OKKO" within 30d >= 500 and frequency within 30d >= 2 holdout 5%
+        segment g = treated(a, 2026-09-15) and not responded(a) within 90d and held_out(c)
+    "#;
+    let f = parse_file("t.seg", text).unwrap();
+    let defs: Vec<&SegmentDef> = f
+        .items
+        .iter()
+        .map(|i| match i {
+            Item::Segment(s) => s,
+            Item::Import(_) => panic!("no imports"),
+        })
+        .collect();
+    let r = defs[0].campaign.as_ref().unwrap().respond.as_ref().unwrap();
+    assert!(r.condition.is_none());
+    assert_eq!(r.window.unwrap().duration.days(), 14);
+    assert_eq!(&text[r.span.start..r.span.end], "respond within 14d");
+    let c = defs[1].campaign.as_ref().unwrap();
+    assert_eq!(c.limit.as_ref().unwrap().count, 5);
+    let cond = c.respond.as_ref().unwrap().condition.as_ref().unwrap();
+    assert!(matches!(cond.kind, ExprKind::Bought { .. }));
+    let e = defs[2].campaign.as_ref().unwrap();
+    assert!(e.holdout.is_some());
+    assert!(matches!(
+        e.respond.as_ref().unwrap().condition.as_ref().unwrap().kind,
+        ExprKind::And(_)
+    ));
+    let ExprKind::And(parts) = &defs[3].body.kind else {
+        panic!("{:?}", defs[3].body)
+    };
+    let ExprKind::CampaignCond {
+        role,
+        campaign,
+        date,
+        window,
+    } = &parts[0].kind
+    else {
+        panic!("{:?}", parts[0])
+    };
+    assert_eq!(*role, CampaignRole::Treated);
+    assert_eq!(campaign.name, "a");
+    assert!(date.is_some() && window.is_none());
+    let ExprKind::Not(inner) = &parts[1].kind else {
+        panic!()
+    };
+    assert!(matches!(
+        inner.kind,
+        ExprKind::CampaignCond {
+            role: CampaignRole::Responded,
+            window: Some(_),
+            ..
+        }
+    ));
+    // A second response is an error, and the words stay usable as names.
+    assert!(parse_file("t.seg", "campaign a = b respond within 1d respond within 2d").is_err());
+    assert!(parse_expr("x", "treated = true and respond > 2 and responded").is_ok());
 }

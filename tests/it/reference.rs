@@ -452,6 +452,7 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
         messages,
         customers,
         has_receipt: g.receipts,
+        snapshots: vec![],
     }
 }
 
@@ -873,6 +874,7 @@ fn float_amounts_are_exact_cents_on_every_path() {
             messages: vec![],
             customers: None,
             has_receipt: false,
+            snapshots: vec![],
         };
         let narrow = DataType::Decimal64(18, 2);
         let wide = DataType::Decimal128(38, 2);

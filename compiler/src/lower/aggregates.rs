@@ -225,7 +225,8 @@ pub(super) fn needed(values: &[Value], hints: &ScanHints) -> Vec<Agg> {
             | Value::Abc(_)
             | Value::Percentile(_)
             | Value::TopRank(_)
-            | Value::Population(_) => {}
+            | Value::Population(_)
+            | Value::Campaign(_) => {}
         }
     }
     if aggs.is_empty() {

@@ -76,6 +76,7 @@ fn value_column(
         | Value::Percentile(_)
         | Value::TopRank(_)
         | Value::Population(_) => unreachable!("ranks are added after the values"),
+        Value::Campaign(_) => unreachable!("campaigns are joined after the values"),
         Value::Attribute(a) => qual(joined.attributes, a.as_str()),
         Value::Lifecycle(scope) => {
             let t = catalog.lifecycle_for(scope);

@@ -20,6 +20,7 @@
 //! read; `exprs` holds the expression helpers they share.
 
 mod aggregates;
+mod campaigns;
 mod columns;
 mod conditions;
 mod contacts;
@@ -33,6 +34,7 @@ mod receipts;
 mod scan;
 mod truth;
 
+pub use campaigns::{responders, response_catalog, snapshots_read};
 pub use exprs::{date_lit, number_scalar, upcoming_keys};
 pub use hints::{ScanHints, needs_full_base, scan_hints};
 pub use per_customer::PerCustomer;
@@ -96,6 +98,7 @@ pub fn lower_campaign(catalog: &Catalog, seg: &Segment) -> Result<Query> {
     let spec = seg.campaign.clone().unwrap_or(CampaignSpec {
         holdout_bp: 0,
         limit: None,
+        response: None,
     });
     let mut values = seg.pred.values();
     if let Some((_, Some(v), _)) = &spec.limit

@@ -6,6 +6,7 @@
 use super::Query;
 use super::aggregates;
 use super::aggregates::{Agg, AggKind};
+use super::campaigns::{is_campaign, join_campaigns};
 use super::columns::project_values;
 use super::contacts::{is_contacts, join_contacts};
 use super::customers::join_customers;
@@ -70,6 +71,8 @@ struct Sources {
     scanned: Vec<Value>,
     /// From the communications table.
     contacts: Vec<Value>,
+    /// From campaigns' snapshots.
+    campaigns: Vec<Value>,
     /// Relative to the population, with the active counts `top` compares with.
     ranked: Vec<Value>,
 }
@@ -77,6 +80,7 @@ struct Sources {
 impl Sources {
     fn of(catalog: &Catalog, values: &[Value]) -> Sources {
         let contacts: Vec<Value> = values.iter().filter(|v| is_contacts(v)).cloned().collect();
+        let campaigns: Vec<Value> = values.iter().filter(|v| is_campaign(v)).cloned().collect();
         let mut ranked: Vec<Value> = values.iter().filter(|v| is_ranked(v)).cloned().collect();
         // `top` compares a rank with the number of active customers.
         for v in ranked.clone() {
@@ -89,7 +93,7 @@ impl Sources {
         }
         let mut scanned: Vec<Value> = values
             .iter()
-            .filter(|v| !is_contacts(v) && !is_ranked(v))
+            .filter(|v| !is_contacts(v) && !is_campaign(v) && !is_ranked(v))
             .cloned()
             .collect();
         // Ranks are computed from windowed metrics of every customer.
@@ -101,6 +105,7 @@ impl Sources {
         Sources {
             scanned,
             contacts,
+            campaigns,
             ranked,
         }
     }
@@ -159,6 +164,7 @@ impl PerCustomer {
         let Sources {
             scanned,
             contacts,
+            campaigns,
             ranked,
         } = Sources::of(catalog, values);
         let aggs = aggregates::needed(&scanned, hints);
@@ -175,6 +181,9 @@ impl PerCustomer {
         let mut plan = project_values(catalog, &scanned, hints, &aggregated, joined, &mut names)?;
         if !contacts.is_empty() {
             plan = join_contacts(catalog, plan, &contacts, &mut names)?;
+        }
+        if !campaigns.is_empty() {
+            plan = join_campaigns(catalog, plan, &campaigns, &mut names)?;
         }
         if !ranked.is_empty() {
             let always_active = |v: &Value| match v {

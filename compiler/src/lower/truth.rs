@@ -141,6 +141,7 @@ fn compare(k: Known, c: &Const) -> Option<Ordering> {
 pub(crate) fn without_purchases(p: &Pred) -> Tri {
     eval(p, &|v| match v {
         Value::Attribute(_)
+        | Value::Campaign(_)
         | Value::Metric(Metric {
             kind: MetricKind::Contacts { .. },
             ..

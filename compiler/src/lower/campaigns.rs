@@ -1,0 +1,147 @@
+//! `treated(...)`, `held_out(...)`, `responded(...)`: membership of a campaign's snapshots
+//! (frozen audiences). The snapshots each value reads are unioned into one table of
+//! (customer, which value), aggregated by customer once and joined to the per-customer table.
+//! A response is the campaign's purchase condition lowered as of the snapshot date plus the
+//! response window, over the purchases up to the as-of date.
+
+use super::exprs::{date_lit, qcol, qual};
+use super::lower_segment;
+use super::per_customer::ColumnNames;
+use crate::builder::PlanBuilder;
+use crate::catalog::{Catalog, SnapshotTable};
+use crate::ir::*;
+use chrono::Days;
+use datafusion::common::Result;
+use datafusion::functions::expr_fn::coalesce;
+use datafusion::functions_aggregate::count::count_all;
+use datafusion::logical_expr::{
+    Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, ident, lit,
+};
+
+/// True for the values read from campaigns' snapshots.
+pub(super) fn is_campaign(v: &Value) -> bool {
+    matches!(v, Value::Campaign(_))
+}
+
+/// The snapshots `r` reads: taken up to the as-of date, and on its date or in its window.
+pub fn snapshots_read<'a>(catalog: &'a Catalog, r: &CampaignRef) -> Vec<&'a SnapshotTable> {
+    catalog
+        .snapshots_of(&r.campaign)
+        .into_iter()
+        .filter(|s| s.as_of <= catalog.as_of)
+        .filter(|s| match r.snapshots {
+            Snapshots::All => true,
+            Snapshots::On(d) => s.as_of == d,
+            Snapshots::Within(w) => ((catalog.as_of - s.as_of).num_days() as u64) < w,
+        })
+        .collect()
+}
+
+/// The catalog a response to a snapshot taken on `taken` is evaluated with: as of the last
+/// day of its window, over the purchases up to `catalog`'s as-of date.
+pub fn response_catalog(catalog: &Catalog, taken: chrono::NaiveDate, days: u64) -> Result<Catalog> {
+    let end = taken
+        .checked_add_days(Days::new(days))
+        .unwrap_or(chrono::NaiveDate::MAX);
+    let mut c = catalog.clone();
+    c.as_of = end;
+    if end > catalog.as_of {
+        c.transactions = PlanBuilder::from(catalog.transactions.clone())
+            .filter(ident("ts").lt_eq(date_lit(catalog.as_of)))?
+            .build()?;
+    }
+    Ok(c)
+}
+
+/// The customers of snapshot `s` who responded: its rows whose customers meet the response.
+pub fn responders(catalog: &Catalog, s: &SnapshotTable, response: &Response) -> Result<LogicalPlan> {
+    let c = response_catalog(catalog, s.as_of, response.days)?;
+    let members = PlanBuilder::from(lower_segment(&c, &response.pred)?.plan)
+        .project(vec![ident("customer_id")])?
+        .alias("r")?
+        .build()?;
+    PlanBuilder::from(s.plan.clone())
+        .alias("s")?
+        .join(
+            members,
+            JoinType::LeftSemi,
+            (vec![qcol("s", "customer_id")], vec![qcol("r", "customer_id")]),
+        )?
+        .project(vec![qual("s", "customer_id").alias("customer_id"), qual("s", "group").alias("group")])?
+        .build()
+}
+
+/// Adds one true/false column per campaign value to `table`, named in `names`.
+pub(super) fn join_campaigns(
+    catalog: &Catalog,
+    table: LogicalPlan,
+    values: &[Value],
+    names: &mut ColumnNames,
+) -> Result<LogicalPlan> {
+    let mut branches = Vec::new();
+    for (k, v) in values.iter().enumerate() {
+        let Value::Campaign(r) = v else { continue };
+        for s in snapshots_read(catalog, r) {
+            let rows = match (r.role, &r.response) {
+                (CampaignRole::Treated, _) => PlanBuilder::from(s.plan.clone())
+                    .filter(ident("group").eq(lit("test")))?
+                    .build()?,
+                (CampaignRole::HeldOut, _) => PlanBuilder::from(s.plan.clone())
+                    .filter(ident("group").eq(lit("control")))?
+                    .build()?,
+                (CampaignRole::Responded, Some(resp)) => responders(catalog, s, resp)?,
+                (CampaignRole::Responded, None) => {
+                    return datafusion::common::plan_err!("`responded` without a response");
+                }
+            };
+            branches.push(
+                PlanBuilder::from(rows)
+                    .project(vec![ident("customer_id"), lit(k as i32).alias("__which")])?
+                    .build()?,
+            );
+        }
+    }
+    let mut cols: Vec<Expr> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| qual("q", f.name()).alias(f.name()))
+        .collect();
+    let Some(first) = branches.first().cloned() else {
+        // No snapshot is read: nobody is in any of them.
+        for v in values {
+            cols.push(lit(false).alias(names.add(v)));
+        }
+        return PlanBuilder::from(table).alias("q")?.project(cols)?.build();
+    };
+    let mut union = LogicalPlanBuilder::from(first);
+    for b in branches.into_iter().skip(1) {
+        union = union.union(b)?;
+    }
+    let aggs = (0..values.len())
+        .map(|k| {
+            Ok(count_all()
+                .unalias()
+                .filter(ident("__which").eq(lit(k as i32)))
+                .build()?
+                .alias(format!("__c{k}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let flags = PlanBuilder::from(union.build()?)
+        .aggregate(vec![ident("customer_id")], aggs)?
+        .alias("c")?
+        .build()?;
+    for (k, v) in values.iter().enumerate() {
+        let n = qual("c", format!("__c{k}")).gt(lit(0i64));
+        cols.push(coalesce(vec![n, lit(false)]).alias(names.add(v)));
+    }
+    PlanBuilder::from(table)
+        .alias("q")?
+        .join(
+            flags,
+            JoinType::Left,
+            (vec![qcol("q", "customer_id")], vec![qcol("c", "customer_id")]),
+        )?
+        .project(cols)?
+        .build()
+}
