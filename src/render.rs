@@ -50,3 +50,68 @@ pub(crate) fn people_table(batches: &[RecordBatch]) -> Result<impl std::fmt::Dis
         .collect::<Result<Vec<_>, _>>()?;
     pretty_format_batches(&shown)
 }
+
+/// An aligned text table: a header, a rule, the rows; numbers right-aligned.
+pub(crate) fn text_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let cols = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(cols) {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let numeric = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+')
+            && s.chars().any(|c| c.is_ascii_digit())
+            && !s.contains(' ')
+    };
+    let line = |cells: Vec<&str>| -> String {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let pad = widths[i] - c.chars().count();
+                if i > 0 && numeric(c) {
+                    format!("{}{c}", " ".repeat(pad))
+                } else {
+                    format!("{c}{}", " ".repeat(pad))
+                }
+            })
+            .collect();
+        format!("{}\n", parts.join("  ").trim_end())
+    };
+    let mut s = line(header.to_vec());
+    s.push_str(&format!(
+        "{}\n",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  ")
+    ));
+    for r in rows {
+        s.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    s
+}
+
+/// A Markdown (GitHub) table.
+pub(crate) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let esc = |c: &str| c.replace('|', "\\|");
+    let mut s = format!(
+        "| {} |\n|{}|\n",
+        header
+            .iter()
+            .map(|h| esc(h))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        header.iter().map(|_| "---").collect::<Vec<_>>().join("|")
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "| {} |\n",
+            r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
+        ));
+    }
+    s
+}

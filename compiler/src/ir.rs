@@ -590,7 +590,11 @@ impl Value {
             Value::TopRank(m) => format!("top_rank_{}", Value::Metric(m.clone()).column_name()),
             Value::Population(m) => format!("__active_{}", Value::Metric(m.clone()).column_name()),
             Value::Campaign(c) => {
-                let base = format!("{}_{}", c.role.word(), slug(std::slice::from_ref(&c.campaign)));
+                let base = format!(
+                    "{}_{}",
+                    c.role.word(),
+                    slug(std::slice::from_ref(&c.campaign))
+                );
                 match c.snapshots {
                     Snapshots::All => base,
                     Snapshots::On(d) => format!("{base}_{}", d.format("%Y%m%d")),

@@ -41,4 +41,4 @@ pub use lower::{
     lower_segment, needs_full_base, scan_hints,
 };
 pub use program::Program;
-pub use resolve::{check_all, resolve_expr, resolve_segment};
+pub use resolve::{check_all, resolve_expr, resolve_response, resolve_segment};

@@ -67,6 +67,31 @@ pub fn resolve_expr(
     .expr(expr, source)
 }
 
+/// Resolves a response written on its own (`bought category "Coffee" within 14d`), parsed
+/// into `program` as source `source`: a purchase condition whose windows are one length.
+pub fn resolve_response(
+    program: &Program,
+    catalog: &Catalog,
+    expr: &Expr,
+    source: usize,
+) -> Result<Arc<Response>, CompileError> {
+    Resolver {
+        program,
+        catalog,
+        stack: vec![],
+        leaves: 0,
+        root: (source, expr.span),
+    }
+    .response(
+        &ast::Respond {
+            condition: Some(expr.clone()),
+            window: None,
+            span: expr.span,
+        },
+        source,
+    )
+}
+
 /// Resolves every segment of the program, collecting every error instead of stopping at the
 /// first.
 pub fn check_all(program: &Program, catalog: &Catalog) -> Vec<CompileError> {
@@ -186,16 +211,22 @@ impl Resolver<'_> {
     /// `respond within W` (a purchase in the window) or `respond CONDITION`: a condition on
     /// purchases whose windows are all one length, the response window.
     fn response(&mut self, r: &ast::Respond, s: usize) -> Result<Arc<Response>, CompileError> {
-        let invalid = |this: &Self, message: String| CompileError::InvalidResponse {
+        let invalid = |this: &Self, message: String| {
+            CompileError::InvalidResponse {
             message,
             src: this.src(s),
             span: r.span,
             help: "a response is a purchase condition over the days after the snapshot, e.g. `respond within 14d` (any purchase), `respond bought category \"Coffee\" within 14d` or `respond spend on partner \"OKKO\" within 30d >= 500`".into(),
+        }
         };
         let pred = match (&r.condition, r.window) {
             (None, Some(w)) => {
                 if w.since_first.is_some() {
-                    return Err(invalid(self, "the response window starts after the snapshot, not at the first purchase".into()));
+                    return Err(invalid(
+                        self,
+                        "the response window starts after the snapshot, not at the first purchase"
+                            .into(),
+                    ));
                 }
                 Pred::Cmp {
                     value: Value::Metric(Metric {
@@ -220,7 +251,10 @@ impl Resolver<'_> {
             let Some(w) = w else {
                 return Err(invalid(
                     self,
-                    format!("`{}` is not a purchase measured over the response window", v.column_name()),
+                    format!(
+                        "`{}` is not a purchase measured over the response window",
+                        v.column_name()
+                    ),
                 ));
             };
             match days {
@@ -298,7 +332,10 @@ impl Resolver<'_> {
                         src: self.src(s),
                         span: d.span,
                         help: if dates.is_empty() {
-                            format!("no snapshot of `{}` was taken; take one with `segql run FILE --segment {} --snapshot`", campaign.name, campaign.name)
+                            format!(
+                                "no snapshot of `{}` was taken; take one with `segql run FILE --segment {} --snapshot`",
+                                campaign.name, campaign.name
+                            )
                         } else {
                             format!("its snapshots: {}", dates.join(", "))
                         },

@@ -260,6 +260,12 @@ fn campaigns_declare_their_response_and_conditions_read_snapshots() {
         }
     ));
     // A second response is an error, and the words stay usable as names.
-    assert!(parse_file("t.seg", "campaign a = b respond within 1d respond within 2d").is_err());
+    assert!(
+        parse_file(
+            "t.seg",
+            "campaign a = b respond within 1d respond within 2d"
+        )
+        .is_err()
+    );
     assert!(parse_expr("x", "treated = true and respond > 2 and responded").is_ok());
 }

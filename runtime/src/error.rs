@@ -239,6 +239,102 @@ pub enum RuntimeError {
         help: String,
     },
 
+    /// A snapshot that exists already: snapshots are never replaced.
+    #[error("a snapshot of `{campaign}` as of {as_of} exists already: {path}")]
+    #[diagnostic(code(segql::snapshot::exists))]
+    SnapshotExists {
+        /// The campaign.
+        campaign: String,
+        /// Its date.
+        as_of: String,
+        /// The existing file.
+        path: String,
+        /// What differs, and what to do.
+        #[help]
+        help: String,
+    },
+
+    /// A snapshot file that is not one segql can measure.
+    #[error("{path} is not a valid snapshot: {message}")]
+    #[diagnostic(
+        code(segql::snapshot::invalid),
+        help(
+            "a snapshot has a `customer_id` and a `group` column (`test` or `control`); take it again or import it with `segql snapshot import`"
+        )
+    )]
+    BadSnapshot {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// No snapshot to measure.
+    #[error("{message}")]
+    #[diagnostic(code(segql::snapshot::missing))]
+    NoSnapshot {
+        /// What is missing.
+        message: String,
+        /// How to take one.
+        #[help]
+        help: String,
+    },
+
+    /// A snapshot taken under another definition of the campaign.
+    #[error("the snapshot of `{campaign}` as of {as_of} was taken under another definition")]
+    #[diagnostic(
+        code(segql::snapshot::definition_changed),
+        help(
+            "the campaign's definition changed after the snapshot (hash {snapshot_hash} in the snapshot, {current_hash} now); measure it under the definition it was taken with (e.g. from git history), or pass --any-definition to measure the snapshot as it is with today's response"
+        )
+    )]
+    DefinitionChanged {
+        /// The campaign.
+        campaign: String,
+        /// The snapshot's date.
+        as_of: String,
+        /// The hash in the snapshot.
+        snapshot_hash: String,
+        /// The hash of the definition now.
+        current_hash: String,
+    },
+
+    /// A measurement that cannot be made.
+    #[error("{message}")]
+    #[diagnostic(code(segql::measure::cannot_measure))]
+    CannotMeasure {
+        /// Why.
+        message: String,
+        /// What to do.
+        #[help]
+        help: String,
+    },
+
+    /// A response window that runs past the data.
+    #[error(
+        "the response window of `{campaign}` as of {as_of} runs {missing} day{plural} past the data (it ends {end}, the data on {data_end})"
+    )]
+    #[diagnostic(
+        code(segql::measure::partial_window),
+        help(
+            "wait until the window is over, or pass --partial to measure the days there are (responses are then undercounted in both groups alike)"
+        )
+    )]
+    PartialWindow {
+        /// The campaign.
+        campaign: String,
+        /// The snapshot's date.
+        as_of: String,
+        /// Days missing.
+        missing: i64,
+        /// "s" or "".
+        plural: &'static str,
+        /// The window's last day.
+        end: String,
+        /// The as-of date of the data.
+        data_end: String,
+    },
+
     /// Standard output was closed by its reader.
     #[error("the output was closed before the result was complete")]
     #[diagnostic(code(segql::io::closed))]

@@ -20,10 +20,12 @@ pub mod cache;
 pub mod engine;
 pub mod error;
 pub mod inputs;
+pub mod measure;
 pub mod output;
 pub mod physical;
 pub mod project;
 pub mod reports;
+pub mod snapshots;
 pub mod sources;
 
 pub use datafusion;

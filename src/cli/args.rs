@@ -172,7 +172,7 @@ pub(super) fn output_format(
 }
 
 /// A date as YYYY-MM-DD.
-pub(super) fn parse_date(s: &str) -> Result<NaiveDate, String> {
+pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| format!("`{s}` is not a date like 2024-06-30"))
 }

@@ -15,6 +15,7 @@ mod check;
 mod demo;
 mod explain;
 mod interactive;
+mod measure;
 mod reports;
 mod run;
 mod stages;
@@ -49,6 +50,10 @@ enum Command {
     Flows(reports::FlowsArgs),
     /// Suggest each partner's lifecycle thresholds from its customers' purchase gaps.
     LifecycleThresholds(reports::ThresholdArgs),
+    /// Did a campaign work? Its snapshots' test groups against their control groups.
+    Measure(measure::MeasureArgs),
+    /// List campaigns' snapshots (frozen audiences), or import one sent by another system.
+    Snapshots(measure::SnapshotsArgs),
 }
 
 /// Runs a command; diagnostics come back as the error.
@@ -63,5 +68,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Transitions(a) => reports::transitions(a).await,
         Command::Flows(a) => reports::flows(a).await,
         Command::LifecycleThresholds(a) => reports::thresholds(a).await,
+        Command::Measure(a) => measure::measure_cmd(a).await,
+        Command::Snapshots(a) => measure::snapshots_cmd(a).await,
     }
 }

@@ -29,6 +29,10 @@ pub(super) struct RunArgs {
     /// Print only the number of members.
     #[arg(long)]
     count: bool,
+    /// Freeze the campaign's audience (members and groups) as a snapshot in the project's
+    /// snapshot directory, as of the as-of date; an existing snapshot is never replaced.
+    #[arg(long, conflicts_with_all = ["count", "expr"])]
+    snapshot: bool,
     #[command(flatten)]
     out: OutputArgs,
     #[command(flatten)]
@@ -51,6 +55,17 @@ pub(super) async fn run(a: RunArgs) -> Result<ExitCode> {
     let mut engine = a.data.engine_of(p, true, true).await?;
     let segments = select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?;
     let format = a.out.format()?;
+    if a.snapshot {
+        if segments.len() != 1 {
+            return Err(segql_runtime::RuntimeError::Usage {
+                message: "a snapshot is of one campaign: name it with --segment".into(),
+                help: None,
+            }
+            .into());
+        }
+        let q = lower_one(&mut engine, &segments[0]).await?;
+        return super::measure::take_snapshot(&engine, &segments[0], &q).await;
+    }
     let planned = if segments.len() == 1 {
         Planned::One(lower_one(&mut engine, &segments[0]).await?)
     } else if a.count && segments.iter().any(|s| s.campaign.is_some()) {

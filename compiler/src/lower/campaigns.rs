@@ -54,7 +54,11 @@ pub fn response_catalog(catalog: &Catalog, taken: chrono::NaiveDate, days: u64) 
 }
 
 /// The customers of snapshot `s` who responded: its rows whose customers meet the response.
-pub fn responders(catalog: &Catalog, s: &SnapshotTable, response: &Response) -> Result<LogicalPlan> {
+pub fn responders(
+    catalog: &Catalog,
+    s: &SnapshotTable,
+    response: &Response,
+) -> Result<LogicalPlan> {
     let c = response_catalog(catalog, s.as_of, response.days)?;
     let members = PlanBuilder::from(lower_segment(&c, &response.pred)?.plan)
         .project(vec![ident("customer_id")])?
@@ -65,9 +69,15 @@ pub fn responders(catalog: &Catalog, s: &SnapshotTable, response: &Response) -> 
         .join(
             members,
             JoinType::LeftSemi,
-            (vec![qcol("s", "customer_id")], vec![qcol("r", "customer_id")]),
+            (
+                vec![qcol("s", "customer_id")],
+                vec![qcol("r", "customer_id")],
+            ),
         )?
-        .project(vec![qual("s", "customer_id").alias("customer_id"), qual("s", "group").alias("group")])?
+        .project(vec![
+            qual("s", "customer_id").alias("customer_id"),
+            qual("s", "group").alias("group"),
+        ])?
         .build()
 }
 
@@ -140,7 +150,10 @@ pub(super) fn join_campaigns(
         .join(
             flags,
             JoinType::Left,
-            (vec![qcol("q", "customer_id")], vec![qcol("c", "customer_id")]),
+            (
+                vec![qcol("q", "customer_id")],
+                vec![qcol("c", "customer_id")],
+            ),
         )?
         .project(cols)?
         .build()

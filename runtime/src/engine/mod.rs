@@ -114,6 +114,13 @@ impl Engine {
         catalog.ranking = project.ranking();
         catalog.facts = tables.facts;
         set_tables(&mut catalog, &tables);
+        let snapshot_files = crate::snapshots::list(&project)?;
+        catalog.snapshots = crate::snapshots::tables(
+            &ctx,
+            &snapshot_files,
+            &crate::sources::normalize::id_type(&tables.transactions),
+        )
+        .await?;
         let mut engine = Engine {
             ctx,
             rules,

@@ -50,6 +50,17 @@ pub struct ProjectFile {
     pub abc: Option<Spanned<AbcConfig>>,
     /// REPL settings.
     pub repl: Option<Spanned<ReplConfig>>,
+    /// Where campaigns' snapshots live.
+    pub snapshots: Option<Spanned<SnapshotsConfig>>,
+}
+
+/// `[snapshots]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotsConfig {
+    /// The directory of snapshots, relative to the project directory (default `snapshots`):
+    /// one directory per campaign, one `YYYY-MM-DD.parquet` file per snapshot.
+    pub path: Option<Spanned<String>>,
 }
 
 /// `[repl]`
