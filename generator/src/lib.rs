@@ -26,6 +26,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+pub mod plant;
 use segql_runtime::RuntimeError;
 use segql_runtime::datafusion;
 use segql_runtime::output::AtomicFile;

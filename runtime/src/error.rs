@@ -259,7 +259,7 @@ pub enum RuntimeError {
     #[diagnostic(
         code(segql::snapshot::invalid),
         help(
-            "a snapshot has a `customer_id` and a `group` column (`test` or `control`); take it again or import it with `segql snapshot import`"
+            "a snapshot has a `customer_id` and a `group` column (`test` or `control`); take it again or import it with `segql snapshots import`"
         )
     )]
     BadSnapshot {

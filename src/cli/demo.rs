@@ -49,6 +49,18 @@ pub(super) struct DemoArgs {
     /// Days of history.
     #[arg(long, default_value_t = 730)]
     days: i64,
+    /// Instead of a data set: plant a response to the campaign snapshot SNAPSHOT (a
+    /// `segql run --snapshot` file): each test member buys once more, with probability
+    /// --uplift, on a day of the --window days after it. Writes
+    /// OUT/responses-CAMPAIGN-DATE.parquet, extra transactions for the project to read.
+    #[arg(long, value_name = "SNAPSHOT")]
+    plant_response: Option<PathBuf>,
+    /// With --plant-response: the probability of the extra purchase.
+    #[arg(long, default_value_t = 0.2, requires = "plant_response")]
+    uplift: f64,
+    /// With --plant-response: the response window in days.
+    #[arg(long, default_value_t = 14, requires = "plant_response")]
+    window: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -87,8 +99,57 @@ fn parse_lines(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Writes the planted response to a snapshot and says what it wrote.
+fn plant(a: &DemoArgs, snapshot: &std::path::Path) -> Result<ExitCode> {
+    use segql_runtime::RuntimeError;
+    if !(0.0..=1.0).contains(&a.uplift) {
+        return Err(RuntimeError::Usage {
+            message: format!("--uplift {} is not a probability from 0 to 1", a.uplift),
+            help: None,
+        }
+        .into());
+    }
+    let bad = || RuntimeError::Usage {
+        message: format!(
+            "{} is not named as a snapshot is (SNAPSHOTS/CAMPAIGN/YYYY-MM-DD.parquet)",
+            snapshot.display()
+        ),
+        help: None,
+    };
+    let as_of = snapshot
+        .file_stem()
+        .and_then(|s| NaiveDate::parse_from_str(&s.to_string_lossy(), "%Y-%m-%d").ok())
+        .ok_or_else(bad)?;
+    let campaign = snapshot
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|c| c.to_string_lossy().to_string())
+        .ok_or_else(bad)?;
+    let file = segql_runtime::snapshots::SnapshotFile {
+        campaign: campaign.clone(),
+        as_of,
+        path: snapshot.to_path_buf(),
+        bytes: 0,
+    };
+    let info = segql_runtime::snapshots::info(&file)?;
+    let batch =
+        segql_generator::plant::planted_purchases(&info.members, as_of, a.window, a.uplift, a.seed);
+    let out = a.out.join(format!("responses-{campaign}-{as_of}.parquet"));
+    segql_generator::plant::write_planted(&out, &batch)?;
+    outln!(
+        "wrote {} planted purchases of {} test members to {}",
+        batch.num_rows(),
+        info.test,
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Writes the data set and says what it wrote.
 pub(super) fn demo(a: DemoArgs) -> Result<ExitCode> {
+    if let Some(s) = a.plant_response.clone() {
+        return plant(&a, &s);
+    }
     let opts = segql_generator::DemoOptions {
         customers: a.customers,
         seed: a.seed,

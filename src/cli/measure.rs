@@ -78,7 +78,10 @@ pub(super) struct SnapshotsArgs {
 #[derive(Debug, Subcommand)]
 enum SnapshotAction {
     /// List the snapshots with their sizes (the default).
-    List,
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Freeze an audience another system sent: from a CSV of customer id and group, or
     /// from the communications table's `campaign` column (contacted = test) with a control
     /// group from a file or a condition.
@@ -114,6 +117,8 @@ struct ImportArgs {
     /// Segment files --control-rule refers to.
     #[arg(long = "segments", value_name = "FILE")]
     segment_files: Vec<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 /// Every `.seg` file under `dir` (hidden directories and the snapshot directory skipped),
@@ -238,8 +243,12 @@ fn thousands(n: u64) -> String {
 /// `segql snapshots`.
 pub(super) async fn snapshots_cmd(a: SnapshotsArgs) -> Result<ExitCode> {
     match a.action {
-        None | Some(SnapshotAction::List) => list(&a.data),
-        Some(SnapshotAction::Import(i)) => import(&a.data, i).await,
+        None => list(&a.data),
+        Some(SnapshotAction::List { data }) => list(&data),
+        Some(SnapshotAction::Import(i)) => {
+            let data = i.data.clone();
+            import(&data, i).await
+        }
     }
 }
 

@@ -60,6 +60,7 @@ fn the_binarys_files_use_each_other_one_way() {
                 "out",
                 "args",
                 "stages",
+                "measure",
                 "run",
                 "check",
                 "explain",

@@ -8,6 +8,7 @@
 //! - `plans`: the shape of compiled plans and the example project's plans, golden.
 //! - `reference`: compiled results against the reference evaluator on generated data.
 //! - `mutations`: random and mutated segment text never panics parse, resolve or plan.
+//! - `measure`: campaigns' snapshots and their measurement against control groups.
 //! - `warm`: the REPL's in-memory copy of the data answers as the files do; its budget.
 
 // Diagnostics carry their source text and spans, so error values are large.
@@ -20,6 +21,7 @@ mod cli;
 mod corpus;
 mod diagnostics;
 mod layout;
+mod measure;
 mod mutations;
 mod plans;
 mod reference;

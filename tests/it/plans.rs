@@ -698,7 +698,7 @@ fn distinct_counts_agree_with_pairs_of_bought() {
     }
 }
 
-/// `products` against SQL over the example's file, with DataFusion's own `COUNT(DISTINCT)`.
+/// `products` against SQL over the example's files, with DataFusion's own `COUNT(DISTINCT)`.
 #[test]
 fn products_agree_with_sql_over_the_example_data() {
     let engine = engine();
@@ -728,8 +728,9 @@ fn sql_values(engine: &Engine, sql: &str) -> std::collections::BTreeSet<String> 
     use segql_runtime::datafusion::prelude::{ParquetReadOptions, SessionContext};
     crate::common::block_on(async {
         let ctx = SessionContext::new();
-        let path = crate::common::example_dir().join("data/transactions.parquet");
-        ctx.register_parquet("t", path.to_str().unwrap(), ParquetReadOptions::default())
+        // Every Parquet file of the directory, as the project's `data/*.parquet`.
+        let path = format!("{}/", crate::common::example_dir().join("data").display());
+        ctx.register_parquet("t", &path, ParquetReadOptions::default())
             .await
             .unwrap();
         let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap();
