@@ -19,6 +19,23 @@ pub fn resolve(catalog: &segql_compiler::Catalog, text: &str) -> segql_compiler:
         .unwrap_or_else(|e| panic!("{text} resolves: {e:?}"))
 }
 
+/// [`resolve`] with the segment definitions `defs` (e.g. campaigns) in the program.
+pub fn resolve_with(
+    catalog: &segql_compiler::Catalog,
+    defs: &str,
+    text: &str,
+) -> segql_compiler::ir::Pred {
+    let mut program = segql_compiler::Program::new(None);
+    program
+        .load_text("defs.seg", defs)
+        .unwrap_or_else(|e| panic!("{defs} loads: {e:?}"));
+    let (ast, src) = program
+        .parse_inline("expression", text)
+        .unwrap_or_else(|e| panic!("{text} parses: {e:?}"));
+    segql_compiler::resolve_expr(&program, catalog, &ast, src)
+        .unwrap_or_else(|e| panic!("{text} resolves: {e:?}"))
+}
+
 /// Runs a future on a fresh current-thread runtime.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

@@ -38,7 +38,19 @@ struct GenData {
     parquet: bool,
     /// Parquet amounts as float64 (`cents / 100`) instead of decimals.
     float_amounts: bool,
+    /// Snapshots of campaign `promo`: (days before the as-of date, members and whether in
+    /// the test group), and its response (`respond ...`).
+    snapshots: Vec<(i64, Vec<(u8, bool)>)>,
+    response: &'static str,
 }
+
+/// Responses of campaign `promo` in the property tests.
+const RESPONSES: [&str; 4] = [
+    "respond within 7d",
+    "respond bought category \"Coffee\" within 14d",
+    "respond spend on partner \"OKKO\" within 30d >= 100",
+    "respond frequency within 10d >= 2 or monetary within 10d > 300",
+];
 
 const CATEGORIES: [&str; 3] = ["Coffee", "Tea", "Fuel"];
 /// Generated categories past the three above are missing: NULL, or empty text (NULL again
@@ -101,6 +113,8 @@ fn data_strategy() -> impl Strategy<Value = GenData> {
                     messages,
                     parquet,
                     float_amounts,
+                    snapshots: vec![],
+                    response: RESPONSES[0],
                 }
             },
         )
@@ -452,8 +466,55 @@ fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
         messages,
         customers,
         has_receipt: g.receipts,
-        snapshots: vec![],
+        snapshots: g
+            .snapshots
+            .iter()
+            .map(|(days_ago, rows)| reference::Snapshot {
+                campaign: "promo".into(),
+                as_of: as_of() - chrono::Duration::days(*days_ago),
+                rows: snapshot_rows(rows),
+            })
+            .collect(),
     }
+}
+
+/// A snapshot's members as (id, group), one row per customer (the first draw wins).
+fn snapshot_rows(rows: &[(u8, bool)]) -> Vec<(String, String)> {
+    let mut seen = BTreeSet::new();
+    rows.iter()
+        .filter(|(c, _)| seen.insert(*c))
+        .map(|(c, test)| (cid(*c), if *test { "test" } else { "control" }.to_string()))
+        .collect()
+}
+
+/// The snapshots as the engine reads them: `customer_id` as text, `group`.
+fn snapshot_tables(g: &GenData) -> Vec<segql_compiler::catalog::SnapshotTable> {
+    use segql_runtime::datafusion::common::ScalarValue;
+    use segql_runtime::datafusion::logical_expr::{LogicalPlanBuilder, lit};
+    g.snapshots
+        .iter()
+        .filter(|(_, rows)| !rows.is_empty())
+        .map(|(days_ago, rows)| {
+            let values = snapshot_rows(rows)
+                .into_iter()
+                .map(|(id, group)| vec![lit(ScalarValue::Utf8View(Some(id))), lit(group)])
+                .collect();
+            let plan = LogicalPlanBuilder::values(values)
+                .unwrap()
+                .project(vec![
+                    segql_runtime::datafusion::logical_expr::col("column1").alias("customer_id"),
+                    segql_runtime::datafusion::logical_expr::col("column2").alias("group"),
+                ])
+                .unwrap()
+                .build()
+                .unwrap();
+            segql_compiler::catalog::SnapshotTable {
+                campaign: "promo".into(),
+                as_of: as_of() - chrono::Duration::days(*days_ago),
+                plan,
+            }
+        })
+        .collect()
 }
 
 /// The transactions as Parquet, in row groups of 16 lines; amounts as decimals, or as float64
@@ -558,7 +619,8 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
                 Some(comms.to_str().unwrap()),
                 None,
             );
-            let engine = crate::common::open_portable(project, as_of(), portable).await;
+            let mut engine = crate::common::open_portable(project, as_of(), portable).await;
+            engine.catalog.snapshots = snapshot_tables(g);
             let warm_catalog = if mode == "warm" {
                 let warm = segql_runtime::cache::Warm::load_in_batches(&engine, 1 << 30, 8).await;
                 prop_assert!(warm.skipped.is_empty(), "{:?}", warm.skipped);
@@ -593,7 +655,11 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
             // P and not P, each compiled and checked against the reference.
             let mut members = Vec::new();
             for (label, t) in [("P", text.to_string()), ("not P", format!("not ({text})"))] {
-                let pred = crate::common::resolve(catalog, &t);
+                let defs = format!(
+                    "campaign promo = frequency >= 1 holdout 20% {}\n",
+                    g.response
+                );
+                let pred = crate::common::resolve_with(catalog, &defs, &t);
                 let q = lower_segment(catalog, &pred).expect("lowers");
                 let got = crate::common::ids(&engine, q.sorted().unwrap()).await;
                 let want =
@@ -688,6 +754,46 @@ proptest! {
         check(&g, &e)?;
     }
 
+    /// `treated`, `held_out` and `responded` over generated snapshots (taken before, on and
+    /// after days with purchases, some after the as-of date), with every kind of response.
+    #[test]
+    fn campaign_conditions_match_the_reference(
+        g in data_strategy(),
+        snaps in prop::collection::vec(
+            (-10i64..90, prop::collection::vec((0u8..30, any::<bool>()), 0..20)),
+            0..3,
+        ),
+        response in 0usize..RESPONSES.len(),
+        role in 0usize..3,
+        which in 0usize..3,
+        days in 1u64..60,
+        e in leaf(),
+        shape in 0usize..3,
+    ) {
+        let mut g = g;
+        // One snapshot per date.
+        let mut dates = BTreeSet::new();
+        g.snapshots = snaps
+            .into_iter()
+            .filter(|(d, rows)| !rows.is_empty() && dates.insert(*d))
+            .collect();
+        g.response = RESPONSES[response];
+        let role = ["treated", "held_out", "responded"][role];
+        let cond = match (which, g.snapshots.first()) {
+            (1, Some((d, _))) if *d >= 0 => {
+                format!("{role}(promo, {})", as_of() - chrono::Duration::days(*d))
+            }
+            (2, _) => format!("{role}(promo) within {days}d"),
+            _ => format!("{role}(promo)"),
+        };
+        let text = match shape {
+            0 => cond,
+            1 => format!("{cond} and {e}"),
+            _ => format!("{e} or not {cond}"),
+        };
+        check(&g, &text)?;
+    }
+
     #[test]
     fn compiled_plans_match_the_reference_with_customers(
         g in data_strategy().prop_filter("needs customers", |g| g.customers.is_some()),
@@ -735,6 +841,8 @@ fn regression_loose_lines_next_to_receipts() {
         messages: vec![(14, 43, 2)],
         parquet: false,
         float_amounts: false,
+        snapshots: vec![],
+        response: RESPONSES[0],
     };
     check(&g, "bought category \"Fuel\" at least 3 times within 8m").unwrap();
     check(&g, "((points_earned within 10m = 47 or bought category \"Fuel\" at least 3 times within 8m)) or not tenure within 8m != 312d and recency at \"Silpo\" within 1y <= 42d").unwrap();
@@ -765,6 +873,8 @@ fn regression_conditions_on_attributes_of_merged_rows() {
         messages: vec![(1, 50, 0)],
         parquet: true,
         float_amounts: false,
+        snapshots: vec![],
+        response: RESPONSES[0],
     };
     check(&g, "city = \"Lviv\" and age > 30 and frequency >= 1").unwrap();
     check(&g, "city = \"Lviv\" and age > 30").unwrap();
@@ -781,6 +891,8 @@ fn regression_disjoint_not_in_lists_on_a_missing_attribute() {
         messages: vec![(0, 0, 0)],
         parquet: false,
         float_amounts: false,
+        snapshots: vec![],
+        response: RESPONSES[0],
     };
     check(
         &g,
@@ -800,6 +912,8 @@ fn regression_first_purchases_at_one_partner_written_twice() {
         messages: vec![(0, 0, 0)],
         parquet: false,
         float_amounts: false,
+        snapshots: vec![],
+        response: RESPONSES[0],
     };
     check(
         &g,
