@@ -11,6 +11,7 @@
 // built only on the (cold) failure path, where their size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod campaign;
 pub mod cli;
 mod render;
 pub mod repl;

@@ -64,7 +64,9 @@ pub(super) async fn run(a: RunArgs) -> Result<ExitCode> {
             .into());
         }
         let q = lower_one(&mut engine, &segments[0]).await?;
-        return super::measure::take_snapshot(&engine, &segments[0], &q).await;
+        let said = crate::campaign::take_snapshot(&engine, &segments[0], &q).await?;
+        outln!("{said}");
+        return Ok(ExitCode::SUCCESS);
     }
     let planned = if segments.len() == 1 {
         Planned::One(lower_one(&mut engine, &segments[0]).await?)

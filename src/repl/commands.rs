@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The commands with what they do, as `:help` lists them.
-pub(super) const COMMANDS: [(&str, &str); 14] = [
+pub(super) const COMMANDS: [(&str, &str); 16] = [
     (":help", "this list"),
     (":schema", "the columns segments can use"),
     (":segments", "the segments defined so far"),
@@ -45,6 +45,14 @@ pub(super) const COMMANDS: [(&str, &str); 14] = [
     (
         ":flows EVERY FROM TO [PARTNER]",
         "customers in and out per month or quarter",
+    ),
+    (
+        ":snapshot CAMPAIGN",
+        "freeze the campaign's audience as of the session's date",
+    ),
+    (
+        ":measure CAMPAIGN [DATE...] [by BY] [partial]",
+        "the campaign's snapshots against their control groups",
     ),
     (":quit", "leave (or Ctrl-D)"),
 ];
@@ -165,9 +173,69 @@ impl Session {
             "export" => self.export(&args, out).await?,
             "profile" => self.profile(&args, out).await?,
             "transitions" | "flows" => self.report(name, &args, out).await?,
+            "snapshot" => self.snapshot(&args, out).await?,
+            "measure" => self.measure(&args, out).await?,
             other => writeln!(out, "unknown command :{other}; :help lists the commands")?,
         }
         Ok(Control::Continue)
+    }
+
+    /// `:snapshot CAMPAIGN`: freezes the campaign's audience as of the session's date.
+    async fn snapshot(&mut self, args: &[&str], out: &mut dyn Write) -> std::io::Result<()> {
+        let [name] = args else {
+            return writeln!(out, "usage: :snapshot CAMPAIGN");
+        };
+        let taken: Result<String, Report> = async {
+            let program = &self.program;
+            let seg = self
+                .engine
+                .compile(|c| segql_compiler::resolve_segment(program, c, name))
+                .await??;
+            let q = self
+                .engine
+                .compile(|c| segql_compiler::lower_definition(c, &seg))
+                .await?
+                .map_err(|e| Report::from(segql_compiler::CompileError::from(e)))?;
+            let said = crate::campaign::take_snapshot(&self.engine, &seg, &q).await?;
+            self.engine.reload_snapshots().await?;
+            Ok(said)
+        }
+        .await;
+        match taken {
+            Ok(said) => writeln!(out, "{said}"),
+            Err(e) => writeln!(out, "{}", render(e)),
+        }
+    }
+
+    /// `:measure CAMPAIGN [DATE...] [by BY] [partial]`.
+    async fn measure(&mut self, args: &[&str], out: &mut dyn Write) -> std::io::Result<()> {
+        let Some((name, rest)) = args.split_first() else {
+            return writeln!(out, "usage: :measure CAMPAIGN [DATE...] [by BY] [partial]");
+        };
+        let mut ask = crate::campaign::Ask {
+            campaign: name.to_string(),
+            ..Default::default()
+        };
+        let mut words = rest.iter();
+        while let Some(w) = words.next() {
+            match *w {
+                "by" | "--by" => ask.by = words.next().map(|b| b.to_string()),
+                "partial" | "--partial" => ask.partial = true,
+                d => match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+                    Ok(d) => ask.dates.push(d),
+                    Err(_) => {
+                        return writeln!(
+                            out,
+                            "`{d}` is neither a snapshot date (YYYY-MM-DD), `by BY` nor `partial`"
+                        );
+                    }
+                },
+            }
+        }
+        match crate::campaign::measure_campaign(&mut self.engine, &mut self.program, &ask).await {
+            Ok(m) => write!(out, "{}", crate::campaign::report(&m, false)),
+            Err(e) => writeln!(out, "{}", render(e)),
+        }
     }
 
     async fn profile(&mut self, args: &[&str], out: &mut dyn Write) -> std::io::Result<()> {

@@ -428,3 +428,51 @@ fn save_writes_the_named_segment_with_its_imports() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// `:snapshot` freezes a campaign of the session, which `treated(...)` then reads at once;
+/// `:measure` prints the report of `segql measure`.
+#[test]
+fn the_repl_takes_snapshots_and_measures_campaigns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_example(d, &[]);
+    std::fs::write(
+        d.join("segments/c.seg"),
+        "campaign spring = frequency within 90d >= 1 holdout 30% respond within 7d\n",
+    )
+    .unwrap();
+    let (out, err, ok) = repl_in(
+        d,
+        &[
+            d.join("segments/c.seg").to_str().unwrap(),
+            "--as-of",
+            "2026-09-01",
+        ],
+        ":snapshot spring\n:snapshot spring\ntreated(spring) or held_out(spring)\n:measure spring\n:as-of 2026-10-31\n:measure spring\n:measure spring by lifecycle\n:measure nope\n:quit\n",
+        d,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("snapshot of spring as of 2026-09-01"), "{out}");
+    assert!(out.contains("segql::snapshot::exists"), "{out}");
+    assert!(d.join("snapshots/spring/2026-09-01.parquet").exists());
+    // As of the snapshot's own date no day of its window has data.
+    assert!(out.contains("has no day of data after it"), "{out}");
+    assert!(
+        out.contains("Campaign spring, snapshot 2026-09-01"),
+        "{out}"
+    );
+    assert!(out.contains("By lifecycle"), "{out}");
+    assert!(out.contains("no campaign named `nope`"), "{out}");
+    // Every member of the snapshot is in one of its groups.
+    let members = out
+        .split("snapshot of spring as of 2026-09-01: ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        out.contains(&format!("{members} customers"))
+            || out.contains(&format!("{members} members")),
+        "{out}"
+    );
+}

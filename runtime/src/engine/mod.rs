@@ -114,13 +114,6 @@ impl Engine {
         catalog.ranking = project.ranking();
         catalog.facts = tables.facts;
         set_tables(&mut catalog, &tables);
-        let snapshot_files = crate::snapshots::list(&project)?;
-        catalog.snapshots = crate::snapshots::tables(
-            &ctx,
-            &snapshot_files,
-            &crate::sources::normalize::id_type(&tables.transactions),
-        )
-        .await?;
         let mut engine = Engine {
             ctx,
             rules,
@@ -128,6 +121,7 @@ impl Engine {
             tables,
             catalog,
         };
+        engine.reload_snapshots().await?;
         let derived = engine.project.derived_partners();
         if need_as_of && !derived.is_empty() {
             // Partners with `derive = true`: thresholds from their purchase gaps, unless set.
@@ -161,6 +155,19 @@ impl Engine {
             }
         }
         Ok(engine)
+    }
+
+    /// Reads the project's snapshot directory again (after a snapshot was taken), so that
+    /// `treated`, `held_out` and `responded` see every snapshot.
+    pub async fn reload_snapshots(&mut self) -> Result<(), RuntimeError> {
+        let files = crate::snapshots::list(&self.project)?;
+        self.catalog.snapshots = crate::snapshots::tables(
+            &self.ctx,
+            &files,
+            &crate::sources::normalize::id_type(&self.tables.transactions),
+        )
+        .await?;
+        Ok(())
     }
 
     /// An engine for compiling only: the project's tables as of `as_of`, their schemas read
