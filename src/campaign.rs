@@ -730,6 +730,16 @@ pub(crate) fn rows_batch(m: &Measurement) -> Result<RecordBatch> {
         num(&|l| l.effect.incremental_responders.map(|x| x.0)),
     );
     push(
+        "incremental_responders_low",
+        DataType::Float64,
+        num(&|l| l.effect.incremental_responders.and_then(|x| lo(x.1))),
+    );
+    push(
+        "incremental_responders_high",
+        DataType::Float64,
+        num(&|l| l.effect.incremental_responders.and_then(|x| hi(x.1))),
+    );
+    push(
         "incremental_revenue",
         DataType::Float64,
         num(&|l| l.effect.incremental_revenue.map(|x| x.0)),

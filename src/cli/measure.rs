@@ -52,9 +52,9 @@ pub(super) struct MeasureArgs {
     /// Measure a snapshot taken under another definition of the campaign.
     #[arg(long)]
     any_definition: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
-    format: MeasureFormat,
+    /// Output format. Default: from --output's extension (.csv, .json, .md), else table.
+    #[arg(long, value_enum)]
+    format: Option<MeasureFormat>,
     /// Write to this file (atomically) instead of standard output.
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
@@ -411,7 +411,18 @@ pub(super) async fn measure_cmd(a: MeasureArgs) -> Result<ExitCode> {
         },
     )
     .await?;
-    match a.format {
+    let ext = a
+        .output
+        .as_ref()
+        .and_then(|p| p.extension())
+        .map(|e| e.to_string_lossy().to_lowercase());
+    let format = a.format.unwrap_or(match ext.as_deref() {
+        Some("csv") => MeasureFormat::Csv,
+        Some("json") => MeasureFormat::Json,
+        Some("md") => MeasureFormat::Markdown,
+        _ => MeasureFormat::Table,
+    });
+    match format {
         MeasureFormat::Table => {
             write_text(a.output.as_deref(), &crate::campaign::report(&m, false))?
         }
