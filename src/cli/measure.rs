@@ -341,8 +341,11 @@ async fn from_communications(
         .into());
     }
     let control: Vec<String> = if let Some(f) = &a.control {
+        // Every row, or the rows its `group` column marks as control.
         snapshots::read_audience_csv(f, Some("control"))?
-            .into_keys()
+            .into_iter()
+            .filter(|(_, g)| g == "control")
+            .map(|(id, _)| id)
             .collect()
     } else if let Some(rule) = &a.control_rule {
         let mut program = load_program(&a.segment_files, data.import_root(&project).as_deref())?;
