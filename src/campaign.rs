@@ -32,11 +32,6 @@ pub(crate) struct Ask {
     pub(crate) any_definition: bool,
 }
 
-/// A plan DataFusion refused, as the compile error it is.
-fn compile_err(e: segql_runtime::datafusion::error::DataFusionError) -> miette::Report {
-    miette::Report::from(segql_compiler::CompileError::from(e))
-}
-
 /// Chooses the response and the snapshots (checking their definition) and measures them.
 pub(crate) async fn measure_campaign(
     engine: &mut Engine,
@@ -169,10 +164,10 @@ pub(crate) async fn take_snapshot(
         .into());
     };
     use segql_runtime::datafusion::logical_expr::{LogicalPlanBuilder, ident};
-    let plan = LogicalPlanBuilder::from(q.sorted().map_err(compile_err)?)
+    let plan = LogicalPlanBuilder::from(q.sorted().map_err(crate::compile_err)?)
         .project(vec![ident("customer_id"), ident("group")])
         .and_then(|b| b.build())
-        .map_err(compile_err)?;
+        .map_err(crate::compile_err)?;
     let batches = engine.collect(plan).await?;
     let new = NewSnapshot {
         campaign: seg.name.clone(),
@@ -180,24 +175,16 @@ pub(crate) async fn take_snapshot(
         definition_hash: snapshots::definition_hash(seg),
         holdout: Some(spec.holdout_bp as f64 / 100.0),
     };
-    let path = snapshots::write(&engine.project, &new, &batches)?;
-    let file = snapshots::list(&engine.project)?
-        .into_iter()
-        .find(|f| f.path == path)
-        .ok_or_else(|| RuntimeError::Io {
-            path: path.display().to_string(),
-            reason: "written but not found".into(),
-        })?;
-    let info = snapshots::info(&file)?;
+    let w = snapshots::write(&engine.project, &new, &batches)?;
     Ok(format!(
         "snapshot of {} as of {}: {} members ({} test, {} control), definition {} -> {}",
         seg.name,
         new.as_of,
-        thousands(info.members()),
-        thousands(info.test),
-        thousands(info.control),
+        thousands(w.test + w.control),
+        thousands(w.test),
+        thousands(w.control),
         new.definition_hash,
-        shown_path(&engine.project, &path)
+        shown_path(&engine.project, &w.path)
     ))
 }
 
@@ -374,10 +361,11 @@ pub(crate) fn report(m: &Measurement, markdown: bool) -> String {
         s.push('\n');
     }
     if let Some(by) = &m.by {
-        s.push_str(&heading(&format!(
-            "By {} (as of the snapshot date)",
-            by.name()
-        )));
+        let meaning = match by {
+            By::Partner => "responders who bought there in the window, revenue there",
+            _ => "each member's value as of the snapshot date",
+        };
+        s.push_str(&heading(&format!("By {} ({meaning})", by.name())));
         let rows: Vec<Vec<String>> = m
             .lines
             .iter()

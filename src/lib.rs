@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cli  (arguments, one file per command) --+--> render (report layouts for people)
-//! repl (session, :commands, editor)      --+
+//! repl (session, :commands, editor)      --+--> campaign (snapshots, measurement, report)
 //! ```
 //! Both call the runtime for reports and the grammar's lexer for text; `cli` reaches `repl`
 //! only to start it (`segql repl`).
@@ -15,3 +15,8 @@ mod campaign;
 pub mod cli;
 mod render;
 pub mod repl;
+
+/// A plan DataFusion refused, as the compile error it is (a bug in segql when it happens).
+pub(crate) fn compile_err(e: segql_runtime::datafusion::error::DataFusionError) -> miette::Report {
+    miette::Report::from(segql_compiler::CompileError::from(e))
+}

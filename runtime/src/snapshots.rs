@@ -11,7 +11,7 @@ use crate::output::io_reason;
 use crate::project::Project;
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
-    Array, ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -133,36 +133,33 @@ pub fn list(project: &Project) -> Result<Vec<SnapshotFile>, RuntimeError> {
 }
 
 /// The snapshots as the compiler reads them: `customer_id` in the transactions' id type and
-/// `group`.
+/// `group`. Their columns are given, not read from the files, so opening a project reads no
+/// snapshot: a scan reads only the snapshots a condition or a measurement asks for.
 pub async fn tables(
     ctx: &SessionContext,
     files: &[SnapshotFile],
     id_type: &DataType,
 ) -> Result<Vec<SnapshotTable>, RuntimeError> {
+    let columns = Schema::new(vec![
+        Field::new("customer_id", DataType::Utf8, true),
+        Field::new("group", DataType::Utf8, true),
+    ]);
     let mut out = Vec::new();
     for f in files {
         let path = f.path.display().to_string();
-        let df = ctx
-            .read_parquet(&path, ParquetReadOptions::default())
+        let plan = ctx
+            .read_parquet(&path, ParquetReadOptions::default().schema(&columns))
             .await
+            .and_then(|df| {
+                df.select(vec![
+                    cast_expr(ident("customer_id"), id_type.clone()).alias("customer_id"),
+                    ident("group"),
+                ])
+            })
             .map_err(|e| RuntimeError::BadSnapshot {
                 path: path.clone(),
                 message: e.to_string(),
-            })?;
-        for col in ["customer_id", "group"] {
-            if df.schema().field_with_unqualified_name(col).is_err() {
-                return Err(RuntimeError::BadSnapshot {
-                    path,
-                    message: format!("it has no `{col}` column"),
-                });
-            }
-        }
-        let plan = df
-            .select(vec![
-                cast_expr(ident("customer_id"), id_type.clone()).alias("customer_id"),
-                cast_expr(ident("group"), DataType::Utf8).alias("group"),
-            ])
-            .map_err(|e| RuntimeError::data(format!("reading {path}"), e))?
+            })?
             .into_unoptimized_plan();
         out.push(SnapshotTable {
             campaign: f.campaign.clone(),
@@ -288,14 +285,25 @@ pub struct NewSnapshot {
     pub holdout: Option<f64>,
 }
 
+/// A snapshot just written.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// Its file.
+    pub path: PathBuf,
+    /// Members in the test group.
+    pub test: u64,
+    /// Members in the control group.
+    pub control: u64,
+}
+
 /// Writes a snapshot of `members` (`customer_id` of any type, `group`), never over an
 /// existing one: the file is written beside its place and linked there only if nothing is
-/// there. Returns its path.
+/// there.
 pub fn write(
     project: &Project,
     new: &NewSnapshot,
     members: &[RecordBatch],
-) -> Result<PathBuf, RuntimeError> {
+) -> Result<Written, RuntimeError> {
     let Some(root) = dir(project) else {
         return Err(RuntimeError::Usage {
             message: "snapshots need a project directory".into(),
@@ -336,6 +344,7 @@ pub fn write(
         .tempfile_in(&folder)
         .map_err(|e| io(&folder, e))?;
     let as_of_days = (new.as_of - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days();
+    let (mut test, mut control) = (0, 0);
     {
         let mut writer =
             ArrowWriter::try_new(tmp.as_file_mut(), schema.clone(), None).map_err(|e| {
@@ -357,6 +366,12 @@ pub fn write(
                 path: target.display().to_string(),
                 reason: e.to_string(),
             })?;
+            for g in group.as_string::<i32>().iter() {
+                match g {
+                    Some("test") => test += 1,
+                    _ => control += 1,
+                }
+            }
             let cols: Vec<ArrayRef> = vec![
                 id,
                 group,
@@ -383,7 +398,11 @@ pub fn write(
     }
     tmp.as_file().sync_all().map_err(|e| io(&target, e))?;
     match tmp.persist_noclobber(&target) {
-        Ok(_) => Ok(target),
+        Ok(_) => Ok(Written {
+            path: target,
+            test,
+            control,
+        }),
         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Err(exists(new, &target)),
         Err(e) => Err(io(&target, e.error)),
     }

@@ -261,16 +261,15 @@ async fn import(data: &DataArgs, a: ImportArgs) -> Result<ExitCode> {
         holdout: a.holdout,
     };
     let batch = snapshots::members_batch(&members);
-    let path = snapshots::write(&project, &new, &[batch])?;
-    let test = members.values().filter(|g| *g == "test").count() as u64;
+    let w = snapshots::write(&project, &new, &[batch])?;
     outln!(
         "snapshot of {} as of {}: {} members ({} test, {} control) -> {}",
         a.campaign,
         date,
-        thousands(members.len() as u64),
-        thousands(test),
-        thousands(members.len() as u64 - test),
-        shown_path(&project, &path)
+        thousands(w.test + w.control),
+        thousands(w.test),
+        thousands(w.control),
+        shown_path(&project, &w.path)
     );
     Ok(ExitCode::SUCCESS)
 }

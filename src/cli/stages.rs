@@ -2,11 +2,10 @@
 //! lower them to plans, and write a result.
 
 use super::args::DataArgs;
-use miette::{Report, Result};
+use miette::Result;
 use segql_compiler::ir::Segment;
 use segql_compiler::{Program, Query, lower_memberships, resolve_expr, resolve_segment};
 use segql_runtime::datafusion::arrow::array::RecordBatch;
-use segql_runtime::datafusion::error::DataFusionError;
 use segql_runtime::{Engine, Format, Project, RuntimeError};
 use std::path::{Path, PathBuf};
 
@@ -119,10 +118,7 @@ pub(super) async fn lower_many(engine: &mut Engine, segments: &[Segment]) -> Res
     q.map_err(compile_err)
 }
 
-/// A plan DataFusion refused, as the compile error it is.
-pub(super) fn compile_err(e: DataFusionError) -> Report {
-    Report::from(segql_compiler::CompileError::from(e))
-}
+pub(super) use crate::compile_err;
 
 /// Writes one batch in `format` to `out`, else to standard output.
 pub(super) async fn write_batch(

@@ -195,7 +195,7 @@ impl Session {
                 .engine
                 .compile(|c| segql_compiler::lower_definition(c, &seg))
                 .await?
-                .map_err(|e| Report::from(segql_compiler::CompileError::from(e)))?;
+                .map_err(crate::compile_err)?;
             let said = crate::campaign::take_snapshot(&self.engine, &seg, &q).await?;
             self.engine.reload_snapshots().await?;
             Ok(said)

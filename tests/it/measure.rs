@@ -539,3 +539,18 @@ fn measuring_what_cannot_be_measured_says_why() {
     let o = segql(d, &["measure", "promo", "--respond", "lifecycle = new"]);
     insta::assert_snapshot!("invalid_response", rendered(&o));
 }
+
+/// Opening a project reads no snapshot: a damaged one stops only what reads it.
+#[test]
+fn a_damaged_snapshot_stops_only_what_reads_it() {
+    let (dir, _) = campaign_project(30, 2, 0.2, 0.3);
+    let d = dir.path();
+    write(d, "snapshots/promo/2026-03-07.parquet", "not parquet");
+    let o = segql(d, &["run", "-e", "frequency >= 1", "--count"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = segql(d, &["measure", "promo", "--snapshot", "2026-03-07"]);
+    assert!(rendered(&o).contains("segql::snapshot::invalid"));
+    // The other snapshot is still measured.
+    let o = segql(d, &["measure", "promo", "--snapshot", "2026-03-01"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -7,6 +7,7 @@
 use super::exprs::{date_lit, qcol, qual};
 use super::lower_segment;
 use super::per_customer::ColumnNames;
+use super::per_customer::join_by_customer;
 use crate::builder::PlanBuilder;
 use crate::catalog::{Catalog, SnapshotTable};
 use crate::ir::*;
@@ -111,21 +112,20 @@ pub(super) fn join_campaigns(
             );
         }
     }
-    let mut cols: Vec<Expr> = table
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| qual("q", f.name()).alias(f.name()))
-        .collect();
-    let Some(first) = branches.first().cloned() else {
+    let mut branches = branches.into_iter();
+    let Some(first) = branches.next() else {
         // No snapshot is read: nobody is in any of them.
-        for v in values {
-            cols.push(lit(false).alias(names.add(v)));
-        }
-        return PlanBuilder::from(table).alias("q")?.project(cols)?.build();
+        let mut cols: Vec<Expr> = table
+            .schema()
+            .columns()
+            .into_iter()
+            .map(Expr::Column)
+            .collect();
+        cols.extend(values.iter().map(|v| lit(false).alias(names.add(v))));
+        return PlanBuilder::from(table).project(cols)?.build();
     };
     let mut union = LogicalPlanBuilder::from(first);
-    for b in branches.into_iter().skip(1) {
+    for b in branches {
         union = union.union(b)?;
     }
     let aggs = (0..values.len())
@@ -139,22 +139,14 @@ pub(super) fn join_campaigns(
         .collect::<Result<Vec<_>>>()?;
     let flags = PlanBuilder::from(union.build()?)
         .aggregate(vec![ident("customer_id")], aggs)?
-        .alias("c")?
         .build()?;
-    for (k, v) in values.iter().enumerate() {
-        let n = qual("c", format!("__c{k}")).gt(lit(0i64));
-        cols.push(coalesce(vec![n, lit(false)]).alias(names.add(v)));
-    }
-    PlanBuilder::from(table)
-        .alias("q")?
-        .join(
-            flags,
-            JoinType::Left,
-            (
-                vec![qcol("q", "customer_id")],
-                vec![qcol("c", "customer_id")],
-            ),
-        )?
-        .project(cols)?
-        .build()
+    let added = values
+        .iter()
+        .enumerate()
+        .map(|(k, v)| {
+            let n = qual("c", format!("__c{k}")).gt(lit(0i64));
+            (v, coalesce(vec![n, lit(false)]))
+        })
+        .collect();
+    join_by_customer(table, flags, "c", added, names)
 }

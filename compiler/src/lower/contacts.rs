@@ -1,15 +1,15 @@
 //! `contacted(...)`: messages per customer from the communications table, aggregated once and
 //! joined to the per-customer table.
 
-use super::exprs::{date_lit, qcol, qual, window_start};
-use super::per_customer::ColumnNames;
+use super::exprs::{date_lit, qual, window_start};
+use super::per_customer::{ColumnNames, join_by_customer};
 use crate::builder::PlanBuilder;
 use crate::catalog::Catalog;
 use crate::ir::*;
 use datafusion::common::Result;
 use datafusion::functions::expr_fn::coalesce;
 use datafusion::functions_aggregate::count::count_all;
-use datafusion::logical_expr::{Expr, ExprFunctionExt, JoinType, LogicalPlan, ident, lit};
+use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlan, ident, lit};
 
 /// True for the values read from the communications table.
 pub(super) fn is_contacts(v: &Value) -> bool {
@@ -75,28 +75,11 @@ pub(super) fn join_contacts(
     let messages = PlanBuilder::from(comms.clone())
         .filter(scan_filter)?
         .aggregate(vec![ident("customer_id")], aggs)?
-        .alias("m")?
         .build()?;
-    let mut cols: Vec<Expr> = table
-        .schema()
-        .fields()
+    let added = contacts
         .iter()
-        .map(|f| qual("q", f.name()).alias(f.name()))
+        .enumerate()
+        .map(|(k, v)| (v, coalesce(vec![qual("m", format!("__m{k}")), lit(0i64)])))
         .collect();
-    for (k, v) in contacts.iter().enumerate() {
-        let n = qual("m", format!("__m{k}"));
-        cols.push(coalesce(vec![n, lit(0i64)]).alias(names.add(v)));
-    }
-    PlanBuilder::from(table)
-        .alias("q")?
-        .join(
-            messages,
-            JoinType::Left,
-            (
-                vec![qcol("q", "customer_id")],
-                vec![qcol("m", "customer_id")],
-            ),
-        )?
-        .project(cols)?
-        .build()
+    join_by_customer(table, messages, "m", added, names)
 }

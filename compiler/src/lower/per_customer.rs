@@ -10,7 +10,7 @@ use super::campaigns::{is_campaign, join_campaigns};
 use super::columns::project_values;
 use super::contacts::{is_contacts, join_contacts};
 use super::customers::join_customers;
-use super::exprs::unique;
+use super::exprs::{qcol, qual, unique};
 use super::hints::ScanHints;
 use super::ranks::{add_ranks, is_ranked, ranking_inputs};
 use super::scan::aggregate_by_customer;
@@ -19,7 +19,7 @@ use crate::catalog::Catalog;
 use crate::ir::*;
 use chrono::NaiveDate;
 use datafusion::common::Result;
-use datafusion::logical_expr::{LogicalPlan, ident};
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, ident};
 use std::collections::{BTreeMap, HashMap};
 
 /// The per-customer table a query filters: `customer_id` and one column per value. Built
@@ -63,6 +63,40 @@ impl ColumnNames {
     pub(super) fn map(&self) -> &HashMap<Value, String> {
         &self.names
     }
+}
+
+/// `table` with every column it has and one column per added value: its expression over
+/// `other`'s columns (qualified by `alias`), `other` joined left by customer (a customer it
+/// lacks reads NULL there). Messages and campaigns join this way.
+pub(super) fn join_by_customer(
+    table: LogicalPlan,
+    other: LogicalPlan,
+    alias: &str,
+    added: Vec<(&Value, Expr)>,
+    names: &mut ColumnNames,
+) -> Result<LogicalPlan> {
+    let mut cols: Vec<Expr> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| qual("q", f.name()).alias(f.name()))
+        .collect();
+    for (v, e) in added {
+        cols.push(e.alias(names.add(v)));
+    }
+    let other = PlanBuilder::from(other).alias(alias)?.build()?;
+    PlanBuilder::from(table)
+        .alias("q")?
+        .join(
+            other,
+            JoinType::Left,
+            (
+                vec![qcol("q", "customer_id")],
+                vec![qcol(alias, "customer_id")],
+            ),
+        )?
+        .project(cols)?
+        .build()
 }
 
 /// The values of a table by where they come from.

@@ -14,7 +14,7 @@ use chrono::{Days, NaiveDate};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::logical_expr::{LogicalPlan, ident};
+use datafusion::logical_expr::ident;
 use segql_compiler::catalog::{Catalog, SnapshotTable};
 use segql_compiler::ir::{Metric, MetricKind, Response, RfmPart, Value};
 use segql_compiler::lower::{PerCustomer, responders, response_catalog};
@@ -275,20 +275,6 @@ fn snapshot_table<'a>(catalog: &'a Catalog, snap: &SnapshotInfo) -> Option<&'a S
         .find(|t| t.campaign == snap.file.campaign && t.as_of == snap.file.as_of)
 }
 
-/// Text ids of a plan's first column, with the plan's other columns.
-async fn collect(engine: &Engine, plan: LogicalPlan) -> Result<Vec<RecordBatch>, RuntimeError> {
-    engine.collect(plan).await
-}
-
-fn ids(batch: &RecordBatch) -> Result<Vec<Option<String>>, RuntimeError> {
-    let col = cast(batch.column(0), &DataType::Utf8)
-        .map_err(|e| RuntimeError::data("reading customer ids", e.into()))?;
-    let s = col.as_string::<i32>();
-    Ok((0..s.len())
-        .map(|i| s.is_valid(i).then(|| s.value(i).to_string()))
-        .collect())
-}
-
 /// A money column as units of 10^-scale (the decimal's own scale).
 fn money(batch: &RecordBatch, i: usize) -> Result<(Vec<i128>, u32), RuntimeError> {
     let col = batch.column(i);
@@ -324,13 +310,34 @@ fn counts(batch: &RecordBatch, i: usize) -> Result<Vec<u64>, RuntimeError> {
         .collect())
 }
 
+/// Column `i` as text (ids, breakdown values, groups).
 fn texts(batch: &RecordBatch, i: usize) -> Result<Vec<Option<String>>, RuntimeError> {
     let col = cast(batch.column(i), &DataType::Utf8)
-        .map_err(|e| RuntimeError::data("reading a breakdown value", e.into()))?;
+        .map_err(|e| RuntimeError::data("reading the measurement", e.into()))?;
     let s = col.as_string::<i32>();
     Ok((0..s.len())
         .map(|i| s.is_valid(i).then(|| s.value(i).to_string()))
         .collect())
+}
+
+/// `customer_id` and the columns of `values`, one row per customer of a [`PerCustomer`]
+/// table (every customer of the base with `full_base`).
+async fn by_customer(
+    engine: &Engine,
+    catalog: &Catalog,
+    values: &[Value],
+    full_base: bool,
+) -> Result<Vec<RecordBatch>, RuntimeError> {
+    let plan = PerCustomer::build(catalog, values, full_base)
+        .and_then(|table| {
+            let mut cols = vec![ident("customer_id")];
+            cols.extend(values.iter().map(|v| ident(&table.names[v])));
+            datafusion::logical_expr::LogicalPlanBuilder::from(table.plan)
+                .project(cols)?
+                .build()
+        })
+        .map_err(|e| RuntimeError::data("planning the measurement", e))?;
+    engine.collect(plan).await
 }
 
 /// Revenue and purchases in the window of `scope` (all partners when empty), per customer.
@@ -351,17 +358,9 @@ async fn outcomes(
             }));
         }
     }
-    let table = PerCustomer::build(window, &values, false)
-        .map_err(|e| RuntimeError::data("planning the window's purchases", e))?;
-    let mut cols = vec![ident("customer_id")];
-    cols.extend(values.iter().map(|v| ident(&table.names[v])));
-    let plan = datafusion::logical_expr::LogicalPlanBuilder::from(table.plan)
-        .project(cols)
-        .and_then(|b| b.build())
-        .map_err(|e| RuntimeError::data("planning the window's purchases", e))?;
     let mut out = vec![HashMap::new(); scopes.len()];
-    for batch in collect(engine, plan).await? {
-        let ids = ids(&batch)?;
+    for batch in by_customer(engine, window, &values, false).await? {
+        let ids = texts(&batch, 0)?;
         for (k, map) in out.iter_mut().enumerate() {
             let (revenue, s) = money(&batch, 1 + 2 * k)?;
             *scale = s;
@@ -402,15 +401,9 @@ async fn keys(
     if matches!(value, Value::Attribute(_)) && c.customers().is_none() {
         return Ok(HashMap::new());
     }
-    let table = PerCustomer::build(&c, std::slice::from_ref(&value), true)
-        .map_err(|e| RuntimeError::data("planning the breakdown", e))?;
-    let plan = datafusion::logical_expr::LogicalPlanBuilder::from(table.plan)
-        .project(vec![ident("customer_id"), ident(&table.names[&value])])
-        .and_then(|b| b.build())
-        .map_err(|e| RuntimeError::data("planning the breakdown", e))?;
     let mut out = HashMap::new();
-    for batch in collect(engine, plan).await? {
-        let ids = ids(&batch)?;
+    for batch in by_customer(engine, &c, std::slice::from_ref(&value), true).await? {
+        let ids = texts(&batch, 0)?;
         let vals = texts(&batch, 1)?;
         for (id, v) in ids.into_iter().zip(vals) {
             if let (Some(id), Some(v)) = (id, v) {
@@ -430,10 +423,7 @@ async fn partners(engine: &Engine) -> Result<Vec<String>, RuntimeError> {
             help: Some("map one under [transactions.columns] in segql.toml".into()),
         });
     }
-    let mut p = engine.tx_values("partner").await?;
-    p.sort();
-    p.dedup();
-    Ok(p)
+    engine.tx_values("partner").await
 }
 
 /// The lines of one snapshot.
@@ -449,12 +439,23 @@ async fn measure_snapshot(
         message: format!("the snapshot {} was not read", snap.file.path.display()),
         help: "check the snapshot directory".into(),
     })?;
+    // The members as the engine reads them (ids in the transactions' type), so that they
+    // meet their responses and purchases by the same id.
+    let mut members = Vec::new();
+    for batch in engine.collect(table.plan.clone()).await? {
+        let groups = texts(&batch, 1)?;
+        for (id, group) in texts(&batch, 0)?.into_iter().zip(groups) {
+            if let Some(id) = id {
+                members.push((id, group.as_deref() == Some("test")));
+            }
+        }
+    }
     // Who responded.
     let plan = responders(catalog, table, &req.response)
         .map_err(|e| RuntimeError::data("planning the responses", e))?;
     let mut responded = HashSet::new();
-    for batch in collect(engine, plan).await? {
-        responded.extend(ids(&batch)?.into_iter().flatten());
+    for batch in engine.collect(plan).await? {
+        responded.extend(texts(&batch, 0)?.into_iter().flatten());
     }
     // Revenue and purchases in the window, everywhere and (for `--by partner`) per partner.
     let window = response_catalog(catalog, taken, req.response.days)
@@ -487,7 +488,7 @@ async fn measure_snapshot(
             .push(o.revenue as f64 / 10f64.powi(scale as i32));
     };
     let none = Outcome::default();
-    for (id, test) in &snap.members {
+    for (id, test) in &members {
         let r = responded.contains(id);
         let o = outcomes[0].get(id).unwrap_or(&none);
         add(None, *test, r, o, *scale);
