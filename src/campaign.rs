@@ -663,84 +663,33 @@ pub(crate) fn rows_batch(m: &Measurement) -> Result<RecordBatch> {
             }),
         );
     }
-    let lo = |i: Option<measure::stats::Interval>| i.map(|i| i.low);
-    let hi = |i: Option<measure::stats::Interval>| i.map(|i| i.high);
-    push("uplift", DataType::Float64, num(&|l| l.effect.uplift));
-    push(
-        "uplift_low",
-        DataType::Float64,
-        num(&|l| lo(l.effect.uplift_ci)),
-    );
-    push(
-        "uplift_high",
-        DataType::Float64,
-        num(&|l| hi(l.effect.uplift_ci)),
-    );
+    // An estimate and its interval: three columns, `NAME`, `NAME_low`, `NAME_high`.
+    type Estimate = Option<(f64, Option<measure::stats::Interval>)>;
+    let mut estimate = |name: &str, f: &dyn Fn(&Line) -> Estimate| {
+        push(name, DataType::Float64, num(&|l| f(l).map(|e| e.0)));
+        let low = num(&|l| f(l).and_then(|e| e.1).map(|i| i.low));
+        push(&format!("{name}_low"), DataType::Float64, low);
+        let high = num(&|l| f(l).and_then(|e| e.1).map(|i| i.high));
+        push(&format!("{name}_high"), DataType::Float64, high);
+    };
+    estimate("uplift", &|l| {
+        l.effect.uplift.map(|d| (d, l.effect.uplift_ci))
+    });
+    estimate("relative_uplift", &|l| {
+        l.effect.relative.map(|d| (d, l.effect.relative_ci))
+    });
+    estimate("revenue_uplift", &|l| {
+        l.effect.revenue_uplift.map(|d| (d, l.effect.revenue_ci))
+    });
+    estimate("incremental_responders", &|l| {
+        l.effect.incremental_responders
+    });
+    estimate("incremental_revenue", &|l| l.effect.incremental_revenue);
     push("p_value", DataType::Float64, num(&|l| l.effect.p_value));
-    push(
-        "relative_uplift",
-        DataType::Float64,
-        num(&|l| l.effect.relative),
-    );
-    push(
-        "relative_low",
-        DataType::Float64,
-        num(&|l| lo(l.effect.relative_ci)),
-    );
-    push(
-        "relative_high",
-        DataType::Float64,
-        num(&|l| hi(l.effect.relative_ci)),
-    );
-    push(
-        "revenue_uplift",
-        DataType::Float64,
-        num(&|l| l.effect.revenue_uplift),
-    );
-    push(
-        "revenue_uplift_low",
-        DataType::Float64,
-        num(&|l| lo(l.effect.revenue_ci)),
-    );
-    push(
-        "revenue_uplift_high",
-        DataType::Float64,
-        num(&|l| hi(l.effect.revenue_ci)),
-    );
     push(
         "revenue_p_value",
         DataType::Float64,
         num(&|l| l.effect.revenue_p_value),
-    );
-    push(
-        "incremental_responders",
-        DataType::Float64,
-        num(&|l| l.effect.incremental_responders.map(|x| x.0)),
-    );
-    push(
-        "incremental_responders_low",
-        DataType::Float64,
-        num(&|l| l.effect.incremental_responders.and_then(|x| lo(x.1))),
-    );
-    push(
-        "incremental_responders_high",
-        DataType::Float64,
-        num(&|l| l.effect.incremental_responders.and_then(|x| hi(x.1))),
-    );
-    push(
-        "incremental_revenue",
-        DataType::Float64,
-        num(&|l| l.effect.incremental_revenue.map(|x| x.0)),
-    );
-    push(
-        "incremental_revenue_low",
-        DataType::Float64,
-        num(&|l| l.effect.incremental_revenue.and_then(|x| lo(x.1))),
-    );
-    push(
-        "incremental_revenue_high",
-        DataType::Float64,
-        num(&|l| l.effect.incremental_revenue.and_then(|x| hi(x.1))),
     );
     push(
         "sample_ratio_p_value",

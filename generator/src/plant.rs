@@ -11,7 +11,6 @@ use segql_runtime::RuntimeError;
 use segql_runtime::datafusion::arrow::array::{
     ArrayRef, Date32Array, Decimal128Array, Int64Array, RecordBatch, StringArray,
 };
-use segql_runtime::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use segql_runtime::output::AtomicFile;
 use std::path::Path;
 use std::sync::Arc;
@@ -72,19 +71,8 @@ pub fn planted_purchases(
         points.push(cents / 1000);
     }
     let n = ts.len();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("receipt_id", DataType::Utf8, false),
-        Field::new("customer_id", DataType::Utf8, false),
-        Field::new("ts", DataType::Date32, false),
-        Field::new("partner", DataType::Utf8, false),
-        Field::new("store", DataType::Utf8, false),
-        Field::new("category", DataType::Utf8, false),
-        Field::new("product", DataType::Utf8, false),
-        Field::new("quantity", DataType::Int64, false),
-        Field::new("amount", DataType::Decimal128(12, 2), false),
-        Field::new("points_earned", DataType::Int64, false),
-        Field::new("points_redeemed", DataType::Int64, false),
-    ]));
+    // The demo's own transactions (decimal amounts, receipt ids), so the files union.
+    let schema = crate::transactions_schema(&crate::DemoOptions::default());
     let text = |v: &Vec<String>| Arc::new(StringArray::from_iter_values(v)) as ArrayRef;
     let cols: Vec<ArrayRef> = vec![
         text(&cols[0]),
