@@ -409,6 +409,87 @@ pub enum CompileError {
         help: String,
     },
 
+    /// A segment with parameters named without arguments, or run on its own.
+    #[error("segment `{name}` takes parameters ({params})")]
+    #[diagnostic(code(segql::resolve::needs_arguments))]
+    NeedsArguments {
+        /// The segment.
+        name: String,
+        /// Its parameters as written.
+        params: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where it is named.
+        #[label("called without arguments")]
+        span: Span,
+        /// How to call it.
+        #[help]
+        help: String,
+    },
+
+    /// A call with too many or too few arguments.
+    #[error("segment `{name}` takes {expected} argument{}, {found} given", if *expected == 1 { "" } else { "s" })]
+    #[diagnostic(code(segql::resolve::arguments))]
+    WrongArguments {
+        /// The segment.
+        name: String,
+        /// How many it takes.
+        expected: usize,
+        /// How many the call gives.
+        found: usize,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// The call.
+        #[label("this call")]
+        span: Span,
+        /// The parameters.
+        #[help]
+        help: String,
+    },
+
+    /// An argument of the wrong type.
+    #[error("argument `{param}` of `{name}` must be {expected}, found {found}")]
+    #[diagnostic(code(segql::types::argument))]
+    ArgumentType {
+        /// The segment.
+        name: String,
+        /// The parameter.
+        param: String,
+        /// What it takes.
+        expected: &'static str,
+        /// What was given.
+        found: &'static str,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// The argument.
+        #[label("{found}")]
+        span: Span,
+        /// Where the type comes from.
+        #[help]
+        help: String,
+    },
+
+    /// A parameter whose declaration and uses disagree.
+    #[error("parameter `{param}` is {first} and is used as {second} here")]
+    #[diagnostic(code(segql::types::parameter))]
+    ParameterType {
+        /// The parameter.
+        param: String,
+        /// Its declared type or first use.
+        first: String,
+        /// This use.
+        second: &'static str,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// The use.
+        #[label("used as {second}")]
+        span: Span,
+    },
+
     /// DataFusion refused the plan (a bug in segql when it happens).
     #[error("could not build the query plan: {0}")]
     #[diagnostic(

@@ -29,6 +29,7 @@ pub mod catalog;
 pub mod error;
 pub mod ir;
 pub mod lower;
+pub mod params;
 pub mod program;
 pub mod reference;
 pub mod resolve;
@@ -41,4 +42,6 @@ pub use lower::{
     lower_segment, needs_full_base, scan_hints,
 };
 pub use program::Program;
-pub use resolve::{check_all, resolve_expr, resolve_response, resolve_segment};
+pub use resolve::{
+    check_all, check_template, expanded_text, resolve_expr, resolve_response, resolve_segment,
+};

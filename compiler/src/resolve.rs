@@ -37,6 +37,9 @@ pub fn resolve_segment(
         leaves: 0,
         root: (entry.source, entry.def.name.span),
     };
+    if !entry.def.params.is_empty() {
+        return Err(r.needs_arguments(&entry.def, entry.source, entry.def.name.span));
+    }
     let pred = r.segment(name, entry.source, entry.def.name.span)?;
     let campaign = match &entry.def.campaign {
         None => None,
@@ -98,7 +101,13 @@ pub fn check_all(program: &Program, catalog: &Catalog) -> Vec<CompileError> {
     program
         .segments
         .iter()
-        .filter_map(|s| resolve_segment(program, catalog, &s.def.name.name).err())
+        .filter_map(|s| {
+            if s.def.params.is_empty() {
+                resolve_segment(program, catalog, &s.def.name.name).err()
+            } else {
+                check_template(program, catalog, &s.def.name.name).err()
+            }
+        })
         // A broken segment also breaks every segment referring to it; report it once.
         .fold(Vec::new(), |mut acc, e| {
             let key = format!("{e:?}");
@@ -109,12 +118,115 @@ pub fn check_all(program: &Program, catalog: &Catalog) -> Vec<CompileError> {
         })
 }
 
+/// Checks a segment with parameters on its own: the parameters' declarations against their
+/// uses, and the body with a placeholder argument of each parameter's type.
+pub fn check_template(
+    program: &Program,
+    catalog: &Catalog,
+    name: &str,
+) -> Result<(), CompileError> {
+    let entry = program
+        .segment(name)
+        .ok_or_else(|| CompileError::SegmentNotFound {
+            name: name.to_string(),
+            help: known_segments_help(program, name),
+        })?;
+    let mut r = Resolver {
+        program,
+        catalog,
+        stack: vec![name.to_string()],
+        leaves: 0,
+        root: (entry.source, entry.def.name.span),
+    };
+    let expects = r.param_expects(&entry.def, entry.source)?;
+    let args: Vec<ast::Arg> = expects
+        .iter()
+        .map(|(e, word)| {
+            let mut a = crate::params::placeholder(*e, entry.def.name.span, catalog.as_of);
+            if let Some(w) = word {
+                a.values[0].kind = LiteralKind::Word(w.to_string());
+            }
+            a
+        })
+        .collect();
+    let body = crate::params::expand(&entry.def, &args);
+    r.expr(&body, entry.source).map(|_| ())
+}
+
+/// The text of segment `name` with every call of a segment with parameters replaced by the
+/// segment's body with its arguments in place (`segql explain --stage expanded`).
+pub fn expanded_text(program: &Program, name: &str) -> Option<String> {
+    fn expand_calls(program: &Program, e: &Expr, depth: usize) -> Expr {
+        let mut e = e.clone();
+        if depth > MAX_REFERENCE_DEPTH {
+            return e;
+        }
+        match &mut e.kind {
+            ExprKind::And(v) | ExprKind::Or(v) => {
+                for x in v.iter_mut() {
+                    *x = expand_calls(program, x, depth);
+                }
+            }
+            ExprKind::Not(x) | ExprKind::Group(x) => **x = expand_calls(program, x, depth),
+            ExprKind::Call { name, args } => {
+                if let Some(entry) = program.segment(&name.name)
+                    && entry.def.params.len() == args.len()
+                {
+                    let body = crate::params::expand(&entry.def, args);
+                    let span = e.span;
+                    return Expr {
+                        kind: ExprKind::Group(Box::new(expand_calls(program, &body, depth + 1))),
+                        span,
+                    };
+                }
+            }
+            _ => {}
+        }
+        e
+    }
+    let entry = program.segment(name)?;
+    Some(segql_grammar::fmt::format_expr(&expand_calls(
+        program,
+        &entry.def.body,
+        0,
+    )))
+}
+
 fn known_segments_help(program: &Program, name: &str) -> String {
     let names: Vec<&str> = program.names().collect();
     match closest(name, names.iter().copied()) {
         Some(c) => format!("did you mean `{c}`?"),
         None if names.is_empty() => "no segments are defined".to_string(),
         None => format!("known segments: {}", names.join(", ")),
+    }
+}
+
+/// A definition's parameters as written: `cat, days: duration`.
+fn params_text(def: &ast::SegmentDef) -> String {
+    def.params
+        .iter()
+        .map(|p| match p.ty {
+            Some((t, _)) => format!("{}: {}", p.name.name, t.word()),
+            None => p.name.name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a value compared with a value of type `ty` must be, with a word of the set for
+/// stages and enumerations.
+fn expect_of(ty: ValueType) -> (crate::params::Expect, Option<&'static str>) {
+    use crate::params::Expect;
+    match ty {
+        ValueType::Days => (Expect::Duration, None),
+        ValueType::Count | ValueType::Money | ValueType::Quantity | ValueType::Number => {
+            (Expect::Number, None)
+        }
+        ValueType::Date => (Expect::Date, None),
+        ValueType::Text => (Expect::Text, None),
+        ValueType::Bool => (Expect::Bool, None),
+        ValueType::Stage => (Expect::Word, Some("active")),
+        ValueType::Enum(_, words) => (Expect::Word, words.first().copied()),
     }
 }
 
@@ -426,6 +538,171 @@ impl Resolver<'_> {
         r
     }
 
+    fn needs_arguments(&self, def: &ast::SegmentDef, s: usize, span: Span) -> CompileError {
+        let params = params_text(def);
+        CompileError::NeedsArguments {
+            name: def.name.name.clone(),
+            help: format!(
+                "use it from another segment with one argument for each of {}, in parentheses after its name",
+                def.params
+                    .iter()
+                    .map(|p| format!("`{}`", p.name.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            params,
+            src: self.src(s),
+            span,
+        }
+    }
+
+    /// What each parameter of `def` takes: its declared type, else what its uses take; with
+    /// a word of the set for parameters compared with a lifecycle stage or an RFM segment
+    /// (for placeholders).
+    fn param_expects(
+        &self,
+        def: &ast::SegmentDef,
+        s: usize,
+    ) -> Result<Vec<(crate::params::Expect, Option<&'static str>)>, CompileError> {
+        use crate::params::{Expect, conflict, uses};
+        let mut out: Vec<Option<(Expect, Option<&'static str>)>> = def
+            .params
+            .iter()
+            .map(|p| p.ty.map(|(t, _)| (Expect::declared(t), None)))
+            .collect();
+        for u in uses(def) {
+            let (expect, word) = match (u.expect, u.operand) {
+                (Expect::Any, Some(op)) => {
+                    expect_of(self.operand(&crate::params::operand_for_typing(op), s)?.1)
+                }
+                // A list's placeholder: one value of the operand's type.
+                (Expect::List, Some(op)) => (
+                    Expect::List,
+                    expect_of(self.operand(&crate::params::operand_for_typing(op), s)?.1).1,
+                ),
+                (e, _) => (e, None),
+            };
+            let param = &def.params[u.index];
+            let clash = |first: String| CompileError::ParameterType {
+                param: param.name.name.clone(),
+                first,
+                second: expect.describe(),
+                src: self.src(s),
+                span: u.span,
+            };
+            match (param.ty, out[u.index]) {
+                (Some((t, _)), _) => {
+                    if conflict(t, expect).is_some() {
+                        return Err(clash(format!("declared `{}`", t.word())));
+                    }
+                    if let Some(slot) = out[u.index].as_mut()
+                        && slot.1.is_none()
+                    {
+                        slot.1 = word;
+                    }
+                }
+                (None, None) => out[u.index] = Some((expect, word)),
+                (None, Some((prev, _))) if prev != expect => {
+                    return Err(clash(format!("used as {}", prev.describe())));
+                }
+                _ => {}
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|e| e.unwrap_or((Expect::Any, None)))
+            .collect())
+    }
+
+    /// `NAME(ARGS)`: the arguments checked against the parameters, then the body resolved
+    /// with them in place.
+    fn call(
+        &mut self,
+        name: &ast::Ident,
+        args: &[ast::Arg],
+        span: Span,
+        s: usize,
+    ) -> Result<Pred, CompileError> {
+        let program = self.program;
+        let Some(entry) = program.segment(&name.name) else {
+            // The unknown-name error of a plain reference.
+            let e = Expr {
+                kind: ExprKind::SegmentRef(name.clone()),
+                span: name.span,
+            };
+            return self.expr(&e, s);
+        };
+        let def = &entry.def;
+        if def.params.len() != args.len() {
+            return Err(CompileError::WrongArguments {
+                name: name.name.clone(),
+                expected: def.params.len(),
+                found: args.len(),
+                src: self.src(s),
+                span,
+                help: if def.params.is_empty() {
+                    format!("`{}` has no parameters: write `{}`", name.name, name.name)
+                } else {
+                    format!("its parameters: {}", params_text(def))
+                },
+            });
+        }
+        let expects = self.param_expects(def, entry.source)?;
+        for ((arg, (expect, _)), param) in args.iter().zip(&expects).zip(&def.params) {
+            if !expect.accepts(arg) {
+                let found = if arg.list {
+                    "a list"
+                } else {
+                    arg.values
+                        .first()
+                        .map(|v| v.kind.kind_name())
+                        .unwrap_or("nothing")
+                };
+                return Err(CompileError::ArgumentType {
+                    name: name.name.clone(),
+                    param: param.name.name.clone(),
+                    expected: expect.describe(),
+                    found,
+                    src: self.src(s),
+                    span: arg.span,
+                    help: match param.ty {
+                        Some((t, _)) => format!("`{}` is declared `{}`", param.name.name, t.word()),
+                        None => format!(
+                            "`{}` is used as {} in `{}`",
+                            param.name.name,
+                            expect.describe(),
+                            name.name
+                        ),
+                    },
+                });
+            }
+        }
+        let body = crate::params::expand(def, args);
+        if let Some(pos) = self.stack.iter().position(|x| x == &name.name) {
+            let mut chain: Vec<String> = self.stack[pos..].to_vec();
+            chain.push(name.name.clone());
+            return Err(CompileError::SegmentCycle {
+                name: name.name.clone(),
+                cycle: chain.join(" -> "),
+                src: self.src(s),
+                span: name.span,
+            });
+        }
+        if self.stack.len() >= MAX_REFERENCE_DEPTH {
+            return Err(CompileError::TooComplex {
+                message: format!(
+                    "segments refer to segments more than {MAX_REFERENCE_DEPTH} levels deep"
+                ),
+                src: self.src(self.root.0),
+                span: self.root.1,
+            });
+        }
+        self.stack.push(name.name.clone());
+        let r = self.expr(&body, entry.source);
+        self.stack.pop();
+        r
+    }
+
     fn src(&self, s: usize) -> crate::error::Src {
         self.program.sources[s].named()
     }
@@ -463,8 +740,12 @@ impl Resolver<'_> {
             )),
             ExprKind::Not(x) => Ok(Pred::Not(Box::new(self.expr(x, s)?))),
             ExprKind::Group(x) => self.expr(x, s),
+            ExprKind::Call { name, args } => self.call(name, args, e.span, s),
             ExprKind::SegmentRef(id) => {
-                if self.program.segment(&id.name).is_some() {
+                if let Some(entry) = self.program.segment(&id.name) {
+                    if !entry.def.params.is_empty() {
+                        return Err(self.needs_arguments(&entry.def, s, id.span));
+                    }
                     return self.segment(&id.name, s, id.span);
                 }
                 if id.name == "lifecycle" {

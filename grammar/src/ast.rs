@@ -75,6 +75,8 @@ pub struct Import {
 pub struct SegmentDef {
     /// The segment's name.
     pub name: Ident,
+    /// `(cat: text, days)`: the parameters of a segment called with arguments.
+    pub params: Vec<Param>,
     /// Optional human description.
     pub description: Option<String>,
     /// The defining expression.
@@ -82,6 +84,54 @@ pub struct SegmentDef {
     /// For `campaign NAME = ...`: the holdout and the cap.
     pub campaign: Option<Campaign>,
     /// The span of the whole definition.
+    pub span: Span,
+}
+
+/// A parameter of a segment: `cat`, `days: duration`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    /// The name, used in the body where a value or a duration stands.
+    pub name: Ident,
+    /// The declared type, with its span; inferred from the uses when absent.
+    pub ty: Option<(ParamType, Span)>,
+}
+
+/// The type of a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParamType {
+    /// `text`: a quoted value.
+    Text,
+    /// `number`.
+    Number,
+    /// `duration`: `30d`.
+    Duration,
+    /// `date`: `2026-10-31`.
+    Date,
+    /// `list`: values in parentheses, `("Coffee", "Tea")`.
+    List,
+}
+
+impl ParamType {
+    /// The word as written.
+    pub fn word(&self) -> &'static str {
+        match self {
+            ParamType::Text => "text",
+            ParamType::Number => "number",
+            ParamType::Duration => "duration",
+            ParamType::Date => "date",
+            ParamType::List => "list",
+        }
+    }
+}
+
+/// An argument of a call: one value, or a list in parentheses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arg {
+    /// The value, or the list's values.
+    pub values: Vec<Literal>,
+    /// Written as a list in parentheses.
+    pub list: bool,
+    /// Where it was written.
     pub span: Span,
 }
 
@@ -165,7 +215,7 @@ impl Expr {
         match &self.kind {
             ExprKind::And(v) | ExprKind::Or(v) => v.iter().flat_map(Expr::segment_refs).collect(),
             ExprKind::Not(x) | ExprKind::Group(x) => x.segment_refs(),
-            ExprKind::SegmentRef(id) => vec![id.name.as_str()],
+            ExprKind::SegmentRef(id) | ExprKind::Call { name: id, .. } => vec![id.name.as_str()],
             _ => Vec::new(),
         }
     }
@@ -224,6 +274,13 @@ pub enum ExprKind {
     },
     /// A reference to another segment by name.
     SegmentRef(Ident),
+    /// `bought_lately("Coffee", 30d)`: a segment with parameters, called with arguments.
+    Call {
+        /// The segment.
+        name: Ident,
+        /// The arguments, in order.
+        args: Vec<Arg>,
+    },
     /// `birthday within 7d` / `ATTRIBUTE anniversary within 7d`: the month and day of a date
     /// attribute come within the window.
     Upcoming {
@@ -420,6 +477,9 @@ pub enum DurationUnit {
     Month,
     /// `y`: 365 days.
     Year,
+    /// A parameter of the enclosing segment standing for a duration (`within days`); the
+    /// duration's value is the parameter's position. Replaced when the segment is called.
+    Param,
 }
 
 /// A duration such as `30d`, `8w`, `6m`, `1y`. Durations are whole days: a week is 7 days, a
@@ -440,6 +500,7 @@ impl Duration {
             DurationUnit::Week => 7,
             DurationUnit::Month => 30,
             DurationUnit::Year => 365,
+            DurationUnit::Param => 0,
         };
         self.value.saturating_mul(per)
     }
@@ -452,6 +513,7 @@ impl fmt::Display for Duration {
             DurationUnit::Week => "w",
             DurationUnit::Month => "m",
             DurationUnit::Year => "y",
+            DurationUnit::Param => return write!(f, "${}", self.value),
         };
         write!(f, "{}{}", self.value, u)
     }
@@ -481,6 +543,9 @@ pub enum LiteralKind {
     Bool(bool),
     /// A bare word such as `new` or `at_risk` (a value of an enumeration).
     Word(String),
+    /// A parameter of the enclosing segment standing for a value (`category cat`); replaced
+    /// by the argument when the segment is called.
+    Param(String),
 }
 
 impl fmt::Display for LiteralKind {
@@ -503,7 +568,7 @@ impl fmt::Display for LiteralKind {
             LiteralKind::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
             LiteralKind::Duration(d) => write!(f, "{d}"),
             LiteralKind::Bool(b) => write!(f, "{b}"),
-            LiteralKind::Word(w) => f.write_str(w),
+            LiteralKind::Word(w) | LiteralKind::Param(w) => f.write_str(w),
         }
     }
 }
@@ -518,6 +583,7 @@ impl LiteralKind {
             LiteralKind::Duration(_) => "a duration",
             LiteralKind::Bool(_) => "true/false",
             LiteralKind::Word(_) => "a word",
+            LiteralKind::Param(_) => "a parameter",
         }
     }
 }

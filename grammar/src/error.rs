@@ -78,6 +78,20 @@ impl ParseError {
         }
     }
 
+    /// A syntax error at `span`: something other than `expected` stands there (a word the
+    /// grammar takes only as a parameter of the segment).
+    pub(crate) fn expected_at(name: &str, text: &str, span: Span, expected: &str) -> Self {
+        let (found, _) = found_at(text, span.start);
+        ParseError::Syntax {
+            expected: expected.to_string(),
+            found,
+            src: source(name, text),
+            span,
+            label: "unexpected here".to_string(),
+            help: mistake_help(text, span.start),
+        }
+    }
+
     /// The span the error points at.
     pub fn span(&self) -> Span {
         match self {
@@ -150,6 +164,10 @@ pub(crate) fn syntax_error(
         GrammarRule::boolean,
         GrammarRule::word,
     ];
+    // A word after `within` is a segment's parameter; a user is told of the duration.
+    if rules.contains(&GrammarRule::duration) {
+        rules.retain(|r| *r != GrammarRule::word);
+    }
     let mut words: Vec<&'static str> = Vec::new();
     if rules.iter().filter(|r| literals.contains(r)).count() >= 3 {
         words.push("a value such as 30d, 1000, \"Kyiv\" or 2024-06-30");

@@ -35,7 +35,7 @@ pub const KEYWORDS: [&str; 21] = [
 
 /// Words with a meaning in some places that remain usable as names (the other `kw_` rules of
 /// `segql.pest`).
-pub const CONTEXT_WORDS: [&str; 18] = [
+pub const CONTEXT_WORDS: [&str; 23] = [
     "of",
     "first_purchase",
     "at",
@@ -54,6 +54,11 @@ pub const CONTEXT_WORDS: [&str; 18] = [
     "treated",
     "held_out",
     "responded",
+    "text",
+    "number",
+    "duration",
+    "date",
+    "list",
 ];
 
 /// True for a reserved word.

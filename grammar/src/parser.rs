@@ -20,7 +20,11 @@ pub fn parse_file(name: &str, text: &str) -> Result<File, ParseError> {
     check_nesting(name, text)?;
     let mut pairs = SegParser::parse(Rule::file, text).map_err(|e| syntax_error(name, text, e))?;
     let file = pairs.next().expect("the file rule always yields one pair");
-    let b = Builder { name, text };
+    let b = Builder {
+        name,
+        text,
+        params: &[],
+    };
     let mut items = Vec::new();
     for p in file.into_inner() {
         match p.as_rule() {
@@ -43,7 +47,12 @@ pub fn parse_expr(name: &str, text: &str) -> Result<Expr, ParseError> {
         .into_inner()
         .next()
         .expect("expr_input holds an expression");
-    Builder { name, text }.expr(expr, 0)
+    Builder {
+        name,
+        text,
+        params: &[],
+    }
+    .expr(expr, 0)
 }
 
 /// Rejects input whose parentheses nest deeper than [`MAX_NESTING`] before pest's recursive
@@ -74,6 +83,8 @@ fn span_of(p: &Pair<Rule>) -> Span {
 struct Builder<'a> {
     name: &'a str,
     text: &'a str,
+    /// The parameters of the segment being built: words naming them stand for values.
+    params: &'a [String],
 }
 
 impl Builder<'_> {
@@ -96,11 +107,35 @@ impl Builder<'_> {
         let mut name = None;
         let mut description = None;
         let mut body = None;
+        let mut params: Vec<Param> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
         for c in p.into_inner() {
             match c.as_rule() {
                 Rule::ident => name = Some(ident(&c)),
                 Rule::string => description = Some(unescape(&c)),
-                Rule::expr => body = Some(self.expr(c, 0)?),
+                Rule::params => {
+                    for x in c.into_inner().filter(|x| x.as_rule() == Rule::param) {
+                        let param = self.param(x);
+                        if names.contains(&param.name.name) {
+                            return Err(ParseError::bad_literal(
+                                self.name,
+                                self.text,
+                                param.name.span,
+                                "this parameter is named twice",
+                            ));
+                        }
+                        names.push(param.name.name.clone());
+                        params.push(param);
+                    }
+                }
+                Rule::expr => {
+                    let b = Builder {
+                        name: self.name,
+                        text: self.text,
+                        params: &names,
+                    };
+                    body = Some(b.expr(c, 0)?)
+                }
                 Rule::holdout => {
                     let cspan = span_of(&c);
                     let pct = c
@@ -182,11 +217,61 @@ impl Builder<'_> {
         }
         Ok(SegmentDef {
             name: name.expect("segment has a name"),
+            params,
             description,
             body: body.expect("segment has a body"),
             campaign,
             span,
         })
+    }
+
+    fn param(&self, p: Pair<Rule>) -> Param {
+        let mut name = None;
+        let mut ty = None;
+        for c in p.into_inner() {
+            match c.as_rule() {
+                Rule::ident => name = Some(ident(&c)),
+                Rule::param_type => {
+                    let t = match c.as_str() {
+                        "text" => ParamType::Text,
+                        "number" => ParamType::Number,
+                        "duration" => ParamType::Duration,
+                        "date" => ParamType::Date,
+                        _ => ParamType::List,
+                    };
+                    ty = Some((t, span_of(&c)));
+                }
+                _ => {}
+            }
+        }
+        Param {
+            name: name.expect("a parameter has a name"),
+            ty,
+        }
+    }
+
+    /// The position of the parameter `word` names, if it names one.
+    fn param_index(&self, word: &str) -> Option<usize> {
+        self.params.iter().position(|p| p == word)
+    }
+
+    /// A duration, or a word naming a parameter of the segment (`within days`).
+    fn span_len(&self, p: &Pair<Rule>) -> Result<Duration, ParseError> {
+        if p.as_rule() == Rule::duration {
+            return self.duration(p);
+        }
+        match self.param_index(p.as_str()) {
+            Some(i) => Ok(Duration {
+                value: i as u64,
+                unit: DurationUnit::Param,
+            }),
+            None => Err(ParseError::expected_at(
+                self.name,
+                self.text,
+                span_of(p),
+                "a duration like 30d, 8w, 6m or 1y",
+            )),
+        }
     }
 
     fn expr(&self, p: Pair<Rule>, depth: usize) -> Result<Expr, ParseError> {
@@ -247,9 +332,39 @@ impl Builder<'_> {
                 })
             }
             Rule::segment_ref => {
-                let id = ident(&p.into_inner().next().expect("segment_ref has a name"));
+                let mut inner = p.into_inner();
+                let id = ident(&inner.next().expect("segment_ref has a name"));
+                let Some(args) = inner.next() else {
+                    return Ok(Expr {
+                        kind: ExprKind::SegmentRef(id),
+                        span,
+                    });
+                };
+                let mut out = Vec::new();
+                for a in args
+                    .into_inner()
+                    .filter(|c| !matches!(c.as_rule(), Rule::lparen | Rule::rparen | Rule::comma))
+                {
+                    let aspan = span_of(&a);
+                    if a.as_rule() == Rule::value_list {
+                        out.push(Arg {
+                            values: self.literal_list(a)?,
+                            list: true,
+                            span: aspan,
+                        });
+                    } else {
+                        out.push(Arg {
+                            values: vec![self.literal(a)?],
+                            list: false,
+                            span: aspan,
+                        });
+                    }
+                }
                 Ok(Expr {
-                    kind: ExprKind::SegmentRef(id),
+                    kind: ExprKind::Call {
+                        name: id,
+                        args: out,
+                    },
                     span,
                 })
             }
@@ -349,7 +464,7 @@ impl Builder<'_> {
                 for c in p.into_inner() {
                     match c.as_rule() {
                         Rule::channel => channel = Some(channel_of(c)),
-                        Rule::duration => window = Some(self.duration(&c)?),
+                        Rule::duration | Rule::word => window = Some(self.span_len(&c)?),
                         _ => {}
                     }
                 }
@@ -413,6 +528,18 @@ impl Builder<'_> {
                 Rule::negation => negated = true,
                 Rule::cmp_op => op = Some(cmp_op(c.as_str())),
                 Rule::value_list => list = self.literal_list(c)?,
+                Rule::word if rule == Rule::in_tail => {
+                    let lit = self.literal(c)?;
+                    if !matches!(lit.kind, LiteralKind::Param(_)) {
+                        return Err(ParseError::expected_at(
+                            self.name,
+                            self.text,
+                            lit.span,
+                            "`in (...)`",
+                        ));
+                    }
+                    list = vec![lit];
+                }
                 Rule::kw_in | Rule::kw_between | Rule::kw_and => {}
                 _ => lits.push(self.literal(c)?),
             }
@@ -508,11 +635,24 @@ impl Builder<'_> {
 
     fn values(&self, p: Pair<Rule>) -> Result<Vec<Literal>, ParseError> {
         let inner = p.into_inner().next().expect("values has content");
-        if inner.as_rule() == Rule::item_list {
-            self.literal_list(inner)
+        let values = if inner.as_rule() == Rule::item_list {
+            self.literal_list(inner)?
         } else {
-            Ok(vec![self.literal(inner)?])
+            vec![self.literal(inner)?]
+        };
+        // A bare word is a parameter here; anything else is a value someone forgot to quote.
+        if let Some(v) = values
+            .iter()
+            .find(|v| matches!(v.kind, LiteralKind::Word(_)))
+        {
+            return Err(ParseError::expected_at(
+                self.name,
+                self.text,
+                v.span,
+                "a quoted value or a list of values in parentheses",
+            ));
         }
+        Ok(values)
     }
 
     fn literal_list(&self, p: Pair<Rule>) -> Result<Vec<Literal>, ParseError> {
@@ -528,7 +668,7 @@ impl Builder<'_> {
         let mut since_first = None;
         for c in p.into_inner() {
             match c.as_rule() {
-                Rule::duration => duration = Some(self.duration(&c)?),
+                Rule::duration | Rule::word => duration = Some(self.span_len(&c)?),
                 Rule::since_first => since_first = Some(span_of(&c)),
                 _ => {}
             }
@@ -576,7 +716,10 @@ impl Builder<'_> {
             Rule::number => LiteralKind::Number(p.as_str().to_string()),
             Rule::string => LiteralKind::String(unescape(&p)),
             Rule::boolean => LiteralKind::Bool(p.as_str() == "true"),
-            Rule::word => LiteralKind::Word(p.as_str().to_string()),
+            Rule::word => match self.param_index(p.as_str()) {
+                Some(_) => LiteralKind::Param(p.as_str().to_string()),
+                None => LiteralKind::Word(p.as_str().to_string()),
+            },
             Rule::duration => LiteralKind::Duration(self.duration(&p)?),
             Rule::date => {
                 let d =
@@ -731,6 +874,17 @@ pub(crate) fn describe_rule(rule: Rule) -> &'static str {
         Rule::lparen => "`(`",
         Rule::rparen => "`)`",
         Rule::comma => "`,`",
+        Rule::colon => "`:`",
+        Rule::params | Rule::param => "parameters in parentheses, like (cat: text, days)",
+        Rule::param_type
+        | Rule::kw_text
+        | Rule::kw_number
+        | Rule::kw_duration
+        | Rule::kw_date
+        | Rule::kw_list => "a type: text, number, duration, date or list",
+        Rule::args => "arguments in parentheses, like (\"Coffee\", 30d)",
+        Rule::span_len => "a duration like 30d",
+        Rule::arg => "a value or a list of values in parentheses",
     }
 }
 

@@ -33,6 +33,9 @@ pub(super) struct ExplainArgs {
 enum ExplainStage {
     /// The syntax tree.
     Ast,
+    /// The text with every call of a segment with parameters replaced by its body, the
+    /// arguments in place.
+    Expanded,
     /// The resolved, typed representation.
     Ir,
     /// The logical and the optimized DataFusion plan.
@@ -45,7 +48,7 @@ enum ExplainStage {
 
 /// Prints the segments at `--stage`.
 pub(super) async fn explain(a: ExplainArgs) -> Result<ExitCode> {
-    let need_as_of = a.stage != ExplainStage::Ast;
+    let need_as_of = !matches!(a.stage, ExplainStage::Ast | ExplainStage::Expanded);
     let mut engine = a.data.engine(need_as_of, true).await?;
     let mut program = load_program(&a.files, a.data.import_root(&engine.project).as_deref())?;
     if a.stage == ExplainStage::Ast {
@@ -56,6 +59,26 @@ pub(super) async fn explain(a: ExplainArgs) -> Result<ExitCode> {
             for s in &program.segments {
                 outln!("{:#?}", s.def);
             }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.stage == ExplainStage::Expanded {
+        let names: Vec<String> = if a.segment.is_empty() {
+            program.names().map(str::to_string).collect()
+        } else {
+            a.segment.clone()
+        };
+        for n in names {
+            let text = segql_compiler::expanded_text(&program, &n).ok_or_else(|| {
+                segql_compiler::CompileError::SegmentNotFound {
+                    name: n.clone(),
+                    help: format!(
+                        "known segments: {}",
+                        program.names().collect::<Vec<_>>().join(", ")
+                    ),
+                }
+            })?;
+            outln!("segment {n} =\n    {text}\n");
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -64,7 +64,8 @@ pub(super) async fn select(
         program
             .segments
             .iter()
-            .filter(|s| s.top_level)
+            // A segment with parameters runs only when called with arguments.
+            .filter(|s| s.top_level && s.def.params.is_empty())
             .map(|s| s.def.name.name.clone())
             .collect()
     } else {

@@ -42,7 +42,7 @@ fn explain_stages_keep_their_names() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("[possible values: ast, ir, plans, physical, analyze]"),
+        err.contains("[possible values: ast, expanded, ir, plans, physical, analyze]"),
         "{err}"
     );
     assert_eq!(o.status.code(), Some(2));
