@@ -10,6 +10,13 @@ pub fn format_expr(e: &Expr) -> String {
         ExprKind::Not(x) => format!("not {}", format_expr(x)),
         ExprKind::Group(x) => format!("({})", format_expr(x)),
         ExprKind::SegmentRef(id) => id.name.clone(),
+        ExprKind::Call { name, args } => {
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| list_text(&a.values, a.list))
+                .collect();
+            format!("{}({})", name.name, args.join(", "))
+        }
         ExprKind::Upcoming {
             attribute,
             anniversary,
