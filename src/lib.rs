@@ -13,6 +13,7 @@
 
 mod campaign;
 pub mod cli;
+pub mod diagnostics;
 mod render;
 pub mod repl;
 

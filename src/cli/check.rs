@@ -2,9 +2,10 @@
 //! data itself read through.
 
 use super::args::DataArgs;
+use super::messages::{MessageArgs, Reporter, data_warning};
 use super::out::print_out;
 use clap::Args;
-use miette::{Report, Result};
+use miette::Result;
 use segql_compiler::ir::Segment;
 use segql_compiler::{Program, resolve_segment};
 use std::path::PathBuf;
@@ -24,37 +25,46 @@ pub(super) struct CheckArgs {
     scan_data: bool,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    messages: MessageArgs,
 }
 
 /// Checks the data (with `--data`), then the segment files; exits 1 with errors.
 pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
+    let mut report = Reporter::new(a.messages);
     let engine = a.data.engine(false, false).await?;
     let mut program = Program::new(a.data.import_root(&engine.project).as_deref());
-    let mut errors: Vec<Report> = Vec::new();
     if a.scan_data {
         match segql_runtime::reports::datacheck::check_data(&engine.project).await {
-            Ok(report) => print_out(&data_report_text(&report))?,
-            Err(e) => errors.push(e.into()),
+            Ok(data) if report.human() => print_out(&data_report_text(&data))?,
+            Ok(data) => {
+                for w in &data.warnings {
+                    let column = w
+                        .column
+                        .as_ref()
+                        .map(|c| format!(", column `{c}`"))
+                        .unwrap_or_default();
+                    report.warning(data_warning(
+                        &w.code,
+                        format!("{}{column}: {}", w.table, w.message),
+                    ));
+                }
+            }
+            Err(e) => report.error(e),
         }
         if a.files.is_empty() {
-            if errors.is_empty() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            for e in &errors {
-                eprintln!("{e:?}");
-            }
-            return Ok(ExitCode::FAILURE);
+            return finish(report, None);
         }
     }
     for f in &a.files {
         if let Err(e) = program.load_file(f) {
-            errors.push(e.into());
+            report.error(e);
         }
     }
     for e in segql_compiler::check_all(&program, &engine.catalog) {
-        errors.push(e.into());
+        report.error(e);
     }
-    if a.scan_data && errors.is_empty() {
+    if a.scan_data && report.errors == 0 {
         // With the data read: values the segments compare with that occur nowhere.
         let resolved: Vec<Segment> = program
             .names()
@@ -65,14 +75,21 @@ pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
         let mut n = 0;
         for (s, found) in resolved.iter().zip(found) {
             for u in found {
-                outln!(
-                    "  warning[segql::data::no_such_value]: segment {}: {u}",
-                    s.name
-                );
+                if report.human() {
+                    outln!(
+                        "  warning[segql::data::no_such_value]: segment {}: {u}",
+                        s.name
+                    );
+                } else {
+                    report.warning(data_warning(
+                        "segql::data::no_such_value",
+                        format!("segment {}: {u}", s.name),
+                    ));
+                }
                 n += 1;
             }
         }
-        if n > 0 {
+        if n > 0 && report.human() {
             outln!(
                 "segments: {n} text value{} that occur{} nowhere in the data",
                 if n == 1 { "" } else { "s" },
@@ -80,24 +97,28 @@ pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
             );
         }
     }
-    if errors.is_empty() {
-        outln!(
-            "ok: {} segment{} in {} file{}",
-            program.segments.len(),
-            if program.segments.len() == 1 { "" } else { "s" },
-            program.sources.len(),
-            if program.sources.len() == 1 { "" } else { "s" },
-        );
+    finish(report, Some(&program))
+}
+
+/// Writes the diagnostics and the summary; 1 with errors.
+fn finish(report: Reporter, program: Option<&Program>) -> Result<ExitCode> {
+    let human = report.human();
+    let (errors, _) = report.finish()?;
+    if errors == 0 {
+        if let (true, Some(program)) = (human, program) {
+            outln!(
+                "ok: {} segment{} in {} file{}",
+                program.segments.len(),
+                if program.segments.len() == 1 { "" } else { "s" },
+                program.sources.len(),
+                if program.sources.len() == 1 { "" } else { "s" },
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
-    for e in &errors {
-        eprintln!("{e:?}");
+    if human {
+        eprintln!("{errors} error{} found", if errors == 1 { "" } else { "s" });
     }
-    eprintln!(
-        "{} error{} found",
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
-    );
     Ok(ExitCode::FAILURE)
 }
 

@@ -16,6 +16,7 @@ mod demo;
 mod explain;
 mod interactive;
 mod measure;
+mod messages;
 mod reports;
 mod run;
 mod stages;

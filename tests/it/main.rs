@@ -2,6 +2,7 @@
 //!
 //! - `corpus`: the golden corpus, one file per case under `tests/cases/`.
 //! - `cli`, `repl`: the command line and the REPL, end to end.
+//! - `code`: segment files as code: machine diagnostics, fmt, diff, lint, tests, completions.
 //! - `diagnostics`: rendered errors of the compiler, golden.
 //! - `layout`: the REPL and the command line never import each other.
 //! - `bad_data`: bad data, project files and paths get a clear error and lose nothing.
@@ -18,6 +19,7 @@ mod common;
 
 mod bad_data;
 mod cli;
+mod code;
 mod corpus;
 mod diagnostics;
 mod layout;
