@@ -13,6 +13,7 @@ mod out;
 mod args;
 mod check;
 mod demo;
+mod diff;
 mod explain;
 mod interactive;
 mod measure;
@@ -37,6 +38,9 @@ enum Command {
     /// scanning the data; with --data, read all the data and report what a run skips or
     /// decides quietly, with counts. Exits 1 when there are errors (warnings alone: 0).
     Check(check::CheckArgs),
+    /// What a change to the segment files does to their members (a git revision against the
+    /// working tree), or what two dates do (--from/--to): entered, left, stayed, and why.
+    Diff(diff::DiffArgs),
     /// Print the plan of a segment at each stage.
     Explain(explain::ExplainArgs),
     /// Generate a deterministic coalition-loyalty data set.
@@ -63,6 +67,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(a) => run::run(a).await,
         Command::Check(a) => check::check(a).await,
         Command::Explain(a) => explain::explain(a).await,
+        Command::Diff(a) => diff::diff(a).await,
         Command::Demo(a) => demo::demo(a),
         Command::Repl(a) => interactive::repl(a).await,
         Command::Profile(a) => reports::profile(a).await,

@@ -94,3 +94,118 @@ fn a_clean_check_writes_no_machine_output() {
     assert!(o.status.success());
     assert_eq!(stdout(&o), "");
 }
+
+/// A project of four customers in a fresh git repository, its segment file committed.
+fn repo_project() -> tempfile::TempDir {
+    let dir = fixture(&[
+        (
+            "segql.toml",
+            "[transactions]\npath = \"transactions.csv\"\n",
+        ),
+        (
+            "transactions.csv",
+            "customer_id,ts,amount,receipt_id,partner,category\n\
+             a,2026-10-20,1500.00,r1,OKKO,Fuel\n\
+             b,2026-10-21,120.00,r2,Silpo,Coffee\n\
+             c,2026-06-01,2500.00,r3,Silpo,Grocery\n\
+             d,2026-10-25,1200.00,r4,OKKO,Coffee\n",
+        ),
+        (
+            "segments/main.seg",
+            "# Valuable and recent.\nsegment valuable = monetary within 365d > 1000 and recency < 30d\n\n\
+             segment coffee = bought category \"Coffee\" within 30d\n",
+        ),
+    ]);
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "segments"]);
+    dir
+}
+
+fn diff(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    segql_command()
+        .arg("diff")
+        .args(["--as-of", "2026-10-31"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn diff_of_revisions_counts_who_moved_and_why() {
+    let dir = repo_project();
+    // A real change to one segment, layout and comments only in the other.
+    crate::common::write(
+        dir.path(),
+        "segments/main.seg",
+        "segment valuable = monetary within 365d > 1000 and recency < 30d and bought category \"Coffee\"\n\
+         segment coffee =\n    # any coffee\n    bought category \"Coffee\"   within 30d\n",
+    );
+    let o = diff(dir.path(), &["--format", "csv"]);
+    assert!(o.status.success(), "{}", crate::common::stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "segment,change,before,after,entered,left,stayed\n\
+         valuable,changed,2,1,0,1,1\n\
+         coffee,layout only,,,,,\n"
+    );
+    let o = diff(dir.path(), &["--members", "--format", "csv"]);
+    assert_eq!(
+        stdout(&o),
+        "segment,customer_id,moved,why\n\
+         valuable,a,left,\"bought category \"\"Coffee\"\": absent -> false\"\n"
+    );
+    // Markdown for a pull-request comment.
+    let o = diff(dir.path(), &["--format", "markdown"]);
+    assert!(stdout(&o).starts_with(
+        "### Segment changes: `HEAD` against the working tree, as of 2026-10-31\n\n| segment |"
+    ));
+}
+
+#[test]
+fn diff_of_dates_names_the_condition_that_changed() {
+    let dir = repo_project();
+    let o = diff(
+        dir.path(),
+        &[
+            "--from",
+            "2026-10-22",
+            "--to",
+            "2026-10-31",
+            "--members",
+            "--format",
+            "csv",
+            "-s",
+            "coffee",
+        ],
+    );
+    assert!(o.status.success(), "{}", crate::common::stderr(&o));
+    // d bought coffee on 10-25: not yet on the 22nd.
+    assert_eq!(
+        stdout(&o),
+        "segment,customer_id,moved,why\n\
+         coffee,d,entered,\"bought category \"\"Coffee\"\" within 30d: false -> true\"\n"
+    );
+}
+
+#[test]
+fn diff_with_an_unknown_revision_is_an_error() {
+    let dir = repo_project();
+    let o = diff(dir.path(), &["--base", "no-such-branch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        crate::common::stderr(&o).contains("no-such-branch"),
+        "{}",
+        crate::common::stderr(&o)
+    );
+}

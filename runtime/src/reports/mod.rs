@@ -3,6 +3,7 @@
 
 mod common;
 pub mod datacheck;
+pub mod diff;
 pub mod flows;
 pub mod literals;
 pub mod segment_profile;

@@ -1,0 +1,629 @@
+//! `segql diff`: what a change to the segment files does to their members (the files at a
+//! git revision against the working tree, on the same data as of the same date), or what two
+//! dates do to the same definitions; with `--members`, who moved and why.
+
+use super::args::{DataArgs, parse_date};
+use super::measure::MeasureFormat;
+use super::messages::{MessageArgs, Reporter};
+use super::out::write_text;
+use super::stages::write_batch;
+use crate::campaign::thousands;
+use crate::render::{markdown_table, text_table};
+use chrono::NaiveDate;
+use clap::Args;
+use miette::Result;
+use segql_compiler::{Program, resolve_segment};
+use segql_runtime::datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use segql_runtime::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use segql_runtime::reports::diff::{Movement, Reason, members_of, memberships, reasons, terms};
+use segql_runtime::{Engine, EngineOptions, Format, RuntimeError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+
+/// `segql diff`.
+#[derive(Debug, Args)]
+pub(super) struct DiffArgs {
+    /// Segment files. Default: every `.seg` file of the project.
+    files: Vec<PathBuf>,
+    /// The git revision to compare the working tree with.
+    #[arg(
+        long,
+        value_name = "REV",
+        default_value = "HEAD",
+        conflicts_with = "from"
+    )]
+    base: String,
+    /// Compare the same definitions on two dates: the first date.
+    #[arg(long, value_name = "DATE", value_parser = parse_date, requires = "to")]
+    from: Option<NaiveDate>,
+    /// The second date (with --from).
+    #[arg(long, value_name = "DATE", value_parser = parse_date, requires = "from")]
+    to: Option<NaiveDate>,
+    /// Only these segments (repeatable).
+    #[arg(short, long = "segment", value_name = "NAME")]
+    segment: Vec<String>,
+    /// List who entered and left, each with the top-level conditions whose values changed.
+    #[arg(long)]
+    members: bool,
+    /// Output format (Markdown is ready to post as a pull-request comment). Default: from
+    /// --output's extension (.csv, .json, .md), else table.
+    #[arg(long, value_enum)]
+    format: Option<MeasureFormat>,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    messages: MessageArgs,
+}
+
+/// What happened to a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Added,
+    Removed,
+    Unchanged,
+    /// The text differs, the meaning (the resolved definition) does not.
+    Layout,
+    Changed,
+}
+
+impl Change {
+    fn word(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Removed => "removed",
+            Change::Unchanged => "unchanged",
+            Change::Layout => "layout only",
+            Change::Changed => "changed",
+        }
+    }
+}
+
+/// One segment's line of the report.
+struct Line {
+    name: String,
+    change: Change,
+    /// Counted members, when evaluated.
+    movement: Option<Movement>,
+    /// With --members: why each who moved did.
+    why: BTreeMap<String, Vec<Reason>>,
+}
+
+/// Compares, prints; exits 1 when a side does not compile.
+pub(super) async fn diff(a: DiffArgs) -> Result<ExitCode> {
+    let mut report = Reporter::new(a.messages);
+    let project = a.data.project()?;
+    let root = a.data.import_root(&project);
+    let files = if a.files.is_empty() {
+        segment_files(&project.dir)
+    } else {
+        a.files.clone()
+    };
+    let mut after = Program::new(root.as_deref());
+    for f in &files {
+        if let Err(e) = after.load_file(f) {
+            report.error(e);
+        }
+    }
+    if report.errors > 0 {
+        report.finish()?;
+        return Ok(ExitCode::FAILURE);
+    }
+    let (title, lines) = match (a.from, a.to) {
+        (Some(from), Some(to)) => {
+            let opts = |d| EngineOptions {
+                as_of: Some(d),
+                ..a.data.engine_options(true)
+            };
+            let mut eb = Engine::open(project.clone(), opts(from), true).await?;
+            let mut ea = Engine::open(project.clone(), opts(to), true).await?;
+            let names = selected(&a.segment, &after, &after);
+            let mut lines = Vec::new();
+            for n in names {
+                lines.push(by_dates(&mut eb, &mut ea, &after, &n, a.members).await?);
+            }
+            (format!("Segment members on {from} and on {to}"), lines)
+        }
+        _ => {
+            let mut engine = a.data.engine(true, true).await?;
+            let old = match at_revision(&project.dir, &a.base, &files) {
+                Ok(old) => old,
+                Err(e) => {
+                    report.error(e);
+                    report.finish()?;
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let mut before = Program::new(Some(&old.project_dir));
+            for f in &old.files {
+                if let Err(e) = before.load_file(f) {
+                    report.error(e);
+                }
+            }
+            if report.errors > 0 {
+                report.finish()?;
+                return Ok(ExitCode::FAILURE);
+            }
+            let names = selected(&a.segment, &before, &after);
+            let mut lines = Vec::new();
+            for n in names {
+                lines.push(by_revisions(&mut engine, &before, &after, &n, a.members).await?);
+            }
+            (
+                format!(
+                    "Segment changes: `{}` against the working tree, as of {}",
+                    a.base, engine.catalog.as_of
+                ),
+                lines,
+            )
+        }
+    };
+    report.finish()?;
+    let ext = a
+        .output
+        .as_ref()
+        .and_then(|p| p.extension())
+        .map(|e| e.to_string_lossy().to_lowercase());
+    let format = a.format.unwrap_or(match ext.as_deref() {
+        Some("csv") => MeasureFormat::Csv,
+        Some("json") => MeasureFormat::Json,
+        Some("md") => MeasureFormat::Markdown,
+        _ => MeasureFormat::Table,
+    });
+    match format {
+        MeasureFormat::Table | MeasureFormat::Markdown => write_text(
+            a.output.as_deref(),
+            &text_report(&title, &lines, format == MeasureFormat::Markdown),
+        )?,
+        MeasureFormat::Csv | MeasureFormat::Json => {
+            let batch = if a.members {
+                members_batch(&lines)
+            } else {
+                summary_batch(&lines)
+            }
+            .map_err(crate::compile_err)?;
+            let f = if format == MeasureFormat::Csv {
+                Format::Csv
+            } else {
+                Format::Json
+            };
+            write_batch(batch, f, a.output.as_deref()).await?
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The segments compared: those asked for, else every top-level segment without parameters
+/// of either side (after's order, then those only before has).
+fn selected(asked: &[String], before: &Program, after: &Program) -> Vec<String> {
+    if !asked.is_empty() {
+        return asked.to_vec();
+    }
+    let mut names: Vec<String> = Vec::new();
+    for p in [after, before] {
+        for s in p.segments.iter().filter(|s| s.top_level) {
+            if !names.contains(&s.def.name.name) {
+                names.push(s.def.name.name.clone());
+            }
+        }
+    }
+    names
+}
+
+/// Every `.seg` file under `dir`, hidden directories and `target` skipped, sorted.
+pub(super) fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') || name == "target" {
+                continue;
+            }
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() && name.ends_with(".seg") => out.push(p),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The segment files as they were at a revision, written into a temporary directory.
+struct OldFiles {
+    _dir: tempfile::TempDir,
+    /// The project directory's counterpart.
+    project_dir: PathBuf,
+    /// The files asked for that existed at the revision.
+    files: Vec<PathBuf>,
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, RuntimeError> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| RuntimeError::Usage {
+            message: format!("cannot run git: {e}"),
+            help: Some("segql diff --base reads the old segment files with git".into()),
+        })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(RuntimeError::Usage {
+            message: format!("git {}: {err}", args.join(" ")),
+            help: Some(
+                "--base takes a revision of the repository the project is in, e.g. HEAD or origin/main"
+                    .into(),
+            ),
+        });
+    }
+    Ok(out.stdout)
+}
+
+/// Every `.seg` file of the project at `rev`, and the given files' counterparts.
+fn at_revision(project_dir: &Path, rev: &str, files: &[PathBuf]) -> Result<OldFiles, RuntimeError> {
+    let top = String::from_utf8_lossy(&git(project_dir, &["rev-parse", "--show-toplevel"])?)
+        .trim()
+        .to_string();
+    let top = std::fs::canonicalize(&top).unwrap_or_else(|_| PathBuf::from(&top));
+    git(
+        &top,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ],
+    )?;
+    let project = std::fs::canonicalize(project_dir).unwrap_or_else(|_| project_dir.to_path_buf());
+    let rel_project = project
+        .strip_prefix(&top)
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
+    let dir = tempfile::tempdir().map_err(|e| RuntimeError::Usage {
+        message: format!("cannot make a temporary directory: {e}"),
+        help: None,
+    })?;
+    let pathspec = match rel_project.to_string_lossy().to_string() {
+        p if p.is_empty() => ".".to_string(),
+        p => p,
+    };
+    let listed = git(
+        &top,
+        &["ls-tree", "-r", "-z", "--name-only", rev, "--", &pathspec],
+    )?;
+    for path in listed.split(|b| *b == 0).filter(|p| p.ends_with(b".seg")) {
+        let path = String::from_utf8_lossy(path).to_string();
+        let text = git(&top, &["show", &format!("{rev}:{path}")])?;
+        let target = dir.path().join(&path);
+        if let Some(parent) = target.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        std::fs::write(&target, text).map_err(|e| RuntimeError::Usage {
+            message: format!("cannot write {}: {e}", target.display()),
+            help: None,
+        })?;
+    }
+    let mut old = Vec::new();
+    for f in files {
+        let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        if let Ok(rel) = abs.strip_prefix(&top) {
+            let p = dir.path().join(rel);
+            if p.exists() {
+                old.push(p);
+            }
+        }
+    }
+    Ok(OldFiles {
+        project_dir: dir.path().join(&rel_project),
+        files: old,
+        _dir: dir,
+    })
+}
+
+/// The resolved meaning of a definition, to compare: its condition with references inlined,
+/// its campaign, or for a segment with parameters its canonical text.
+fn meaning(program: &Program, engine: &Engine, name: &str) -> Option<String> {
+    let entry = program.segment(name)?;
+    if !entry.def.params.is_empty() {
+        return Some(
+            segql_grammar::fmt::format_segment(name, None, &entry.def.body)
+                + &format!(
+                    "{:?}",
+                    entry
+                        .def
+                        .params
+                        .iter()
+                        .map(|p| (&p.name.name, p.ty.map(|t| t.0)))
+                        .collect::<Vec<_>>()
+                ),
+        );
+    }
+    resolve_segment(program, &engine.catalog, name)
+        .ok()
+        .map(|s| format!("{:?} {:?}", s.pred, s.campaign))
+}
+
+fn text_of(program: &Program, name: &str) -> Option<String> {
+    let entry = program.segment(name)?;
+    let src = &program.sources[entry.source].text;
+    src.get(entry.def.span.start..entry.def.span.end)
+        .map(str::to_string)
+}
+
+/// One segment between two revisions, on the same data.
+async fn by_revisions(
+    engine: &mut Engine,
+    before: &Program,
+    after: &Program,
+    name: &str,
+    members: bool,
+) -> Result<Line> {
+    let (b, a) = (before.segment(name), after.segment(name));
+    let parameterized = |p: Option<&segql_compiler::program::SegmentEntry>| {
+        p.is_some_and(|e| !e.def.params.is_empty())
+    };
+    let change = match (b, a) {
+        (None, None) => {
+            return Err(segql_compiler::CompileError::SegmentNotFound {
+                name: name.to_string(),
+                help: "it is in neither revision".into(),
+            }
+            .into());
+        }
+        (None, Some(_)) => Change::Added,
+        (Some(_), None) => Change::Removed,
+        (Some(_), Some(_)) => {
+            // Compile both (reading the tables they want), then compare their meaning.
+            for p in [before, after] {
+                if !parameterized(p.segment(name)) {
+                    engine.compile(|c| resolve_segment(p, c, name)).await??;
+                }
+            }
+            if meaning(before, engine, name) != meaning(after, engine, name) {
+                Change::Changed
+            } else if text_of(before, name) == text_of(after, name) {
+                Change::Unchanged
+            } else {
+                Change::Layout
+            }
+        }
+    };
+    let mut line = Line {
+        name: name.to_string(),
+        change,
+        movement: None,
+        why: BTreeMap::new(),
+    };
+    if matches!(change, Change::Unchanged | Change::Layout) || parameterized(b) || parameterized(a)
+    {
+        return Ok(line);
+    }
+    let mut preds = Vec::new();
+    for p in [b.map(|_| before), a.map(|_| after)] {
+        preds.push(match p {
+            Some(p) => Some(engine.compile(|c| resolve_segment(p, c, name)).await??.pred),
+            None => None,
+        });
+    }
+    let present: Vec<_> = preds.iter().flatten().cloned().collect();
+    let m = memberships(engine, &present, None).await?;
+    let (mb, ma) = match (&preds[0], &preds[1]) {
+        (Some(_), Some(_)) => (members_of(&m, 0), members_of(&m, 1)),
+        (Some(_), None) => (members_of(&m, 0), BTreeSet::new()),
+        _ => (BTreeSet::new(), members_of(&m, 0)),
+    };
+    let mv = Movement::of(&mb, &ma);
+    if members && change == Change::Changed {
+        let tb = terms(engine, before, name).await?;
+        let ta = terms(engine, after, name).await?;
+        let moved: BTreeSet<String> = mv.entered.union(&mv.left).cloned().collect();
+        let vb = memberships(engine, &tb.preds, Some(&moved)).await?;
+        let va = memberships(engine, &ta.preds, Some(&moved)).await?;
+        line.why = reasons((&vb, &tb), (&va, &ta), &moved);
+    } else if members {
+        line.why = mv
+            .entered
+            .union(&mv.left)
+            .map(|id| (id.clone(), Vec::new()))
+            .collect();
+    }
+    line.movement = Some(mv);
+    Ok(line)
+}
+
+/// One segment on two dates.
+async fn by_dates(
+    eb: &mut Engine,
+    ea: &mut Engine,
+    program: &Program,
+    name: &str,
+    members: bool,
+) -> Result<Line> {
+    let mut line = Line {
+        name: name.to_string(),
+        change: Change::Unchanged,
+        movement: None,
+        why: BTreeMap::new(),
+    };
+    if program
+        .segment(name)
+        .is_some_and(|e| !e.def.params.is_empty())
+    {
+        return Ok(line);
+    }
+    let pb = eb
+        .compile(|c| resolve_segment(program, c, name))
+        .await??
+        .pred;
+    let pa = ea
+        .compile(|c| resolve_segment(program, c, name))
+        .await??
+        .pred;
+    let mb = members_of(&memberships(eb, &[pb], None).await?, 0);
+    let ma = members_of(&memberships(ea, &[pa], None).await?, 0);
+    let mv = Movement::of(&mb, &ma);
+    line.change = if mv.entered.is_empty() && mv.left.is_empty() {
+        Change::Unchanged
+    } else {
+        Change::Changed
+    };
+    if members {
+        let tb = terms(eb, program, name).await?;
+        let ta = terms(ea, program, name).await?;
+        let moved: BTreeSet<String> = mv.entered.union(&mv.left).cloned().collect();
+        let vb = memberships(eb, &tb.preds, Some(&moved)).await?;
+        let va = memberships(ea, &ta.preds, Some(&moved)).await?;
+        line.why = reasons((&vb, &tb), (&va, &ta), &moved);
+    }
+    line.movement = Some(mv);
+    Ok(line)
+}
+
+fn counts(m: &Option<Movement>) -> [String; 5] {
+    match m {
+        None => Default::default(),
+        Some(m) => [
+            thousands(m.before),
+            thousands(m.after),
+            thousands(m.entered.len() as u64),
+            thousands(m.left.len() as u64),
+            thousands(m.stayed),
+        ],
+    }
+}
+
+const SUMMARY: [&str; 7] = [
+    "segment", "change", "before", "after", "entered", "left", "stayed",
+];
+
+fn moved_rows(lines: &[Line]) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for l in lines {
+        let Some(m) = &l.movement else { continue };
+        for (id, why) in &l.why {
+            let how = if m.entered.contains(id) {
+                "entered"
+            } else {
+                "left"
+            };
+            let why = why
+                .iter()
+                .map(Reason::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            rows.push(vec![l.name.clone(), id.clone(), how.to_string(), why]);
+        }
+    }
+    rows
+}
+
+fn text_report(title: &str, lines: &[Line], markdown: bool) -> String {
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            let mut r = vec![l.name.clone(), l.change.word().to_string()];
+            r.extend(counts(&l.movement));
+            r
+        })
+        .collect();
+    let table = |h: &[&str], r: &[Vec<String>]| {
+        if markdown {
+            markdown_table(h, r)
+        } else {
+            text_table(h, r)
+        }
+    };
+    let mut s = if markdown {
+        format!("### {title}\n\n")
+    } else {
+        format!("{title}\n\n")
+    };
+    s.push_str(&table(&SUMMARY, &rows));
+    let moved = moved_rows(lines);
+    if !moved.is_empty() {
+        s.push_str(if markdown {
+            "\n<details><summary>Who moved, and the conditions whose values changed</summary>\n\n"
+        } else {
+            "\nWho moved, and the conditions whose values changed:\n\n"
+        });
+        s.push_str(&table(&["segment", "customer_id", "moved", "why"], &moved));
+        if markdown {
+            s.push_str("\n</details>\n");
+        }
+    }
+    s
+}
+
+fn strings(name: &str, values: Vec<Option<String>>) -> (Field, ArrayRef) {
+    (
+        Field::new(name, DataType::Utf8, true),
+        Arc::new(StringArray::from(values)),
+    )
+}
+
+fn batch(
+    columns: Vec<(Field, ArrayRef)>,
+) -> Result<RecordBatch, segql_runtime::datafusion::error::DataFusionError> {
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+fn summary_batch(
+    lines: &[Line],
+) -> Result<RecordBatch, segql_runtime::datafusion::error::DataFusionError> {
+    use segql_runtime::datafusion::arrow::array::Int64Array;
+    let int = |name: &str, f: &dyn Fn(&Movement) -> u64| -> (Field, ArrayRef) {
+        (
+            Field::new(name, DataType::Int64, true),
+            Arc::new(Int64Array::from(
+                lines
+                    .iter()
+                    .map(|l| l.movement.as_ref().map(|m| f(m) as i64))
+                    .collect::<Vec<_>>(),
+            )),
+        )
+    };
+    batch(vec![
+        strings(
+            "segment",
+            lines.iter().map(|l| Some(l.name.clone())).collect(),
+        ),
+        strings(
+            "change",
+            lines
+                .iter()
+                .map(|l| Some(l.change.word().to_string()))
+                .collect(),
+        ),
+        int("before", &|m| m.before),
+        int("after", &|m| m.after),
+        int("entered", &|m| m.entered.len() as u64),
+        int("left", &|m| m.left.len() as u64),
+        int("stayed", &|m| m.stayed),
+    ])
+}
+
+fn members_batch(
+    lines: &[Line],
+) -> Result<RecordBatch, segql_runtime::datafusion::error::DataFusionError> {
+    let rows = moved_rows(lines);
+    let col = |i: usize| rows.iter().map(|r| Some(r[i].clone())).collect();
+    batch(vec![
+        strings("segment", col(0)),
+        strings("customer_id", col(1)),
+        strings("moved", col(2)),
+        strings("why", col(3)),
+    ])
+}
