@@ -20,6 +20,7 @@ mod measure;
 mod messages;
 mod reports;
 mod run;
+mod shell;
 mod stages;
 
 /// segql: customer segments for loyalty and CRM marketing, written as declarative conditions.
@@ -59,6 +60,14 @@ enum Command {
     Measure(measure::MeasureArgs),
     /// List campaigns' snapshots (frozen audiences), or import one sent by another system.
     Snapshots(measure::SnapshotsArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell); in bash, zsh and fish,
+    /// segment names complete after --segment.
+    Completions(shell::CompletionsArgs),
+    /// Print the man page (roff), e.g. `segql man > segql.1`.
+    Man,
+    /// The project's segment names, one per line (for shell completion).
+    #[command(name = "__segments", hide = true)]
+    Segments,
 }
 
 /// Runs a command; diagnostics come back as the error.
@@ -76,5 +85,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::LifecycleThresholds(a) => reports::thresholds(a).await,
         Command::Measure(a) => measure::measure_cmd(a).await,
         Command::Snapshots(a) => measure::snapshots_cmd(a).await,
+        Command::Completions(a) => shell::completions(a),
+        Command::Man => shell::man(),
+        Command::Segments => shell::segment_names(),
     }
 }

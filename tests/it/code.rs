@@ -209,3 +209,60 @@ fn diff_with_an_unknown_revision_is_an_error() {
         crate::common::stderr(&o)
     );
 }
+
+/// The subcommands users see (not the hidden completion helper).
+fn subcommands() -> Vec<String> {
+    use clap::CommandFactory;
+    segql::cli::Cli::command()
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+#[test]
+fn completions_and_the_man_page_list_every_subcommand() {
+    let names = subcommands();
+    assert!(
+        names.contains(&"diff".to_string()) && names.len() >= 14,
+        "{names:?}"
+    );
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let o = segql_command()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let script = stdout(&o);
+        for n in &names {
+            assert!(
+                script.contains(n.as_str()),
+                "{shell} completion lacks `{n}`"
+            );
+        }
+        if shell != "powershell" {
+            assert!(
+                script.contains("segql __segments"),
+                "{shell}: no segment names"
+            );
+        }
+    }
+    let man = stdout(&segql_command().arg("man").output().unwrap()).replace("\\-", "-");
+    assert!(man.starts_with(".ie"), "{man}");
+    for n in &names {
+        assert!(man.contains(&format!("segql-{n}")), "man lacks `{n}`");
+    }
+}
+
+#[test]
+fn segment_names_complete_from_the_project() {
+    let o = segql_command()
+        .arg("__segments")
+        .current_dir(example_dir())
+        .output()
+        .unwrap();
+    let names = stdout(&o);
+    for n in ["at_risk", "autumn_bonus", "lapsed_valuable", "newcomers"] {
+        assert!(names.lines().any(|l| l == n), "{names}");
+    }
+}
