@@ -14,8 +14,7 @@ use std::process::ExitCode;
 /// `segql check`.
 #[derive(Debug, Args)]
 pub(super) struct CheckArgs {
-    /// Segment files to check.
-    #[arg(required_unless_present = "scan_data")]
+    /// Segment files to check. Default: every `.seg` file of the project (without --data).
     files: Vec<PathBuf>,
     /// Read every file and value of the data: an error for the first unreadable one, counted
     /// warnings for rows skipped (no customer id, no date), returns, duplicate rows, dates
@@ -56,7 +55,12 @@ pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
             return finish(report, None);
         }
     }
-    for f in &a.files {
+    let files = if a.files.is_empty() {
+        super::diff::segment_files(&engine.project.dir)
+    } else {
+        a.files.clone()
+    };
+    for f in &files {
         if let Err(e) = program.load_file(f) {
             report.error(e);
         }
