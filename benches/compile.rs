@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// Twenty conditions: windows, partner scope, `bought`, attributes, lifecycle, RFM, contacts
 /// (the same text as the release measurement `bench/src/compile_time.rs`).
-const SEGMENT: &str = include_str!("../bench/compile-20-conditions.seg");
+const SEGMENT: &str = include_str!("../bench/compile-20-conditions.expr");
 
 fn compile(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();

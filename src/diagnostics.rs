@@ -851,7 +851,7 @@ mod tests {
     #[derive(Debug, Error, Diagnostic)]
     enum ResolveError {
         #[error("unknown segment `{name}`")]
-        #[diagnostic(code(segql::resolve::unknown_segment))]
+        #[diagnostic(code(fixture::unknown_segment))]
         UnknownSegment {
             name: String,
             #[source_code]
@@ -862,7 +862,7 @@ mod tests {
             help: Option<String>,
         },
         #[error("segment `{name}` is defined twice")]
-        #[diagnostic(code(segql::resolve::duplicate))]
+        #[diagnostic(code(fixture::duplicate))]
         Duplicate {
             name: String,
             #[source_code]
@@ -891,7 +891,7 @@ mod tests {
     enum Lint {
         #[error("segment `{name}` matches 100% of customers, always")]
         #[diagnostic(
-            code(segql::lint::always_true),
+            code(fixture::always_true),
             severity(Warning),
             help("check the condition")
         )]
@@ -908,7 +908,7 @@ mod tests {
     #[derive(Debug, Error, Diagnostic)]
     enum IoError {
         #[error("cannot read `{path}`")]
-        #[diagnostic(code(segql::io))]
+        #[diagnostic(code(fixture::io))]
         Read {
             path: String,
             #[source]
@@ -972,7 +972,7 @@ mod tests {
     #[test]
     fn spans_lines_and_columns() {
         let r = record(&unknown(OFFERS));
-        assert_eq!(r.code.as_deref(), Some("segql::resolve::unknown_segment"));
+        assert_eq!(r.code.as_deref(), Some("fixture::unknown_segment"));
         assert_eq!(r.level, Level::Error);
         assert_eq!(r.message, "unknown segment `Cofee`");
         let [s] = r.spans.as_slice() else {
@@ -1093,7 +1093,7 @@ mod tests {
         );
         let wrapped = record(&ResolveError::Lint(always_true()));
         assert_eq!(wrapped.level, Level::Warning);
-        assert_eq!(wrapped.code.as_deref(), Some("segql::lint::always_true"));
+        assert_eq!(wrapped.code.as_deref(), Some("fixture::always_true"));
         assert_eq!(wrapped.help.as_deref(), Some("check the condition"));
         assert_eq!(wrapped.spans, record(&always_true()).spans);
     }
@@ -1106,7 +1106,7 @@ mod tests {
         let out = render(&[short(&io_error())], MessageFormat::Github, "0.1.0");
         assert_eq!(
             out,
-            "::error title=segql%3A%3Aio::cannot read `segments/offers.seg`%0Acaused by: permission denied\n"
+            "::error title=fixture%3A%3Aio::cannot read `segments/offers.seg`%0Acaused by: permission denied\n"
         );
     }
 
@@ -1123,7 +1123,7 @@ mod tests {
         assert_eq!(
             gh,
             "::error file=segments/offers.seg,line=2,endLine=2,col=9,endColumn=12,\
-             title=segql%3A%3Aresolve%3A%3Aduplicate::segment `big` is defined twice\
+             title=fixture%3A%3Aduplicate::segment `big` is defined twice\
              %0Asegments/offers.seg:1:9: warning: first defined here\n"
         );
         let sarif: Value =
@@ -1145,14 +1145,14 @@ mod tests {
         let expected = format!(
             concat!(
                 r#"{{"$message_type":"diagnostic","message":"unknown segment `Cofee`","#,
-                r#""code":{{"code":"segql::resolve::unknown_segment","explanation":null}},"level":"error","#,
+                r#""code":{{"code":"fixture::unknown_segment","explanation":null}},"level":"error","#,
                 r#""spans":[{{{span},"label":"not defined","suggested_replacement":null,"suggestion_applicability":null,"expansion":null}}],"#,
                 r#""children":[{{"message":"did you mean `Coffee`?","code":null,"level":"help","#,
                 r#""spans":[{{{span},"label":"not defined","suggested_replacement":"Coffee","suggestion_applicability":"MaybeIncorrect","expansion":null}}],"#,
                 r#""children":[],"rendered":null}}],"rendered":"<rendered>"}}"#,
                 "\n",
                 r#"{{"$message_type":"diagnostic","message":"cannot read `segments/offers.seg`","#,
-                r#""code":{{"code":"segql::io","explanation":null}},"level":"error","spans":[],"#,
+                r#""code":{{"code":"fixture::io","explanation":null}},"level":"error","spans":[],"#,
                 r#""children":[{{"message":"permission denied","code":null,"level":"note","spans":[],"children":[],"rendered":null}}],"#,
                 r#""rendered":"<rendered>"}}"#,
                 "\n",
@@ -1171,9 +1171,9 @@ mod tests {
         assert_eq!(
             render(&records, MessageFormat::Github, "0.1.0"),
             "::error file=segments/offers.seg,line=2,endLine=2,col=35,endColumn=40,\
-             title=segql%3A%3Aresolve%3A%3Aunknown_segment::unknown segment `Cofee`%0Ahelp: did you mean `Coffee`?\n\
+             title=fixture%3A%3Aunknown_segment::unknown segment `Cofee`%0Ahelp: did you mean `Coffee`?\n\
              ::warning file=segments/offers.seg,line=1,endLine=1,col=15,endColumn=25,\
-             title=segql%3A%3Alint%3A%3Aalways_true::segment `all` matches 100%25 of customers, always\
+             title=fixture%3A%3Aalways_true::segment `all` matches 100%25 of customers, always\
              %0Ahelp: check the condition\n"
         );
         assert_eq!(escape_data("a%b\r\nc:d,e"), "a%25b%0D%0Ac:d,e");
@@ -1197,7 +1197,7 @@ mod tests {
     fn human_is_miettes_report_without_colour() {
         let records = [record(&unknown(CRLF)), record(&always_true())];
         // miette's header counts the column in bytes (2:40); the spans count chars (2:35).
-        let expected = r#"segql::resolve::unknown_segment
+        let expected = r#"fixture::unknown_segment
 
   × unknown segment `Cofee`
    ╭─[segments/offers.seg:2:40]
@@ -1208,7 +1208,7 @@ mod tests {
    ╰────
   help: did you mean `Coffee`?
 
-segql::lint::always_true
+fixture::always_true
 
   ⚠ segment `all` matches 100% of customers, always
    ╭─[segments/offers.seg:1:15]
@@ -1243,9 +1243,9 @@ segql::lint::always_true
         assert_eq!(
             rules,
             [
-                "segql::resolve::unknown_segment",
-                "segql::lint::always_true",
-                "segql::io"
+                "fixture::unknown_segment",
+                "fixture::always_true",
+                "fixture::io"
             ]
         );
         let results = run["results"].as_array().expect("results");

@@ -1,4 +1,4 @@
-//! Compile time of the 20-condition segment `bench/compile-20-conditions.seg` in the release
+//! Compile time of the 20-condition segment `bench/compile-20-conditions.expr` in the release
 //! profile: parse, resolve and plan to a DataFusion logical plan, then the same followed by
 //! DataFusion's optimizer. Schemas only: no data is read.
 //!
@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-const SEGMENT: &str = include_str!("../compile-20-conditions.seg");
+const SEGMENT: &str = include_str!("../compile-20-conditions.expr");
 
 #[tokio::main]
 async fn main() {

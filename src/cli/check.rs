@@ -56,7 +56,7 @@ pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
         }
     }
     let files = if a.files.is_empty() {
-        super::diff::segment_files(&engine.project.dir)
+        super::stages::segment_files(&engine.project.dir)
     } else {
         a.files.clone()
     };

@@ -99,7 +99,7 @@ pub(super) async fn diff(a: DiffArgs) -> Result<ExitCode> {
     let project = a.data.project()?;
     let root = a.data.import_root(&project);
     let files = if a.files.is_empty() {
-        segment_files(&project.dir)
+        super::stages::segment_files(&project.dir)
     } else {
         a.files.clone()
     };
@@ -212,31 +212,6 @@ fn selected(asked: &[String], before: &Program, after: &Program) -> Vec<String> 
         }
     }
     names
-}
-
-/// Every `.seg` file under `dir`, hidden directories and `target` skipped, sorted.
-pub(super) fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') || name == "target" {
-                continue;
-            }
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() && name.ends_with(".seg") => out.push(p),
-                _ => {}
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The segment files as they were at a revision, written into a temporary directory.

@@ -15,6 +15,7 @@ mod check;
 mod demo;
 mod diff;
 mod explain;
+mod fmt;
 mod interactive;
 mod measure;
 mod messages;
@@ -42,6 +43,9 @@ enum Command {
     /// What a change to the segment files does to their members (a git revision against the
     /// working tree), or what two dates do (--from/--to): entered, left, stayed, and why.
     Diff(diff::DiffArgs),
+    /// Lay segment files out in the one canonical layout, comments kept; with --check,
+    /// change nothing and exit 1 listing the files that would change.
+    Fmt(fmt::FmtArgs),
     /// Print the plan of a segment at each stage.
     Explain(explain::ExplainArgs),
     /// Generate a deterministic coalition-loyalty data set.
@@ -77,6 +81,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(a) => check::check(a).await,
         Command::Explain(a) => explain::explain(a).await,
         Command::Diff(a) => diff::diff(a).await,
+        Command::Fmt(a) => fmt::fmt(a).await,
         Command::Demo(a) => demo::demo(a),
         Command::Repl(a) => interactive::repl(a).await,
         Command::Profile(a) => reports::profile(a).await,

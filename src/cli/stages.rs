@@ -136,3 +136,28 @@ pub(super) async fn write_batch(
     segql_runtime::output::write_stream(stream, format, out).await?;
     Ok(())
 }
+
+/// Every `.seg` file under `dir`, hidden directories and `target` skipped, sorted.
+pub(super) fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') || name == "target" {
+                continue;
+            }
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() && name.ends_with(".seg") => out.push(p),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}

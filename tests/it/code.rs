@@ -266,3 +266,114 @@ fn segment_names_complete_from_the_project() {
         assert!(names.lines().any(|l| l == n), "{names}");
     }
 }
+
+/// The catalog of a small project with the customer attributes the random segments use.
+fn generator_catalog() -> (tempfile::TempDir, segql_compiler::Catalog) {
+    let dir = fixture(&[
+        (
+            "transactions.csv",
+            "customer_id,ts,amount,receipt_id,partner,category,product,store\n\
+             c01,2026-10-20,10.00,r1,OKKO,Coffee,LATTE,s1\n",
+        ),
+        (
+            "customers.csv",
+            "customer_id,city,age,signup_date,birthday\nc01,Kyiv,30,2025-01-01,1990-05-05\n",
+        ),
+        (
+            "communications.csv",
+            "customer_id,ts,channel\nc01,2026-10-01,sms\n",
+        ),
+    ]);
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    let project = segql_runtime::Project::from_paths(
+        &p("transactions.csv"),
+        Some(&p("customers.csv")),
+        Some(&p("communications.csv")),
+        None,
+    );
+    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+    let catalog = crate::common::block_on(segql_runtime::Engine::for_compiling(project, as_of))
+        .unwrap()
+        .catalog;
+    (dir, catalog)
+}
+
+/// Every segment of a file, resolved: name and IR (as text).
+fn resolved(catalog: &segql_compiler::Catalog, text: &str) -> Vec<(String, String)> {
+    let mut program = segql_compiler::Program::new(None);
+    program.load_text("case.seg", text).unwrap();
+    program
+        .names()
+        .map(|n| {
+            let s = segql_compiler::resolve_segment(&program, catalog, n);
+            (
+                n.to_string(),
+                format!("{:?}", s.map(|s| (s.pred, s.campaign)).ok()),
+            )
+        })
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Formatting keeps the meaning: the same typed IR before and after, for random
+    /// segments; and formatting twice changes nothing.
+    #[test]
+    fn formatting_keeps_the_typed_ir(
+        e in crate::reference::expr(true),
+        long in proptest::bool::ANY,
+    ) {
+        let (_dir, catalog) = generator_catalog();
+        let desc = if long { " \"a description long enough to push the body past the line width\"" } else { "" };
+        let text = format!("# a comment\nsegment s{desc} = {e} # trailing\nsegment t = s or recency < 7d\n");
+        let formatted = segql_grammar::fmt::format_file("case.seg", &text).unwrap();
+        proptest::prop_assert_eq!(resolved(&catalog, &text), resolved(&catalog, &formatted));
+        let again = segql_grammar::fmt::format_file("case.seg", &formatted).unwrap();
+        proptest::prop_assert_eq!(&again, &formatted);
+        proptest::prop_assert_eq!(formatted.matches('#').count(), text.matches('#').count());
+    }
+}
+
+/// Every segment file of the repository is formatted, and formatting keeps each segment's IR.
+#[test]
+fn every_segment_file_is_formatted_and_keeps_its_meaning() {
+    let catalog = crate::diagnostics::example_catalog();
+    let mut files = crate::common::files_matching("examples/**/*.seg");
+    files.extend(crate::common::files_matching("bench/**/*.seg"));
+    assert!(files.len() >= 10);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let formatted = segql_grammar::fmt::format_file("x.seg", &text).unwrap();
+        assert_eq!(
+            formatted,
+            text,
+            "{} is not formatted (segql fmt)",
+            f.display()
+        );
+    }
+    // The example project's files, formatted into a copy, resolve to the same IR.
+    let dir = tempfile::tempdir().unwrap();
+    let seg_dir = example_dir().join("segments");
+    let mut before = segql_compiler::Program::new(None);
+    let mut after = segql_compiler::Program::new(None);
+    for f in std::fs::read_dir(&seg_dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(f.path()).unwrap();
+        let shuffled = text.replace("    ", "  ").replace(" = ", "   =   ");
+        crate::common::write(
+            dir.path(),
+            &f.file_name().to_string_lossy(),
+            segql_grammar::fmt::format_file("x.seg", &shuffled).unwrap(),
+        );
+    }
+    for f in std::fs::read_dir(&seg_dir).unwrap().flatten() {
+        before.load_file(&f.path()).unwrap();
+        after.load_file(&dir.path().join(f.file_name())).unwrap();
+    }
+    for n in before.names() {
+        let a = segql_compiler::resolve_segment(&before, &catalog, n)
+            .map(|s| format!("{:?}", (s.pred, s.campaign)));
+        let b = segql_compiler::resolve_segment(&after, &catalog, n)
+            .map(|s| format!("{:?}", (s.pred, s.campaign)));
+        assert_eq!(a.ok(), b.ok(), "{n}");
+    }
+}

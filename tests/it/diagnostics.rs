@@ -13,7 +13,7 @@ fn render(d: &dyn Diagnostic) -> String {
     s
 }
 
-fn example_catalog() -> Catalog {
+pub(crate) fn example_catalog() -> Catalog {
     crate::common::block_on(async {
         let project =
             segql_runtime::Project::discover(Some(&crate::common::example_dir())).unwrap();

@@ -302,7 +302,7 @@ fn customer_leaf() -> impl Strategy<Value = String> {
     ]
 }
 
-fn expr(with_customers: bool) -> impl Strategy<Value = String> {
+pub(crate) fn expr(with_customers: bool) -> impl Strategy<Value = String> {
     let base = if with_customers {
         prop_oneof![3 => leaf(), 1 => customer_leaf()].boxed()
     } else {

@@ -241,7 +241,7 @@ loyal_women
     let saved = std::fs::read_to_string(dir.path().join("my.seg")).unwrap();
     assert_eq!(
         saved,
-        "segment loyal =\n    frequency within 90d >= 5\n    and (monetary > 1000 or city = \"Kyiv\")\n\nsegment loyal_women =\n    loyal\n    and gender = \"f\"\n"
+        "segment loyal =\n    frequency within 90d >= 5 and (monetary > 1000 or city = \"Kyiv\")\n\nsegment loyal_women =\n    loyal and gender = \"f\"\n"
     );
     let check = Command::new(env!("CARGO_BIN_EXE_segql"))
         .args([
@@ -410,7 +410,7 @@ fn save_writes_the_named_segment_with_its_imports() {
     let saved = std::fs::read_to_string(d.join("segments/mine.seg")).unwrap();
     assert_eq!(
         saved,
-        "import \"lifecycle.seg\"\n\nsegment lapsed_kyiv =\n    lapsed_valuable\n    and city = \"Kyiv\"\n"
+        "import \"lifecycle.seg\"\n\nsegment lapsed_kyiv =\n    lapsed_valuable and city = \"Kyiv\"\n"
     );
     // `bad` is the last expression (`recency < 7d`): saved under that name.
     assert_eq!(

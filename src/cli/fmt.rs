@@ -1,0 +1,123 @@
+//! `segql fmt`: segment files in the one canonical layout (`segql_grammar::fmt`), comments
+//! kept. `--check` changes nothing: it lists the files that would change, with a diff, and
+//! exits 1.
+
+use super::messages::{MessageArgs, Reporter};
+use super::out::print_out;
+use clap::Args;
+use miette::{LabeledSpan, MietteDiagnostic, NamedSource, Report, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `segql fmt`.
+#[derive(Debug, Args)]
+pub(super) struct FmtArgs {
+    /// Segment files. Default: every `.seg` file of the project.
+    files: Vec<PathBuf>,
+    /// Change nothing: list the files that would change, with a diff; exit 1 if any would.
+    #[arg(long)]
+    check: bool,
+    /// Project directory (or segql.toml) whose files are formatted when none are given.
+    /// Default: the nearest segql.toml upwards.
+    #[arg(long, value_name = "DIR")]
+    project: Option<PathBuf>,
+    #[command(flatten)]
+    messages: MessageArgs,
+}
+
+/// Formats (or checks) the files.
+pub(super) async fn fmt(a: FmtArgs) -> Result<ExitCode> {
+    let mut report = Reporter::new(a.messages);
+    let files = if a.files.is_empty() {
+        let project = segql_runtime::Project::discover(a.project.as_deref())?;
+        super::stages::segment_files(&project.dir)
+    } else {
+        a.files.clone()
+    };
+    let mut changed = Vec::new();
+    for f in &files {
+        let name = f.display().to_string();
+        let text = match std::fs::read(f)
+            .map_err(|e| segql_compiler::CompileError::FileNotReadable {
+                path: name.clone(),
+                reason: e.to_string(),
+                src: None,
+                span: None,
+            })
+            .and_then(|bytes| segql_compiler::program::decode(&name, bytes))
+        {
+            Ok(t) => t,
+            Err(e) => {
+                report.error(e);
+                continue;
+            }
+        };
+        let formatted = match segql_grammar::fmt::format_file(&name, &text) {
+            Ok(t) => t,
+            Err(e) => {
+                report.error(e);
+                continue;
+            }
+        };
+        // Line ends stay as the file has them.
+        let formatted = if text.contains("\r\n") {
+            formatted.replace('\n', "\r\n")
+        } else {
+            formatted
+        };
+        if formatted == text {
+            continue;
+        }
+        changed.push(name.clone());
+        if a.check {
+            let diff = similar::TextDiff::from_lines(&text, &formatted)
+                .unified_diff()
+                .context_radius(2)
+                .header(&name, &format!("{name} (formatted)"))
+                .to_string();
+            if report.human() {
+                print_out(&diff)?;
+            }
+            report.error(unformatted(&name, &text, &formatted, diff));
+        } else {
+            segql_runtime::output::write_text(Some(f), &formatted)?;
+        }
+    }
+    let human = report.human();
+    let (errors, _) = report.finish()?;
+    if human {
+        let n = changed.len();
+        let files = |n: usize| if n == 1 { "file" } else { "files" };
+        if a.check && n > 0 {
+            eprintln!(
+                "{n} {} would be reformatted: {}\nrun `segql fmt` to format",
+                files(n),
+                changed.join(", ")
+            );
+        } else if !a.check && n > 0 {
+            eprintln!("formatted {n} {}: {}", files(n), changed.join(", "));
+        }
+    }
+    Ok(if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A file that is not in the canonical layout, pointing at its first line that differs.
+fn unformatted(name: &str, text: &str, formatted: &str, diff: String) -> Report {
+    let start = text
+        .lines()
+        .zip(formatted.lines())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a.len() + 1)
+        .sum::<usize>()
+        .min(text.len());
+    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let diag = MietteDiagnostic::new(format!("`{name}` is not formatted"))
+        .with_code("segql::fmt::unformatted")
+        .with_label(LabeledSpan::at(start..end, "the layout differs from here"))
+        .with_help(format!("run `segql fmt {name}`; the change:\n{diff}"));
+    Report::new(diag).with_source_code(NamedSource::new(name, text.to_string()))
+}
