@@ -44,7 +44,7 @@ pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
                         .map(|c| format!(", column `{c}`"))
                         .unwrap_or_default();
                     report.warning(data_warning(
-                        &w.code,
+                        w.code,
                         format!("{}{column}: {}", w.table, w.message),
                     ));
                 }
@@ -56,7 +56,7 @@ pub(super) async fn check(a: CheckArgs) -> Result<ExitCode> {
         }
     }
     let files = if a.files.is_empty() {
-        super::stages::segment_files(&engine.project.dir)
+        super::stages::segment_files(&engine.project)
     } else {
         a.files.clone()
     };

@@ -99,7 +99,7 @@ pub(super) async fn diff(a: DiffArgs) -> Result<ExitCode> {
     let project = a.data.project()?;
     let root = a.data.import_root(&project);
     let files = if a.files.is_empty() {
-        super::stages::segment_files(&project.dir)
+        super::stages::segment_files(&project)
     } else {
         a.files.clone()
     };

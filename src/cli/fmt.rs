@@ -30,7 +30,7 @@ pub(super) async fn fmt(a: FmtArgs) -> Result<ExitCode> {
     let mut report = Reporter::new(a.messages);
     let files = if a.files.is_empty() {
         let project = segql_runtime::Project::discover(a.project.as_deref())?;
-        super::stages::segment_files(&project.dir)
+        super::stages::segment_files(&project)
     } else {
         a.files.clone()
     };

@@ -117,37 +117,10 @@ struct ImportArgs {
     data: DataArgs,
 }
 
-/// Every `.seg` file under `dir` (hidden directories and the snapshot directory skipped),
-/// sorted.
-fn project_segment_files(project: &Project) -> Vec<PathBuf> {
-    let skip = snapshots::dir(project);
-    let mut out = Vec::new();
-    let mut stack = vec![project.dir.clone()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') || Some(&p) == skip.as_ref() || name == "target" {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else if name.ends_with(".seg") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// The program of `files`, else of every segment file of the project.
 fn program_of(data: &DataArgs, project: &Project, files: &[PathBuf]) -> Result<Program> {
     let files = if files.is_empty() {
-        project_segment_files(project)
+        super::stages::segment_files(project)
     } else {
         files.to_vec()
     };

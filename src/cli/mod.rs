@@ -17,12 +17,14 @@ mod diff;
 mod explain;
 mod fmt;
 mod interactive;
+mod lint;
 mod measure;
 mod messages;
 mod reports;
 mod run;
 mod shell;
 mod stages;
+mod test;
 
 /// segql: customer segments for loyalty and CRM marketing, written as declarative conditions.
 #[derive(Debug, Parser)]
@@ -40,9 +42,16 @@ enum Command {
     /// scanning the data; with --data, read all the data and report what a run skips or
     /// decides quietly, with counts. Exits 1 when there are errors (warnings alone: 0).
     Check(check::CheckArgs),
+    /// Warn of likely mistakes in segment files: values the data lacks, conditions that never
+    /// hold, windows past the data, holdouts too small to measure, unused segments. Exits 1
+    /// on errors, or on warnings with --deny warnings.
+    Lint(lint::LintArgs),
     /// What a change to the segment files does to their members (a git revision against the
     /// working tree), or what two dates do (--from/--to): entered, left, stayed, and why.
     Diff(diff::DiffArgs),
+    /// Run the assertions of `.segtest` files (by default every one under the project's
+    /// `tests/`) on their own fixture rows or the project's data. Exits 1 when one fails.
+    Test(test::TestArgs),
     /// Lay segment files out in the one canonical layout, comments kept; with --check,
     /// change nothing and exit 1 listing the files that would change.
     Fmt(fmt::FmtArgs),
@@ -79,8 +88,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(a) => run::run(a).await,
         Command::Check(a) => check::check(a).await,
+        Command::Lint(a) => lint::lint(a).await,
         Command::Explain(a) => explain::explain(a).await,
         Command::Diff(a) => diff::diff(a).await,
+        Command::Test(a) => test::test(a).await,
         Command::Fmt(a) => fmt::fmt(a).await,
         Command::Demo(a) => demo::demo(a),
         Command::Repl(a) => interactive::repl(a).await,

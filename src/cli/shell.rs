@@ -111,7 +111,7 @@ pub(super) fn segment_names() -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let mut names = Vec::new();
-    for f in super::stages::segment_files(&project.dir) {
+    for f in super::stages::segment_files(&project) {
         let Ok(text) = std::fs::read_to_string(&f) else {
             continue;
         };

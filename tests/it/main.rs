@@ -5,12 +5,14 @@
 //! - `code`: segment files as code: machine diagnostics, fmt, diff, lint, tests, completions.
 //! - `diagnostics`: rendered errors of the compiler, golden.
 //! - `layout`: the REPL and the command line never import each other.
+//! - `lint`: `segql lint`'s findings, each on a small project with its own data.
 //! - `bad_data`: bad data, project files and paths get a clear error and lose nothing.
 //! - `plans`: the shape of compiled plans and the example project's plans, golden.
 //! - `reference`: compiled results against the reference evaluator on generated data.
 //! - `mutations`: random and mutated segment text never panics parse, resolve or plan.
 //! - `measure`: campaigns' snapshots and their measurement against control groups.
 //! - `warm`: the REPL's in-memory copy of the data answers as the files do; its budget.
+//! - `segtest`: `segql test`, assertions in `.segtest` files on fixtures or the project's data.
 
 // Diagnostics carry their source text and spans, so error values are large.
 #![allow(clippy::result_large_err)]
@@ -23,9 +25,11 @@ mod code;
 mod corpus;
 mod diagnostics;
 mod layout;
+mod lint;
 mod measure;
 mod mutations;
 mod plans;
 mod reference;
 mod repl;
+mod segtest;
 mod warm;

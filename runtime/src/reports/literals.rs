@@ -173,9 +173,35 @@ pub async fn unmatched_with(
     preds: &[&Pred],
     known: &[(String, Vec<String>)],
 ) -> Result<Vec<Unmatched>, RuntimeError> {
+    unmatched_of(engine, catalog, literals(preds), known).await
+}
+
+/// The literals given (each looked up once) that match no value of their column in the data
+/// read: for callers that find literals elsewhere than in predicates (`segql lint` walks the
+/// syntax tree, for the spans).
+pub async fn unmatched_literals(
+    engine: &Engine,
+    literals: &[Literal],
+) -> Result<Vec<Unmatched>, RuntimeError> {
+    let mut each: Vec<Literal> = Vec::new();
+    for l in literals {
+        if !each.contains(l) {
+            each.push(l.clone());
+        }
+    }
+    unmatched_of(engine, &engine.catalog, each, &[]).await
+}
+
+/// [`unmatched_with`] over a list of distinct literals.
+async fn unmatched_of(
+    engine: &Engine,
+    catalog: &Catalog,
+    literals: Vec<Literal>,
+    known: &[(String, Vec<String>)],
+) -> Result<Vec<Unmatched>, RuntimeError> {
     let lookup = Lookup { engine, known };
     let mut out = Vec::new();
-    for (table, column, value) in literals(preds) {
+    for (table, column, value) in literals {
         let Some(plan) = table_plan(engine, catalog, table) else {
             continue;
         };
