@@ -377,3 +377,46 @@ fn every_segment_file_is_formatted_and_keeps_its_meaning() {
         assert_eq!(a.ok(), b.ok(), "{n}");
     }
 }
+
+/// The example project's CI workflow runs: each `segql` command in it succeeds on the example
+/// project (the base branch read as `HEAD`, outputs written to a temporary directory).
+#[test]
+fn the_example_ci_workflow_passes_on_the_example_project() {
+    let workflow =
+        std::fs::read_to_string(example_dir().join(".github/workflows/segments.yml")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut ran = Vec::new();
+    for line in workflow.lines() {
+        let line = line.trim().trim_start_matches("run:").trim();
+        let Some(command) = line.strip_prefix("segql ") else {
+            continue;
+        };
+        let command = command.replace("\"origin/${{ github.base_ref }}\"", "HEAD");
+        let mut args: Vec<String> = Vec::new();
+        for word in command.split_whitespace() {
+            if word == ">" || word == "||" || word == "\\" {
+                break;
+            }
+            args.push(word.to_string());
+        }
+        if let Some(i) = args.iter().position(|a| a == "--output") {
+            args[i + 1] = out.path().join(&args[i + 1]).display().to_string();
+        }
+        let o = segql_command()
+            .args(&args)
+            .current_dir(example_dir())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "segql {}: {}{}",
+            args.join(" "),
+            stdout(&o),
+            crate::common::stderr(&o)
+        );
+        ran.push(args[0].clone());
+    }
+    ran.sort();
+    ran.dedup();
+    assert_eq!(ran, ["check", "diff", "fmt", "lint", "test"]);
+}
