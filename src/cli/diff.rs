@@ -163,17 +163,7 @@ pub(super) async fn diff(a: DiffArgs) -> Result<ExitCode> {
         }
     };
     report.finish()?;
-    let ext = a
-        .output
-        .as_ref()
-        .and_then(|p| p.extension())
-        .map(|e| e.to_string_lossy().to_lowercase());
-    let format = a.format.unwrap_or(match ext.as_deref() {
-        Some("csv") => MeasureFormat::Csv,
-        Some("json") => MeasureFormat::Json,
-        Some("md") => MeasureFormat::Markdown,
-        _ => MeasureFormat::Table,
-    });
+    let format = MeasureFormat::chosen(a.format, a.output.as_deref());
     match format {
         MeasureFormat::Table | MeasureFormat::Markdown => write_text(
             a.output.as_deref(),

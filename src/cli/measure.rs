@@ -28,6 +28,21 @@ pub(super) enum MeasureFormat {
     Json,
 }
 
+impl MeasureFormat {
+    /// `--format`, else the one `--output`'s extension names (.csv, .json, .md), else a table.
+    pub(super) fn chosen(format: Option<Self>, output: Option<&std::path::Path>) -> Self {
+        let ext = output
+            .and_then(|p| p.extension())
+            .map(|e| e.to_string_lossy().to_lowercase());
+        format.unwrap_or(match ext.as_deref() {
+            Some("csv") => MeasureFormat::Csv,
+            Some("json") => MeasureFormat::Json,
+            Some("md") => MeasureFormat::Markdown,
+            _ => MeasureFormat::Table,
+        })
+    }
+}
+
 /// `segql measure`.
 #[derive(Debug, Args)]
 pub(super) struct MeasureArgs {
@@ -386,17 +401,7 @@ pub(super) async fn measure_cmd(a: MeasureArgs) -> Result<ExitCode> {
         },
     )
     .await?;
-    let ext = a
-        .output
-        .as_ref()
-        .and_then(|p| p.extension())
-        .map(|e| e.to_string_lossy().to_lowercase());
-    let format = a.format.unwrap_or(match ext.as_deref() {
-        Some("csv") => MeasureFormat::Csv,
-        Some("json") => MeasureFormat::Json,
-        Some("md") => MeasureFormat::Markdown,
-        _ => MeasureFormat::Table,
-    });
+    let format = MeasureFormat::chosen(a.format, a.output.as_deref());
     match format {
         MeasureFormat::Table => {
             write_text(a.output.as_deref(), &crate::campaign::report(&m, false))?

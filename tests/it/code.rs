@@ -340,6 +340,7 @@ fn every_segment_file_is_formatted_and_keeps_its_meaning() {
     let catalog = crate::diagnostics::example_catalog();
     let mut files = crate::common::files_matching("examples/**/*.seg");
     files.extend(crate::common::files_matching("bench/**/*.seg"));
+    files.extend(crate::common::files_matching("fuzz/seeds/*.seg"));
     assert!(files.len() >= 10);
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
