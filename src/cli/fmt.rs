@@ -37,6 +37,7 @@ pub(super) async fn fmt(a: FmtArgs) -> Result<ExitCode> {
     let mut changed = Vec::new();
     for f in &files {
         let name = f.display().to_string();
+        let mut bom = false;
         let text = match std::fs::read(f)
             .map_err(|e| segql_compiler::CompileError::FileNotReadable {
                 path: name.clone(),
@@ -44,8 +45,10 @@ pub(super) async fn fmt(a: FmtArgs) -> Result<ExitCode> {
                 src: None,
                 span: None,
             })
-            .and_then(|bytes| segql_compiler::program::decode(&name, bytes))
-        {
+            .and_then(|bytes| {
+                bom = bytes.starts_with(b"\xEF\xBB\xBF");
+                segql_compiler::program::decode(&name, bytes)
+            }) {
             Ok(t) => t,
             Err(e) => {
                 report.error(e);
@@ -80,7 +83,13 @@ pub(super) async fn fmt(a: FmtArgs) -> Result<ExitCode> {
             }
             report.error(unformatted(&name, &text, &formatted, diff));
         } else {
-            segql_runtime::output::write_text(Some(f), &formatted)?;
+            // A byte-order mark the file starts with stays.
+            let out = if bom {
+                format!("\u{feff}{formatted}")
+            } else {
+                formatted
+            };
+            segql_runtime::output::write_text(Some(f), &out)?;
         }
     }
     let human = report.human();

@@ -421,3 +421,48 @@ fn the_example_ci_workflow_passes_on_the_example_project() {
     ran.dedup();
     assert_eq!(ran, ["check", "diff", "fmt", "lint", "test"]);
 }
+
+#[test]
+fn fmt_check_changes_nothing_and_fmt_keeps_line_ends_and_the_byte_order_mark() {
+    let dir = fixture(&[
+        (
+            "a.seg",
+            "\u{feff}# keep me\r\nsegment a =   recency < 30d   # and me\r\n",
+        ),
+        ("b.seg", "segment b =\n    recency < 30d\n"),
+        ("broken.seg", "segment c = recency <\n"),
+    ]);
+    let run = |args: &[&str]| {
+        segql_command()
+            .arg("fmt")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let before = std::fs::read(dir.path().join("a.seg")).unwrap();
+    let o = run(&["--check", "a.seg", "b.seg"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("-segment a =   recency < 30d   # and me\r\n+segment a =\r\n"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(crate::common::stderr(&o).contains("1 file would be reformatted: a.seg"));
+    assert_eq!(std::fs::read(dir.path().join("a.seg")).unwrap(), before);
+    let o = run(&["a.seg", "b.seg"]);
+    assert!(o.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("a.seg")).unwrap(),
+        "\u{feff}# keep me\r\nsegment a =\r\n    recency < 30d  # and me\r\n"
+    );
+    assert!(run(&["--check", "a.seg", "b.seg"]).status.success());
+    // A file that does not parse is its parse error, and stays as it was.
+    let o = run(&["broken.seg"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(crate::common::stderr(&o).contains("segql::parse::syntax"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("broken.seg")).unwrap(),
+        "segment c = recency <\n"
+    );
+}
