@@ -130,7 +130,8 @@ pub(super) async fn diff(a: DiffArgs) -> Result<ExitCode> {
         }
         _ => {
             let mut engine = a.data.engine(true, true).await?;
-            let old = match at_revision(&project.dir, &a.base, &files) {
+            let asked = (!a.files.is_empty()).then_some(files.as_slice());
+            let old = match at_revision(&project.dir, &a.base, asked) {
                 Ok(old) => old,
                 Err(e) => {
                     report.error(e);
@@ -141,7 +142,7 @@ pub(super) async fn diff(a: DiffArgs) -> Result<ExitCode> {
             let mut before = Program::new(Some(&old.project_dir));
             for f in &old.files {
                 if let Err(e) = before.load_file(f) {
-                    report.error(e);
+                    report.error(at_base(&a.base, e));
                 }
             }
             if report.errors > 0 {
@@ -151,7 +152,9 @@ pub(super) async fn diff(a: DiffArgs) -> Result<ExitCode> {
             let names = selected(&a.segment, &before, &after);
             let mut lines = Vec::new();
             for n in names {
-                lines.push(by_revisions(&mut engine, &before, &after, &n, a.members).await?);
+                lines.push(
+                    by_revisions(&mut engine, (&before, &a.base), &after, &n, a.members).await?,
+                );
             }
             (
                 format!(
@@ -237,7 +240,12 @@ fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, RuntimeError> {
 }
 
 /// Every `.seg` file of the project at `rev`, and the given files' counterparts.
-fn at_revision(project_dir: &Path, rev: &str, files: &[PathBuf]) -> Result<OldFiles, RuntimeError> {
+/// With `files` `None`, every one of them (the files removed since included).
+fn at_revision(
+    project_dir: &Path,
+    rev: &str,
+    files: Option<&[PathBuf]>,
+) -> Result<OldFiles, RuntimeError> {
     let top = String::from_utf8_lossy(&git(project_dir, &["rev-parse", "--show-toplevel"])?)
         .trim()
         .to_string();
@@ -268,8 +276,13 @@ fn at_revision(project_dir: &Path, rev: &str, files: &[PathBuf]) -> Result<OldFi
         &top,
         &["ls-tree", "-r", "-z", "--name-only", rev, "--", &pathspec],
     )?;
+    let mut all = Vec::new();
     for path in listed.split(|b| *b == 0).filter(|p| p.ends_with(b".seg")) {
         let path = String::from_utf8_lossy(path).to_string();
+        if path.split('/').any(|c| c.starts_with('.')) {
+            continue;
+        }
+        all.push(dir.path().join(&path));
         let text = git(&top, &["show", &format!("{rev}:{path}")])?;
         let target = dir.path().join(&path);
         if let Some(parent) = target.parent() {
@@ -280,6 +293,13 @@ fn at_revision(project_dir: &Path, rev: &str, files: &[PathBuf]) -> Result<OldFi
             help: None,
         })?;
     }
+    let Some(files) = files else {
+        return Ok(OldFiles {
+            project_dir: dir.path().join(&rel_project),
+            files: super::stages::imported_first(all),
+            _dir: dir,
+        });
+    };
     let mut old = Vec::new();
     for f in files {
         let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
@@ -330,7 +350,7 @@ fn text_of(program: &Program, name: &str) -> Option<String> {
 /// One segment between two revisions, on the same data.
 async fn by_revisions(
     engine: &mut Engine,
-    before: &Program,
+    (before, base): (&Program, &str),
     after: &Program,
     name: &str,
     members: bool,
@@ -351,9 +371,14 @@ async fn by_revisions(
         (Some(_), None) => Change::Removed,
         (Some(_), Some(_)) => {
             // Compile both (reading the tables they want), then compare their meaning.
-            for p in [before, after] {
+            for (p, old) in [(before, true), (after, false)] {
                 if !parameterized(p.segment(name)) {
-                    engine.compile(|c| resolve_segment(p, c, name)).await??;
+                    let r = engine.compile(|c| resolve_segment(p, c, name)).await?;
+                    if old {
+                        r.map_err(|e| at_base(base, e))?;
+                    } else {
+                        r?;
+                    }
                 }
             }
             if meaning(before, engine, name) != meaning(after, engine, name) {
@@ -376,9 +401,19 @@ async fn by_revisions(
         return Ok(line);
     }
     let mut preds = Vec::new();
-    for p in [b.map(|_| before), a.map(|_| after)] {
+    for (p, old) in [(b.map(|_| before), true), (a.map(|_| after), false)] {
         preds.push(match p {
-            Some(p) => Some(engine.compile(|c| resolve_segment(p, c, name)).await??.pred),
+            Some(p) => {
+                let r = engine.compile(|c| resolve_segment(p, c, name)).await?;
+                Some(
+                    if old {
+                        r.map_err(|e| at_base(base, e))?
+                    } else {
+                        r?
+                    }
+                    .pred,
+                )
+            }
             None => None,
         });
     }
@@ -391,7 +426,9 @@ async fn by_revisions(
     };
     let mv = Movement::of(&mb, &ma);
     if members && change == Change::Changed {
-        let tb = terms(engine, before, name).await?;
+        let tb = terms(engine, before, name)
+            .await
+            .map_err(|e| at_base(base, e))?;
         let ta = terms(engine, after, name).await?;
         let moved: BTreeSet<String> = mv.entered.union(&mv.left).cloned().collect();
         let vb = memberships(engine, &tb.preds, Some(&moved)).await?;
@@ -591,4 +628,15 @@ fn members_batch(
         strings("moved", col(2)),
         strings("why", col(3)),
     ])
+}
+
+/// An error of the segment files at the base revision: its message, said to be of that
+/// revision (its place would name the temporary copy the old files are read from).
+fn at_base(base: &str, e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Usage {
+        message: format!("the segment files at `{base}`: {e}"),
+        help: Some(format!(
+            "see them with `git show {base}:PATH`; the comparison needs both revisions to compile against today's data"
+        )),
+    }
 }

@@ -466,3 +466,52 @@ fn fmt_check_changes_nothing_and_fmt_keeps_line_ends_and_the_byte_order_mark() {
         "segment c = recency <\n"
     );
 }
+
+#[test]
+fn diff_reports_the_segments_of_a_removed_file_and_base_errors_without_temporary_paths() {
+    let dir = repo_project();
+    std::fs::remove_file(dir.path().join("segments/main.seg")).unwrap();
+    crate::common::write(
+        dir.path(),
+        "segments/new.seg",
+        "segment fresh = recency < 3d\n",
+    );
+    let o = diff(dir.path(), &["--format", "csv"]);
+    assert!(o.status.success(), "{}", crate::common::stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "segment,change,before,after,entered,left,stayed\n\
+         fresh,added,0,0,0,0,0\n\
+         valuable,removed,2,0,0,2,0\n\
+         coffee,removed,2,0,0,2,0\n"
+    );
+    // A base revision whose files do not load: said of that revision, no temporary path.
+    crate::common::write(
+        dir.path(),
+        "segments/main.seg",
+        "segment valuable = recency <\n",
+    );
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "broken"]);
+    crate::common::write(
+        dir.path(),
+        "segments/main.seg",
+        "segment valuable = recency < 30d\n",
+    );
+    let o = diff(dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = crate::common::stderr(&o);
+    assert!(
+        err.contains("the segment files at `HEAD`: syntax error"),
+        "{err}"
+    );
+    assert!(!err.contains("/tmp"), "{err}");
+}
