@@ -12,6 +12,7 @@ use crate::render::{markdown_table, text_table};
 use chrono::NaiveDate;
 use clap::Args;
 use miette::Result;
+use segql_compiler::ir::Pred;
 use segql_compiler::{Program, resolve_segment};
 use segql_runtime::datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use segql_runtime::datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -122,10 +123,7 @@ pub(super) async fn diff(a: DiffArgs) -> Result<ExitCode> {
             let mut eb = Engine::open(project.clone(), opts(from), true).await?;
             let mut ea = Engine::open(project.clone(), opts(to), true).await?;
             let names = selected(&a.segment, &after, &after);
-            let mut lines = Vec::new();
-            for n in names {
-                lines.push(by_dates(&mut eb, &mut ea, &after, &n, a.members).await?);
-            }
+            let lines = by_dates(&mut eb, &mut ea, &after, &names, a.members).await?;
             (format!("Segment members on {from} and on {to}"), lines)
         }
         _ => {
@@ -150,12 +148,8 @@ pub(super) async fn diff(a: DiffArgs) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
             let names = selected(&a.segment, &before, &after);
-            let mut lines = Vec::new();
-            for n in names {
-                lines.push(
-                    by_revisions(&mut engine, (&before, &a.base), &after, &n, a.members).await?,
-                );
-            }
+            let lines =
+                by_revisions(&mut engine, (&before, &a.base), &after, &names, a.members).await?;
             (
                 format!(
                     "Segment changes: `{}` against the working tree, as of {}",
@@ -347,150 +341,163 @@ fn text_of(program: &Program, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// One segment between two revisions, on the same data.
+/// A definition's condition, resolved (reading the tables it wants); a base revision's
+/// error said of the revision.
+async fn resolved(
+    engine: &mut Engine,
+    program: &Program,
+    name: &str,
+    base: Option<&str>,
+) -> Result<Pred> {
+    let r = engine
+        .compile(|c| resolve_segment(program, c, name))
+        .await?;
+    Ok(match base {
+        Some(b) => r.map_err(|e| at_base(b, e))?,
+        None => r?,
+    }
+    .pred)
+}
+
+/// Each segment between two revisions, on the same data: what changed, then the members of
+/// every definition that did from one query.
 async fn by_revisions(
     engine: &mut Engine,
     (before, base): (&Program, &str),
     after: &Program,
-    name: &str,
+    names: &[String],
     members: bool,
-) -> Result<Line> {
-    let (b, a) = (before.segment(name), after.segment(name));
-    let parameterized = |p: Option<&segql_compiler::program::SegmentEntry>| {
-        p.is_some_and(|e| !e.def.params.is_empty())
-    };
-    let change = match (b, a) {
-        (None, None) => {
-            return Err(segql_compiler::CompileError::SegmentNotFound {
-                name: name.to_string(),
-                help: "it is in neither revision".into(),
+) -> Result<Vec<Line>> {
+    let parameterized =
+        |p: &Program, name: &str| p.segment(name).is_some_and(|e| !e.def.params.is_empty());
+    let mut lines = Vec::new();
+    // Per line to count: the positions of its conditions before and after in `preds`.
+    let mut counted: Vec<(usize, Option<usize>, Option<usize>)> = Vec::new();
+    let mut preds: Vec<Pred> = Vec::new();
+    for name in names {
+        let (b, a) = (
+            before.segment(name).is_some(),
+            after.segment(name).is_some(),
+        );
+        let change = match (b, a) {
+            (false, false) => {
+                return Err(segql_compiler::CompileError::SegmentNotFound {
+                    name: name.to_string(),
+                    help: "it is in neither revision".into(),
+                }
+                .into());
             }
-            .into());
-        }
-        (None, Some(_)) => Change::Added,
-        (Some(_), None) => Change::Removed,
-        (Some(_), Some(_)) => {
-            // Compile both (reading the tables they want), then compare their meaning.
-            for (p, old) in [(before, true), (after, false)] {
-                if !parameterized(p.segment(name)) {
-                    let r = engine.compile(|c| resolve_segment(p, c, name)).await?;
-                    if old {
-                        r.map_err(|e| at_base(base, e))?;
-                    } else {
-                        r?;
-                    }
+            (false, true) => Change::Added,
+            (true, false) => Change::Removed,
+            (true, true) => {
+                // Compile both (reading the tables they want), then compare their meaning.
+                if !parameterized(before, name) {
+                    resolved(engine, before, name, Some(base)).await?;
+                }
+                if !parameterized(after, name) {
+                    resolved(engine, after, name, None).await?;
+                }
+                if meaning(before, engine, name) != meaning(after, engine, name) {
+                    Change::Changed
+                } else if text_of(before, name) == text_of(after, name) {
+                    Change::Unchanged
+                } else {
+                    Change::Layout
                 }
             }
-            if meaning(before, engine, name) != meaning(after, engine, name) {
-                Change::Changed
-            } else if text_of(before, name) == text_of(after, name) {
-                Change::Unchanged
-            } else {
-                Change::Layout
-            }
+        };
+        let evaluated = !matches!(change, Change::Unchanged | Change::Layout)
+            && !parameterized(before, name)
+            && !parameterized(after, name);
+        if evaluated {
+            let mut at = |pred: Pred| {
+                preds.push(pred);
+                preds.len() - 1
+            };
+            let ib = match b {
+                true => Some(at(resolved(engine, before, name, Some(base)).await?)),
+                false => None,
+            };
+            let ia = match a {
+                true => Some(at(resolved(engine, after, name, None).await?)),
+                false => None,
+            };
+            counted.push((lines.len(), ib, ia));
         }
-    };
-    let mut line = Line {
-        name: name.to_string(),
-        change,
-        movement: None,
-        why: BTreeMap::new(),
-    };
-    if matches!(change, Change::Unchanged | Change::Layout) || parameterized(b) || parameterized(a)
-    {
-        return Ok(line);
-    }
-    let mut preds = Vec::new();
-    for (p, old) in [(b.map(|_| before), true), (a.map(|_| after), false)] {
-        preds.push(match p {
-            Some(p) => {
-                let r = engine.compile(|c| resolve_segment(p, c, name)).await?;
-                Some(
-                    if old {
-                        r.map_err(|e| at_base(base, e))?
-                    } else {
-                        r?
-                    }
-                    .pred,
-                )
-            }
-            None => None,
+        lines.push(Line {
+            name: name.to_string(),
+            change,
+            movement: None,
+            why: BTreeMap::new(),
         });
     }
-    let present: Vec<_> = preds.iter().flatten().cloned().collect();
-    let m = memberships(engine, &present, None).await?;
-    let (mb, ma) = match (&preds[0], &preds[1]) {
-        (Some(_), Some(_)) => (members_of(&m, 0), members_of(&m, 1)),
-        (Some(_), None) => (members_of(&m, 0), BTreeSet::new()),
-        _ => (BTreeSet::new(), members_of(&m, 0)),
-    };
-    let mv = Movement::of(&mb, &ma);
-    if members && change == Change::Changed {
-        let tb = terms(engine, before, name)
-            .await
-            .map_err(|e| at_base(base, e))?;
-        let ta = terms(engine, after, name).await?;
+    let m = memberships(engine, &preds, None).await?;
+    let of = |i: Option<usize>| i.map(|i| members_of(&m, i)).unwrap_or_default();
+    for (l, ib, ia) in counted {
+        let mv = Movement::of(&of(ib), &of(ia));
         let moved: BTreeSet<String> = mv.entered.union(&mv.left).cloned().collect();
-        let vb = memberships(engine, &tb.preds, Some(&moved)).await?;
-        let va = memberships(engine, &ta.preds, Some(&moved)).await?;
-        line.why = reasons((&vb, &tb), (&va, &ta), &moved);
-    } else if members {
-        line.why = mv
-            .entered
-            .union(&mv.left)
-            .map(|id| (id.clone(), Vec::new()))
-            .collect();
+        let line = &mut lines[l];
+        if members && line.change == Change::Changed {
+            let tb = terms(engine, before, &line.name)
+                .await
+                .map_err(|e| at_base(base, e))?;
+            let ta = terms(engine, after, &line.name).await?;
+            let vb = memberships(engine, &tb.preds, Some(&moved)).await?;
+            let va = memberships(engine, &ta.preds, Some(&moved)).await?;
+            line.why = reasons((&vb, &tb), (&va, &ta), &moved);
+        } else if members {
+            line.why = moved.into_iter().map(|id| (id, Vec::new())).collect();
+        }
+        line.movement = Some(mv);
     }
-    line.movement = Some(mv);
-    Ok(line)
+    Ok(lines)
 }
 
-/// One segment on two dates.
+/// Each segment on two dates: the members on each from one query per date.
 async fn by_dates(
     eb: &mut Engine,
     ea: &mut Engine,
     program: &Program,
-    name: &str,
+    names: &[String],
     members: bool,
-) -> Result<Line> {
-    let mut line = Line {
-        name: name.to_string(),
-        change: Change::Unchanged,
-        movement: None,
-        why: BTreeMap::new(),
-    };
-    if program
-        .segment(name)
-        .is_some_and(|e| !e.def.params.is_empty())
-    {
-        return Ok(line);
+) -> Result<Vec<Line>> {
+    let mut lines = Vec::new();
+    let (mut pb, mut pa, mut counted) = (Vec::new(), Vec::new(), Vec::new());
+    for name in names {
+        if !program
+            .segment(name)
+            .is_some_and(|e| !e.def.params.is_empty())
+        {
+            pb.push(resolved(eb, program, name, None).await?);
+            pa.push(resolved(ea, program, name, None).await?);
+            counted.push(lines.len());
+        }
+        lines.push(Line {
+            name: name.to_string(),
+            change: Change::Unchanged,
+            movement: None,
+            why: BTreeMap::new(),
+        });
     }
-    let pb = eb
-        .compile(|c| resolve_segment(program, c, name))
-        .await??
-        .pred;
-    let pa = ea
-        .compile(|c| resolve_segment(program, c, name))
-        .await??
-        .pred;
-    let mb = members_of(&memberships(eb, &[pb], None).await?, 0);
-    let ma = members_of(&memberships(ea, &[pa], None).await?, 0);
-    let mv = Movement::of(&mb, &ma);
-    line.change = if mv.entered.is_empty() && mv.left.is_empty() {
-        Change::Unchanged
-    } else {
-        Change::Changed
-    };
-    if members {
-        let tb = terms(eb, program, name).await?;
-        let ta = terms(ea, program, name).await?;
-        let moved: BTreeSet<String> = mv.entered.union(&mv.left).cloned().collect();
-        let vb = memberships(eb, &tb.preds, Some(&moved)).await?;
-        let va = memberships(ea, &ta.preds, Some(&moved)).await?;
-        line.why = reasons((&vb, &tb), (&va, &ta), &moved);
+    let mb = memberships(eb, &pb, None).await?;
+    let ma = memberships(ea, &pa, None).await?;
+    for (i, l) in counted.into_iter().enumerate() {
+        let mv = Movement::of(&members_of(&mb, i), &members_of(&ma, i));
+        let line = &mut lines[l];
+        if !mv.entered.is_empty() || !mv.left.is_empty() {
+            line.change = Change::Changed;
+        }
+        if members {
+            let tb = terms(eb, program, &line.name).await?;
+            let ta = terms(ea, program, &line.name).await?;
+            let moved: BTreeSet<String> = mv.entered.union(&mv.left).cloned().collect();
+            let vb = memberships(eb, &tb.preds, Some(&moved)).await?;
+            let va = memberships(ea, &ta.preds, Some(&moved)).await?;
+            line.why = reasons((&vb, &tb), (&va, &ta), &moved);
+        }
+        line.movement = Some(mv);
     }
-    line.movement = Some(mv);
-    Ok(line)
+    Ok(lines)
 }
 
 fn counts(m: &Option<Movement>) -> [String; 5] {
