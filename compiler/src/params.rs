@@ -102,6 +102,9 @@ pub struct Use<'a> {
     pub span: Span,
     /// For a comparison (`monetary > min`): the operand, whose type decides the value's.
     pub operand: Option<&'a Operand>,
+    /// For an argument of a call (`bought_lately(cat, 30d)`): the segment called and the
+    /// argument's position, whose parameter's type decides this one's.
+    pub call: Option<(&'a str, usize)>,
 }
 
 /// Every use of `def`'s parameters in its body, in order.
@@ -133,6 +136,7 @@ impl<'a> Uses<'a> {
             expect,
             span,
             operand,
+            call: None,
         });
     }
 
@@ -189,10 +193,15 @@ impl<'a> Uses<'a> {
                 self.scalar(low, lhs);
                 self.scalar(high, lhs);
             }
-            ExprKind::In { lhs, list, .. } => {
+            ExprKind::In {
+                lhs,
+                list,
+                list_param,
+                ..
+            } => {
                 self.operand(lhs);
                 match list.as_slice() {
-                    [one] if self.index(one).is_some() => {
+                    [one] if *list_param && self.index(one).is_some() => {
                         let i = self.index(one).unwrap_or_default();
                         self.push(i, Expect::List, one.span, Some(lhs));
                     }
@@ -209,6 +218,21 @@ impl<'a> Uses<'a> {
                 self.window(window.as_ref())
             }
             ExprKind::Contacted { window, .. } => self.duration(window, e.span),
+            ExprKind::Call { name, args } => {
+                for (position, arg) in args.iter().enumerate() {
+                    for l in &arg.values {
+                        if let Some(i) = self.index(l) {
+                            self.out.push(Use {
+                                index: i,
+                                expect: Expect::Any,
+                                span: l.span,
+                                operand: None,
+                                call: Some((name.name.as_str(), position)),
+                            });
+                        }
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -331,7 +355,31 @@ fn substitute<'a>(e: &mut Expr, by_name: &impl Fn(&str) -> Option<&'a Arg>, args
         ExprKind::Upcoming { window: w, .. } => duration(&mut w.duration),
         ExprKind::Redeemed { window: w } | ExprKind::CampaignCond { window: w, .. } => window(w),
         ExprKind::Contacted { window: d, .. } => duration(d),
-        ExprKind::SegmentRef(_) | ExprKind::Call { .. } => {}
+        // A parameter passed on to another call: the argument takes the caller's argument.
+        ExprKind::Call {
+            args: call_args, ..
+        } => {
+            for arg in call_args.iter_mut() {
+                let mut values = Vec::with_capacity(arg.values.len());
+                for l in arg.values.drain(..) {
+                    match &l.kind {
+                        LiteralKind::Param(n) => match by_name(n) {
+                            Some(a) => {
+                                arg.list |= a.list;
+                                values.extend(a.values.iter().map(|v| Literal {
+                                    kind: v.kind.clone(),
+                                    span: l.span,
+                                }));
+                            }
+                            None => values.push(l),
+                        },
+                        _ => values.push(l),
+                    }
+                }
+                arg.values = values;
+            }
+        }
+        ExprKind::SegmentRef(_) => {}
     }
 }
 

@@ -153,8 +153,8 @@ pub fn check_template(
     r.expr(&body, entry.source).map(|_| ())
 }
 
-/// The text of segment `name` with every call of a segment with parameters replaced by the
-/// segment's body with its arguments in place (`segql explain --stage expanded`).
+/// The definition of segment `name` with every call of a segment with parameters replaced
+/// by the segment's body with its arguments in place (`segql explain --stage expanded`).
 pub fn expanded_text(program: &Program, name: &str) -> Option<String> {
     fn expand_calls(program: &Program, e: &Expr, depth: usize) -> Expr {
         let mut e = e.clone();
@@ -185,11 +185,9 @@ pub fn expanded_text(program: &Program, name: &str) -> Option<String> {
         e
     }
     let entry = program.segment(name)?;
-    Some(segql_grammar::fmt::format_expr(&expand_calls(
-        program,
-        &entry.def.body,
-        0,
-    )))
+    let mut def = entry.def.clone();
+    def.body = expand_calls(program, &entry.def.body, 0);
+    Some(segql_grammar::fmt::format_definition(&def))
 }
 
 fn known_segments_help(program: &Program, name: &str) -> String {
@@ -564,7 +562,20 @@ impl Resolver<'_> {
         def: &ast::SegmentDef,
         s: usize,
     ) -> Result<Vec<(crate::params::Expect, Option<&'static str>)>, CompileError> {
+        self.param_expects_in(def, s, &mut Vec::new())
+    }
+
+    /// [`Self::param_expects`], with the segments whose parameters are being typed (a
+    /// parameter passed on to a call takes the called segment's parameter's type; segments
+    /// calling each other in a circle leave it open, and the call reports the cycle).
+    fn param_expects_in(
+        &self,
+        def: &ast::SegmentDef,
+        s: usize,
+        typing: &mut Vec<String>,
+    ) -> Result<Vec<(crate::params::Expect, Option<&'static str>)>, CompileError> {
         use crate::params::{Expect, conflict, uses};
+        typing.push(def.name.name.clone());
         let mut out: Vec<Option<(Expect, Option<&'static str>)>> = def
             .params
             .iter()
@@ -572,6 +583,17 @@ impl Resolver<'_> {
             .collect();
         for u in uses(def) {
             let (expect, word) = match (u.expect, u.operand) {
+                (Expect::Any, None) if u.call.is_some() => {
+                    let (callee, position) = u.call.unwrap_or_default();
+                    match self.program.segment(callee) {
+                        Some(e) if !typing.iter().any(|t| t == callee) => self
+                            .param_expects_in(&e.def, e.source, typing)?
+                            .get(position)
+                            .copied()
+                            .unwrap_or((Expect::Any, None)),
+                        _ => (Expect::Any, None),
+                    }
+                }
                 (Expect::Any, Some(op)) => {
                     expect_of(self.operand(&crate::params::operand_for_typing(op), s)?.1)
                 }
@@ -608,6 +630,7 @@ impl Resolver<'_> {
                 _ => {}
             }
         }
+        typing.pop();
         Ok(out
             .into_iter()
             .map(|e| e.unwrap_or((Expect::Any, None)))
@@ -1016,7 +1039,9 @@ impl Resolver<'_> {
                     rhs,
                 })
             }
-            ExprKind::In { lhs, negated, list } => {
+            ExprKind::In {
+                lhs, negated, list, ..
+            } => {
                 let (value, ty) = self.operand(lhs, s)?;
                 let list = list
                     .iter()

@@ -249,6 +249,9 @@ pub enum ExprKind {
         negated: bool,
         /// The list.
         list: Vec<Literal>,
+        /// `in NAME`: the list is one parameter of the segment standing for a whole list
+        /// (`in (NAME)` is a list of one value).
+        list_param: bool,
     },
     /// `operand [not] between low and high` (both bounds inclusive)
     Between {

@@ -745,11 +745,19 @@ impl<'a> Printer<'a> {
                     self.literal(rhs)
                 )
             }
-            ExprKind::In { lhs, negated, list } => format!(
+            ExprKind::In {
+                lhs,
+                negated,
+                list,
+                list_param,
+            } => format!(
                 "{}{} in {}",
                 self.operand(lhs),
                 if *negated { " not" } else { "" },
-                self.in_list(list)
+                match (list_param, list.as_slice()) {
+                    (true, [one]) => self.literal(one),
+                    _ => self.values(list, true),
+                }
             ),
             ExprKind::Between {
                 lhs,
@@ -845,27 +853,6 @@ impl<'a> Printer<'a> {
                 format!("({})", items.join(", "))
             }
         }
-    }
-
-    /// The list after `in`: a list parameter bare, anything else in parentheses.
-    fn in_list(&self, list: &[Literal]) -> String {
-        if let [
-            Literal {
-                kind: LiteralKind::Param(name),
-                ..
-            },
-        ] = list
-        {
-            let declared = self
-                .params
-                .iter()
-                .find(|p| &p.name.name == name)
-                .and_then(|p| p.ty.map(|(t, _)| t));
-            if matches!(declared, None | Some(ParamType::List)) {
-                return name.clone();
-            }
-        }
-        self.values(list, true)
     }
 
     fn literal(&self, l: &Literal) -> String {

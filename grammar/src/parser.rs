@@ -523,6 +523,7 @@ impl Builder<'_> {
         let mut op = None;
         let mut lits = Vec::new();
         let mut list = Vec::new();
+        let mut list_param = false;
         for c in tail.into_inner() {
             match c.as_rule() {
                 Rule::negation => negated = true,
@@ -539,6 +540,7 @@ impl Builder<'_> {
                         ));
                     }
                     list = vec![lit];
+                    list_param = true;
                 }
                 Rule::kw_in | Rule::kw_between | Rule::kw_and => {}
                 _ => lits.push(self.literal(c)?),
@@ -550,7 +552,12 @@ impl Builder<'_> {
                 op: op.expect("compare has an operator"),
                 rhs: lits.pop().expect("compare has a value"),
             },
-            Rule::in_tail => ExprKind::In { lhs, negated, list },
+            Rule::in_tail => ExprKind::In {
+                lhs,
+                negated,
+                list,
+                list_param,
+            },
             Rule::between_tail => {
                 let high = lits.pop().expect("between has an upper bound");
                 let low = lits.pop().expect("between has a lower bound");

@@ -12,11 +12,13 @@ use crate::render::{markdown_table, text_table};
 use chrono::NaiveDate;
 use clap::Args;
 use miette::Result;
-use segql_compiler::ir::Pred;
+use segql_compiler::ir::{Pred, Segment};
 use segql_compiler::{Program, resolve_segment};
 use segql_runtime::datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use segql_runtime::datafusion::arrow::datatypes::{DataType, Field, Schema};
-use segql_runtime::reports::diff::{Movement, Reason, members_of, memberships, reasons, terms};
+use segql_runtime::reports::diff::{
+    Movement, Reason, capped, definition_members, members_of, memberships, reasons, terms,
+};
 use segql_runtime::{Engine, EngineOptions, Format, RuntimeError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -114,49 +116,16 @@ pub(super) async fn diff(a: DiffArgs) -> Result<ExitCode> {
         report.finish()?;
         return Ok(ExitCode::FAILURE);
     }
-    let (title, lines) = match (a.from, a.to) {
-        (Some(from), Some(to)) => {
-            let opts = |d| EngineOptions {
-                as_of: Some(d),
-                ..a.data.engine_options(true)
-            };
-            let mut eb = Engine::open(project.clone(), opts(from), true).await?;
-            let mut ea = Engine::open(project.clone(), opts(to), true).await?;
-            let names = selected(&a.segment, &after, &after);
-            let lines = by_dates(&mut eb, &mut ea, &after, &names, a.members).await?;
-            (format!("Segment members on {from} and on {to}"), lines)
+    let (title, lines) = match compare(&a, &project, &after, &files, &mut report).await {
+        Ok(Some(done)) => done,
+        Ok(None) => {
+            report.finish()?;
+            return Ok(ExitCode::FAILURE);
         }
-        _ => {
-            let mut engine = a.data.engine(true, true).await?;
-            let asked = (!a.files.is_empty()).then_some(files.as_slice());
-            let old = match at_revision(&project.dir, &a.base, asked) {
-                Ok(old) => old,
-                Err(e) => {
-                    report.error(e);
-                    report.finish()?;
-                    return Ok(ExitCode::FAILURE);
-                }
-            };
-            let mut before = Program::new(Some(&old.project_dir));
-            for f in &old.files {
-                if let Err(e) = before.load_file(f) {
-                    report.error(at_base(&a.base, e));
-                }
-            }
-            if report.errors > 0 {
-                report.finish()?;
-                return Ok(ExitCode::FAILURE);
-            }
-            let names = selected(&a.segment, &before, &after);
-            let lines =
-                by_revisions(&mut engine, (&before, &a.base), &after, &names, a.members).await?;
-            (
-                format!(
-                    "Segment changes: `{}` against the working tree, as of {}",
-                    a.base, engine.catalog.as_of
-                ),
-                lines,
-            )
+        Err(e) => {
+            report.error(e);
+            report.finish()?;
+            return Ok(ExitCode::FAILURE);
         }
     };
     report.finish()?;
@@ -182,6 +151,60 @@ pub(super) async fn diff(a: DiffArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The report's title and lines: both revisions or both dates compared; `None` when the
+/// base revision's files do not load (reported).
+async fn compare(
+    a: &DiffArgs,
+    project: &segql_runtime::Project,
+    after: &Program,
+    files: &[PathBuf],
+    report: &mut Reporter,
+) -> Result<Option<(String, Vec<Line>)>> {
+    Ok(Some(match (a.from, a.to) {
+        (Some(from), Some(to)) => {
+            let opts = |d| EngineOptions {
+                as_of: Some(d),
+                ..a.data.engine_options(true)
+            };
+            let mut eb = Engine::open(project.clone(), opts(from), true).await?;
+            let mut ea = Engine::open(project.clone(), opts(to), true).await?;
+            let names = selected(&a.segment, after, after);
+            let lines = by_dates(&mut eb, &mut ea, after, &names, a.members).await?;
+            (format!("Segment members on {from} and on {to}"), lines)
+        }
+        _ => {
+            let mut engine = a.data.engine(true, true).await?;
+            let asked = (!a.files.is_empty()).then_some(files);
+            let old = match at_revision(&project.dir, &a.base, asked) {
+                Ok(old) => old,
+                Err(e) => {
+                    report.error(e);
+                    return Ok(None);
+                }
+            };
+            let mut before = Program::new(Some(&old.project_dir));
+            for f in &old.files {
+                if let Err(e) = before.load_file(f) {
+                    report.error(at_base(&a.base, e));
+                }
+            }
+            if report.errors > 0 {
+                return Ok(None);
+            }
+            let names = selected(&a.segment, &before, after);
+            let lines =
+                by_revisions(&mut engine, (&before, &a.base), after, &names, a.members).await?;
+            (
+                format!(
+                    "Segment changes: `{}` against the working tree, as of {}",
+                    a.base, engine.catalog.as_of
+                ),
+                lines,
+            )
+        }
+    }))
 }
 
 /// The segments compared: those asked for, else every top-level segment without parameters
@@ -244,7 +267,7 @@ fn at_revision(
         .trim()
         .to_string();
     let top = std::fs::canonicalize(&top).unwrap_or_else(|_| PathBuf::from(&top));
-    git(
+    if git(
         &top,
         &[
             "rev-parse",
@@ -252,7 +275,17 @@ fn at_revision(
             "--quiet",
             &format!("{rev}^{{commit}}"),
         ],
-    )?;
+    )
+    .is_err()
+    {
+        return Err(RuntimeError::Usage {
+            message: format!("unknown revision `{rev}` in the repository at {}", top.display()),
+            help: Some(
+                "--base takes a commit, branch or tag, e.g. HEAD, HEAD~1 or origin/main (fetch it first in CI)"
+                    .into(),
+            ),
+        });
+    }
     let project = std::fs::canonicalize(project_dir).unwrap_or_else(|_| project_dir.to_path_buf());
     let rel_project = project
         .strip_prefix(&top)
@@ -348,15 +381,40 @@ async fn resolved(
     program: &Program,
     name: &str,
     base: Option<&str>,
-) -> Result<Pred> {
+) -> Result<Segment> {
     let r = engine
         .compile(|c| resolve_segment(program, c, name))
         .await?;
     Ok(match base {
         Some(b) => r.map_err(|e| at_base(b, e))?,
         None => r?,
+    })
+}
+
+/// Where a definition's members come from: the shared query of conditions (their position
+/// in it), or their own query (a campaign capped by its `limit`).
+enum Members {
+    Shared(usize),
+    Own(BTreeSet<String>),
+}
+
+impl Members {
+    /// Adds `segment` to `preds` (the shared query's conditions), or counts it on its own.
+    async fn of(engine: &mut Engine, segment: Segment, preds: &mut Vec<Pred>) -> Result<Members> {
+        if capped(&segment) {
+            return Ok(Members::Own(definition_members(engine, &segment).await?));
+        }
+        preds.push(segment.pred);
+        Ok(Members::Shared(preds.len() - 1))
     }
-    .pred)
+
+    /// The members, given the shared query's result.
+    fn get(&self, shared: &std::collections::HashMap<String, Vec<bool>>) -> BTreeSet<String> {
+        match self {
+            Members::Shared(i) => members_of(shared, *i),
+            Members::Own(m) => m.clone(),
+        }
+    }
 }
 
 /// Each segment between two revisions, on the same data: what changed, then the members of
@@ -371,8 +429,8 @@ async fn by_revisions(
     let parameterized =
         |p: &Program, name: &str| p.segment(name).is_some_and(|e| !e.def.params.is_empty());
     let mut lines = Vec::new();
-    // Per line to count: the positions of its conditions before and after in `preds`.
-    let mut counted: Vec<(usize, Option<usize>, Option<usize>)> = Vec::new();
+    // Per line to count: where its members before and after come from.
+    let mut counted: Vec<(usize, Option<Members>, Option<Members>)> = Vec::new();
     let mut preds: Vec<Pred> = Vec::new();
     for name in names {
         let (b, a) = (
@@ -410,16 +468,18 @@ async fn by_revisions(
             && !parameterized(before, name)
             && !parameterized(after, name);
         if evaluated {
-            let mut at = |pred: Pred| {
-                preds.push(pred);
-                preds.len() - 1
-            };
             let ib = match b {
-                true => Some(at(resolved(engine, before, name, Some(base)).await?)),
+                true => {
+                    let seg = resolved(engine, before, name, Some(base)).await?;
+                    Some(Members::of(engine, seg, &mut preds).await?)
+                }
                 false => None,
             };
             let ia = match a {
-                true => Some(at(resolved(engine, after, name, None).await?)),
+                true => {
+                    let seg = resolved(engine, after, name, None).await?;
+                    Some(Members::of(engine, seg, &mut preds).await?)
+                }
                 false => None,
             };
             counted.push((lines.len(), ib, ia));
@@ -432,9 +492,9 @@ async fn by_revisions(
         });
     }
     let m = memberships(engine, &preds, None).await?;
-    let of = |i: Option<usize>| i.map(|i| members_of(&m, i)).unwrap_or_default();
+    let of = |i: &Option<Members>| i.as_ref().map(|i| i.get(&m)).unwrap_or_default();
     for (l, ib, ia) in counted {
-        let mv = Movement::of(&of(ib), &of(ia));
+        let mv = Movement::of(&of(&ib), &of(&ia));
         let moved: BTreeSet<String> = mv.entered.union(&mv.left).cloned().collect();
         let line = &mut lines[l];
         if members && line.change == Change::Changed {
@@ -464,13 +524,15 @@ async fn by_dates(
     let mut lines = Vec::new();
     let (mut pb, mut pa, mut counted) = (Vec::new(), Vec::new(), Vec::new());
     for name in names {
-        if !program
+        if program
             .segment(name)
-            .is_some_and(|e| !e.def.params.is_empty())
+            .is_none_or(|e| e.def.params.is_empty())
         {
-            pb.push(resolved(eb, program, name, None).await?);
-            pa.push(resolved(ea, program, name, None).await?);
-            counted.push(lines.len());
+            let sb = resolved(eb, program, name, None).await?;
+            let sa = resolved(ea, program, name, None).await?;
+            let from = Members::of(eb, sb, &mut pb).await?;
+            let to = Members::of(ea, sa, &mut pa).await?;
+            counted.push((lines.len(), from, to));
         }
         lines.push(Line {
             name: name.to_string(),
@@ -481,8 +543,8 @@ async fn by_dates(
     }
     let mb = memberships(eb, &pb, None).await?;
     let ma = memberships(ea, &pa, None).await?;
-    for (i, l) in counted.into_iter().enumerate() {
-        let mv = Movement::of(&members_of(&mb, i), &members_of(&ma, i));
+    for (l, from, to) in counted {
+        let mv = Movement::of(&from.get(&mb), &to.get(&ma));
         let line = &mut lines[l];
         if !mv.entered.is_empty() || !mv.left.is_empty() {
             line.change = Change::Changed;

@@ -78,7 +78,7 @@ pub(super) async fn explain(a: ExplainArgs) -> Result<ExitCode> {
                     ),
                 }
             })?;
-            outln!("segment {n} =\n    {text}\n");
+            outln!("{text}");
         }
         return Ok(ExitCode::SUCCESS);
     }

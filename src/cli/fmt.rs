@@ -78,9 +78,12 @@ pub(super) async fn fmt(a: FmtArgs) -> Result<ExitCode> {
                 .context_radius(2)
                 .header(&name, &format!("{name} (formatted)"))
                 .to_string();
-            if report.human() {
+            let diff = if report.human() {
                 print_out(&diff)?;
-            }
+                None
+            } else {
+                Some(diff)
+            };
             report.error(unformatted(&name, &text, &formatted, diff));
         } else {
             // A byte-order mark the file starts with stays.
@@ -114,19 +117,24 @@ pub(super) async fn fmt(a: FmtArgs) -> Result<ExitCode> {
     })
 }
 
-/// A file that is not in the canonical layout, pointing at its first line that differs.
-fn unformatted(name: &str, text: &str, formatted: &str, diff: String) -> Report {
-    let start = text
-        .lines()
-        .zip(formatted.lines())
+/// A file that is not in the canonical layout, pointing at its first line that differs; the
+/// help carries the diff for machine formats (people see it on standard output).
+fn unformatted(name: &str, text: &str, formatted: &str, diff: Option<String>) -> Report {
+    let start: usize = text
+        .split_inclusive('\n')
+        .zip(formatted.split_inclusive('\n'))
         .take_while(|(a, b)| a == b)
-        .map(|(a, _)| a.len() + 1)
-        .sum::<usize>()
-        .min(text.len());
-    let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        .map(|(a, _)| a.len())
+        .sum();
+    let line = &text[start..];
+    let end = start + line.find(['\r', '\n']).unwrap_or(line.len());
+    let help = match diff {
+        Some(d) => format!("run `segql fmt {name}`; the change:\n{d}"),
+        None => format!("run `segql fmt {name}`"),
+    };
     let diag = MietteDiagnostic::new(format!("`{name}` is not formatted"))
         .with_code("segql::fmt::unformatted")
         .with_label(LabeledSpan::at(start..end, "the layout differs from here"))
-        .with_help(format!("run `segql fmt {name}`; the change:\n{diff}"));
+        .with_help(help);
     Report::new(diag).with_source_code(NamedSource::new(name, text.to_string()))
 }

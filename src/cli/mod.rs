@@ -76,8 +76,8 @@ enum Command {
     /// Print a shell completion script (bash, zsh, fish, powershell); in bash, zsh and fish,
     /// segment names complete after --segment.
     Completions(shell::CompletionsArgs),
-    /// Print the man page (roff), e.g. `segql man > segql.1`.
-    Man,
+    /// Print a man page (roff): `segql man > segql.1`, `segql man run > segql-run.1`.
+    Man(shell::ManArgs),
     /// The project's segment names, one per line (for shell completion).
     #[command(name = "__segments", hide = true)]
     Segments,
@@ -102,7 +102,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Measure(a) => measure::measure_cmd(a).await,
         Command::Snapshots(a) => measure::snapshots_cmd(a).await,
         Command::Completions(a) => shell::completions(a),
-        Command::Man => shell::man(),
+        Command::Man(a) => shell::man(a),
         Command::Segments => shell::segment_names(),
     }
 }

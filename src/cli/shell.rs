@@ -57,9 +57,26 @@ pub(super) fn completions(a: CompletionsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The command line as users see it: without the hidden subcommands.
+fn visible() -> clap::Command {
+    let cmd = Cli::command();
+    let subcommands: Vec<clap::Command> = cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .cloned()
+        .collect();
+    let mut out = clap::Command::new("segql")
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommands(subcommands);
+    if let Some(about) = cmd.get_about() {
+        out = out.about(about.clone());
+    }
+    out
+}
+
 fn script(shell: Shell) -> String {
     use clap_complete::shells;
-    let mut cmd = Cli::command();
+    let mut cmd = visible();
     let mut buf = Vec::new();
     match shell {
         Shell::Bash => clap_complete::generate(shells::Bash, &mut cmd, "segql", &mut buf),
@@ -94,10 +111,38 @@ fn script(shell: Shell) -> String {
     text
 }
 
-/// Prints the man page (roff): the command, its options and every subcommand.
-pub(super) fn man() -> Result<ExitCode> {
+/// `segql man`.
+#[derive(Debug, Args)]
+pub(super) struct ManArgs {
+    /// A subcommand: its page (`segql-run(1)`) with every option. Default: the page of
+    /// segql, which lists the subcommands.
+    subcommand: Option<String>,
+}
+
+/// Prints a man page (roff).
+pub(super) fn man(a: ManArgs) -> Result<ExitCode> {
+    let cmd = visible();
+    let page = match &a.subcommand {
+        None => cmd,
+        Some(name) => {
+            let Some(sub) = cmd.find_subcommand(name) else {
+                let names: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+                return Err(segql_runtime::RuntimeError::Usage {
+                    message: format!("no subcommand `{name}`"),
+                    help: Some(format!("the subcommands: {}", names.join(", "))),
+                }
+                .into());
+            };
+            // Named as its page is: segql-run(1). clap takes a static name; one page is
+            // rendered per process, so the name is leaked once.
+            let page_name: &'static str = Box::leak(format!("segql-{name}").into_boxed_str());
+            sub.clone()
+                .name(page_name)
+                .version(env!("CARGO_PKG_VERSION"))
+        }
+    };
     let mut buf = Vec::new();
-    clap_mangen::Man::new(Cli::command())
+    clap_mangen::Man::new(page)
         .render(&mut buf)
         .into_diagnostic()?;
     print_out(&String::from_utf8_lossy(&buf))?;

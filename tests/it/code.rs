@@ -222,11 +222,19 @@ fn subcommands() -> Vec<String> {
 
 #[test]
 fn completions_and_the_man_page_list_every_subcommand() {
+    use clap::CommandFactory;
     let names = subcommands();
     assert!(
-        names.contains(&"diff".to_string()) && names.len() >= 14,
+        names.contains(&"diff".to_string()) && names.len() >= 17,
         "{names:?}"
     );
+    // How each shell's script offers a subcommand.
+    let offered = |shell: &str, n: &str| match shell {
+        "bash" => format!("segql,{n})"),
+        "zsh" => format!("'{n}:"),
+        "fish" => format!("-a \"{n}\""),
+        _ => format!("[CompletionResult]::new('{n}'"),
+    };
     for shell in ["bash", "zsh", "fish", "powershell"] {
         let o = segql_command()
             .args(["completions", shell])
@@ -236,10 +244,12 @@ fn completions_and_the_man_page_list_every_subcommand() {
         let script = stdout(&o);
         for n in &names {
             assert!(
-                script.contains(n.as_str()),
+                script.contains(&offered(shell, n)),
                 "{shell} completion lacks `{n}`"
             );
         }
+        // The hidden helper is no candidate; segment names come from it.
+        assert!(!script.contains(&offered(shell, "__segments")), "{shell}");
         if shell != "powershell" {
             assert!(
                 script.contains("segql __segments"),
@@ -247,10 +257,26 @@ fn completions_and_the_man_page_list_every_subcommand() {
             );
         }
     }
-    let man = stdout(&segql_command().arg("man").output().unwrap()).replace("\\-", "-");
-    assert!(man.starts_with(".ie"), "{man}");
+    let man = |args: &[&str]| {
+        let o = segql_command().arg("man").args(args).output().unwrap();
+        assert!(o.status.success());
+        stdout(&o).replace("\\-", "-")
+    };
+    let main = man(&[]);
+    assert!(main.starts_with(".ie"), "{main}");
+    let cli = segql::cli::Cli::command();
     for n in &names {
-        assert!(man.contains(&format!("segql-{n}")), "man lacks `{n}`");
+        assert!(main.contains(&format!("segql-{n}(1)")), "man lacks `{n}`");
+        // Each subcommand's page has every option of the subcommand.
+        let page = man(&[n]);
+        assert!(page.contains(&format!(".TH segql-{n} 1")), "{page}");
+        let sub = cli.find_subcommand(n).unwrap();
+        for arg in sub.get_arguments().filter_map(|a| a.get_long()) {
+            assert!(
+                page.contains(&format!("--{arg}")),
+                "segql-{n}(1) lacks --{arg}"
+            );
+        }
     }
 }
 
@@ -514,4 +540,88 @@ fn diff_reports_the_segments_of_a_removed_file_and_base_errors_without_temporary
         "{err}"
     );
     assert!(!err.contains("/tmp"), "{err}");
+}
+
+#[test]
+fn fmt_check_points_at_the_first_line_that_differs() {
+    let dir = fixture(&[(
+        "crlf.seg",
+        "# Київ\r\n# Київ\r\n# Київ\r\nsegment a =   recency < 30d\r\n",
+    )]);
+    let o = segql_command()
+        .args(["fmt", "--check", "crlf.seg", "--message-format", "json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(v["code"]["code"], "segql::fmt::unformatted");
+    let span = &v["spans"][0];
+    assert_eq!(
+        (span["line_start"].as_u64(), span["column_start"].as_u64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(span["column_end"].as_u64(), Some(28));
+    assert!(
+        v["children"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("+segment a =\r\n")
+    );
+}
+
+#[test]
+fn a_segment_test_reads_no_file_outside_the_project() {
+    let outside = fixture(&[("secret.seg", "segment s = city = \"SECRET-VALUE\" and\n")]);
+    let secret = outside.path().join("secret.seg").display().to_string();
+    let dir = fixture(&[
+        ("segql.toml", "[transactions]\npath = \"t.csv\"\n"),
+        ("t.csv", "customer_id,ts,amount\na,2026-10-01,1.00\n"),
+        (
+            "tests/t.segtest",
+            &format!("use \"{secret}\"\nexpect count(s) = 0\n"),
+        ),
+    ]);
+    let o = segql_command()
+        .arg("test")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = crate::common::stderr(&o) + &stdout(&o);
+    assert!(err.contains("segql::test::use_file"), "{err}");
+    assert!(err.contains("outside the project"), "{err}");
+    assert!(!err.contains("SECRET-VALUE"), "{err}");
+}
+
+#[test]
+fn diff_counts_a_campaign_capped_by_its_limit() {
+    let dir = repo_project();
+    crate::common::write(
+        dir.path(),
+        "segments/main.seg",
+        "campaign best = monetary within 365d > 0 limit 3 by monetary within 365d desc\n",
+    );
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "campaign"]);
+    crate::common::write(
+        dir.path(),
+        "segments/main.seg",
+        "campaign best = monetary within 365d > 0 limit 1 by monetary within 365d desc\n",
+    );
+    let o = diff(dir.path(), &["--members", "--format", "csv"]);
+    assert!(o.status.success(), "{}", crate::common::stderr(&o));
+    // c (2,500) stays; a (1,500) and d (1,200) leave; b (120) was never in the top 3.
+    assert_eq!(
+        stdout(&o),
+        "segment,customer_id,moved,why\nbest,a,left,\nbest,d,left,\n"
+    );
 }

@@ -84,6 +84,36 @@ fn cast_id(e: datafusion::logical_expr::Expr) -> datafusion::logical_expr::Expr 
     datafusion::logical_expr::cast(e, DataType::Utf8)
 }
 
+/// The members of a definition as `segql run` lists them: a campaign's capped by its
+/// `limit` (both groups).
+pub async fn definition_members(
+    engine: &mut Engine,
+    segment: &Segment,
+) -> Result<BTreeSet<String>, RuntimeError> {
+    let plan = engine
+        .compile(|c| segql_compiler::lower_definition(c, segment))
+        .await?
+        .map_err(CompileError::from)?
+        .plan;
+    let mut out = BTreeSet::new();
+    for b in engine.collect(plan).await? {
+        let ids = cast(b.column(0), &DataType::Utf8)
+            .map_err(|e| CompileError::from(datafusion::error::DataFusionError::from(e)))?;
+        let ids = ids.as_string::<i32>();
+        out.extend(
+            (0..b.num_rows())
+                .filter(|r| ids.is_valid(*r))
+                .map(|r| ids.value(r).to_string()),
+        );
+    }
+    Ok(out)
+}
+
+/// True when a definition's members are not its condition's: a campaign with a `limit`.
+pub fn capped(segment: &Segment) -> bool {
+    segment.campaign.as_ref().is_some_and(|c| c.limit.is_some())
+}
+
 /// How a definition combines its top-level conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Combine {

@@ -1127,8 +1127,24 @@ pub fn prepare(file: &TestFile, root: Option<&Path>) -> Result<Prepared, Vec<Rep
     let mut program = Program::new(root);
     let mut errors: Vec<Report> = Vec::new();
     let dir = file.path.parent().unwrap_or(Path::new(""));
+    let root_real = root.and_then(|r| std::fs::canonicalize(r).ok());
     for u in &file.uses {
         let path = normalize(&dir.join(&u.path));
+        // Like an import: a used file stays inside the project, links followed, and nothing
+        // outside it is read.
+        if let (Some(r), Ok(real)) = (&root_real, std::fs::canonicalize(&path))
+            && !real.starts_with(r)
+        {
+            errors.push(Report::new(TestError::UseFile {
+                path: u.path.clone(),
+                reason:
+                    "it lies outside the project directory; a test uses the project's segment files"
+                        .into(),
+                src: file.src.clone(),
+                span: u.span,
+            }));
+            continue;
+        }
         match program.load_file(&path) {
             Err(CompileError::FileNotReadable {
                 reason, src: None, ..
