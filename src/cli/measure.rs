@@ -15,14 +15,15 @@ use segql_runtime::{Format, Project, RuntimeError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// How `measure` prints.
+/// How `measure` and `diff` print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(super) enum MeasureFormat {
     /// A report for people.
     Table,
     /// The same report as Markdown.
     Markdown,
-    /// One row per snapshot and breakdown value, every figure a column.
+    /// One row per line of the report (a snapshot and breakdown value; a segment, or a
+    /// customer who moved), every figure a column.
     Csv,
     /// The rows of `csv` as a JSON array.
     Json,

@@ -134,8 +134,8 @@ pub struct Terms {
     pub preds: Vec<Pred>,
 }
 
-/// The top-level conditions of segment `name` of `program` (groups around the whole body
-/// looked through), resolved against the engine's catalog.
+/// The top-level conditions of segment `name` of `program`, resolved against the engine's
+/// catalog.
 pub async fn terms(
     engine: &mut Engine,
     program: &Program,
@@ -147,10 +147,31 @@ pub async fn terms(
             name: name.to_string(),
             help: String::new(),
         })?;
-    let mut body: &Expr = &entry.def.body;
-    while let ExprKind::Group(inner) = &body.kind {
-        body = inner;
+    // Looked through: parentheses around the whole body, a body that is only a reference to
+    // another segment, or only a call (its expansion, resolved in the called segment's file).
+    let mut source = entry.source;
+    let mut body: Expr = entry.def.body.clone();
+    for _ in 0..segql_compiler::resolve::MAX_REFERENCE_DEPTH {
+        body = match &body.kind {
+            ExprKind::Group(inner) => (**inner).clone(),
+            ExprKind::SegmentRef(id) => match program.segment(&id.name) {
+                Some(e) if e.def.params.is_empty() => {
+                    source = e.source;
+                    e.def.body.clone()
+                }
+                _ => break,
+            },
+            ExprKind::Call { name, args } => match program.segment(&name.name) {
+                Some(e) if e.def.params.len() == args.len() => {
+                    source = e.source;
+                    segql_compiler::params::expand(&e.def, args)
+                }
+                _ => break,
+            },
+            _ => break,
+        };
     }
+    let body = &body;
     let (combine, parts): (Combine, Vec<&Expr>) = match &body.kind {
         ExprKind::And(v) => (Combine::And, v.iter().collect()),
         ExprKind::Or(v) => (Combine::Or, v.iter().collect()),
@@ -161,7 +182,7 @@ pub async fn terms(
     for p in parts {
         texts.push(segql_grammar::fmt::format_expr(p));
         let pred = engine
-            .compile(|c| resolve_expr(program, c, p, entry.source))
+            .compile(|c| resolve_expr(program, c, p, source))
             .await??;
         preds.push(pred);
     }
