@@ -151,14 +151,21 @@ impl Record {
     }
 }
 
-/// segql words its suggestions as a help text "did you mean `X`?", possibly followed by more
-/// text; with exactly one label, that is a suggestion to replace the label's span with X.
+/// segql words its suggestions as a help text "did you mean `X`?" (code) or
+/// "did you mean \"X\"?" (a text value, quotes included), possibly followed by more text;
+/// with exactly one label, that is a suggestion to replace the label's span with X.
 fn suggestion(help: Option<&str>, spans: &[Span]) -> Option<Suggestion> {
     let [span] = spans else { return None };
-    let (replacement, _) = help?.strip_prefix("did you mean `")?.split_once("`?")?;
-    (!replacement.is_empty()).then(|| Suggestion {
+    let help = help?;
+    let replacement = if let Some(rest) = help.strip_prefix("did you mean `") {
+        rest.split_once("`?")?.0.to_string()
+    } else {
+        let (value, _) = help.strip_prefix("did you mean \"")?.split_once("\"?")?;
+        format!("\"{value}\"")
+    };
+    (replacement.trim_matches('"') != "").then(|| Suggestion {
         span: span.clone(),
-        replacement: replacement.to_string(),
+        replacement,
     })
 }
 
@@ -1075,7 +1082,11 @@ mod tests {
         let span = &r.spans[..1];
         assert!(suggestion(Some("did you mean `x`? known: a, b"), span).is_some());
         assert!(suggestion(Some("known segments: a, b"), span).is_none());
-        assert!(suggestion(Some("did you mean \"x\"?"), span).is_none());
+        // A text value: the replacement is quoted as the literal it replaces.
+        let quoted = suggestion(Some("did you mean \"Kyiv\"?"), span).expect("a value");
+        assert_eq!(quoted.replacement, "\"Kyiv\"");
+        assert!(suggestion(Some("did you mean one of \"a\", \"b\"?"), span).is_none());
+        assert!(suggestion(Some("did you mean \"\"?"), span).is_none());
         assert!(suggestion(Some("did you mean `x`?"), &[]).is_none());
         let two = [r.spans[0].clone(), r.spans[0].clone()];
         assert!(suggestion(Some("did you mean `x`?"), &two).is_none());

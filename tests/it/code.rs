@@ -630,3 +630,32 @@ fn diff_counts_a_campaign_capped_by_its_limit() {
         "segment,customer_id,moved,why\nbest,a,left,\nbest,d,left,\n"
     );
 }
+
+#[test]
+fn a_misspelt_value_comes_with_a_suggested_replacement() {
+    let dir = fixture(&[
+        ("segql.toml", "[transactions]\npath = \"t.csv\"\n"),
+        (
+            "t.csv",
+            "customer_id,ts,amount,receipt_id,partner,category\na,2026-10-01,1.00,r1,OKKO,Coffee\n",
+        ),
+        (
+            "s.seg",
+            "segment typo = bought category \"Cofee\" within 30d\n",
+        ),
+    ]);
+    let o = segql_command()
+        .args(["lint", "s.seg", "--message-format", "json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(v["code"]["code"], "segql::lint::unknown_value");
+    assert_eq!(v["level"], "warning");
+    let fix = &v["children"][0]["spans"][0];
+    assert_eq!(fix["suggested_replacement"], "\"Coffee\"");
+    assert_eq!(
+        (fix["byte_start"].as_u64(), fix["byte_end"].as_u64()),
+        (Some(31), Some(38))
+    );
+}
