@@ -29,7 +29,14 @@ pub(super) struct FmtArgs {
 pub(super) async fn fmt(a: FmtArgs) -> Result<ExitCode> {
     let mut report = Reporter::new(a.messages);
     let files = if a.files.is_empty() {
-        let project = segql_runtime::Project::discover(a.project.as_deref())?;
+        let project = segql_runtime::Project::discover(a.project.as_deref()).map_err(|e| {
+            segql_runtime::RuntimeError::Usage {
+                message: format!("no files given, and no project to find them in: {e}"),
+                help: Some(
+                    "name the files (`segql fmt segments/*.seg`), or run it in a project".into(),
+                ),
+            }
+        })?;
         super::stages::segment_files(&project)
     } else {
         a.files.clone()
