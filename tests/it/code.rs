@@ -659,3 +659,50 @@ fn a_misspelt_value_comes_with_a_suggested_replacement() {
         (Some(31), Some(38))
     );
 }
+
+/// In bash, `--segment` completes with the project's segment names and a subcommand with its
+/// name: the generated script, sourced and driven as bash drives it.
+#[test]
+fn bash_completes_segment_names_after_segment() {
+    let script = stdout(
+        &segql_command()
+            .args(["completions", "bash"])
+            .output()
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::write(dir.path(), "segql.bash", &script);
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_segql"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let drive = |words: &str, cword: usize| {
+        let o = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; \
+                 _segql_with_segments segql \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+                 printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                dir.path().join("segql.bash").display()
+            ))
+            .env("PATH", &path)
+            .current_dir(example_dir())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", crate::common::stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(
+        drive("segql run --segment lapsed_v", 3),
+        "lapsed_valuable\n"
+    );
+    assert_eq!(
+        drive("segql run -s autumn_", 3),
+        "autumn_bonus\nautumn_no_show\nautumn_responders\n"
+    );
+    assert_eq!(drive("segql dif", 1), "diff\n");
+}
