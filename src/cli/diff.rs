@@ -349,18 +349,10 @@ fn at_revision(
 fn meaning(program: &Program, engine: &Engine, name: &str) -> Option<String> {
     let entry = program.segment(name)?;
     if !entry.def.params.is_empty() {
-        return Some(
-            segql_grammar::fmt::format_segment(name, None, &entry.def.body)
-                + &format!(
-                    "{:?}",
-                    entry
-                        .def
-                        .params
-                        .iter()
-                        .map(|p| (&p.name.name, p.ty.map(|t| t.0)))
-                        .collect::<Vec<_>>()
-                ),
-        );
+        // Its canonical text, without the description (which changes no one's membership).
+        let mut def = entry.def.clone();
+        def.description = None;
+        return Some(segql_grammar::fmt::format_definition(&def));
     }
     resolve_segment(program, &engine.catalog, name)
         .ok()

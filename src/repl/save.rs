@@ -27,7 +27,7 @@ impl Session {
         }
         let file = PathBuf::from(args.get(1).copied().unwrap_or("saved.seg"));
         // What to save: a segment of this session, or the last expression.
-        let (body, description, new_name) = match self.program.segment(name) {
+        let (def, new_name) = match self.program.segment(name) {
             Some(entry) => {
                 let src = &self.program.sources[entry.source];
                 if let Some(path) = &src.path {
@@ -43,10 +43,23 @@ impl Session {
                         "`{name}` is a campaign: write it into a segment file by hand"
                     );
                 }
-                (entry.def.body.clone(), entry.def.description.clone(), false)
+                (entry.def.clone(), false)
             }
             None => match &self.last {
-                Some((_, ast, _)) => (ast.clone(), None, true),
+                Some((_, ast, _)) => (
+                    segql_grammar::ast::SegmentDef {
+                        name: segql_grammar::ast::Ident {
+                            name: name.to_string(),
+                            span: ast.span,
+                        },
+                        params: Vec::new(),
+                        description: None,
+                        body: ast.clone(),
+                        campaign: None,
+                        span: ast.span,
+                    },
+                    true,
+                ),
                 None => return writeln!(out, "nothing to save yet: type a condition first"),
             },
         };
@@ -79,9 +92,9 @@ impl Session {
         let def_there = |n: &str| {
             there.as_ref().and_then(|f| {
                 f.items.iter().find_map(|i| match i {
-                    segql_grammar::ast::Item::Segment(d) if d.name.name == n => Some(
-                        segql_grammar::fmt::format_segment(n, d.description.as_deref(), &d.body),
-                    ),
+                    segql_grammar::ast::Item::Segment(d) if d.name.name == n => {
+                        Some(segql_grammar::fmt::format_definition(d))
+                    }
                     _ => None,
                 })
             })
@@ -105,7 +118,12 @@ impl Session {
         let mut imports: Vec<String> = Vec::new();
         let mut definitions: Vec<String> = Vec::new();
         let mut seen: Vec<String> = vec![name.to_string()];
-        let mut todo: Vec<String> = body.segment_refs().into_iter().map(String::from).collect();
+        let mut todo: Vec<String> = def
+            .body
+            .segment_refs()
+            .into_iter()
+            .map(String::from)
+            .collect();
         while let Some(r) = todo.pop() {
             if seen.contains(&r) {
                 continue;
@@ -113,13 +131,10 @@ impl Session {
             if let Some(theirs) = def_there(&r) {
                 // The file's `r` must be the session's, or the saved segment would change
                 // meaning.
-                let ours = self.program.segment(&r).map(|e| {
-                    segql_grammar::fmt::format_segment(
-                        &r,
-                        e.def.description.as_deref(),
-                        &e.def.body,
-                    )
-                });
+                let ours = self
+                    .program
+                    .segment(&r)
+                    .map(|e| segql_grammar::fmt::format_definition(&e.def));
                 if ours.is_some_and(|o| o != theirs) {
                     return writeln!(
                         out,
@@ -142,15 +157,11 @@ impl Session {
                 }
                 None => {
                     todo.extend(entry.def.body.segment_refs().into_iter().map(String::from));
-                    definitions.push(segql_grammar::fmt::format_segment(
-                        &r,
-                        entry.def.description.as_deref(),
-                        &entry.def.body,
-                    ));
+                    definitions.push(segql_grammar::fmt::format_definition(&entry.def));
                 }
             }
         }
-        let text = segql_grammar::fmt::format_segment(name, description.as_deref(), &body);
+        let text = segql_grammar::fmt::format_definition(&def);
         let mut head = String::new();
         for i in &imports {
             head.push_str(&format!("import {:?}\n", i));

@@ -417,6 +417,20 @@ fn save_writes_the_named_segment_with_its_imports() {
         std::fs::read_to_string(d.join("segments/other.seg")).unwrap(),
         "segment bad =\n    recency < 7d\n"
     );
+    // A segment calling one with parameters: both saved, the parameters with it.
+    let (out, err, ok) = repl_in(
+        Path::new("."),
+        &[],
+        "segment bl(cat, days: duration) = bought category cat within days\n\
+         segment coffee = bl(\"Coffee\", 30d) and recency < 10d\n\
+         :save coffee segments/calls.seg\n:quit\n",
+        d,
+    );
+    assert!(ok && out.contains("saved segment coffee"), "{out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("segments/calls.seg")).unwrap(),
+        "segment bl(cat, days: duration) =\n    bought category cat within days\n\nsegment coffee =\n    bl(\"Coffee\", 30d) and recency < 10d\n"
+    );
     let check = Command::new(env!("CARGO_BIN_EXE_segql"))
         .args(["check", "--project", ".", "segments/mine.seg"])
         .current_dir(d)
