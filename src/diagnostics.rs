@@ -163,7 +163,7 @@ fn suggestion(help: Option<&str>, spans: &[Span]) -> Option<Suggestion> {
         let (value, _) = help.strip_prefix("did you mean \"")?.split_once("\"?")?;
         format!("\"{value}\"")
     };
-    (replacement.trim_matches('"') != "").then(|| Suggestion {
+    (!replacement.trim_matches('"').is_empty()).then(|| Suggestion {
         span: span.clone(),
         replacement,
     })

@@ -515,3 +515,37 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)))
         .map(|(_, c)| c)
 }
+
+impl CompileError {
+    /// The source and span a diagnostic points at, for the kinds that point at one place in
+    /// a file (so a caller can point it elsewhere: a call's argument instead of the use of
+    /// its parameter).
+    pub fn place_mut(&mut self) -> Option<(&mut Src, &mut Span)> {
+        match self {
+            CompileError::ImportOutsideRoot { src, span, .. }
+            | CompileError::ImportCycle { src, span, .. }
+            | CompileError::DuplicateSegment { src, span, .. }
+            | CompileError::UnknownName { src, span, .. }
+            | CompileError::NotACondition { src, span, .. }
+            | CompileError::SegmentCycle { src, span, .. }
+            | CompileError::TooComplex { src, span, .. }
+            | CompileError::TypeMismatch { src, span, .. }
+            | CompileError::BadOperator { src, span, .. }
+            | CompileError::UnknownValue { src, span, .. }
+            | CompileError::WindowNotAllowed { src, span, .. }
+            | CompileError::ScopeNotAllowed { src, span, .. }
+            | CompileError::FromFirstNotAllowed { src, span, .. }
+            | CompileError::MissingTable { src, span, .. }
+            | CompileError::MissingColumn { src, span, .. }
+            | CompileError::InvalidValue { src, span, .. }
+            | CompileError::NoResponse { src, span, .. }
+            | CompileError::InvalidResponse { src, span, .. }
+            | CompileError::NoSnapshot { src, span, .. }
+            | CompileError::NeedsArguments { src, span, .. }
+            | CompileError::WrongArguments { src, span, .. }
+            | CompileError::ArgumentType { src, span, .. }
+            | CompileError::ParameterType { src, span, .. } => Some((src, span)),
+            _ => None,
+        }
+    }
+}

@@ -79,6 +79,19 @@ impl Expect {
         }
     }
 
+    /// What a parameter used in two places takes: what both accept (`Values` and `Text`:
+    /// a text value), `None` when nothing does.
+    pub fn meet(self, other: Expect) -> Option<Expect> {
+        use Expect::*;
+        match (self, other) {
+            (a, b) if a == b => Some(a),
+            (Any, x) | (x, Any) => Some(x),
+            (Values, x @ (Text | Number | List)) | (x @ (Text | Number | List), Values) => Some(x),
+            (Word, Text) | (Text, Word) => Some(Text),
+            _ => None,
+        }
+    }
+
     /// Whether a declared type and a use agree.
     fn compatible(&self, use_: Expect) -> bool {
         match (self, use_) {

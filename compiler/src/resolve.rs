@@ -612,6 +612,11 @@ impl Resolver<'_> {
                 src: self.src(s),
                 span: u.span,
             };
+            // A use that takes any value (an unused or untyped parameter of a called
+            // segment, or a call in a circle) decides nothing.
+            if expect == Expect::Any {
+                continue;
+            }
             match (param.ty, out[u.index]) {
                 (Some((t, _)), _) => {
                     if conflict(t, expect).is_some() {
@@ -624,10 +629,10 @@ impl Resolver<'_> {
                     }
                 }
                 (None, None) => out[u.index] = Some((expect, word)),
-                (None, Some((prev, _))) if prev != expect => {
-                    return Err(clash(format!("used as {}", prev.describe())));
-                }
-                _ => {}
+                (None, Some((prev, prev_word))) => match prev.meet(expect) {
+                    Some(both) => out[u.index] = Some((both, prev_word.or(word))),
+                    None => return Err(clash(format!("used as {}", prev.describe()))),
+                },
             }
         }
         typing.pop();
@@ -723,7 +728,33 @@ impl Resolver<'_> {
         self.stack.push(name.name.clone());
         let r = self.expr(&body, entry.source);
         self.stack.pop();
-        r
+        r.map_err(|e| self.at_argument(e, def, entry.source, args, s))
+    }
+
+    /// An error in a call's expansion that points at the use of a parameter (the argument's
+    /// value is what is wrong there: `st("bogus")`), pointed at the argument in the call.
+    fn at_argument(
+        &self,
+        mut e: CompileError,
+        def: &ast::SegmentDef,
+        def_src: usize,
+        args: &[ast::Arg],
+        s: usize,
+    ) -> CompileError {
+        let def_name = self.program.sources[def_src].name.clone();
+        if let Some((src, span)) = e.place_mut()
+            && src.name() == def_name
+        {
+            let overlaps =
+                |u: &crate::params::Use| u.span.start < span.end && span.start < u.span.end;
+            if let Some(u) = crate::params::uses(def).iter().find(|u| overlaps(u))
+                && let Some(arg) = args.get(u.index)
+            {
+                *src = self.src(s);
+                *span = arg.span;
+            }
+        }
+        e
     }
 
     fn src(&self, s: usize) -> crate::error::Src {
@@ -842,7 +873,7 @@ impl Resolver<'_> {
                     });
                 }
                 let days = window.map(|w| w.duration.days());
-                self.check_window(days, e.span, s)?;
+                self.check_window(days, window.map_or(e.span, |w| w.span), s)?;
                 let metric = Metric {
                     kind: MetricKind::Bought { dimension, values },
                     window: days,
@@ -990,7 +1021,7 @@ impl Resolver<'_> {
             ExprKind::Redeemed { window } => {
                 self.require_column("points_redeemed", "`redeemed`", e.span, s)?;
                 let days = window.map(|w| w.duration.days());
-                self.check_window(days, e.span, s)?;
+                self.check_window(days, window.map_or(e.span, |w| w.span), s)?;
                 let metric = Metric {
                     kind: MetricKind::PointsRedeemed,
                     window: days,
@@ -1226,8 +1257,9 @@ impl Resolver<'_> {
                     });
                 }
                 self.require_messages(channel.is_some(), "`contacts`", op.span, s)?;
+                let span = window.map_or(op.span, |w| w.span);
                 let window = window.map(|w| w.duration.days());
-                self.check_window(window, op.span, s)?;
+                self.check_window(window, span, s)?;
                 Ok((
                     Value::Metric(Metric {
                         kind: MetricKind::Contacts {
@@ -1247,7 +1279,7 @@ impl Resolver<'_> {
                 self.require_dimension(*dimension, "`spend`", op.span, s)?;
                 let values = self.item_values(values, s)?;
                 let days = window.map(|w| w.duration.days());
-                self.check_window(days, op.span, s)?;
+                self.check_window(days, window.map_or(op.span, |w| w.span), s)?;
                 let metric = Metric {
                     kind: MetricKind::Spend {
                         dimension: *dimension,
@@ -1338,7 +1370,7 @@ impl Resolver<'_> {
                         self.require_column(c, &format!("`{}`", name.name), name.span, s)?;
                     }
                     let w = window.map(|w| w.duration.days());
-                    self.check_window(w, op.span, s)?;
+                    self.check_window(w, window.map_or(op.span, |w| w.span), s)?;
                     if kind == MetricKind::Activity && w.is_none() {
                         return Err(CompileError::InvalidValue {
                             message:

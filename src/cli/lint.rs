@@ -39,6 +39,25 @@ enum Deny {
 /// errors, or with warnings under `--deny warnings`.
 pub(super) async fn lint(a: LintArgs) -> Result<ExitCode> {
     let mut report = Reporter::new(a.messages);
+    let codes = segql_runtime::reports::lint::Code::ALL.map(|c| c.as_str());
+    if let Some(bad) = a.allow.iter().find(|x| {
+        !codes
+            .iter()
+            .any(|c| c == x || c.strip_prefix("segql::lint::") == Some(x.as_str()))
+    }) {
+        return Err(segql_runtime::RuntimeError::Usage {
+            message: format!("--allow {bad}: no such lint"),
+            help: Some(format!(
+                "the lints: {}",
+                codes
+                    .iter()
+                    .map(|c| c.trim_start_matches("segql::lint::"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+        .into());
+    }
     let mut engine = a.data.engine(true, false).await?;
     let files = if a.files.is_empty() {
         super::stages::segment_files(&engine.project)

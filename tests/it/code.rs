@@ -706,3 +706,39 @@ fn bash_completes_segment_names_after_segment() {
     );
     assert_eq!(drive("segql dif", 1), "diff\n");
 }
+
+#[test]
+fn lint_refuses_an_unknown_allow_and_says_what_a_contradiction_under_not_means() {
+    let dir = fixture(&[
+        ("segql.toml", "[transactions]\npath = \"t.csv\"\n"),
+        ("t.csv", "customer_id,ts,amount\na,2026-10-01,1.00\n"),
+        (
+            "s.seg",
+            "segment everyone = not (recency < 30d and recency > 60d)\n",
+        ),
+    ]);
+    let lint = |args: &[&str]| {
+        segql_command()
+            .arg("lint")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let o = lint(&["s.seg", "--allow", "unused_segments"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = crate::common::stderr(&o);
+    assert!(
+        err.contains("--allow unused_segments: no such lint"),
+        "{err}"
+    );
+    assert!(err.contains("unused_segment, unused_parameter"), "{err}");
+    let o = lint(&["s.seg", "--message-format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(v["code"]["code"], "segql::lint::never_true");
+    let help = v["children"][0]["message"].as_str().unwrap();
+    assert!(
+        help.contains("under its `not`, that part holds for every customer"),
+        "{help}"
+    );
+}

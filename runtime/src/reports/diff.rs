@@ -147,10 +147,20 @@ pub async fn terms(
             name: name.to_string(),
             help: String::new(),
         })?;
-    // Looked through: parentheses around the whole body, a body that is only a reference to
-    // another segment, or only a call (its expansion, resolved in the called segment's file).
-    let mut source = entry.source;
-    let mut body: Expr = entry.def.body.clone();
+    terms_of(engine, program, &entry.def.body, entry.source).await
+}
+
+/// The top-level conditions of `expr`, text of `program`'s source `source`. Looked through:
+/// parentheses around the whole, an expression that is only a reference to a segment, or
+/// only a call (its expansion, resolved in the called segment's file).
+pub async fn terms_of(
+    engine: &mut Engine,
+    program: &Program,
+    expr: &Expr,
+    source: usize,
+) -> Result<Terms, RuntimeError> {
+    let mut source = source;
+    let mut body: Expr = expr.clone();
     for _ in 0..segql_compiler::resolve::MAX_REFERENCE_DEPTH {
         body = match &body.kind {
             ExprKind::Group(inner) => (**inner).clone(),

@@ -57,6 +57,17 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code.
+    pub const ALL: [Code; 7] = [
+        Code::UnknownValue,
+        Code::NeverTrue,
+        Code::WindowBeyondData,
+        Code::HoldoutTooSmall,
+        Code::ShadowedAttribute,
+        Code::UnusedSegment,
+        Code::UnusedParameter,
+    ];
+
     /// The stable code, `segql::lint::...`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -688,23 +699,31 @@ fn comparison(e: &Expr) -> Option<(&Operand, String, Bounds)> {
 
 /// The `and` chains of `e` (groups flattened), each a list of its operands; a condition that
 /// is not in an `and` is a chain of its own.
-fn chains<'a>(e: &'a Expr, out: &mut Vec<Vec<&'a Expr>>) {
-    fn flatten<'a>(e: &'a Expr, atoms: &mut Vec<&'a Expr>, out: &mut Vec<Vec<&'a Expr>>) {
+/// Each `and` chain with whether it sits under a `not` (an odd number of them).
+type Chain<'a> = (Vec<&'a Expr>, bool);
+
+fn chains<'a>(e: &'a Expr, negated: bool, out: &mut Vec<Chain<'a>>) {
+    fn flatten<'a>(
+        e: &'a Expr,
+        negated: bool,
+        atoms: &mut Vec<&'a Expr>,
+        out: &mut Vec<Chain<'a>>,
+    ) {
         match &e.kind {
-            ExprKind::And(v) => v.iter().for_each(|x| flatten(x, atoms, out)),
-            ExprKind::Group(x) => flatten(x, atoms, out),
-            ExprKind::Or(_) | ExprKind::Not(_) => chains(e, out),
+            ExprKind::And(v) => v.iter().for_each(|x| flatten(x, negated, atoms, out)),
+            ExprKind::Group(x) => flatten(x, negated, atoms, out),
+            ExprKind::Or(_) | ExprKind::Not(_) => chains(e, negated, out),
             _ => atoms.push(e),
         }
     }
     match &e.kind {
-        ExprKind::Or(v) => v.iter().for_each(|x| chains(x, out)),
-        ExprKind::Not(x) => chains(x, out),
+        ExprKind::Or(v) => v.iter().for_each(|x| chains(x, negated, out)),
+        ExprKind::Not(x) => chains(x, !negated, out),
         _ => {
             let mut atoms = Vec::new();
-            flatten(e, &mut atoms, out);
+            flatten(e, negated, &mut atoms, out);
             if !atoms.is_empty() {
-                out.push(atoms);
+                out.push((atoms, negated));
             }
         }
     }
@@ -717,8 +736,14 @@ type Seen<'a> = (Vec<(&'a Expr, Bounds)>, Bounds);
 /// Comparisons of one operand in one `and` chain that no value meets together.
 fn never_true(e: &Expr, source: usize, out: &mut Vec<Finding>) {
     let mut all = Vec::new();
-    chains(e, &mut all);
-    for chain in all {
+    chains(e, false, &mut all);
+    for (chain, negated) in all {
+        // Under a `not`, a condition that never holds makes the `not` hold for everyone.
+        let under_not = if negated {
+            "; under its `not`, that part holds for every customer"
+        } else {
+            ""
+        };
         // Per operand: the comparisons so far (that did not contradict) and what they allow.
         let mut seen: HashMap<String, Seen> = HashMap::new();
         for atom in chain {
@@ -744,6 +769,11 @@ fn never_true(e: &Expr, source: usize, out: &mut Vec<Finding>) {
                         Some(format!("compare `{key}` with whole numbers")),
                     ),
                     _ => ("no value meets it".to_string(), None),
+                };
+                let help = match (help, negated) {
+                    (Some(h), _) => Some(format!("{h}{under_not}")),
+                    (None, true) => Some(under_not.trim_start_matches("; ").to_string()),
+                    (None, false) => None,
                 };
                 out.push(Finding {
                     code: Code::NeverTrue,
@@ -803,7 +833,7 @@ fn never_true(e: &Expr, source: usize, out: &mut Vec<Finding>) {
                 label: Some("contradicts the earlier comparison".into()),
                 related,
                 help: Some(format!(
-                    "no value of {what} meets them all, so no customer meets this `and`: check the bounds, or join them with `or`"
+                    "no value of {what} meets them all, so no customer meets this `and`{under_not}: check the bounds, or join them with `or`"
                 )),
             });
         }
@@ -1517,9 +1547,9 @@ mod tests {
     fn bounds(text: &str) -> Vec<Bounds> {
         let e = segql_grammar::parse_expr("t", text).unwrap();
         let mut all = Vec::new();
-        chains(&e, &mut all);
-        all.concat()
-            .into_iter()
+        chains(&e, false, &mut all);
+        all.into_iter()
+            .flat_map(|(atoms, _)| atoms)
             .map(|a| comparison(a).unwrap().2)
             .collect()
     }

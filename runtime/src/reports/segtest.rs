@@ -14,7 +14,7 @@ use crate::engine::{Engine, EngineOptions};
 use crate::error::RuntimeError;
 use crate::project::config::{COMM_COLUMNS, TX_OPTIONAL, TX_REQUIRED};
 use crate::project::{Project, TableConfig};
-use crate::reports::diff::{Combine, terms};
+use crate::reports::diff::{Combine, terms, terms_of};
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
@@ -1706,27 +1706,8 @@ async fn why(
             (t.combine, t.texts, t.preds)
         }
         None => {
-            let mut e = expr;
-            while let ExprKind::Group(inner) = &e.kind {
-                e = inner;
-            }
-            let (combine, parts): (Combine, Vec<&Expr>) = match &e.kind {
-                ExprKind::And(v) => (Combine::And, v.iter().collect()),
-                ExprKind::Or(v) => (Combine::Or, v.iter().collect()),
-                _ => (Combine::And, vec![e]),
-            };
-            let mut texts = Vec::new();
-            let mut preds = Vec::new();
-            for p in parts {
-                texts.push(segql_grammar::fmt::format_expr(p));
-                preds.push(
-                    engine
-                        .compile(|c| resolve_expr(program, c, p, src))
-                        .await?
-                        .map_err(Report::new)?,
-                );
-            }
-            (combine, texts, preds)
+            let t = terms_of(engine, program, expr, src).await?;
+            (t.combine, t.texts, t.preds)
         }
     };
     let mut values: Vec<Value> = segment.pred.values();
