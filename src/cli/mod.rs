@@ -17,6 +17,7 @@ mod diff;
 mod explain;
 mod fmt;
 mod interactive;
+mod kpis;
 mod lint;
 mod measure;
 mod messages;
@@ -65,6 +66,9 @@ enum Command {
     Profile(reports::ProfileArgs),
     /// Who became whom between two dates: lifecycle stages, RFM segments or ABC tiers.
     Transitions(reports::TransitionsArgs),
+    /// Program KPIs per period (and partner, store or attribute): members, active share,
+    /// members' share of turnover, card penetration, average checks, activity, inflow/churn.
+    Kpis(kpis::KpisArgs),
     /// Per month or quarter: new customers in, customers churned out, and the balance.
     Flows(reports::FlowsArgs),
     /// Suggest each partner's lifecycle thresholds from its customers' purchase gaps.
@@ -98,6 +102,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Profile(a) => reports::profile(a).await,
         Command::Transitions(a) => reports::transitions(a).await,
         Command::Flows(a) => reports::flows(a).await,
+        Command::Kpis(a) => kpis::kpis(a).await,
         Command::LifecycleThresholds(a) => reports::thresholds(a).await,
         Command::Measure(a) => measure::measure_cmd(a).await,
         Command::Snapshots(a) => measure::snapshots_cmd(a).await,

@@ -65,13 +65,26 @@ pub(super) struct TransitionsArgs {
     data: DataArgs,
 }
 
-/// `--every` of `flows`.
+/// `--every` of `flows` and `kpis`.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum EveryArg {
+pub(super) enum EveryArg {
     /// Calendar months.
     Month,
     /// Calendar quarters.
     Quarter,
+    /// ISO weeks, Monday to Sunday.
+    Week,
+}
+
+impl EveryArg {
+    /// The runtime's period length.
+    pub(super) fn every(self) -> Every {
+        match self {
+            EveryArg::Month => Every::Month,
+            EveryArg::Quarter => Every::Quarter,
+            EveryArg::Week => Every::Week,
+        }
+    }
 }
 
 /// `segql flows`.
@@ -154,10 +167,7 @@ pub(super) async fn transitions(a: TransitionsArgs) -> Result<ExitCode> {
 pub(super) async fn flows(a: FlowsArgs) -> Result<ExitCode> {
     let (project, _) = load_guarded(&a.data, &[], a.out.path())?;
     let spec = FlowsSpec {
-        every: match a.every {
-            EveryArg::Month => Every::Month,
-            EveryArg::Quarter => Every::Quarter,
-        },
+        every: a.every.every(),
         from: a.from,
         to: a.to,
         partner: a.partner,

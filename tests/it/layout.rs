@@ -71,6 +71,7 @@ fn the_binarys_files_use_each_other_one_way() {
                 "segtest",
                 "explain",
                 "reports",
+                "kpis",
                 "demo",
                 "interactive",
                 "shell",

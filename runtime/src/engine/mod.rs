@@ -12,7 +12,7 @@ use datafusion::arrow::array::{Array, Date32Array};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::functions_aggregate::expr_fn::max;
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, ident};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, ident, lit};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use segql_compiler::{Catalog, Wanted};
@@ -168,6 +168,18 @@ impl Engine {
         )
         .await?;
         Ok(())
+    }
+
+    /// Every transaction line of the files, those without a customer id included (the
+    /// tables' plan leaves them out: they belong to no customer). Only the KPI report reads
+    /// them, as receipts of non-members.
+    pub fn transaction_lines(&self) -> LogicalPlan {
+        match &self.tables.transactions {
+            LogicalPlan::Filter(f) if f.predicate == ident("customer_id").not_eq(lit("")) => {
+                f.input.as_ref().clone()
+            }
+            plan => plan.clone(),
+        }
     }
 
     /// An engine for compiling only: the project's tables as of `as_of`, their schemas read

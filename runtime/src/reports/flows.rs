@@ -26,6 +26,8 @@ pub enum Every {
     Month,
     /// Calendar quarters.
     Quarter,
+    /// ISO weeks, Monday to Sunday.
+    Week,
 }
 
 impl Every {
@@ -34,6 +36,7 @@ impl Every {
         match name {
             "month" => Some(Every::Month),
             "quarter" => Some(Every::Quarter),
+            "week" => Some(Every::Week),
             _ => None,
         }
     }
@@ -81,11 +84,26 @@ impl FlowRow {
 }
 
 /// Calendar periods covering `from..=to`: (label, first day, last day), the first and last
-/// cut to `from` and `to`.
-fn periods(every: Every, from: NaiveDate, to: NaiveDate) -> Vec<(String, NaiveDate, NaiveDate)> {
+/// cut to `from` and `to`. Weeks are ISO weeks (Monday to Sunday, labelled `2026-W05` by
+/// their ISO year).
+pub(crate) fn periods(
+    every: Every,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Vec<(String, NaiveDate, NaiveDate)> {
     let months = match every {
         Every::Month => 1,
         Every::Quarter => 3,
+        Every::Week => {
+            let mut start = from - Duration::days(from.weekday().num_days_from_monday().into());
+            let mut out = Vec::new();
+            while start <= to {
+                let end = (start + Duration::days(6)).min(to);
+                out.push((start.format("%G-W%V").to_string(), start.max(from), end));
+                start += Duration::days(7);
+            }
+            return out;
+        }
     };
     let first_month = (from.month0() / months) * months;
     let mut start = NaiveDate::from_ymd_opt(from.year(), first_month + 1, 1).expect("valid date");
@@ -95,6 +113,7 @@ fn periods(every: Every, from: NaiveDate, to: NaiveDate) -> Vec<(String, NaiveDa
         let label = match every {
             Every::Month => start.format("%Y-%m").to_string(),
             Every::Quarter => format!("{}-Q{}", start.year(), start.month0() / 3 + 1),
+            Every::Week => unreachable!("weeks are made above"),
         };
         // Periods at the edges are cut to the requested dates.
         let end = (next - chrono::Duration::days(1)).min(to);
