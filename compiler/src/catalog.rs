@@ -173,10 +173,16 @@ pub struct DataFacts {
 }
 
 /// Settings of the population-relative measures: RFM scores and ABC tiers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ranking {
     /// RFM scores rank customers active in this many days.
     pub rfm_window: u64,
+    /// How RFM scores are given where a measure has no fixed bins.
+    pub rfm_method: RfmMethod,
+    /// Fixed bins of single measures, which then score by them instead of `rfm_method`.
+    pub rfm_bins: RfmBins,
+    /// The named segments of RFM codes (`rfm_segment`).
+    pub rfm_segments: RfmSegments,
     /// ABC tiers rank customers active in this many days by their monetary in it.
     pub abc_window: u64,
     /// Share of monetary (percent) that tier A covers.
@@ -189,11 +195,159 @@ impl Default for Ranking {
     fn default() -> Self {
         Ranking {
             rfm_window: 365,
+            rfm_method: RfmMethod::default(),
+            rfm_bins: RfmBins::default(),
+            rfm_segments: RfmSegments::default(),
             abc_window: 365,
             a_share: 80,
             b_share: 15,
         }
     }
+}
+
+/// How RFM scores 1-5 are given from a measure's values (see `docs/language.md`, "RFM and
+/// ABC").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RfmMethod {
+    /// SQL `NTILE(5)` over the customers ordered by the value, then by id: five groups of
+    /// customers as equal as possible; equal values may get different scores.
+    #[default]
+    Quintile,
+    /// Equal values share a score: `1 + floor(5 * (d - 1) / n)`, with `d` the value's dense
+    /// rank (1 for the lowest frequency or monetary, the longest recency) and `n` the number
+    /// of distinct values.
+    Rank,
+}
+
+impl RfmMethod {
+    /// The methods with the names `[rfm] method` takes.
+    pub const ALL: [(&'static str, RfmMethod); 2] =
+        [("quintile", RfmMethod::Quintile), ("rank", RfmMethod::Rank)];
+
+    /// The name `[rfm] method` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            RfmMethod::Quintile => "quintile",
+            RfmMethod::Rank => "rank",
+        }
+    }
+}
+
+/// Fixed thresholds of RFM measures: four strictly increasing values each, where scores
+/// change. Frequency and monetary score `1 + #{i : value >= t[i]}`; recency (whole days)
+/// scores `5 - #{i : recency >= t[i]}`, so fewer days score higher.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RfmBins {
+    /// Days since the last purchase.
+    pub recency: Option<[u64; 4]>,
+    /// Purchases in the window.
+    pub frequency: Option<[u64; 4]>,
+    /// Spend in the window, exact decimal text (`"250.5"`).
+    pub monetary: Option<[String; 4]>,
+}
+
+/// Named segments of RFM codes, in order: each code (R F M, each 1-5, as the number
+/// `100 R + 10 F + M`) in at most one segment; a code in none has no segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RfmSegments {
+    table: std::sync::Arc<[(String, Vec<u16>)]>,
+    names: &'static [&'static str],
+}
+
+impl Default for RfmSegments {
+    /// The standard segments, [`crate::ir::RFM_SEGMENTS`].
+    fn default() -> Self {
+        let table = crate::ir::RFM_SEGMENTS
+            .iter()
+            .map(|(name, codes)| {
+                let codes = codes
+                    .iter()
+                    .map(|c| c.parse().expect("RFM codes are digits"))
+                    .collect();
+                (name.to_string(), codes)
+            })
+            .collect::<Vec<_>>();
+        RfmSegments::new(table).expect("the standard segments are a partition")
+    }
+}
+
+impl RfmSegments {
+    /// Segments from (name, codes) in order. Refuses a code outside 111-555 (each digit 1-5),
+    /// a code in two segments, a name given twice and an empty table.
+    pub fn new(table: Vec<(String, Vec<u16>)>) -> Result<RfmSegments, String> {
+        if table.is_empty() {
+            return Err("no RFM segment is named".into());
+        }
+        let mut owner: std::collections::HashMap<u16, &str> = Default::default();
+        for (i, (name, codes)) in table.iter().enumerate() {
+            if table[..i].iter().any(|(n, _)| n == name) {
+                return Err(format!("the RFM segment `{name}` is named twice"));
+            }
+            for &c in codes {
+                if !is_rfm_code(c) {
+                    return Err(format!("`{c}` is not an RFM code (three digits 1-5)"));
+                }
+                if let Some(other) = owner.insert(c, name)
+                    && other != name
+                {
+                    return Err(format!("the code {c} is in `{other}` and in `{name}`"));
+                }
+            }
+        }
+        let names = intern(table.iter().map(|(n, _)| n.as_str()));
+        Ok(RfmSegments {
+            table: table.into(),
+            names,
+        })
+    }
+
+    /// The segments' names, in order.
+    pub fn names(&self) -> &'static [&'static str] {
+        self.names
+    }
+
+    /// Each segment's name and codes, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u16])> {
+        self.table.iter().map(|(n, c)| (n.as_str(), c.as_slice()))
+    }
+
+    /// The segment of `code` (`100 R + 10 F + M`), if any.
+    pub fn segment_of(&self, code: u16) -> Option<&str> {
+        self.iter()
+            .find(|(_, codes)| codes.contains(&code))
+            .map(|(n, _)| n)
+    }
+
+    /// True when every one of the 125 codes has a segment.
+    pub fn covers_every_code(&self) -> bool {
+        self.table.iter().map(|(_, c)| c.len()).sum::<usize>() == 125
+    }
+}
+
+/// True for `100 R + 10 F + M` with each digit 1-5.
+pub fn is_rfm_code(c: u16) -> bool {
+    let d = |x: u16| (1..=5).contains(&x);
+    (111..=555).contains(&c) && d(c / 100) && d(c / 10 % 10) && d(c % 10)
+}
+
+/// The names as one `'static` list, kept once per distinct list for the process's life (the
+/// type of `rfm_segment`, [`crate::ir::ValueType::Enum`], holds `'static` words; a process
+/// sees a handful of project files).
+fn intern<'a>(names: impl Iterator<Item = &'a str>) -> &'static [&'static str] {
+    static LISTS: std::sync::Mutex<Vec<&'static [&'static str]>> =
+        std::sync::Mutex::new(Vec::new());
+    let names: Vec<&str> = names.collect();
+    let mut lists = LISTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(l) = lists.iter().find(|l| **l == names.as_slice()) {
+        return l;
+    }
+    let list: Vec<&'static str> = names
+        .iter()
+        .map(|n| &*Box::leak(n.to_string().into_boxed_str()))
+        .collect();
+    let list: &'static [&'static str] = Box::leak(list.into_boxed_slice());
+    lists.push(list);
+    list
 }
 
 /// The kind of value a customer attribute holds, as far as the language cares.

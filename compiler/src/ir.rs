@@ -346,7 +346,8 @@ pub enum RfmPart {
     Segment,
 }
 
-/// The standard named RFM segments and their codes (a partition of all 125 codes).
+/// The standard named RFM segments and their codes (a partition of all 125 codes): the
+/// segments of a project without `[rfm.segments]` (`catalog::RfmSegments::default`).
 pub const RFM_SEGMENTS: [(&str, &[&str]); 11] = [
     (
         "champions",
@@ -398,14 +399,6 @@ pub const RFM_SEGMENTS: [(&str, &[&str]); 11] = [
     ),
     ("lost", &["111", "112", "121", "131", "141", "151"]),
 ];
-
-/// The named RFM segment of a code.
-pub fn rfm_segment(code: &str) -> Option<&'static str> {
-    RFM_SEGMENTS
-        .iter()
-        .find(|(_, codes)| codes.contains(&code))
-        .map(|(n, _)| *n)
-}
 
 /// ABC tiers.
 pub const ABC_TIERS: [&str; 3] = ["A", "B", "C"];

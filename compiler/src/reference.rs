@@ -6,7 +6,7 @@
 //! conditions) on purpose: an oracle is only worth its checks while it is independent, so it
 //! calls no production code, and production code never calls it.
 
-use crate::catalog::{LifecycleThresholds, Ranking};
+use crate::catalog::{LifecycleThresholds, Ranking, RfmMethod, RfmSegments};
 use crate::ir::*;
 use chrono::NaiveDate;
 use segql_grammar::ast::{CmpOp, Dimension};
@@ -403,9 +403,10 @@ impl Ctx<'_> {
                         RfmPart::R => V::Num(Dec::int(r as i128)),
                         RfmPart::F => V::Num(Dec::int(f as i128)),
                         RfmPart::M => V::Num(Dec::int(m as i128)),
-                        RfmPart::Segment => {
-                            rfm_segment(&code).map_or(V::Null, |s| V::Text(s.to_string()))
-                        }
+                        RfmPart::Segment => self
+                            .ranks
+                            .and_then(|x| x.rfm_segment.clone())
+                            .map_or(V::Null, V::Text),
                         RfmPart::Code => V::Text(code),
                     }
                 }
@@ -691,6 +692,8 @@ fn populations<'a>(
 #[derive(Debug, Clone, Default)]
 struct Ranks {
     rfm: Option<(u64, u64, u64)>,
+    /// The segment whose codes list the RFM code, if any.
+    rfm_segment: Option<String>,
     /// Tier per partner scope.
     abc: BTreeMap<Vec<String>, &'static str>,
 }
@@ -706,6 +709,14 @@ fn ntile(rows: usize, n: usize) -> Vec<u64> {
         out.extend(std::iter::repeat_n(g as u64 + 1, size));
     }
     out
+}
+
+/// The named segment listing `code` ("RFM" digits) among its codes.
+fn segment_of(segments: &RfmSegments, code: &str) -> Option<String> {
+    segments
+        .iter()
+        .find(|(_, codes)| codes.iter().any(|c| c.to_string() == code))
+        .map(|(name, _)| name.to_string())
 }
 
 /// A customer active in the RFM window: id, recency, frequency, monetary.
@@ -748,7 +759,8 @@ fn ranks<'a>(
             ))
         })
         .collect();
-    let score = |key: &dyn Fn(&Active) -> (Dec, bool)| -> HashMap<&str, u64> {
+    // Each measure by its bins, else by the method.
+    let score = |key: &dyn Fn(&Active) -> (Dec, bool), bins: Option<[Dec; 4]>| {
         let mut rows: Vec<&Active> = active.iter().collect();
         rows.sort_by(|a, b| {
             let (ka, desc) = key(a);
@@ -756,14 +768,56 @@ fn ranks<'a>(
             let o = if desc { kb.cmp(&ka) } else { ka.cmp(&kb) };
             o.then(a.0.cmp(b.0))
         });
-        let tiles = ntile(rows.len(), 5);
-        rows.iter().zip(tiles).map(|(r, t)| (r.0, t)).collect()
+        let scores: Vec<u64> = match (bins, ranking.rfm_method) {
+            (Some(t), _) => rows
+                .iter()
+                .map(|r| {
+                    let (v, fewer_is_higher) = key(r);
+                    let reached = t.iter().filter(|t| v >= **t).count() as u64;
+                    if fewer_is_higher {
+                        5 - reached
+                    } else {
+                        1 + reached
+                    }
+                })
+                .collect(),
+            (None, RfmMethod::Quintile) => ntile(rows.len(), 5),
+            (None, RfmMethod::Rank) => {
+                // Rows are in order: a new distinct value starts where the key changes.
+                let mut dense = Vec::with_capacity(rows.len());
+                let mut d = 0u64;
+                for (i, r) in rows.iter().enumerate() {
+                    if i == 0 || key(r).0 != key(rows[i - 1]).0 {
+                        d += 1;
+                    }
+                    dense.push(d);
+                }
+                dense.iter().map(|x| 1 + 5 * (x - 1) / d).collect()
+            }
+        };
+        rows.iter()
+            .zip(scores)
+            .map(|(r, t)| (r.0, t))
+            .collect::<HashMap<&str, u64>>()
     };
-    let r = score(&|x| (x.1, true));
-    let f = score(&|x| (x.2, false));
-    let m = score(&|x| (x.3, false));
+    let days = |b: Option<[u64; 4]>| b.map(|t| t.map(|d| Dec::int(d as i128)));
+    let bins = &ranking.rfm_bins;
+    let r = score(&|x| (x.1, true), days(bins.recency));
+    let f = score(&|x| (x.2, false), days(bins.frequency));
+    let m = score(
+        &|x| (x.3, false),
+        bins.monetary.as_ref().map(|t| {
+            t.clone()
+                .map(|d| Dec::parse(&d).expect("bins are decimals"))
+        }),
+    );
     for (id, ..) in &active {
-        out.entry(id.to_string()).or_default().rfm = Some((r[id], f[id], m[id]));
+        let e = out.entry(id.to_string()).or_default();
+        e.rfm = Some((r[id], f[id], m[id]));
+        e.rfm_segment = segment_of(
+            &ranking.rfm_segments,
+            &format!("{}{}{}", r[id], f[id], m[id]),
+        );
     }
     // ABC: by monetary, largest first; A while the share before the customer is under A's.
     let w = ranking.abc_window;

@@ -7,17 +7,6 @@ use crate::program::Program;
 use segql_grammar::ast::{self, CmpOp, Dimension, Expr, ExprKind, Literal, LiteralKind, Span};
 use std::sync::Arc;
 
-/// Names of the RFM segments, in order.
-const RFM_SEGMENT_NAMES: [&str; 11] = {
-    let mut names = [""; 11];
-    let mut i = 0;
-    while i < 11 {
-        names[i] = RFM_SEGMENTS[i].0;
-        i += 1;
-    }
-    names
-};
-
 /// Resolves segment `name` of the program (with references inlined).
 pub fn resolve_segment(
     program: &Program,
@@ -1409,7 +1398,7 @@ impl Resolver<'_> {
                     "rfm.m" | "rfm_m" => Some((Value::Rfm(RfmPart::M), ValueType::Count)),
                     "rfm_segment" => Some((
                         Value::Rfm(RfmPart::Segment),
-                        ValueType::Enum("RFM segment", &RFM_SEGMENT_NAMES),
+                        ValueType::Enum("RFM segment", self.catalog.ranking.rfm_segments.names()),
                     )),
                     "abc" => Some((
                         Value::Abc(partners.clone()),

@@ -22,6 +22,7 @@ mod lint;
 mod measure;
 mod messages;
 mod reports;
+mod rfm;
 mod run;
 mod shell;
 mod stages;
@@ -73,6 +74,9 @@ enum Command {
     Flows(reports::FlowsArgs),
     /// Suggest each partner's lifecycle thresholds from its customers' purchase gaps.
     LifecycleThresholds(reports::ThresholdArgs),
+    /// The RFM grid: customers, share of revenue and average monetary per R x F cell, and
+    /// the named segments' sizes and shares.
+    Rfm(rfm::RfmArgs),
     /// Did a campaign work? Its snapshots' test groups against their control groups.
     Measure(measure::MeasureArgs),
     /// List campaigns' snapshots (frozen audiences), or import one sent by another system.
@@ -104,6 +108,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Flows(a) => reports::flows(a).await,
         Command::Kpis(a) => kpis::kpis(a).await,
         Command::LifecycleThresholds(a) => reports::thresholds(a).await,
+        Command::Rfm(a) => rfm::rfm(a).await,
         Command::Measure(a) => measure::measure_cmd(a).await,
         Command::Snapshots(a) => measure::snapshots_cmd(a).await,
         Command::Completions(a) => shell::completions(a),

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The commands with what they do, as `:help` lists them.
-pub(super) const COMMANDS: [(&str, &str); 16] = [
+pub(super) const COMMANDS: [(&str, &str); 17] = [
     (":help", "this list"),
     (":schema", "the columns segments can use"),
     (":segments", "the segments defined so far"),
@@ -45,6 +45,10 @@ pub(super) const COMMANDS: [(&str, &str); 16] = [
     (
         ":flows EVERY FROM TO [PARTNER]",
         "customers in and out per month or quarter",
+    ),
+    (
+        ":kpis EVERY FROM TO [by partner|store|ATTRIBUTE]",
+        "program KPIs per month, quarter or week (docs/kpis.md)",
     ),
     (
         ":snapshot CAMPAIGN",
@@ -173,6 +177,7 @@ impl Session {
             "export" => self.export(&args, out).await?,
             "profile" => self.profile(&args, out).await?,
             "transitions" | "flows" => self.report(name, &args, out).await?,
+            "kpis" => self.kpis(&args, out).await?,
             "snapshot" => self.snapshot(&args, out).await?,
             "measure" => self.measure(&args, out).await?,
             other => writeln!(out, "unknown command :{other}; :help lists the commands")?,
@@ -286,7 +291,7 @@ impl Session {
                 out,
                 "usage: :{which} {} FROM TO [PARTNER] (dates as YYYY-MM-DD)",
                 if which == "flows" {
-                    "month|quarter"
+                    "month|quarter|week"
                 } else {
                     "lifecycle|rfm_segment|abc"
                 }
@@ -294,7 +299,7 @@ impl Session {
         };
         let r = if which == "flows" {
             let Some(every) = Every::by_name(args[0]) else {
-                return writeln!(out, "unknown period `{}`: month or quarter", args[0]);
+                return writeln!(out, "unknown period `{}`: month, quarter or week", args[0]);
             };
             let spec = FlowsSpec {
                 every,
@@ -320,6 +325,50 @@ impl Session {
                 Ok(t) => batch(transitions_matrix(&t)),
                 Err(e) => Err(e.into()),
             }
+        };
+        print_batch(r, out)
+    }
+
+    /// `:kpis EVERY FROM TO [by BY]`: the program KPIs, as `segql kpis` computes them.
+    async fn kpis(&mut self, args: &[&str], out: &mut dyn Write) -> std::io::Result<()> {
+        use segql_runtime::reports::kpis::{self, By, KpiSpec};
+        let date = |i: usize| {
+            args.get(i)
+                .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        };
+        let by = match args.get(3..) {
+            Some(["by", b]) => Some(match *b {
+                "partner" => By::Partner,
+                "store" => By::Store,
+                other => By::Attribute(other.to_string()),
+            }),
+            Some([]) | None => None,
+            Some(_) => {
+                return writeln!(
+                    out,
+                    "usage: :kpis month|quarter|week FROM TO [by partner|store|ATTRIBUTE]"
+                );
+            }
+        };
+        let (Some(every), Some(from), Some(to)) = (
+            args.first().and_then(|e| Every::by_name(e)),
+            date(1),
+            date(2),
+        ) else {
+            return writeln!(
+                out,
+                "usage: :kpis month|quarter|week FROM TO [by partner|store|ATTRIBUTE] (dates as YYYY-MM-DD)"
+            );
+        };
+        let spec = KpiSpec {
+            every,
+            from,
+            to,
+            by: by.clone(),
+        };
+        let r = match kpis::kpis(&self.project, &self.options, &spec).await {
+            Ok(rows) => batch(kpis::to_batch(&rows, by.as_ref())),
+            Err(e) => Err(e.into()),
         };
         print_batch(r, out)
     }

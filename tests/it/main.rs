@@ -11,7 +11,9 @@
 //! - `reference`: compiled results against the reference evaluator on generated data.
 //! - `mutations`: random and mutated segment text never panics parse, resolve or plan.
 //! - `measure`: campaigns' snapshots and their measurement against control groups.
+//! - `kpis`: the program KPIs against figures computed by hand.
 //! - `warm`: the REPL's in-memory copy of the data answers as the files do; its budget.
+//! - `rfm`: RFM settings of `segql.toml` and their errors; `segql rfm` against sums of its cells.
 //! - `segtest`: `segql test`, assertions in `.segtest` files on fixtures or the project's data.
 
 // Diagnostics carry their source text and spans, so error values are large.
@@ -24,6 +26,7 @@ mod cli;
 mod code;
 mod corpus;
 mod diagnostics;
+mod kpis;
 mod layout;
 mod lint;
 mod measure;
@@ -31,5 +34,6 @@ mod mutations;
 mod plans;
 mod reference;
 mod repl;
+mod rfm;
 mod segtest;
 mod warm;

@@ -4,6 +4,7 @@
 
 use chrono::NaiveDate;
 use proptest::prelude::*;
+use segql_compiler::catalog::{Ranking, RfmBins, RfmMethod, RfmSegments};
 use segql_compiler::lower_segment;
 use segql_compiler::reference::{self, Attr, Data, Dec, Tx};
 use segql_grammar::ast::Dimension;
@@ -282,6 +283,82 @@ fn leaf() -> impl Strategy<Value = String> {
         ]
         .prop_map(str::to_string),
     ]
+}
+
+/// Names of the segments [`ranking_strategy`] configures.
+const RFM_NAMES: [&str; 3] = ["gold", "silver", "bronze"];
+
+/// RFM settings: a method, bins of some measures (increasing thresholds, which may leave
+/// scores empty), and with `custom_segments` segments of random codes (some codes in none).
+fn ranking_strategy(custom_segments: bool) -> impl Strategy<Value = Ranking> {
+    let increasing = |lo: u64, hi: u64| {
+        prop::collection::btree_set(lo..hi, 4).prop_map(|s| {
+            let v: Vec<u64> = s.into_iter().collect();
+            [v[0], v[1], v[2], v[3]]
+        })
+    };
+    (
+        prop_oneof![Just(RfmMethod::Quintile), Just(RfmMethod::Rank)],
+        prop::option::weighted(0.3, increasing(0, 420)),
+        prop::option::weighted(0.3, increasing(0, 9)),
+        prop::option::weighted(0.3, increasing(0, 120_000)),
+        prop::collection::vec(0usize..RFM_NAMES.len() + 1, 125),
+    )
+        .prop_map(move |(method, recency, frequency, cents, owners)| {
+            let mut r = Ranking {
+                rfm_method: method,
+                rfm_bins: RfmBins {
+                    recency,
+                    frequency,
+                    monetary: cents.map(|t| t.map(|c| cents_text(c as i64))),
+                },
+                ..Ranking::default()
+            };
+            if custom_segments {
+                let codes: Vec<u16> = (1..=5u16)
+                    .flat_map(|r| {
+                        (1..=5u16).flat_map(move |f| (1..=5u16).map(move |m| r * 100 + f * 10 + m))
+                    })
+                    .collect();
+                let table = RFM_NAMES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        let mine = codes
+                            .iter()
+                            .zip(&owners)
+                            .filter(|(_, o)| **o == i)
+                            .map(|(c, _)| *c)
+                            .collect();
+                        (n.to_string(), mine)
+                    })
+                    .collect();
+                r.rfm_segments = RfmSegments::new(table).unwrap();
+            }
+            r
+        })
+}
+
+/// Conditions on RFM values, the segments named from `names`.
+fn rfm_expr(names: &'static [&'static str]) -> impl Strategy<Value = String> {
+    let name = move || (0..names.len()).prop_map(move |i| names[i]);
+    let leaf = prop_oneof![
+        (op(), 1u32..6).prop_map(|(o, n)| format!("rfm.r {o} {n}")),
+        (op(), 1u32..6).prop_map(|(o, n)| format!("rfm_f {o} {n}")),
+        (op(), 1u32..6).prop_map(|(o, n)| format!("rfm.m {o} {n}")),
+        (1u32..6, 1u32..6, 1u32..6).prop_map(|(r, f, m)| format!("rfm = \"{r}{f}{m}\"")),
+        name().prop_map(|n| format!("rfm_segment = {n}")),
+        name().prop_map(|n| format!("rfm_segment != {n}")),
+        (name(), name()).prop_map(|(a, b)| format!("rfm_segment in ({a}, {b})")),
+        (op(), money()).prop_map(|(o, m)| format!("monetary within 1y {o} {m}")),
+    ];
+    leaf.prop_recursive(2, 6, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} and {b}")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} or {b})")),
+            inner.prop_map(|a| format!("not ({a})")),
+        ]
+    })
 }
 
 fn customer_leaf() -> impl Strategy<Value = String> {
@@ -593,6 +670,11 @@ fn write_parquet(txs: &[Tx], receipts: bool, float_amounts: bool, path: &std::pa
 }
 
 fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
+    check_with(g, text, &Ranking::default())
+}
+
+/// [`check`] with these RFM and ABC settings.
+fn check_with(g: &GenData, text: &str, ranking: &Ranking) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let data = materialize(g, dir.path());
     if std::env::var_os("SEGQL_DUMP").is_some() {
@@ -621,6 +703,7 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
             );
             let mut engine = crate::common::open_portable(project, as_of(), portable).await;
             engine.catalog.snapshots = snapshot_tables(g);
+            engine.catalog.ranking = ranking.clone();
             let warm_catalog = if mode == "warm" {
                 let warm = segql_runtime::cache::Warm::load_in_batches(&engine, 1 << 30, 8).await;
                 prop_assert!(warm.skipped.is_empty(), "{:?}", warm.skipped);
@@ -664,7 +747,15 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
                 let got = crate::common::ids(&engine, q.sorted().unwrap()).await;
                 let want =
                     reference::evaluate(&data, &pred, as_of(), &thresholds, &catalog.ranking);
-                prop_assert_eq!(&got, &want, "{} = {} ({} mode)", label, t, mode);
+                prop_assert_eq!(
+                    &got,
+                    &want,
+                    "{} = {} ({} mode, {:?})",
+                    label,
+                    t,
+                    mode,
+                    ranking
+                );
                 members.push(got);
             }
             let (p, not_p) = (&members[0], &members[1]);
@@ -690,9 +781,33 @@ fn check(g: &GenData, text: &str) -> Result<(), TestCaseError> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, max_shrink_iters: 200, .. ProptestConfig::default() })]
 
+    /// Also with every RFM method and fixed bins (the standard segments, which `leaf` names).
     #[test]
-    fn compiled_plans_match_the_reference(g in data_strategy(), e in expr(false)) {
-        check(&g, &e)?;
+    fn compiled_plans_match_the_reference(
+        g in data_strategy(),
+        e in expr(false),
+        ranking in ranking_strategy(false),
+    ) {
+        check_with(&g, &e, &ranking)?;
+    }
+
+    /// RFM conditions under every method, bins of any measure and segments of the
+    /// configuration (codes in no segment too), on data with many equal values or few.
+    #[test]
+    fn rfm_scores_match_the_reference_with_every_method(
+        g in data_strategy(),
+        (ranking, e) in ranking_strategy(true)
+            .prop_flat_map(|r| { let e = rfm_expr(r.rfm_segments.names()); (Just(r), e) }),
+        coarse in any::<bool>(),
+    ) {
+        let mut g = g;
+        if coarse {
+            // Amounts in steps of 100.00: customers with equal monetary.
+            for t in &mut g.txs {
+                t.cents = t.cents / 10_000 * 10_000;
+            }
+        }
+        check_with(&g, &e, &ranking)?;
     }
 
     /// Top-level conditions that narrow the scan (`recency < d`, lapsed lifecycle stages).

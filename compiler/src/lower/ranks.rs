@@ -1,4 +1,5 @@
-//! Values relative to the population: RFM scores, ABC tiers, percentiles and `top` ranks.
+//! Values relative to the population: RFM scores (quintiles, ranks of distinct values or
+//! fixed bins), ABC tiers, percentiles and `top` ranks.
 //! Window functions over the whole per-customer table (ties broken by customer id), so every
 //! customer is ranked against every other.
 //!
@@ -7,14 +8,15 @@
 //! one global order, which DataFusion sorts in parallel and merges, where a key would send
 //! every row to one partition and one thread.
 
+use super::exprs::number_scalar;
 use super::per_customer::ColumnNames;
 use crate::builder::PlanBuilder;
-use crate::catalog::{Catalog, Ranking};
+use crate::catalog::{Catalog, Ranking, RfmMethod, RfmSegments};
 use crate::ir::*;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::functions::expr_fn::coalesce;
-use datafusion::functions_window::expr_fn::{ntile, rank, row_number};
+use datafusion::functions_window::expr_fn::{dense_rank, ntile, rank, row_number};
 use datafusion::logical_expr::expr::WindowFunction;
 use datafusion::logical_expr::{
     Expr, ExprFunctionExt, LogicalPlan, WindowFrame, WindowFrameBound, WindowFrameUnits,
@@ -48,7 +50,7 @@ fn windowed_at(kind: MetricKind, days: u64, scope: &[String]) -> Value {
 
 /// The metrics RFM scores, ABC tiers and places are computed from.
 pub(super) fn ranking_inputs(catalog: &Catalog, ranked: &[Value]) -> Vec<Value> {
-    let r = catalog.ranking;
+    let r = &catalog.ranking;
     let mut out = Vec::new();
     if ranked.iter().any(|v| matches!(v, Value::Rfm(_))) {
         out.push(windowed(MetricKind::Recency, r.rfm_window));
@@ -126,10 +128,20 @@ impl Windows<'_> {
     }
 }
 
-/// RFM scores: quintiles of recency, frequency and monetary in the RFM window, only those
-/// read (`rfm.r` alone needs one window, one sort, not three). The activity of RFM when any
-/// score is read.
-fn rfm_windows(r: Ranking, ranked: &[Value], w: &mut Windows) -> Result<Option<Expr>> {
+/// The RFM scores read (Int64 expressions over the table after its windows) and the
+/// activity of RFM.
+struct RfmScores {
+    active: Expr,
+    r: Option<Expr>,
+    f: Option<Expr>,
+    m: Option<Expr>,
+}
+
+/// RFM scores of recency, frequency and monetary in the RFM window, only those read
+/// (`rfm.r` alone needs one window, one sort, not three): a measure with fixed bins from its
+/// value alone, else by the method, quintiles (NTILE) or ranks of the distinct values. `None`
+/// when no RFM value is read.
+fn rfm_windows(r: &Ranking, ranked: &[Value], w: &mut Windows) -> Result<Option<RfmScores>> {
     if !ranked.iter().any(|v| matches!(v, Value::Rfm(_))) {
         return Ok(None);
     }
@@ -141,34 +153,106 @@ fn rfm_windows(r: Ranking, ranked: &[Value], w: &mut Windows) -> Result<Option<E
             matches!(v, Value::Rfm(q) if *q == p || matches!(q, RfmPart::Code | RfmPart::Segment))
         })
     };
-    for (name, by, asc, part) in [
+    let as_i64 = |n: &str| cast(ident(n), DataType::Int64);
+    let mut scores = [None, None, None];
+    let bins = &r.rfm_bins;
+    let parts = [
         (
             "__rfm_r",
             windowed(MetricKind::Recency, r.rfm_window),
             false,
             RfmPart::R,
+            bins.recency
+                .map(|t| (t.map(|d| ScalarValue::Int64(Some(d as i64))), true)),
         ),
-        ("__rfm_f", freq_value.clone(), true, RfmPart::F),
+        (
+            "__rfm_f",
+            freq_value.clone(),
+            true,
+            RfmPart::F,
+            bins.frequency
+                .map(|t| (t.map(|d| ScalarValue::Int64(Some(d as i64))), false)),
+        ),
         (
             "__rfm_m",
             windowed(MetricKind::Monetary, r.rfm_window),
             true,
             RfmPart::M,
+            bins.monetary
+                .as_ref()
+                .map(|t| (t.clone().map(|d| number_scalar(&d)), false)),
         ),
-    ] {
+    ];
+    for (k, (name, by, asc, part, bins)) in parts.into_iter().enumerate() {
         if !needs(part) {
             continue;
         }
-        let f = ntile(lit(5i64))
-            .partition_by(by_active.clone())
-            .order_by(vec![
-                w.col(&by).sort(asc, true),
-                id.clone().sort(true, true),
-            ])
-            .build()?;
-        w.push(name, f);
+        scores[k] = Some(match (bins, r.rfm_method) {
+            (Some((thresholds, fewer_is_higher)), _) => {
+                binned(w.col(&by), thresholds, fewer_is_higher)?
+            }
+            (None, RfmMethod::Quintile) => {
+                let f = ntile(lit(5i64))
+                    .partition_by(by_active.clone())
+                    .order_by(vec![
+                        w.col(&by).sort(asc, true),
+                        id.clone().sort(true, true),
+                    ])
+                    .build()?;
+                w.push(name, f);
+                as_i64(name)
+            }
+            (None, RfmMethod::Rank) => {
+                // The value's dense rank (1 for the lowest score's end) and the number of
+                // distinct values, the largest dense rank of the partition.
+                let (rank_of, distinct) = (format!("{name}_rank"), format!("{name}_distinct"));
+                let f = dense_rank()
+                    .partition_by(by_active.clone())
+                    .order_by(vec![w.col(&by).sort(asc, true)])
+                    .build()?;
+                w.push(rank_of.clone(), f);
+                let f = Expr::from(WindowFunction::new(
+                    WindowFunctionDefinition::AggregateUDF(
+                        datafusion::functions_aggregate::min_max::max_udaf(),
+                    ),
+                    vec![ident(&rank_of)],
+                ))
+                .partition_by(by_active.clone())
+                .build()?;
+                w.push(distinct.clone(), f);
+                lit(1i64) + (lit(5i64) * (as_i64(&rank_of) - lit(1i64))) / as_i64(&distinct)
+            }
+        });
     }
-    Ok(Some(w.active(&freq_value)))
+    let [r, f, m] = scores;
+    Ok(Some(RfmScores {
+        active: w.active(&freq_value),
+        r,
+        f,
+        m,
+    }))
+}
+
+/// The score of `value` by four increasing thresholds: 1 plus the thresholds it reaches, or
+/// with `fewer_is_higher` (recency) 5 minus them.
+fn binned(value: Expr, thresholds: [ScalarValue; 4], fewer_is_higher: bool) -> Result<Expr> {
+    let mut case: Option<datafusion::logical_expr::conditional_expressions::CaseBuilder> = None;
+    // From the highest threshold down: the first reached decides.
+    for (i, t) in thresholds.into_iter().enumerate().rev() {
+        let reached = i as i64 + 1;
+        let score = if fewer_is_higher {
+            5 - reached
+        } else {
+            1 + reached
+        };
+        let cond = value.clone().gt_eq(lit(t));
+        case = Some(match case {
+            None => when(cond, lit(score)),
+            Some(mut c) => c.when(cond, lit(score)),
+        });
+    }
+    let none_reached = if fewer_is_higher { 5i64 } else { 1i64 };
+    case.expect("four thresholds").otherwise(lit(none_reached))
 }
 
 /// The windows of one partner scope's ABC tiers.
@@ -182,7 +266,7 @@ struct AbcTier {
 }
 
 /// ABC tiers, per partner scope: the running sum of spend, largest first, and the total.
-fn abc_windows(r: Ranking, ranked: &[Value], w: &mut Windows) -> Result<Vec<AbcTier>> {
+fn abc_windows(r: &Ranking, ranked: &[Value], w: &mut Windows) -> Result<Vec<AbcTier>> {
     let id = ident("customer_id");
     let sum_of = |e: Expr| {
         Expr::from(WindowFunction::new(
@@ -286,38 +370,44 @@ fn place_windows(ranked: &[Value], w: &mut Windows) -> Result<Vec<Places>> {
 }
 
 /// An RFM score, code or segment of the active customers.
-fn rfm_column(part: &RfmPart, active: Expr) -> Result<Expr> {
-    let score = |n: &str| cast(ident(n), DataType::Int64);
-    let number = score("__rfm_r") * lit(100i64) + score("__rfm_f") * lit(10i64) + score("__rfm_m");
+fn rfm_column(part: &RfmPart, scores: &RfmScores, segments: &RfmSegments) -> Result<Expr> {
+    let score = |s: &Option<Expr>| s.clone().expect("the scores read are planned");
+    let number =
+        || score(&scores.r) * lit(100i64) + score(&scores.f) * lit(10i64) + score(&scores.m);
     let value = match part {
-        RfmPart::R => score("__rfm_r"),
-        RfmPart::F => score("__rfm_f"),
-        RfmPart::M => score("__rfm_m"),
-        RfmPart::Code => cast(number, DataType::Utf8),
+        RfmPart::R => score(&scores.r),
+        RfmPart::F => score(&scores.f),
+        RfmPart::M => score(&scores.m),
+        RfmPart::Code => cast(number(), DataType::Utf8),
         RfmPart::Segment => {
+            let number = number();
             let mut case: Option<datafusion::logical_expr::conditional_expressions::CaseBuilder> =
                 None;
-            // The segments' codes as numbers: no text per customer and branch.
-            for (name, codes) in RFM_SEGMENTS {
-                let numbers = codes
-                    .iter()
-                    .map(|c| lit(c.parse::<i64>().expect("RFM codes are digits")))
-                    .collect();
+            // The segments' codes as numbers: no text per customer and branch. A code in no
+            // segment falls through to NULL.
+            for (name, codes) in segments.iter() {
+                if codes.is_empty() {
+                    continue;
+                }
+                let numbers = codes.iter().map(|c| lit(*c as i64)).collect();
                 let cond = number.clone().in_list(numbers, false);
                 case = Some(match case {
                     None => when(cond, lit(name)),
                     Some(mut c) => c.when(cond, lit(name)),
                 });
             }
-            case.expect("segments exist").end()?
+            match case {
+                Some(c) => c.end()?,
+                None => lit(ScalarValue::Utf8(None)),
+            }
         }
     };
-    when(active, value).end()
+    when(scores.active.clone(), value).end()
 }
 
 /// An ABC tier: A while the spend before the customer is under the A share of the total, B
 /// under the A and B shares, else C.
-fn abc_column(r: Ranking, tier: &AbcTier) -> Result<Expr> {
+fn abc_column(r: &Ranking, tier: &AbcTier) -> Result<Expr> {
     let before = coalesce(vec![ident(&tier.before), lit(0i64)]);
     let total = ident(&tier.total);
     when(!tier.active.clone(), lit(ScalarValue::Utf8(None)))
@@ -358,13 +448,13 @@ pub(super) fn add_ranks(
     always_active: &dyn Fn(&Value) -> bool,
     names: &mut ColumnNames,
 ) -> Result<LogicalPlan> {
-    let r = catalog.ranking;
+    let r = &catalog.ranking;
     let mut w = Windows {
         columns: names.map().clone(),
         always_active,
         functions: Vec::new(),
     };
-    let rfm_active = rfm_windows(r, ranked, &mut w)?;
+    let rfm = rfm_windows(r, ranked, &mut w)?;
     let tiers = abc_windows(r, ranked, &mut w)?;
     let places = place_windows(ranked, &mut w)?;
     let mut cols: Vec<Expr> = table
@@ -377,7 +467,11 @@ pub(super) fn add_ranks(
     let plan = w.add_to(table)?;
     for v in ranked {
         let e = match v {
-            Value::Rfm(part) => rfm_column(part, rfm_active.clone().expect("rfm windows planned"))?,
+            Value::Rfm(part) => rfm_column(
+                part,
+                rfm.as_ref().expect("rfm windows planned"),
+                &r.rfm_segments,
+            )?,
             Value::Abc(scope) => abc_column(
                 r,
                 tiers

@@ -4,6 +4,7 @@
 use crate::error::RuntimeError;
 use miette::NamedSource;
 use segql_compiler::LifecycleThresholds;
+use segql_compiler::catalog::{Ranking, RfmBins, RfmMethod, RfmSegments};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,12 +74,29 @@ pub struct ReplConfig {
 }
 
 /// `[rfm]`
-#[derive(Debug, Clone, Copy, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RfmConfig {
     /// Customers active in this many days are scored (default 365).
     pub window_days: Option<u64>,
+    /// How scores are given: `quintile` (default) or `rank` (see `RfmMethod`).
+    pub method: Option<Spanned<String>>,
+    /// Four increasing days since the last purchase where the recency score drops.
+    pub recency_bins: Option<Vec<i64>>,
+    /// Four increasing purchase counts where the frequency score rises.
+    pub frequency_bins: Option<Vec<i64>>,
+    /// Four increasing amounts where the monetary score rises.
+    pub monetary_bins: Option<Vec<f64>>,
+    /// `[rfm.segments]`: segment name = list of codes, replacing the standard segments.
+    pub segments: Option<Spanned<RfmSegmentsConfig>>,
 }
+
+/// `[rfm.segments]`: each segment's name and its codes or patterns (`"555"`, `"5[45]*"`).
+/// The names are in the file's order (the map's keys are sorted; their spans are not).
+pub type RfmSegmentsConfig = BTreeMap<Spanned<String>, Vec<Spanned<String>>>;
+
+/// The most a monetary threshold may be.
+const MAX_MONETARY_BIN: f64 = 1e15;
 
 /// `[abc]`
 #[derive(Debug, Clone, Copy, Deserialize, Default)]
@@ -189,6 +207,184 @@ fn culprits(t: &LifecycleThresholds) -> &'static [&'static str] {
     } else {
         &["at_risk_days"]
     }
+}
+
+/// The method named `name` in `[rfm] method`.
+fn rfm_method(name: &str) -> Option<RfmMethod> {
+    RfmMethod::ALL
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, m)| *m)
+}
+
+/// Checks a measure's bins: four finite thresholds, none negative, each above the one before
+/// (at most [`MAX_MONETARY_BIN`]); returns what is wrong otherwise.
+fn check_bins(values: &[f64]) -> Result<(), String> {
+    let shown = || {
+        let v: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        format!("[{}]", v.join(", "))
+    };
+    if values.len() != 4 {
+        return Err(format!(
+            "must list 4 thresholds (where scores 2, 3, 4 and 5 start), not {}: {}",
+            values.len(),
+            shown()
+        ));
+    }
+    if values
+        .iter()
+        .any(|v| !v.is_finite() || *v < 0.0 || *v > MAX_MONETARY_BIN)
+    {
+        return Err(format!(
+            "must be numbers from 0 to {MAX_MONETARY_BIN}: {}",
+            shown()
+        ));
+    }
+    if values.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(format!(
+            "must increase, each threshold above the one before: {}",
+            shown()
+        ));
+    }
+    Ok(())
+}
+
+/// What is wrong, and where in the project file when known.
+type Misplaced = (String, Option<std::ops::Range<usize>>);
+
+/// `[rfm.segments]` as (name, codes) in the file's order: every pattern expanded, each code in
+/// at most one segment. What is wrong otherwise, and where.
+fn rfm_segment_table(config: &RfmSegmentsConfig) -> Result<Vec<(String, Vec<u16>)>, Misplaced> {
+    let mut entries: Vec<(&Spanned<String>, &Vec<Spanned<String>>)> = config.iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    if entries.is_empty() {
+        return Err((
+            "names no segment; name at least one, or leave the table out for the standard segments"
+                .into(),
+            None,
+        ));
+    }
+    let mut owner: BTreeMap<u16, (&str, &str)> = BTreeMap::new();
+    let mut table = Vec::new();
+    for (name, patterns) in entries {
+        let n = name.get_ref();
+        let word = n.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !word {
+            return Err((
+                format!(
+                    "`{n}` is not a segment name: letters, digits and `_`, not starting with a digit"
+                ),
+                Some(name.span()),
+            ));
+        }
+        if patterns.is_empty() {
+            return Err((format!("`{n}` lists no code"), Some(name.span())));
+        }
+        let mut codes = Vec::new();
+        for p in patterns {
+            let expanded = rfm_codes(p.get_ref()).map_err(|m| {
+                (
+                    format!(
+                        "`{n}`: `{}` is not an RFM code or pattern: {m}",
+                        p.get_ref()
+                    ),
+                    Some(p.span()),
+                )
+            })?;
+            for c in expanded {
+                match owner.get(&c) {
+                    Some((other, by)) if *other != n.as_str() => {
+                        return Err((
+                            format!(
+                                "the code {c} is in `{other}` (by \"{by}\") and in `{n}` (by \"{}\"): a code belongs to one segment at most",
+                                p.get_ref()
+                            ),
+                            Some(p.span()),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        owner.insert(c, (n.as_str(), p.get_ref().as_str()));
+                        codes.push(c);
+                    }
+                }
+            }
+        }
+        table.push((n.clone(), codes));
+    }
+    Ok(table)
+}
+
+/// The codes of an RFM code or pattern: three positions R, F, M, each a digit 1-5, `*` (any)
+/// or a class of digits and ranges in brackets (`[45]`, `[1-3]`, `[12-4]`).
+fn rfm_codes(pattern: &str) -> Result<Vec<u16>, String> {
+    let mut positions: Vec<Vec<u16>> = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        let digits: Vec<u16> = match c {
+            '1'..='5' => vec![c as u16 - '0' as u16],
+            '*' => (1..=5).collect(),
+            '[' => {
+                let mut set = std::collections::BTreeSet::new();
+                let mut prev: Option<u16> = None;
+                let mut closed = false;
+                while let Some(c) = chars.next() {
+                    match c {
+                        ']' => {
+                            closed = true;
+                            break;
+                        }
+                        '1'..='5' => {
+                            let d = c as u16 - '0' as u16;
+                            set.insert(d);
+                            prev = Some(d);
+                        }
+                        '-' => {
+                            let (Some(lo), Some(hi @ '1'..='5')) = (prev, chars.next()) else {
+                                return Err("a range is two digits 1-5, like `[2-4]`".into());
+                            };
+                            let hi = hi as u16 - '0' as u16;
+                            if hi < lo {
+                                return Err(format!("the range {lo}-{hi} is empty"));
+                            }
+                            set.extend(lo..=hi);
+                            prev = None;
+                        }
+                        _ => return Err(format!("`{c}` in brackets: use digits 1-5 and ranges")),
+                    }
+                }
+                if !closed {
+                    return Err("`[` is not closed".into());
+                }
+                if set.is_empty() {
+                    return Err("`[]` holds no digit".into());
+                }
+                set.into_iter().collect()
+            }
+            _ => {
+                return Err(format!(
+                    "`{c}`: each of R, F and M is a digit 1-5, `*` or a class like `[45]`"
+                ));
+            }
+        };
+        positions.push(digits);
+    }
+    if positions.len() != 3 {
+        return Err(format!(
+            "it has {} positions, not 3 (R, F and M)",
+            positions.len()
+        ));
+    }
+    let mut out = Vec::new();
+    for r in &positions[0] {
+        for f in &positions[1] {
+            for m in &positions[2] {
+                out.push(r * 100 + f * 10 + m);
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl TableConfig {
@@ -369,15 +565,10 @@ impl Project {
                     .or(Some(t.span())),
             ));
         }
-        let r = self.ranking();
-        if let Some(t) = &f.rfm
-            && !(1..=36_500).contains(&r.rfm_window)
-        {
-            return Err(self.invalid(
-                "[rfm] window_days must be between 1 and 36500".into(),
-                self.key_span(&["rfm", "window_days"]).or(Some(t.span())),
-            ));
+        if let Some(t) = &f.rfm {
+            self.validate_rfm(t)?;
         }
+        let r = self.ranking();
         if let Some(t) = &f.abc {
             if !(1..=36_500).contains(&r.abc_window) {
                 return Err(self.invalid(
@@ -439,6 +630,66 @@ impl Project {
         Ok(())
     }
 
+    /// The rules of `[rfm]`: the window, the method, the bins and the segments' codes.
+    fn validate_rfm(&self, t: &Spanned<RfmConfig>) -> Result<(), RuntimeError> {
+        let rfm = t.get_ref();
+        let at = |key: &str| self.key_span(&["rfm", key]).or(Some(t.span()));
+        if let Some(w) = rfm.window_days
+            && !(1..=36_500).contains(&w)
+        {
+            return Err(self.invalid(
+                "[rfm] window_days must be between 1 and 36500".into(),
+                at("window_days"),
+            ));
+        }
+        if let Some(m) = &rfm.method
+            && rfm_method(m.get_ref()).is_none()
+        {
+            let names = RfmMethod::ALL.map(|(n, _)| n);
+            let hint = segql_compiler::error::closest(m.get_ref(), names.iter().copied())
+                .map(|c| format!(" (did you mean `{c}`?)"))
+                .unwrap_or_default();
+            return Err(self.invalid(
+                format!(
+                    "[rfm] method `{}` is unknown{hint}; methods: {}",
+                    m.get_ref(),
+                    names.join(", ")
+                ),
+                Some(m.span()),
+            ));
+        }
+        let bins: [(&str, Option<Vec<f64>>); 3] = [
+            (
+                "recency_bins",
+                rfm.recency_bins
+                    .as_ref()
+                    .map(|b| b.iter().map(|x| *x as f64).collect()),
+            ),
+            (
+                "frequency_bins",
+                rfm.frequency_bins
+                    .as_ref()
+                    .map(|b| b.iter().map(|x| *x as f64).collect()),
+            ),
+            ("monetary_bins", rfm.monetary_bins.clone()),
+        ];
+        for (key, values) in bins {
+            let Some(values) = values else { continue };
+            if let Err(m) = check_bins(&values) {
+                return Err(self.invalid(format!("[rfm] {key} {m}"), at(key)));
+            }
+        }
+        if let Some(segments) = &rfm.segments {
+            rfm_segment_table(segments.get_ref()).map_err(|(m, span)| {
+                self.invalid(
+                    format!("[rfm.segments] {m}"),
+                    span.or(Some(segments.span())),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     /// Where a key (a path of table names and the key) is written in the project file.
     fn key_span(&self, path: &[&str]) -> Option<std::ops::Range<usize>> {
         let text = self.source.as_ref()?.inner().clone();
@@ -474,14 +725,15 @@ impl Project {
         }
     }
 
-    /// RFM and ABC settings: the project's, else the defaults.
-    pub fn ranking(&self) -> segql_compiler::catalog::Ranking {
-        let d = segql_compiler::catalog::Ranking::default();
+    /// RFM and ABC settings: the project's, else the defaults (settings that break a rule,
+    /// which a loaded project has not, are left at their defaults).
+    pub fn ranking(&self) -> Ranking {
+        let d = Ranking::default();
         let rfm = self
             .file
             .rfm
             .as_ref()
-            .map(|r| *r.get_ref())
+            .map(|r| r.get_ref().clone())
             .unwrap_or_default();
         let abc = self
             .file
@@ -489,8 +741,34 @@ impl Project {
             .as_ref()
             .map(|a| *a.get_ref())
             .unwrap_or_default();
-        segql_compiler::catalog::Ranking {
+        let four = |b: &Option<Vec<i64>>| -> Option<[u64; 4]> {
+            let b = b.as_ref()?;
+            check_bins(&b.iter().map(|x| *x as f64).collect::<Vec<_>>()).ok()?;
+            Some([b[0], b[1], b[2], b[3]].map(|x| x as u64))
+        };
+        let monetary = rfm.monetary_bins.as_ref().and_then(|b| {
+            check_bins(b).ok()?;
+            Some([b[0], b[1], b[2], b[3]].map(|x| x.to_string()))
+        });
+        let segments = rfm
+            .segments
+            .as_ref()
+            .and_then(|s| rfm_segment_table(s.get_ref()).ok())
+            .and_then(|t| RfmSegments::new(t).ok())
+            .unwrap_or(d.rfm_segments);
+        Ranking {
             rfm_window: rfm.window_days.unwrap_or(d.rfm_window),
+            rfm_method: rfm
+                .method
+                .as_ref()
+                .and_then(|m| rfm_method(m.get_ref()))
+                .unwrap_or(d.rfm_method),
+            rfm_bins: RfmBins {
+                recency: four(&rfm.recency_bins),
+                frequency: four(&rfm.frequency_bins),
+                monetary,
+            },
+            rfm_segments: segments,
             abc_window: abc.window_days.unwrap_or(d.abc_window),
             a_share: abc.a_share.unwrap_or(d.a_share),
             b_share: abc.b_share.unwrap_or(d.b_share),
@@ -551,5 +829,50 @@ impl Project {
             .as_of
             .as_ref()
             .and_then(|a| chrono::NaiveDate::parse_from_str(a.get_ref(), "%Y-%m-%d").ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfm_patterns_expand_to_their_codes() {
+        assert_eq!(rfm_codes("555").unwrap(), vec![555]);
+        assert_eq!(rfm_codes("5[45]1").unwrap(), vec![541, 551]);
+        assert_eq!(
+            rfm_codes("[1-2]1[24-5]").unwrap(),
+            vec![112, 114, 115, 212, 214, 215]
+        );
+        assert_eq!(rfm_codes("**1").unwrap().len(), 25);
+        assert_eq!(rfm_codes("***").unwrap().len(), 125);
+        for bad in [
+            "", "55", "5555", "605", "5[46]5", "5[45", "5[]5", "5[4-2]5", "5[-4]5", "a55",
+        ] {
+            assert!(rfm_codes(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rfm_segments_keep_the_files_order_and_refuse_a_code_twice() {
+        let parse = |text: &str| -> RfmSegmentsConfig { toml::from_str(text).unwrap() };
+        let table = rfm_segment_table(&parse("zeta = [\"555\"]\nalpha = [\"5*4\"]\n")).unwrap();
+        let names: Vec<&str> = table.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha"]);
+        assert_eq!(table[1].1, vec![514, 524, 534, 544, 554]);
+        // The same code twice in one segment is one code.
+        let table = rfm_segment_table(&parse("a = [\"555\", \"55*\"]\n")).unwrap();
+        assert_eq!(table[0].1.len(), 5);
+        let (m, _) = rfm_segment_table(&parse("a = [\"55*\"]\nb = [\"*55\"]\n")).unwrap_err();
+        assert!(m.contains("the code 555 is in `a`"), "{m}");
+    }
+
+    #[test]
+    fn bins_are_four_increasing_thresholds_from_zero() {
+        assert!(check_bins(&[0.0, 1.0, 2.5, 1e6]).is_ok());
+        assert!(check_bins(&[1.0, 2.0, 3.0]).is_err());
+        assert!(check_bins(&[1.0, 2.0, 2.0, 3.0]).is_err());
+        assert!(check_bins(&[-1.0, 2.0, 3.0, 4.0]).is_err());
+        assert!(check_bins(&[1.0, 2.0, 3.0, f64::INFINITY]).is_err());
     }
 }

@@ -488,7 +488,7 @@ pub async fn kpis(
         }
     }
     // Members known by each period's end, and new members in each period.
-    let mut known: Vec<(Option<String>, Option<NaiveDate>, Option<NaiveDate>, i64)> = Vec::new();
+    let mut known: Vec<Known> = Vec::new();
     for b in engine.collect(known_plan).await? {
         let grp = strings(&b, 0)?;
         let (first, when_known) = (dates(&b, 1)?, dates(&b, 2)?);
@@ -555,6 +555,10 @@ pub async fn kpis(
     }
     Ok(acc.rows.into_values().collect())
 }
+
+/// Members of a group with the same first purchase and known date: (group, first purchase,
+/// known date, how many).
+type Known = (Option<String>, Option<NaiveDate>, Option<NaiveDate>, i64);
 
 /// The rows being filled, by period and group.
 struct Rows<'a> {
@@ -743,106 +747,95 @@ fn money(b: &RecordBatch, i: usize, scale: u32) -> Result<Vec<i128>, RuntimeErro
         .collect())
 }
 
-/// The report as one record batch, every figure a column; ratios as fractions.
+/// The report as one record batch, every figure a column: counts, amounts as exact
+/// decimals (text), shares as fractions rounded to 4 decimals, averages rounded to 2.
 pub fn to_batch(rows: &[KpiRow], by: Option<&By>) -> Result<RecordBatch, ArrowError> {
-    let mut fields = Vec::new();
-    let mut cols: Vec<ArrayRef> = Vec::new();
-    let mut text = |name: &str, v: Vec<Option<String>>| {
-        fields.push(Field::new(name, DataType::Utf8, true));
-        cols.push(Arc::new(StringArray::from(v)));
+    let text = |v: Vec<Option<String>>| -> (DataType, ArrayRef) {
+        (DataType::Utf8, Arc::new(StringArray::from(v)))
     };
-    text(
-        "period",
-        rows.iter().map(|r| Some(r.period.clone())).collect(),
-    );
-    text(
-        "start",
-        rows.iter().map(|r| Some(r.start.to_string())).collect(),
-    );
-    text(
-        "end",
-        rows.iter().map(|r| Some(r.end.to_string())).collect(),
-    );
+    let int = |f: &dyn Fn(&KpiRow) -> Option<i64>| -> (DataType, ArrayRef) {
+        (
+            DataType::Int64,
+            Arc::new(Int64Array::from(rows.iter().map(f).collect::<Vec<_>>())),
+        )
+    };
+    let round = |digits: i32, f: &dyn Fn(&KpiRow) -> Option<f64>| -> (DataType, ArrayRef) {
+        let p = 10f64.powi(digits);
+        (
+            DataType::Float64,
+            Arc::new(Float64Array::from(
+                rows.iter()
+                    .map(|r| f(r).map(|x| (x * p).round() / p))
+                    .collect::<Vec<_>>(),
+            )),
+        )
+    };
+    let mut columns: Vec<(&str, (DataType, ArrayRef))> = vec![
+        (
+            "period",
+            text(rows.iter().map(|r| Some(r.period.clone())).collect()),
+        ),
+        (
+            "start",
+            text(rows.iter().map(|r| Some(r.start.to_string())).collect()),
+        ),
+        (
+            "end",
+            text(rows.iter().map(|r| Some(r.end.to_string())).collect()),
+        ),
+    ];
     if let Some(by) = by {
-        text(by.name(), rows.iter().map(|r| r.group.clone()).collect());
+        columns.push((
+            by.name(),
+            text(rows.iter().map(|r| r.group.clone()).collect()),
+        ));
     }
-    text(
-        "turnover_members",
-        rows.iter()
-            .map(|r| Some(r.turnover_members.to_string()))
-            .collect(),
-    );
-    text(
-        "turnover_all",
-        rows.iter()
-            .map(|r| r.turnover_all.map(|m| m.to_string()))
-            .collect(),
-    );
-    let mut int = |name: &str, v: Vec<Option<i64>>| {
-        fields.push(Field::new(name, DataType::Int64, true));
-        cols.push(Arc::new(Int64Array::from(v)));
-    };
-    int("members", rows.iter().map(|r| Some(r.members)).collect());
-    int(
-        "new_members",
-        rows.iter().map(|r| Some(r.new_members)).collect(),
-    );
-    int(
-        "active_members",
-        rows.iter().map(|r| Some(r.active_members)).collect(),
-    );
-    int(
-        "receipts_members",
-        rows.iter().map(|r| Some(r.receipts_members)).collect(),
-    );
-    int(
-        "receipts_all",
-        rows.iter().map(|r| r.receipts_all).collect(),
-    );
-    int(
-        "inflow",
-        rows.iter().map(|r| r.flows.map(|f| f.0)).collect(),
-    );
-    int("churn", rows.iter().map(|r| r.flows.map(|f| f.1)).collect());
-    int(
-        "balance",
-        rows.iter().map(|r| r.flows.map(|f| f.0 - f.1)).collect(),
-    );
-    let mut num = |name: &str, v: Vec<Option<f64>>| {
-        fields.push(Field::new(name, DataType::Float64, true));
-        cols.push(Arc::new(Float64Array::from(v)));
-    };
-    num(
-        "active_share",
-        rows.iter().map(KpiRow::active_share).collect(),
-    );
-    num(
-        "member_share",
-        rows.iter().map(KpiRow::member_share).collect(),
-    );
-    num(
-        "card_penetration",
-        rows.iter().map(KpiRow::card_penetration).collect(),
-    );
-    num(
-        "avg_check_members",
-        rows.iter().map(KpiRow::avg_check_members).collect(),
-    );
-    num(
-        "avg_check_non_members",
-        rows.iter().map(KpiRow::avg_check_non_members).collect(),
-    );
-    num(
-        "checks_per_active_member",
-        rows.iter().map(KpiRow::checks_per_active_member).collect(),
-    );
-    num(
-        "items_per_check",
-        rows.iter().map(KpiRow::items_per_check).collect(),
-    );
-    num(
-        "activity_coefficient",
-        rows.iter().map(KpiRow::activity_coefficient).collect(),
-    );
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+    columns.extend([
+        ("members", int(&|r| Some(r.members))),
+        ("new_members", int(&|r| Some(r.new_members))),
+        ("active_members", int(&|r| Some(r.active_members))),
+        ("active_share", round(4, &KpiRow::active_share)),
+        (
+            "turnover_members",
+            text(
+                rows.iter()
+                    .map(|r| Some(r.turnover_members.to_string()))
+                    .collect(),
+            ),
+        ),
+        (
+            "turnover_all",
+            text(
+                rows.iter()
+                    .map(|r| r.turnover_all.map(|m| m.to_string()))
+                    .collect(),
+            ),
+        ),
+        ("member_share", round(4, &KpiRow::member_share)),
+        ("receipts_members", int(&|r| Some(r.receipts_members))),
+        ("receipts_all", int(&|r| r.receipts_all)),
+        ("card_penetration", round(4, &KpiRow::card_penetration)),
+        ("avg_check_members", round(2, &KpiRow::avg_check_members)),
+        (
+            "avg_check_non_members",
+            round(2, &KpiRow::avg_check_non_members),
+        ),
+        (
+            "checks_per_active_member",
+            round(2, &KpiRow::checks_per_active_member),
+        ),
+        ("items_per_check", round(2, &KpiRow::items_per_check)),
+        (
+            "activity_coefficient",
+            round(4, &KpiRow::activity_coefficient),
+        ),
+        ("inflow", int(&|r| r.flows.map(|f| f.0))),
+        ("churn", int(&|r| r.flows.map(|f| f.1))),
+        ("balance", int(&|r| r.flows.map(|f| f.0 - f.1))),
+    ]);
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns
+        .into_iter()
+        .map(|(name, (t, a))| (Field::new(name, t, true), a))
+        .unzip();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
 }

@@ -8,6 +8,7 @@ pub mod flows;
 pub mod kpis;
 pub mod lint;
 pub mod literals;
+pub mod rfm_grid;
 pub mod segment_profile;
 pub mod segtest;
 pub mod thresholds;

@@ -17,7 +17,8 @@ use datafusion::logical_expr::{
     Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, ident, lit, when,
 };
 use segql_compiler::CompileError;
-use segql_compiler::ir::{ABC_TIERS, RFM_SEGMENTS, RfmPart, Stage, Value};
+use segql_compiler::catalog::Ranking;
+use segql_compiler::ir::{ABC_TIERS, RfmPart, Stage, Value};
 use segql_compiler::lower::date_lit;
 use std::sync::Arc;
 
@@ -44,11 +45,11 @@ impl TransitionBy {
         }
     }
 
-    /// The classes in their natural order: stages, segments or tiers.
-    fn order(self) -> Vec<&'static str> {
+    /// The classes in their natural order: stages, segments (the project's) or tiers.
+    fn order(self, ranking: &Ranking) -> Vec<&'static str> {
         match self {
             TransitionBy::Lifecycle => Stage::ALL.iter().map(Stage::name).collect(),
-            TransitionBy::RfmSegment => RFM_SEGMENTS.iter().map(|s| s.0).collect(),
+            TransitionBy::RfmSegment => ranking.rfm_segments.names().to_vec(),
             TransitionBy::Abc => ABC_TIERS.to_vec(),
         }
     }
@@ -248,7 +249,7 @@ pub async fn transitions(
         from: spec.from,
         to: spec.to,
         pairs: Vec::new(),
-        order: spec.by.order(),
+        order: spec.by.order(&engine.catalog.ranking),
     };
     pairs.sort_by(|x, y| {
         (report.rank(&x.from), report.rank(&x.to)).cmp(&(report.rank(&y.from), report.rank(&y.to)))
