@@ -773,7 +773,7 @@ fn ranks<'a>(
                 .iter()
                 .map(|r| {
                     let (v, fewer_is_higher) = key(r);
-                    let reached = t.iter().filter(|t| v >= **t).count() as u64;
+                    let reached = t.iter().filter(|t| v > **t).count() as u64;
                     if fewer_is_higher {
                         5 - reached
                     } else {

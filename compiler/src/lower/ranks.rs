@@ -233,11 +233,11 @@ fn rfm_windows(r: &Ranking, ranked: &[Value], w: &mut Windows) -> Result<Option<
     }))
 }
 
-/// The score of `value` by four increasing thresholds: 1 plus the thresholds it reaches, or
+/// The score of `value` by four increasing upper bounds: 1 plus the bounds it exceeds, or
 /// with `fewer_is_higher` (recency) 5 minus them.
 fn binned(value: Expr, thresholds: [ScalarValue; 4], fewer_is_higher: bool) -> Result<Expr> {
     let mut case: Option<datafusion::logical_expr::conditional_expressions::CaseBuilder> = None;
-    // From the highest threshold down: the first reached decides.
+    // From the highest bound down: the first exceeded decides.
     for (i, t) in thresholds.into_iter().enumerate().rev() {
         let reached = i as i64 + 1;
         let score = if fewer_is_higher {
@@ -245,7 +245,7 @@ fn binned(value: Expr, thresholds: [ScalarValue; 4], fewer_is_higher: bool) -> R
         } else {
             1 + reached
         };
-        let cond = value.clone().gt_eq(lit(t));
+        let cond = value.clone().gt(lit(t));
         case = Some(match case {
             None => when(cond, lit(score)),
             Some(mut c) => c.when(cond, lit(score)),
