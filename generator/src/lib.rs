@@ -28,6 +28,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub mod plant;
+pub mod walk_ins;
 use segql_runtime::RuntimeError;
 use segql_runtime::datafusion;
 use segql_runtime::output::AtomicFile;

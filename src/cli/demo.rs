@@ -61,6 +61,11 @@ pub(super) struct DemoArgs {
     /// With --plant-response: the response window in days.
     #[arg(long, default_value_t = 14, requires = "plant_response")]
     window: u64,
+    /// Instead of a data set: N receipts a day without a loyalty card (no customer id) over
+    /// the --days up to --end, written to OUT/walk-ins.parquet, for `segql kpis`' card
+    /// penetration and members' share of turnover.
+    #[arg(long, value_name = "N", conflicts_with = "plant_response")]
+    walk_ins: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -147,6 +152,17 @@ fn plant(a: &DemoArgs, snapshot: &std::path::Path) -> Result<ExitCode> {
 
 /// Writes the data set and says what it wrote.
 pub(super) fn demo(a: DemoArgs) -> Result<ExitCode> {
+    if let Some(per_day) = a.walk_ins {
+        let batch = segql_generator::walk_ins::walk_in_receipts(a.end, a.days, per_day, a.seed);
+        let out = a.out.join("walk-ins.parquet");
+        segql_generator::plant::write_planted(&out, &batch)?;
+        outln!(
+            "wrote {} receipts without a customer id to {}",
+            batch.num_rows(),
+            out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(s) = a.plant_response.clone() {
         return plant(&a, &s);
     }

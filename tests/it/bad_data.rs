@@ -1287,10 +1287,15 @@ fn check_data_reads_a_project_named_by_a_relative_path() {
     assert!(o.status.success(), "{}", rendered(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("transactions `data/*.parquet`: 22844 rows, 808 customers"),
+        out.contains("transactions `data/*.parquet`: 24304 rows, 808 customers"),
         "{out}"
     );
-    assert!(out.ends_with("data: readable, 1 warning\n"), "{out}");
+    // The walk-in receipts (no customer id) and the prospects.
+    assert!(
+        out.contains("1460 rows without a customer id: skipped"),
+        "{out}"
+    );
+    assert!(out.ends_with("data: readable, 2 warnings\n"), "{out}");
 }
 
 // What segql writes, and what it never reads (docs/data.md, "What segql writes").

@@ -437,6 +437,25 @@ fn demo_is_deterministic_and_matches_the_example_data() {
     let b = segql(&[&q[..], &[ex_tx.to_str().unwrap()]].concat(), None);
     assert!(a.status.success(), "{}", stderr(&a));
     assert_eq!(stdout(&a), stdout(&b));
+    // The walk-in receipts, byte for byte; never written over an existing file.
+    let walk_ins = [
+        "demo",
+        "--walk-ins",
+        "2",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ];
+    assert!(segql(&walk_ins, None).status.success());
+    let a = std::fs::read(dir.path().join("walk-ins.parquet")).unwrap();
+    let b = std::fs::read(crate::common::example_dir().join("data/walk-ins.parquet")).unwrap();
+    assert!(a == b, "walk-ins.parquet differs from the example data");
+    let again = segql(&walk_ins, None);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("never writes over a file"),
+        "{}",
+        stderr(&again)
+    );
 }
 
 #[test]

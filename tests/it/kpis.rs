@@ -218,3 +218,16 @@ fn a_split_the_data_cannot_make_is_an_error() {
         );
     }
 }
+
+#[test]
+fn the_example_project_has_a_real_card_penetration() {
+    let r = rows(&crate::common::example_dir(), &["--every", "quarter"]);
+    assert_eq!(r.len(), 2);
+    for row in &r {
+        let p: f64 = row["card_penetration"].parse().unwrap();
+        let share: f64 = row["member_share"].parse().unwrap();
+        assert!(p > 0.8 && p < 0.99, "{row:?}");
+        assert!(share > 0.9 && share < 1.0, "{row:?}");
+        assert!(!row["avg_check_non_members"].is_empty(), "{row:?}");
+    }
+}

@@ -707,11 +707,12 @@ fn products_agree_with_sql_over_the_example_data() {
         (
             "products within 30d >= 4",
             "SELECT customer_id FROM t WHERE ts > DATE '2026-10-01' AND ts <= DATE '2026-10-31' \
-             GROUP BY customer_id HAVING count(DISTINCT product) >= 4",
+             AND customer_id <> '' GROUP BY customer_id HAVING count(DISTINCT product) >= 4",
         ),
         (
             "products >= 20 and frequency >= 10",
-            "SELECT customer_id FROM t WHERE ts <= DATE '2026-10-31' GROUP BY customer_id \
+            "SELECT customer_id FROM t WHERE ts <= DATE '2026-10-31' AND customer_id <> '' \
+             GROUP BY customer_id \
              HAVING count(DISTINCT product) >= 20 AND count(DISTINCT receipt_id) >= 10",
         ),
     ];

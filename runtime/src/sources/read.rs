@@ -185,11 +185,30 @@ async fn read_parquet(
     what: &str,
 ) -> Result<DataFrame, RuntimeError> {
     let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-    let opts = ParquetReadOptions::default().file_extension(ext);
-    ctx.read_parquet(paths, opts)
+    let opts = || ParquetReadOptions::default().file_extension(ext);
+    let df = ctx
+        .read_parquet(paths.clone(), opts())
         .await
-        .and_then(|df| named(df, kind.name()))
-        .map_err(|e| RuntimeError::data(what, e))
+        .map_err(|e| RuntimeError::data(what, e))?;
+    // The schema is the first file's: a column that file declares non-nullable would stop the
+    // read at another file's nulls (a file of receipts without a customer id). Every column
+    // is read as nullable; missing values are handled where they are read.
+    let schema = df.schema().as_arrow().clone();
+    let df = if schema.fields().iter().all(|f| f.is_nullable()) {
+        df
+    } else {
+        let nullable = datafusion::arrow::datatypes::Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        );
+        ctx.read_parquet(paths, opts().schema(&nullable))
+            .await
+            .map_err(|e| RuntimeError::data(what, e))?
+    };
+    named(df, kind.name()).map_err(|e| RuntimeError::data(what, e))
 }
 
 /// `df`'s scan named `table` (DataFusion leaves a file read without a table unnamed, and
