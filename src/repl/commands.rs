@@ -365,6 +365,7 @@ impl Session {
             from,
             to,
             by: by.clone(),
+            segment: None,
         };
         let r = match kpis::kpis(&self.project, &self.options, &spec).await {
             Ok(rows) => batch(kpis::to_batch(&rows, by.as_ref())),

@@ -231,3 +231,43 @@ fn the_example_project_has_a_real_card_penetration() {
         assert!(!row["avg_check_non_members"].is_empty(), "{row:?}");
     }
 }
+
+#[test]
+fn a_segments_kpis_count_its_members_as_of_each_period_end() {
+    let dir = project();
+    let r = rows(dir.path(), &["-e", "city = \"Kyiv\""]);
+    let cols = [
+        "period",
+        "members",
+        "new_members",
+        "active_members",
+        "turnover_members",
+        "turnover_all",
+        "receipts_members",
+        "receipts_all",
+        "avg_check_non_members",
+        "inflow",
+    ];
+    let got: Vec<Vec<String>> = r.iter().map(|x| pick(x, &cols)).collect();
+    // September: a only (c signs up on October 15); October: a and c, who both bought.
+    assert_eq!(
+        got,
+        [
+            [
+                "2026-09", "1", "1", "1", "15.00", "25.00", "1", "2", "10.0", ""
+            ],
+            [
+                "2026-10", "2", "1", "2", "70.00", "120.00", "2", "5", "16.67", ""
+            ],
+        ]
+    );
+    // Each period's members are `segql run`'s as of its end.
+    for (end, n) in [("2026-09-30", "1"), ("2026-10-31", "2")] {
+        let o = segql_command()
+            .args(["run", "-e", "city = \"Kyiv\"", "--count", "--as-of", end])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&o).trim(), n);
+    }
+}

@@ -86,7 +86,7 @@ impl FlowRow {
 /// Calendar periods covering `from..=to`: (label, first day, last day), the first and last
 /// cut to `from` and `to`. Weeks are ISO weeks (Monday to Sunday, labelled `2026-W05` by
 /// their ISO year).
-pub(crate) fn periods(
+pub fn periods(
     every: Every,
     from: NaiveDate,
     to: NaiveDate,

@@ -24,7 +24,7 @@ use datafusion::logical_expr::{
 };
 use segql_compiler::CompileError;
 use segql_compiler::lower::date_lit;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// What the rows are split by.
@@ -65,6 +65,9 @@ pub struct KpiSpec {
     pub to: NaiveDate,
     /// The split, if any.
     pub by: Option<By>,
+    /// Members restricted to a segment: its members as of each period's end, one set per
+    /// period of [`periods`](super::flows::periods) (not with a split).
+    pub segment: Option<Vec<BTreeSet<String>>>,
 }
 
 /// An exact amount of money: a decimal's unscaled value and scale.
@@ -316,6 +319,15 @@ pub async fn kpis(
     if let Some((a, customers)) = &attribute {
         b = with_attribute(b, customers, a, "grp")?;
     }
+    if let Some(sets) = &spec.segment {
+        if spec.by.is_some() {
+            return Err(RuntimeError::Usage {
+                message: "a segment's KPIs are not split by partner, store or attribute".into(),
+                help: Some("leave out --by, or split the whole program's KPIs".into()),
+            });
+        }
+        b = in_segment(b, &periods, sets)?;
+    }
     let lines_in = b.build().map_err(plan_err)?;
 
     // Receipts, turnover and items per period, group and membership: lines rolled up into
@@ -504,6 +516,20 @@ pub async fn kpis(
         g.dedup();
         g
     };
+    if let Some(sets) = &spec.segment {
+        // The segment's members as of each period's end; new: their first purchase in it.
+        let first = first_purchases(&engine, &lines, spec.to, member()).await?;
+        for (i, (_, start, end)) in periods.iter().enumerate() {
+            let set = &sets[i];
+            let k = acc.row(i, None);
+            k.members = set.len() as i64;
+            k.new_members = set
+                .iter()
+                .filter(|id| first.get(*id).is_some_and(|d| d >= start && d <= end))
+                .count() as i64;
+        }
+        return Ok(acc.rows.into_values().collect());
+    }
     for (i, (_, start, end)) in periods.iter().enumerate() {
         for g in &groups {
             let members: i64 = known
@@ -591,6 +617,89 @@ impl Rows<'_> {
             ..Default::default()
         })
     }
+}
+
+/// `b` with `member` true only for the lines of the segment's members of their period
+/// (`sets`, one per period).
+fn in_segment(
+    b: LogicalPlanBuilder,
+    periods: &[(String, NaiveDate, NaiveDate)],
+    sets: &[BTreeSet<String>],
+) -> Result<LogicalPlanBuilder, RuntimeError> {
+    use datafusion::datasource::{MemTable, provider_as_source};
+    let (mut labels, mut ids) = (Vec::new(), Vec::new());
+    for ((label, _, _), set) in periods.iter().zip(sets) {
+        for id in set {
+            labels.push(label.clone());
+            ids.push(id.clone());
+        }
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("__speriod", DataType::Utf8, false),
+        Field::new("__sid", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(labels)),
+            Arc::new(StringArray::from(ids)),
+        ],
+    )
+    .map_err(|e| plan_err(e.into()))?;
+    let table = MemTable::try_new(schema, vec![vec![batch]]).map_err(plan_err)?;
+    let members =
+        LogicalPlanBuilder::scan("segment_members", provider_as_source(Arc::new(table)), None)
+            .and_then(|b| b.build())
+            .map_err(plan_err)?;
+    let mut out: Vec<Expr> = b
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| f.name() != "member")
+        .map(|f| col(f.name().as_str()))
+        .collect();
+    out.push(
+        ident("member")
+            .and(ident("__sid").is_not_null())
+            .alias("member"),
+    );
+    b.join(
+        members,
+        JoinType::Left,
+        (vec!["period", "customer_id"], vec!["__speriod", "__sid"]),
+        None,
+    )
+    .and_then(|b| b.project(out))
+    .map_err(plan_err)
+}
+
+/// Each customer's first purchase up to `to`.
+async fn first_purchases(
+    engine: &Engine,
+    lines: &LogicalPlan,
+    to: NaiveDate,
+    member: Expr,
+) -> Result<HashMap<String, NaiveDate>, RuntimeError> {
+    let plan = LogicalPlanBuilder::from(lines.clone())
+        .filter(ident("ts").lt_eq(date_lit(to)).and(member))
+        .and_then(|b| {
+            b.aggregate(
+                vec![cast_expr(ident("customer_id"), DataType::Utf8).alias("customer_id")],
+                vec![min(ident("ts")).alias("first")],
+            )
+        })
+        .and_then(|b| b.build())
+        .map_err(plan_err)?;
+    let mut out = HashMap::new();
+    for b in engine.collect(plan).await? {
+        let (ids, first) = (strings(&b, 0)?, dates(&b, 1)?);
+        for (id, d) in ids.into_iter().zip(first) {
+            if let (Some(id), Some(d)) = (id, d) {
+                out.insert(id, d);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `b` with the members' value of attribute `a` as column `name` (NULL for lines without a
