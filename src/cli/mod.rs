@@ -16,6 +16,7 @@ mod demo;
 mod diff;
 mod explain;
 mod fmt;
+mod history;
 mod interactive;
 mod kpis;
 mod lint;
@@ -70,6 +71,9 @@ enum Command {
     /// Program KPIs per period (and partner, store or attribute): members, active share,
     /// members' share of turnover, card penetration, average checks, activity, inflow/churn.
     Kpis(kpis::KpisArgs),
+    /// A segment's exact size as of each week's, month's or quarter's end, who entered and
+    /// left since the previous one, and its members' share of turnover in the period.
+    History(history::HistoryArgs),
     /// Per month or quarter: new customers in, customers churned out, and the balance.
     Flows(reports::FlowsArgs),
     /// Suggest each partner's lifecycle thresholds from its customers' purchase gaps.
@@ -107,6 +111,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Transitions(a) => reports::transitions(a).await,
         Command::Flows(a) => reports::flows(a).await,
         Command::Kpis(a) => kpis::kpis(a).await,
+        Command::History(a) => history::history(a).await,
         Command::LifecycleThresholds(a) => reports::thresholds(a).await,
         Command::Rfm(a) => rfm::rfm(a).await,
         Command::Measure(a) => measure::measure_cmd(a).await,

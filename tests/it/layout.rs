@@ -72,6 +72,7 @@ fn the_binarys_files_use_each_other_one_way() {
                 "explain",
                 "reports",
                 "kpis",
+                "history",
                 "rfm",
                 "demo",
                 "interactive",

@@ -12,6 +12,7 @@
 //! - `mutations`: random and mutated segment text never panics parse, resolve or plan.
 //! - `measure`: campaigns' snapshots and their measurement against control groups.
 //! - `kpis`: the program KPIs against figures computed by hand.
+//! - `history`: a segment's points against separate runs as of each date; the command.
 //! - `warm`: the REPL's in-memory copy of the data answers as the files do; its budget.
 //! - `rfm`: RFM settings of `segql.toml` and their errors; `segql rfm` against sums of its cells.
 //! - `segtest`: `segql test`, assertions in `.segtest` files on fixtures or the project's data.
@@ -26,6 +27,7 @@ mod cli;
 mod code;
 mod corpus;
 mod diagnostics;
+mod history;
 mod kpis;
 mod layout;
 mod lint;

@@ -55,7 +55,7 @@ fn money(e: Expr, sum_type: &DataType) -> Expr {
 }
 
 /// The expression of value `v`.
-fn value_column(
+pub(super) fn value_column(
     catalog: &Catalog,
     v: &Value,
     hints: &ScanHints,

@@ -13,7 +13,7 @@ use datafusion::functions_aggregate::expr_fn::max;
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan, ident};
 
 /// The customers' signup date, joined to leave out customers not yet known as of the date.
-const SIGNUP: &str = "__signup";
+pub(super) const SIGNUP: &str = "__signup";
 
 /// The aggregation by customer, joined with customers where needed.
 pub(super) struct WithCustomers {

@@ -28,6 +28,7 @@ mod customers;
 mod exprs;
 mod first_purchase;
 mod hints;
+mod history;
 mod per_customer;
 mod ranks;
 mod receipts;
@@ -37,6 +38,10 @@ mod truth;
 pub use campaigns::{responders, response_catalog, snapshots_read};
 pub use exprs::{date_lit, number_scalar, upcoming_keys};
 pub use hints::{ScanHints, needs_full_base, scan_hints};
+pub use history::{
+    SPANNING, history_aggregates, history_in_one_pass, lower_definition_with, lower_history,
+    member_column, turnover_column, turnover_value,
+};
 pub use per_customer::PerCustomer;
 
 use crate::builder::PlanBuilder;
@@ -95,6 +100,12 @@ pub fn lower_definition(catalog: &Catalog, seg: &Segment) -> Result<Query> {
 /// Members of a campaign: its segment, capped by `limit` (ranked by its value, ties by id),
 /// and split into `group` = `test` or `control` by the customer's holdout bucket.
 pub fn lower_campaign(catalog: &Catalog, seg: &Segment) -> Result<Query> {
+    lower_campaign_with(catalog, seg, &[])
+}
+
+/// [`lower_campaign`] with the members' `extra` values after its columns, as `__extra_0`,
+/// `__extra_1`, ... (the same members).
+fn lower_campaign_with(catalog: &Catalog, seg: &Segment, extra: &[Value]) -> Result<Query> {
     let spec = seg.campaign.clone().unwrap_or(CampaignSpec {
         holdout_bp: 0,
         limit: None,
@@ -106,7 +117,13 @@ pub fn lower_campaign(catalog: &Catalog, seg: &Segment) -> Result<Query> {
     {
         values.push(v.clone());
     }
-    let table = per_customer_of(catalog, &seg.pred, &values)?;
+    let mut read = values.clone();
+    for v in extra {
+        if !read.contains(v) {
+            read.push(v.clone());
+        }
+    }
+    let table = per_customer_of(catalog, &seg.pred, &read)?;
     let mut b = PlanBuilder::from(table.filtered(&seg.pred)?);
     if let Some((n, by, desc)) = &spec.limit {
         let mut order = Vec::new();
@@ -123,6 +140,9 @@ pub fn lower_campaign(catalog: &Catalog, seg: &Segment) -> Result<Query> {
     .otherwise(lit("test"))?;
     let mut cols = vec![ident("customer_id"), group.alias("group")];
     cols.extend(values.iter().map(|v| ident(&table.names[v])));
+    for (k, v) in extra.iter().enumerate() {
+        cols.push(ident(&table.names[v]).alias(format!("__extra_{k}")));
+    }
     Ok(Query {
         plan: b.project(cols)?.build()?,
     })

@@ -29,6 +29,17 @@ pub(super) struct Aggregated {
 }
 
 impl Aggregated {
+    /// An aggregation already planned: `plan` holds aggregate `aggs[i]` in column
+    /// `columns[i]` (the history's one pass holds every date's aggregates in one plan).
+    pub(super) fn new(plan: LogicalPlan, aggs: Vec<Agg>, columns: Vec<String>) -> Aggregated {
+        Aggregated {
+            plan,
+            aggs,
+            columns,
+            positive: Vec::new(),
+        }
+    }
+
     /// The column of aggregate `a`.
     pub(super) fn column(&self, a: &Agg) -> &str {
         column_of(&self.aggs, &self.columns, a)

@@ -5,6 +5,7 @@ mod common;
 pub mod datacheck;
 pub mod diff;
 pub mod flows;
+pub mod history;
 pub mod kpis;
 pub mod lint;
 pub mod literals;
