@@ -11,6 +11,7 @@ use segql_runtime::reports::diff::definition_members;
 use segql_runtime::reports::flows;
 use segql_runtime::reports::kpis::{self, By, KpiSpec};
 use segql_runtime::{Engine, EngineOptions};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,6 +38,9 @@ pub(super) struct KpisArgs {
     /// One row per period and partner, store, or value of a customer attribute (e.g. city).
     #[arg(long, value_name = "partner|store|ATTRIBUTE")]
     by: Option<String>,
+    /// No progress bar (one is shown on a terminal while a segment is evaluated per period).
+    #[arg(long)]
+    quiet: bool,
     #[command(flatten)]
     out: OutputArgs,
     #[command(flatten)]
@@ -56,7 +60,19 @@ pub(super) async fn kpis(a: KpisArgs) -> Result<ExitCode> {
     let segment = if a.segment.is_some() || a.expr.is_some() {
         let names: Vec<String> = a.segment.iter().cloned().collect();
         let mut sets = Vec::new();
-        for (_, _, end) in flows::periods(every, a.from, a.to) {
+        let periods = flows::periods(every, a.from, a.to);
+        // A full evaluation per period: progress on a terminal, nothing when piped.
+        let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(periods.len() as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{msg} {wide_bar} {pos}/{len} periods, {eta} left",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_message("evaluating the segment");
+            bar
+        });
+        for (_, _, end) in periods {
             let options = EngineOptions {
                 as_of: Some(end),
                 ..a.data.engine_options(true)
@@ -64,6 +80,12 @@ pub(super) async fn kpis(a: KpisArgs) -> Result<ExitCode> {
             let mut engine = Engine::open(project.clone(), options, true).await?;
             let segments = select(&mut engine, &mut program, a.expr.as_deref(), &names).await?;
             sets.push(definition_members(&mut engine, &segments[0]).await?);
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
         }
         Some(sets)
     } else {
