@@ -10,16 +10,16 @@
 #   SKIP_BUILD=1 bench/history.sh                    # time the binary built last
 #
 # For each workload: history as planned (one pass where the segment allows it, else date by
-# date over the data held in memory), history --each-date (date by date, from memory),
-# history --each-date --memory-budget 0 (date by date, from the files) and the 52 separate
-# runs; wall time and peak RSS of each, and a check that every point's members equal the
-# separate run's count.
+# date with the customers and communications held in memory), history --each-date,
+# history --each-date --transactions-in-memory (every table held, transactions sorted by
+# date) and the 52 separate runs; wall time and peak RSS of each, and a check that every
+# point's members equal the separate run's count.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CUSTOMERS=${CUSTOMERS:-1000000}
-WORKLOADS=${WORKLOADS:-"1-simple 2-five-conditions 3-rfm-segment 4-holdout-campaign"}
+WORKLOADS=${WORKLOADS:-"1-simple 2-five-conditions 3-rfm-segment 4-holdout-campaign 5-references"}
 SEPARATE=${SEPARATE:-1}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -73,10 +73,11 @@ for WORKLOAD in $WORKLOADS; do
     export -f history
     timed "history" history
     cp "$TMP/out" "$TMP/planned.csv"
-    timed "history --each-date (memory)" history --each-date
+    timed "history --each-date" history --each-date
     cmp -s "$TMP/out" "$TMP/planned.csv" || { echo "each-date differs" >&2; exit 1; }
-    timed "history --each-date --memory-budget 0 (files)" history --each-date --memory-budget 0
-    cmp -s "$TMP/out" "$TMP/planned.csv" || { echo "files differ" >&2; exit 1; }
+    timed "history --each-date --transactions-in-memory" history --each-date \
+        --transactions-in-memory
+    cmp -s "$TMP/out" "$TMP/planned.csv" || { echo "in memory differs" >&2; exit 1; }
     if [ "$SEPARATE" = 1 ]; then
         separate() {
             for d in $SUNDAYS; do

@@ -187,7 +187,7 @@ async fn history_of(
     dir: &Path,
     name: &str,
     spec: &HistorySpec,
-) -> (Vec<HistoryRow>, HistoryPath, bool) {
+) -> (Vec<HistoryRow>, HistoryPath, Vec<&'static str>) {
     let project = Project::discover(Some(dir)).unwrap();
     let opts = options(spec.to);
     let mut engine = Engine::open(project, opts.clone(), true).await.unwrap();
@@ -197,7 +197,7 @@ async fn history_of(
         .await
         .unwrap();
     assert!(!seen.is_empty(), "{name}: progress is reported");
-    (h.rows, h.path, h.memory)
+    (h.rows, h.path, h.in_memory)
 }
 
 /// Each row of `rows` against the separate runs of the same dates (the baseline first).
@@ -242,6 +242,7 @@ fn every_point_equals_a_separate_run_on_generated_data() {
         to,
         budget: segql_runtime::cache::warm::DEFAULT_BUDGET,
         each_date: false,
+        transactions_in_memory: false,
     };
     // The day before --from, then every ISO week's Sunday, then --to.
     let mut dates = vec![from - Duration::days(1)];
@@ -259,35 +260,45 @@ fn every_point_equals_a_separate_run_on_generated_data() {
         let separate = separately(dir.path(), &names, &dates).await;
         let mut members = 0;
         for name in &names {
-            let (rows, path, memory) = history_of(dir.path(), name, &spec).await;
+            let (rows, path, held) = history_of(dir.path(), name, &spec).await;
             let one_pass = ONE_PASS.contains(name);
             assert_eq!(
                 matches!(path, HistoryPath::OnePass { .. }),
                 one_pass,
                 "{name}: {path:?}"
             );
-            // The one pass reads the files; date by date reads memory.
-            assert_eq!(memory, !one_pass, "{name}");
+            // The one pass reads the files; date by date holds the other tables it reads in
+            // memory, the transactions only when asked.
+            if one_pass {
+                assert!(held.is_empty(), "{name}: {held:?}");
+            } else {
+                assert!(!held.contains(&"transactions"), "{name}: {held:?}");
+            }
+            if *name == "quiet" {
+                assert_eq!(held, ["communications"]);
+            }
             check(name, "as planned", &rows, &separate[*name]);
             let each = HistorySpec {
                 each_date: true,
                 budget: 0,
                 ..spec.clone()
             };
-            let (by_date, path, memory) = history_of(dir.path(), name, &each).await;
-            assert_eq!((path, memory), (HistoryPath::EachDate, false), "{name}");
+            let (by_date, path, held) = history_of(dir.path(), name, &each).await;
+            assert_eq!(path, HistoryPath::EachDate, "{name}");
+            assert!(held.is_empty(), "{name}: {held:?}");
             assert_eq!(by_date, rows, "{name}: date by date from the files");
             members += rows.iter().map(|r| r.members).sum::<i64>();
         }
         assert!(members > 1000, "{members} members in all");
-        // Date by date from memory too, for a definition of each way.
-        for name in ["regulars", "no_allo", "champions"] {
+        // Date by date with every table in memory, for a definition of each way.
+        for name in ["regulars", "no_allo", "lapsing_lviv", "champions", "quiet"] {
             let each = HistorySpec {
                 each_date: true,
+                transactions_in_memory: true,
                 ..spec.clone()
             };
-            let (rows, _, memory) = history_of(dir.path(), name, &each).await;
-            assert!(memory, "{name}");
+            let (rows, _, held) = history_of(dir.path(), name, &each).await;
+            assert!(held.contains(&"transactions"), "{name}: {held:?}");
             check(name, "date by date from memory", &rows, &separate[name]);
         }
     });
@@ -331,6 +342,7 @@ fn periods_are_cut_to_the_dates_covered() {
                 to: to.parse().unwrap(),
                 budget: 0,
                 each_date: false,
+                transactions_in_memory: false,
             };
             let (rows, _, _) = history_of(dir.path(), "regulars", &spec).await;
             let got: Vec<(String, String, String)> = rows
@@ -390,6 +402,7 @@ fn receipts_of_several_days_give_the_same_points() {
                     to: *d,
                     budget: 0,
                     each_date: false,
+                    transactions_in_memory: false,
                 };
                 let (r, path, _) = history_of(dir.path(), name, &spec).await;
                 assert_eq!(r.len(), 1);
@@ -405,6 +418,7 @@ fn receipts_of_several_days_give_the_same_points() {
                 to,
                 budget: 0,
                 each_date: false,
+                transactions_in_memory: false,
             };
             let (weeks, path, _) = history_of(dir.path(), name, &spec).await;
             assert_eq!(path, HistoryPath::OnePass { passes: 2 }, "{name}");
@@ -488,6 +502,10 @@ fn the_command_writes_one_row_per_period_end() {
     // Date by date, from memory or not: the same output.
     assert_eq!(stdout(&run(&["--each-date"])), text);
     assert_eq!(stdout(&run(&["--each-date", "--memory-budget", "0"])), text);
+    assert_eq!(
+        stdout(&run(&["--each-date", "--transactions-in-memory"])),
+        text
+    );
     // To a file: written once, whole.
     let o = run(&["-o", "history.csv", "--quiet"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -620,6 +638,7 @@ fn derived_thresholds_are_derived_as_of_each_date() {
                 to,
                 budget: 0,
                 each_date,
+                transactions_in_memory: false,
             };
             let (rows, _, _) = history_of(dir.path(), "okko_at_risk", &spec).await;
             check("okko_at_risk", "derived", &rows, &separate["okko_at_risk"]);

@@ -17,10 +17,12 @@
 //!   all, and files grouped by customer suit its roll-up by receipt better than the copy in
 //!   memory, ordered by date;
 //! - **date by date** otherwise (ranks, contacts, campaigns' snapshots, a `limit`), or when
-//!   asked ([`HistorySpec::each_date`]): the definition's own plan per date, over the data
-//!   held in memory when it fits the budget ([`Warm`], the REPL's copy: transactions sorted
-//!   by date, batches skipped by their dates' statistics), else over the files; the members'
-//!   ids compared with the previous date's, their turnover joined per period.
+//!   asked ([`HistorySpec::each_date`]): the definition's own plan per date (with the
+//!   members' turnover in the period as one more value), the members joined with the
+//!   previous date's. The customers and communications are held in memory when they fit the
+//!   budget ([`Warm`], the REPL's copy); the transactions too when asked
+//!   ([`HistorySpec::transactions_in_memory`]: sorted by date, batches skipped by their
+//!   dates' statistics), else they are read from the files for each date.
 
 use super::common::one_row;
 use super::flows::{Every, periods};
@@ -77,6 +79,9 @@ pub struct HistorySpec {
     pub budget: u64,
     /// Evaluate date by date even where one pass could.
     pub each_date: bool,
+    /// Date by date, hold the transactions in memory too (else only the customers and
+    /// communications are held: see [`history`]).
+    pub transactions_in_memory: bool,
 }
 
 /// One point: the segment as of the end of a period.
@@ -130,8 +135,9 @@ pub struct History {
     pub rows: Vec<HistoryRow>,
     /// How they were computed.
     pub path: HistoryPath,
-    /// True when the transactions were read from memory, false when from the files.
-    pub memory: bool,
+    /// The tables read from memory (`transactions`, `customers`, `communications`); the
+    /// others were read from the files.
+    pub in_memory: Vec<&'static str>,
     /// Transaction lines read from memory by every scan, summed (none from the files).
     pub rows_read: Option<u64>,
 }
@@ -190,16 +196,40 @@ pub async fn history(
             .map_err(CompileError::from)?;
     }
     // The one pass reads the files: a few scans in all, and the files' order (a customer's
-    // lines together, as most exports are) suits its roll-up by receipt better than the copy's
-    // order by date. Date by date, every date scans: the copy in memory, when it fits, reads
-    // only the batches up to each date.
-    let warm = if spec.budget > 0 && !options.portable && !one_pass {
+    // lines together, as most exports are) suits its roll-up by receipt better than the
+    // copy's order by date. Date by date, every date scans every table it needs: customers
+    // and communications (CSV, parsed anew by each scan) are held in memory when they fit;
+    // the transactions only when asked, since in the copy's order by date a plan that
+    // aggregates most lines by customer runs slower than over files grouped by customer
+    // (bench/RESULTS.md), however many batches the copy skips.
+    let others = engine.tables.customers.is_some() || engine.tables.communications.is_some();
+    let warm = if spec.budget == 0 || options.portable || one_pass {
+        None
+    } else if spec.transactions_in_memory {
         progress(Progress::Reading);
         Some(Warm::load(engine, spec.budget).await)
+    } else if others {
+        progress(Progress::Reading);
+        Some(Warm::load_beside_transactions(engine, spec.budget).await)
     } else {
         None
     };
-    let memory = warm.as_ref().is_some_and(|w| w.transactions.is_some());
+    let in_memory: Vec<&'static str> = match &warm {
+        None => Vec::new(),
+        Some(w) => {
+            let mut held = Vec::new();
+            if w.transactions.is_some() {
+                held.push("transactions");
+            }
+            if w.customers.is_some() {
+                held.push("customers");
+            }
+            if w.communications.is_some() {
+                held.push("communications");
+            }
+            held
+        }
+    };
     let base = catalog_of(engine, warm.as_ref())?;
     let mut catalogs = Vec::with_capacity(dates.len());
     for d in &dates {
@@ -312,7 +342,7 @@ pub async fn history(
     Ok(History {
         rows,
         path,
-        memory,
+        in_memory,
         rows_read: reads.so_far(),
     })
 }
