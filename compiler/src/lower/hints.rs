@@ -43,6 +43,37 @@ pub struct ScanHints {
     bought: Vec<(Vec<String>, u64)>,
 }
 
+impl ScanHints {
+    /// What holds whatever the as-of date: the key sets of conditions on attributes, but for
+    /// anniversaries (`birthday within 7d` counts its days from the as-of date). The other
+    /// hints name buyers of the days before the as-of date, or bound its scan.
+    pub(super) fn whatever_the_date(&self) -> ScanHints {
+        fn upcoming(p: &Pred) -> bool {
+            match p {
+                Pred::Upcoming { .. } => true,
+                Pred::And(ps) | Pred::Or(ps) => ps.iter().any(upcoming),
+                Pred::Not(p) => upcoming(p),
+                _ => false,
+            }
+        }
+        ScanHints {
+            attributes: self
+                .attributes
+                .iter()
+                .filter(|p| !upcoming(p))
+                .cloned()
+                .collect(),
+            ..ScanHints::default()
+        }
+    }
+
+    /// True when the hints keep some customers' lines out of the scan (given a customers
+    /// table to name the others).
+    pub(super) fn narrows(&self, catalog: &Catalog) -> bool {
+        (!self.attributes.is_empty() && catalog.customers().is_some()) || !self.bought.is_empty()
+    }
+}
+
 /// True when `p` reads attributes alone: a condition the customers table decides.
 fn reads_attributes_only(p: &Pred) -> bool {
     p.values().iter().all(|v| matches!(v, Value::Attribute(_)))

@@ -27,7 +27,9 @@
 //! - a window from the first purchase reads the first purchase over the lines up to the last
 //!   date: a line up to `d` at the scope exists exactly when that first purchase is on or
 //!   before `d`, and then it is the first purchase up to `d` too;
-//! - scan hints are not used (they narrow what non-members read, never what members read);
+//! - of the scan hints only the attributes' key sets are used, which name the same customers
+//!   whatever the date (not anniversaries); they drop the lines of customers who are members
+//!   of no date, and the others' values are computed from all their lines;
 //! - a customer without a line up to `d` reads every value of `d` as a customer without
 //!   purchases; when such customers can be members (the full base), they are members of `d`
 //!   only when in its base: a customers row signed up by `d` (or without a sign-up date).
@@ -38,7 +40,7 @@ use super::columns::value_column;
 use super::customers::{SIGNUP, join_customers};
 use super::exprs::{date_lit, purchases_in, qual, unique, window_start, with_filter};
 use super::first_purchase::Anchors;
-use super::hints::{ScanHints, needs_full_base};
+use super::hints::{ScanHints, keep_possible_members, needs_full_base, scan_hints};
 use super::per_customer::PerCustomer;
 use super::receipts::Rollup;
 use super::scan::Aggregated;
@@ -83,6 +85,15 @@ pub fn history_aggregates(seg: &Segment) -> usize {
         aggs.push(bought);
     }
     aggs.len()
+}
+
+/// True when [`lower_history`]'s scan keeps out the lines of customers who cannot be members
+/// (by their attributes): its turnover columns then sum the possible members' turnover, not
+/// every customer's.
+pub fn history_narrows(catalog: &Catalog, seg: &Segment) -> bool {
+    scan_hints(catalog, &seg.pred)
+        .whatever_the_date()
+        .narrows(catalog)
 }
 
 /// The turnover of a customer in the `days` days up to a date: `monetary within {days}d`.
@@ -264,6 +275,9 @@ pub fn lower_history(
     if let Some(w) = widest {
         lines = lines.filter(ts().gt(window_start(first.as_of, w)))?;
     }
+    // Only the lines of customers whose attributes let them be members on some date.
+    let keys = scan_hints(last, pred).whatever_the_date();
+    lines = keep_possible_members(last, &keys, widest, lines)?;
     lines = anchors.add_to(lines)?;
     let how = RollUp::of(first, &all, by_receipt_day)?;
     let by_day = matches!(how, RollUp::ByDay);

@@ -39,8 +39,8 @@ pub use campaigns::{responders, response_catalog, snapshots_read};
 pub use exprs::{date_lit, number_scalar, upcoming_keys};
 pub use hints::{ScanHints, needs_full_base, scan_hints};
 pub use history::{
-    SPANNING, history_aggregates, history_in_one_pass, lower_definition_with, lower_history,
-    member_column, turnover_column, turnover_value,
+    SPANNING, history_aggregates, history_in_one_pass, history_narrows, lower_definition_with,
+    lower_history, member_column, turnover_column, turnover_value,
 };
 pub use per_customer::PerCustomer;
 

@@ -46,8 +46,8 @@ use datafusion::logical_expr::{
 };
 use segql_compiler::ir::Segment;
 use segql_compiler::lower::{
-    SPANNING, date_lit, history_aggregates, history_in_one_pass, lower_definition_with,
-    lower_history, member_column, turnover_column, turnover_value,
+    SPANNING, date_lit, history_aggregates, history_in_one_pass, history_narrows,
+    lower_definition_with, lower_history, member_column, turnover_column, turnover_value,
 };
 use segql_compiler::{Catalog, CompileError, lower_definition};
 use std::ops::Not;
@@ -254,6 +254,13 @@ pub async fn history(
         rows_read: reads.so_far(),
     });
     let (figures, path) = if one_pass {
+        // Every customer's turnover comes from the pass, unless its scan keeps some
+        // customers' lines out.
+        let turnovers = if history_narrows(&base, segment) {
+            Some(period_turnovers(engine, &base, &dates, scale).await?)
+        } else {
+            None
+        };
         let mut figures = Vec::new();
         let mut start = 0;
         let mut passes = 0;
@@ -288,6 +295,11 @@ pub async fn history(
                 rows_read: reads.so_far(),
             });
             start = end;
+        }
+        if let Some(t) = turnovers {
+            for (f, t) in figures.iter_mut().zip(t) {
+                f.turnover = t;
+            }
         }
         (figures, HistoryPath::OnePass { passes })
     } else {
