@@ -57,9 +57,8 @@ use std::sync::Arc;
 /// values need, plus the turnover), so the state held per customer grows with the dates; past
 /// this many the dates are split into passes (each pass also evaluates the previous pass's
 /// last date, which its first date's movements compare with). 96 holds 32 dates of a
-/// segment of three aggregates: a year of weeks in two passes (at 1M customers 2.2 GB and
-/// 12.9 s in all, against 2.6 GB and 12.7 s in one pass and 1.8 GB and 17.8 s in four:
-/// bench/RESULTS.md).
+/// segment of three aggregates: a year of weeks in two passes, about as fast as one pass in
+/// less memory, and faster than four (bench/RESULTS.md, "segql history").
 pub const AGGREGATES_PER_PASS: usize = 96;
 
 /// The same when the receipt roll-up holds every date's aggregates too (receipts whose lines
@@ -75,7 +74,9 @@ pub struct HistorySpec {
     pub from: NaiveDate,
     /// The last day covered (not before `from`).
     pub to: NaiveDate,
-    /// The most memory the copy of the data may take, in bytes (`0`: read the files).
+    /// Date by date, the most memory the copy of the customers and communications (and of
+    /// the transactions, with `transactions_in_memory`) may take, in bytes (`0`: read the
+    /// files for each date).
     pub budget: u64,
     /// Evaluate date by date even where one pass could.
     pub each_date: bool,
