@@ -8,11 +8,13 @@
 #   CUSTOMERS=100000 WORKLOADS="1-simple" bench/history.sh
 #   SEPARATE=0 bench/history.sh                      # history only (skip the 52 runs)
 #   SKIP_BUILD=1 bench/history.sh                    # time the binary built last
+#   SEGQL_BIN=/path/to/segql bench/history.sh        # time that binary (no build)
 #
 # For each workload: history as planned (one pass where the segment allows it, else date by
 # date with the customers and communications held in memory), history --each-date,
 # history --each-date --transactions-in-memory (every table held, transactions sorted by
-# date) and the 52 separate runs; wall time and peak RSS of each, and a check that every
+# date) and the 52 separate runs; wall time, CPU time (user + system: comparable when the
+# machine is busy) and peak RSS of each, and a check that every
 # point's members equal the separate run's count.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,12 +28,12 @@ trap 'rm -rf "$TMP"' EXIT
 
 # The binary timed: a copy, so that a build during the run (the target directory may be
 # shared) changes nothing it runs.
-if [ -z "${SKIP_BUILD:-}" ]; then
+if [ -z "${SKIP_BUILD:-}" ] && [ -z "${SEGQL_BIN:-}" ]; then
     echo "== building (dev profile)" >&2
     cargo build >&2
 fi
 BIN=$TMP/segql
-cp "$CARGO_TARGET_DIR/debug/segql" "$BIN"
+cp "${SEGQL_BIN:-$CARGO_TARGET_DIR/debug/segql}" "$BIN"
 DATA=$CARGO_TARGET_DIR/bench-data/demo-$CUSTOMERS
 if [ ! -f "$DATA/transactions.parquet" ]; then
     echo "== generating $CUSTOMERS customers into $DATA" >&2
@@ -51,18 +53,19 @@ print(' '.join(str(s + d.timedelta(weeks=i)) for i in range(52)))")
 timed() {
     local label=$1
     shift
-    /usr/bin/time -f "%e %M" -o "$TMP/time" bash -c '"$@"' _ "$@" >"$TMP/out" 2>"$TMP/err" || {
+    /usr/bin/time -f "%e %U %S %M" -o "$TMP/time" bash -c '"$@"' _ "$@" >"$TMP/out" 2>"$TMP/err" || {
         echo "$label failed:" >&2
         cat "$TMP/err" >&2
         return 1
     }
-    read -r secs kb <"$TMP/time"
-    printf '| %s | %s | %.1f | %d |\n' "$WORKLOAD" "$label" "$secs" $((kb / 1024))
+    read -r secs user sys kb <"$TMP/time"
+    printf '| %s | %s | %.1f | %.1f | %d |\n' "$WORKLOAD" "$label" "$secs" \
+        "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" $((kb / 1024))
 }
 
 echo "== $CUSTOMERS customers, 52 weekly points ($FROM to $TO); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "| workload | how | seconds | peak MB |"
-echo "|---|---|---:|---:|"
+echo "| workload | how | seconds | CPU seconds | peak MB |"
+echo "|---|---|---:|---:|---:|"
 for WORKLOAD in $WORKLOADS; do
     SEG=$ROOT/bench/workloads/$WORKLOAD/segment.seg
     export BIN DATA SEG FROM TO SUNDAYS
