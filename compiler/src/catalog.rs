@@ -77,6 +77,8 @@ pub struct Catalog {
     pub facts: DataFacts,
     /// The campaigns' snapshots (frozen audiences), whatever their date.
     pub snapshots: Vec<SnapshotTable>,
+    /// The project's models (`models/NAME.json`) by name, or why one cannot be used.
+    pub models: std::collections::BTreeMap<String, crate::models::ModelEntry>,
 }
 
 /// One campaign's audience frozen on a date: `customer_id` (the transactions' id type) and
@@ -404,6 +406,7 @@ impl Catalog {
             ranking: Ranking::default(),
             facts: DataFacts::default(),
             snapshots: Vec::new(),
+            models: Default::default(),
         }
     }
 

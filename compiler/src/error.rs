@@ -124,6 +124,25 @@ pub enum CompileError {
         help: Option<String>,
     },
 
+    /// A model file that cannot be used (another feature-set version or project, broken).
+    #[error("model `{name}` cannot be used: {reason}")]
+    #[diagnostic(
+        code(segql::resolve::model_unusable),
+        help("fit it again with `segql clusters fit {name} ...` and review the new file")
+    )]
+    ModelUnusable {
+        /// The model's name.
+        name: String,
+        /// Why.
+        reason: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where it is named.
+        #[label("this model")]
+        span: Span,
+    },
+
     /// A metric written where a condition belongs.
     #[error("`{name}` is a {what}, not a condition")]
     #[diagnostic(code(segql::resolve::not_a_condition))]
@@ -538,6 +557,7 @@ impl CompileError {
             | CompileError::MissingTable { src, span, .. }
             | CompileError::MissingColumn { src, span, .. }
             | CompileError::InvalidValue { src, span, .. }
+            | CompileError::ModelUnusable { src, span, .. }
             | CompileError::NoResponse { src, span, .. }
             | CompileError::InvalidResponse { src, span, .. }
             | CompileError::NoSnapshot { src, span, .. }

@@ -257,6 +257,9 @@ pub enum Value {
     /// `treated(...)`, `held_out(...)`, `responded(...)`: true or false, from the campaign's
     /// snapshots.
     Campaign(CampaignRef),
+    /// `cluster(NAME)`: the number of the clusters model's nearest centroid (from 1) to the
+    /// customer's features as of the as-of date (`Catalog::models`).
+    Cluster(String),
 }
 
 /// Which snapshots of a campaign a condition reads (never any taken after the as-of date).
@@ -594,6 +597,7 @@ impl Value {
                     Snapshots::Within(w) => format!("{base}_{w}d"),
                 }
             }
+            Value::Cluster(m) => format!("cluster_{}", slug(std::slice::from_ref(m))),
             Value::Lifecycle(scope) if scope.is_empty() => "lifecycle".into(),
             Value::Lifecycle(scope) => format!("lifecycle_at_{}", slug(scope)),
             Value::SinceFirst(m) => {

@@ -15,6 +15,7 @@
 //! - [`lower`]: builds the plan node by node ([`builder`]), never SQL text: the
 //!   [`lower::PerCustomer`] table (one row per customer, one column per value segments read)
 //!   and the segment, campaign and membership queries over it; one module per step.
+//! - [`models`]: the customer feature set and the fitted models conditions name.
 //! - [`udf`]: the holdout bucket function campaigns split their members by.
 //! - [`error`]: compile errors as diagnostics with source spans.
 //! - [`reference`]: the same semantics in plain Rust, for cross-checking; independent of
@@ -29,6 +30,7 @@ pub mod catalog;
 pub mod error;
 pub mod ir;
 pub mod lower;
+pub mod models;
 pub mod params;
 pub mod program;
 pub mod reference;

@@ -192,6 +192,7 @@ impl<'a> Uses<'a> {
                 self.values(values);
                 self.window(window.as_ref());
             }
+            OperandKind::Cluster { .. } => {}
         }
     }
 
@@ -337,6 +338,7 @@ fn substitute<'a>(e: &mut Expr, by_name: &impl Fn(&str) -> Option<&'a Arg>, args
             values(v);
             window(w);
         }
+        OperandKind::Cluster { .. } => {}
     };
     match &mut e.kind {
         ExprKind::And(v) | ExprKind::Or(v) => {
@@ -404,6 +406,7 @@ pub fn operand_for_typing(o: &Operand) -> Operand {
         OperandKind::Name { scope, window, .. } => (scope.as_mut().map(|(v, _)| v), window),
         OperandKind::Contacts { window, .. } => (None, window),
         OperandKind::Spend { values, window, .. } => (Some(values), window),
+        OperandKind::Cluster { .. } => return o,
     };
     for v in values.into_iter().flatten() {
         if matches!(v.kind, LiteralKind::Param(_)) {

@@ -395,6 +395,10 @@ impl Ctx<'_> {
             },
             Value::Lifecycle(scope) => V::Text(self.stage(scope).name().to_string()),
             Value::Campaign(r) => V::Bool(self.campaign(r)),
+            // Fitted models are data the generated cases do not hold; `cluster(NAME)` is
+            // checked against the model's own assignment of the customers it was fitted on
+            // (tests/it/models.rs).
+            Value::Cluster(_) => V::Null,
             Value::Rfm(part) => match self.ranks.and_then(|r| r.rfm) {
                 None => V::Null,
                 Some((r, f, m)) => {

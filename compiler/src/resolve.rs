@@ -1236,6 +1236,33 @@ impl Resolver<'_> {
 
     fn operand(&self, op: &ast::Operand, s: usize) -> Result<(Value, ValueType), CompileError> {
         match &op.kind {
+            ast::OperandKind::Cluster { model } => match self.catalog.models.get(&model.name) {
+                Some(Ok(_)) => Ok((Value::Cluster(model.name.clone()), ValueType::Count)),
+                Some(Err(why)) => Err(CompileError::ModelUnusable {
+                    name: model.name.clone(),
+                    reason: why.clone(),
+                    src: self.src(s),
+                    span: model.span,
+                }),
+                None => {
+                    let names = self.catalog.models.keys().map(String::as_str);
+                    let help = match closest(&model.name, names) {
+                            Some(c) => format!("did you mean `{c}`?"),
+                            None if self.catalog.models.is_empty() => "the project has no models; fit one with `segql clusters fit NAME --k 8`".into(),
+                            None => format!(
+                                "known models: {}",
+                                self.catalog.models.keys().cloned().collect::<Vec<_>>().join(", ")
+                            ),
+                        };
+                    Err(CompileError::UnknownName {
+                        what: "model",
+                        name: model.name.clone(),
+                        src: self.src(s),
+                        span: model.span,
+                        help: Some(help),
+                    })
+                }
+            },
             ast::OperandKind::Contacts { channel, window } => {
                 if let Some(span) = window.and_then(|w| w.since_first) {
                     return Err(CompileError::FromFirstNotAllowed {

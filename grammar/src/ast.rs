@@ -366,6 +366,12 @@ pub enum OperandKind {
         /// `within W`
         window: Option<Window>,
     },
+    /// `cluster(MODEL)`: the number (from 1) of the clusters model's centroid nearest to the
+    /// customer's features.
+    Cluster {
+        /// The model's name (its file `models/NAME.json`).
+        model: Ident,
+    },
 }
 
 /// How many customers `top` keeps.

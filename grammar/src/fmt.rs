@@ -841,6 +841,7 @@ impl<'a> Printer<'a> {
                 }
                 s
             }
+            OperandKind::Cluster { model } => format!("cluster({})", model.name),
         }
     }
 

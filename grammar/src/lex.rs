@@ -35,7 +35,7 @@ pub const KEYWORDS: [&str; 21] = [
 
 /// Words with a meaning in some places that remain usable as names (the other `kw_` rules of
 /// `segql.pest`).
-pub const CONTEXT_WORDS: [&str; 23] = [
+pub const CONTEXT_WORDS: [&str; 24] = [
     "of",
     "first_purchase",
     "at",
@@ -59,6 +59,7 @@ pub const CONTEXT_WORDS: [&str; 23] = [
     "duration",
     "date",
     "list",
+    "cluster",
 ];
 
 /// True for a reserved word.

@@ -635,6 +635,15 @@ impl Builder<'_> {
                     window,
                 }
             }
+            Rule::model_value => {
+                let name = inner
+                    .into_inner()
+                    .find(|c| c.as_rule() == Rule::ident)
+                    .expect("a model value names its model");
+                OperandKind::Cluster {
+                    model: ident(&name),
+                }
+            }
             r => unreachable!("unexpected operand {r:?}"),
         };
         Ok(Operand { kind, span })
@@ -847,6 +856,7 @@ pub(crate) fn describe_rule(rule: Rule) -> &'static str {
         Rule::kw_by => "`by`",
         Rule::top | Rule::kw_top => "`top N by VALUE`",
         Rule::kw_percentile => "`percentile`",
+        Rule::model_value | Rule::kw_cluster => "`cluster(MODEL)`",
         Rule::upcoming => "a condition",
         Rule::kw_anniversary => "`anniversary`",
         Rule::redeemed | Rule::kw_redeemed => "`redeemed`",

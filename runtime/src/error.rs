@@ -340,11 +340,47 @@ pub enum RuntimeError {
     #[diagnostic(code(segql::io::closed))]
     OutputClosed,
 
+    /// A construct a SQL dialect cannot express with the answers segql gives (`segql sql`).
+    #[error("{dialect} SQL cannot express {what}")]
+    #[diagnostic(code(segql::sql::unsupported))]
+    SqlUnsupported {
+        /// The engine.
+        dialect: String,
+        /// What it cannot express.
+        what: String,
+        /// What to do instead.
+        #[help]
+        help: Option<String>,
+    },
+
     /// A bad command-line value.
     #[error("{message}")]
     #[diagnostic(code(segql::usage))]
     Usage {
         /// What is wrong.
+        message: String,
+        /// Advice.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// A model cannot be fitted or written as asked: too few customers for k, a constant
+    /// feature, no features.
+    #[error("{message}")]
+    #[diagnostic(code(segql::model))]
+    Model {
+        /// What is wrong.
+        message: String,
+        /// Advice.
+        #[help]
+        help: Option<String>,
+    },
+
+    /// A Ballista cluster cannot be reached, or lost the work it was given.
+    #[error("{message}")]
+    #[diagnostic(code(segql::cluster))]
+    Cluster {
+        /// What failed.
         message: String,
         /// Advice.
         #[help]

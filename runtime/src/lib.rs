@@ -10,23 +10,29 @@
 //! Dependencies point one way: `sources` reads what `project` configures; `inputs` (the files
 //! a command reads, which no output may replace) expands the tables' paths with `sources`;
 //! `physical` depends on neither; `engine` uses them; `reports` and `cache` use the engine
-//! and `sources`; `error` and `output` serve all.
+//! and `sources`; `error` and `output` serve all. `models` (the feature set, k-means fits and
+//! the project's model files) uses the engine. `cluster` (Ballista: the client session the
+//! engine uses with `--engine ballista://`, and the scheduler and executor processes) depends
+//! on `error` alone.
 
 // Diagnostics carry their source text and spans, so error values are large; they are
 // built only on the (cold) failure path, where their size does not matter.
 #![allow(clippy::result_large_err)]
 
 pub mod cache;
+pub mod cluster;
 pub mod engine;
 pub mod error;
 pub mod inputs;
 pub mod measure;
+pub mod models;
 pub mod output;
 pub mod physical;
 pub mod project;
 pub mod reports;
 pub mod snapshots;
 pub mod sources;
+pub mod sql;
 
 pub use datafusion;
 pub use engine::{Engine, EngineOptions, segql_settings};

@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
+use segql_runtime::cluster::EngineChoice;
 use segql_runtime::{Engine, EngineOptions, Format, Project, RuntimeError};
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,10 @@ pub(super) struct DataArgs {
     /// own plan nodes (and segql's functions), as other engines run them.
     #[arg(long)]
     portable: bool,
+    /// Where the queries run: `local` (this process) or a Ballista cluster's scheduler,
+    /// ballista://HOST:PORT (portable plans). Default: [engine] url in segql.toml, else local.
+    #[arg(long, value_name = "URL", value_parser = EngineChoice::parse)]
+    engine: Option<EngineChoice>,
 }
 
 impl DataArgs {
@@ -79,6 +84,7 @@ impl DataArgs {
             tables_when_needed,
             disabled_rules: self.no_physical_rule.clone(),
             portable: self.portable,
+            engine: self.engine.clone(),
         }
     }
 
@@ -178,7 +184,7 @@ pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
 }
 
 /// A size in bytes, with an optional K, M or G.
-fn parse_size(s: &str) -> Result<usize, String> {
+pub(super) fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let (num, mult) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {

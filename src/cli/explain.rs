@@ -83,9 +83,13 @@ pub(super) async fn explain(a: ExplainArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let segments = select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?;
+    let models = model_lines(&engine, &segments);
     if a.stage == ExplainStage::Ir {
         for s in &segments {
             outln!("segment {} =\n{:#?}", s.name, s.pred);
+        }
+        for m in &models {
+            outln!("{m}");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -120,7 +124,40 @@ pub(super) async fn explain(a: ExplainArgs) -> Result<ExitCode> {
     }
     let optimized = engine.optimize(&plan)?;
     outln!("as of {}\n", engine.catalog.as_of);
+    for m in &models {
+        outln!("{m}\n");
+    }
     outln!("Logical plan:\n{}\n", plan.display_indent());
     outln!("Optimized plan:\n{}", optimized.display_indent());
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per model the segments read: its file, the date it was fitted as of, its shape.
+fn model_lines(
+    engine: &segql_runtime::Engine,
+    segments: &[segql_compiler::ir::Segment],
+) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for s in segments {
+        for v in s.pred.values() {
+            if let segql_compiler::ir::Value::Cluster(n) = v {
+                names.insert(n);
+            }
+        }
+    }
+    names
+        .into_iter()
+        .filter_map(|n| match engine.catalog.models.get(&n) {
+            Some(Ok(m)) => Some(format!(
+                "cluster({n}): {}, fitted as of {}, {} clusters over {} features (feature set v{}); evaluated as of {}",
+                m.file,
+                m.as_of,
+                m.centroids.len(),
+                m.scaling.len(),
+                segql_compiler::models::FEATURE_SET_VERSION,
+                engine.catalog.as_of,
+            )),
+            _ => None,
+        })
+        .collect()
 }

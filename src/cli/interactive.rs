@@ -25,6 +25,9 @@ pub(super) async fn repl(a: ReplArgs) -> Result<ExitCode> {
     let p = a.data.project()?;
     let root = a.data.import_root(&p);
     let options = a.data.engine_options(false);
+    if let Some(url) = segql_runtime::cluster::chosen(options.engine.as_ref(), &p) {
+        return Err(segql_runtime::cluster::in_memory_only("the REPL", &url).into());
+    }
     let session = crate::repl::Session::open_with_budget(
         p,
         options,

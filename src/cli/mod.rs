@@ -12,6 +12,7 @@ mod out;
 
 mod args;
 mod check;
+mod cluster;
 mod demo;
 mod diff;
 mod explain;
@@ -22,10 +23,12 @@ mod kpis;
 mod lint;
 mod measure;
 mod messages;
+mod models;
 mod reports;
 mod rfm;
 mod run;
 mod shell;
+mod sql;
 mod stages;
 mod test;
 
@@ -60,6 +63,9 @@ enum Command {
     Fmt(fmt::FmtArgs),
     /// Print the plan of a segment at each stage.
     Explain(explain::ExplainArgs),
+    /// Write each segment's and campaign's query in a warehouse's SQL dialect (DuckDB,
+    /// PostgreSQL, DataFusion), over the warehouse's tables.
+    Sql(sql::SqlArgs),
     /// Generate a deterministic coalition-loyalty data set.
     Demo(demo::DemoArgs),
     /// Explore segments interactively: members, shares and revenue at once.
@@ -81,10 +87,23 @@ enum Command {
     /// The RFM grid: customers, share of revenue and average monetary per R x F cell, and
     /// the named segments' sizes and shares.
     Rfm(rfm::RfmArgs),
+    /// Write the customers' features (the versioned feature set of docs/features.md), one
+    /// row per customer with a purchase, or per member of --segment.
+    Features(models::FeaturesArgs),
+    /// Customer clusters: `segql clusters fit NAME --k 16` writes models/NAME.json for
+    /// `cluster(NAME) = 3` in segments and prints each cluster's profile.
+    Clusters(models::ClustersArgs),
     /// Did a campaign work? Its snapshots' test groups against their control groups.
     Measure(measure::MeasureArgs),
     /// List campaigns' snapshots (frozen audiences), or import one sent by another system.
-    Snapshots(measure::SnapshotsArgs),
+    Snapshots(Box<measure::SnapshotsArgs>),
+    /// Run a Ballista scheduler with segql's functions, for `--engine ballista://HOST:PORT`;
+    /// it prints when it listens and when executors register or are lost.
+    Scheduler(cluster::SchedulerArgs),
+    /// Run a Ballista executor with segql's functions, registered with a scheduler.
+    Executor(cluster::ExecutorArgs),
+    /// A Ballista cluster on this machine: `segql cluster start --executors N`.
+    Cluster(cluster::ClusterArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell); in bash, zsh and fish,
     /// segment names complete after --segment.
     Completions(shell::CompletionsArgs),
@@ -105,6 +124,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diff(a) => diff::diff(a).await,
         Command::Test(a) => test::test(a).await,
         Command::Fmt(a) => fmt::fmt(a).await,
+        Command::Sql(a) => sql::sql(a).await,
         Command::Demo(a) => demo::demo(a),
         Command::Repl(a) => interactive::repl(a).await,
         Command::Profile(a) => reports::profile(a).await,
@@ -114,8 +134,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::History(a) => history::history(a).await,
         Command::LifecycleThresholds(a) => reports::thresholds(a).await,
         Command::Rfm(a) => rfm::rfm(a).await,
+        Command::Features(a) => models::features(a).await,
+        Command::Clusters(a) => models::clusters(a).await,
         Command::Measure(a) => measure::measure_cmd(a).await,
-        Command::Snapshots(a) => measure::snapshots_cmd(a).await,
+        Command::Snapshots(a) => measure::snapshots_cmd(*a).await,
+        Command::Scheduler(a) => cluster::scheduler(a).await,
+        Command::Executor(a) => cluster::executor(a).await,
+        Command::Cluster(a) => cluster::cluster(a).await,
         Command::Completions(a) => shell::completions(a),
         Command::Man(a) => shell::man(a),
         Command::Segments => shell::segment_names(),

@@ -25,6 +25,9 @@ pub(super) struct ProfileArgs {
     /// Segments to profile (repeatable). Default: every segment of the files.
     #[arg(short, long = "segment", value_name = "NAME", conflicts_with = "expr")]
     segment: Vec<String>,
+    /// Also one row per cluster of this clusters model (`cluster(MODEL) = 1`, `= 2`, ...).
+    #[arg(long, value_name = "MODEL")]
+    by_cluster: Option<String>,
     #[command(flatten)]
     out: OutputArgs,
     #[command(flatten)]
@@ -127,11 +130,14 @@ pub(super) async fn profile(a: ProfileArgs) -> Result<ExitCode> {
     let (p, mut program) = load_guarded(&a.data, &a.files, a.out.path())?;
     let mut engine = a.data.engine_of(p, true, false).await?;
     // Without segments, the base alone.
-    let segments = if a.files.is_empty() && a.expr.is_none() && a.segment.is_empty() {
+    let mut segments = if a.files.is_empty() && a.expr.is_none() && a.segment.is_empty() {
         Vec::new()
     } else {
         select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?
     };
+    if let Some(model) = &a.by_cluster {
+        segments.extend(cluster_segments(&mut engine, &mut program, model).await?);
+    }
     let rows = segment_profile::segment_profile(&engine, &segments).await?;
     let batch = segment_profile::to_batch(&rows).into_diagnostic()?;
     write_batch(batch, a.out.format()?, a.out.path()).await?;
@@ -199,4 +205,33 @@ pub(super) async fn thresholds(a: ThresholdArgs) -> Result<ExitCode> {
         outln!("{}", thresholds::project_block(&engine, &rhythms));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One segment per cluster of `model`, named `cluster(MODEL) = N` (an unknown or unusable
+/// model gets the language's diagnostic).
+async fn cluster_segments(
+    engine: &mut segql_runtime::Engine,
+    program: &mut segql_compiler::Program,
+    model: &str,
+) -> Result<Vec<segql_compiler::ir::Segment>> {
+    let checked = select(engine, program, Some(&format!("cluster({model}) = 1")), &[]).await?;
+    let k = match engine.catalog.models.get(model) {
+        Some(Ok(m)) => m.centroids.len(),
+        _ => 0,
+    };
+    let pred = &checked[0].pred;
+    Ok((1..=k)
+        .map(|n| {
+            let mut pred = pred.clone();
+            if let segql_compiler::ir::Pred::Cmp { rhs, .. } = &mut pred {
+                *rhs = segql_compiler::ir::Const::Number(n.to_string());
+            }
+            segql_compiler::ir::Segment {
+                name: format!("cluster({model}) = {n}"),
+                description: None,
+                pred,
+                campaign: None,
+            }
+        })
+        .collect())
 }

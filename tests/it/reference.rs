@@ -13,7 +13,7 @@ use std::io::Write;
 
 const AS_OF: (i32, u32, u32) = (2025, 6, 30);
 
-fn as_of() -> NaiveDate {
+pub(crate) fn as_of() -> NaiveDate {
     NaiveDate::from_ymd_opt(AS_OF.0, AS_OF.1, AS_OF.2).unwrap()
 }
 
@@ -29,14 +29,14 @@ struct GenTx {
 }
 
 #[derive(Debug, Clone)]
-struct GenData {
+pub(crate) struct GenData {
     txs: Vec<GenTx>,
-    customers: Option<Vec<(u8, u8, u8, i64)>>, // (id, city, age, signup days ago)
+    pub(crate) customers: Option<Vec<(u8, u8, u8, i64)>>, // (id, city, age, signup days ago)
     receipts: bool,
     messages: Vec<(u8, i64, u8)>, // (customer, days ago, channel)
     /// Transactions as Parquet in small row groups (whose statistics prove conditions true)
     /// instead of CSV.
-    parquet: bool,
+    pub(crate) parquet: bool,
     /// Parquet amounts as float64 (`cents / 100`) instead of decimals.
     float_amounts: bool,
     /// Snapshots of campaign `promo`: (days before the as-of date, members and whether in
@@ -62,7 +62,7 @@ const PARTNERS: [&str; 3] = ["OKKO", "Silpo", "ALLO"];
 const CITIES: [&str; 3] = ["Kyiv", "Lviv", "Odesa"];
 const CHANNELS: [&str; 3] = ["sms", "email", "push"];
 
-fn data_strategy() -> impl Strategy<Value = GenData> {
+pub(crate) fn data_strategy() -> impl Strategy<Value = GenData> {
     let tx = (
         0u8..25,
         -5i64..420,
@@ -405,7 +405,7 @@ fn cents_text(c: i64) -> String {
 }
 
 /// Writes the data as CSV files and the same rows in memory for the reference.
-fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
+pub(crate) fn materialize(g: &GenData, dir: &std::path::Path) -> Data {
     let mut f = std::fs::File::create(dir.join("transactions.csv")).unwrap();
     let receipt_col = if g.receipts { ",receipt_id" } else { "" };
     writeln!(

@@ -226,7 +226,8 @@ pub(super) fn needed(values: &[Value], hints: &ScanHints) -> Vec<Agg> {
             | Value::Percentile(_)
             | Value::TopRank(_)
             | Value::Population(_)
-            | Value::Campaign(_) => {}
+            | Value::Campaign(_)
+            | Value::Cluster(_) => {}
         }
     }
     if aggs.is_empty() {

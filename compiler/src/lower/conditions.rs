@@ -139,7 +139,7 @@ fn not_null(v: &Value, e: Expr, truth: Truth) -> Expr {
         | Value::Population(_) => true,
         Value::Metric(m) | Value::SinceFirst(m) => m.kind.nullable(),
         Value::Attribute(_) => true,
-        Value::Lifecycle(_) | Value::Campaign(_) => false,
+        Value::Lifecycle(_) | Value::Campaign(_) | Value::Cluster(_) => false,
     };
     if nullable { definite(e, truth) } else { e }
 }

@@ -67,7 +67,8 @@ pub fn history_in_one_pass(seg: &Segment) -> bool {
         | Value::Percentile(_)
         | Value::TopRank(_)
         | Value::Population(_)
-        | Value::Campaign(_) => false,
+        | Value::Campaign(_)
+        | Value::Cluster(_) => false,
     })
 }
 

@@ -12,6 +12,7 @@ use super::contacts::{is_contacts, join_contacts};
 use super::customers::join_customers;
 use super::exprs::{qcol, qual, unique};
 use super::hints::ScanHints;
+use super::models::{add_models, is_modeled, model_inputs};
 use super::ranks::{add_ranks, is_ranked, ranking_inputs};
 use super::scan::aggregate_by_customer;
 use crate::builder::PlanBuilder;
@@ -109,6 +110,8 @@ struct Sources {
     campaigns: Vec<Value>,
     /// Relative to the population, with the active counts `top` compares with.
     ranked: Vec<Value>,
+    /// Computed by models from other values (their inputs are scanned).
+    modeled: Vec<Value>,
 }
 
 impl Sources {
@@ -125,11 +128,18 @@ impl Sources {
                 }
             }
         }
+        let modeled: Vec<Value> = values.iter().filter(|v| is_modeled(v)).cloned().collect();
         let mut scanned: Vec<Value> = values
             .iter()
-            .filter(|v| !is_contacts(v) && !is_campaign(v) && !is_ranked(v))
+            .filter(|v| !is_contacts(v) && !is_campaign(v) && !is_ranked(v) && !is_modeled(v))
             .cloned()
             .collect();
+        // Models compute their features from values of the scan.
+        for v in model_inputs(catalog, &modeled) {
+            if !scanned.contains(&v) {
+                scanned.push(v);
+            }
+        }
         // Ranks are computed from windowed metrics of every customer.
         for v in ranking_inputs(catalog, &ranked) {
             if !scanned.contains(&v) {
@@ -141,6 +151,7 @@ impl Sources {
             contacts,
             campaigns,
             ranked,
+            modeled,
         }
     }
 }
@@ -200,6 +211,7 @@ impl PerCustomer {
             contacts,
             campaigns,
             ranked,
+            modeled,
         } = Sources::of(catalog, values);
         let aggs = aggregates::needed(&scanned, hints);
         let aggregated = aggregate_by_customer(
@@ -225,6 +237,9 @@ impl PerCustomer {
                 _ => false,
             };
             plan = add_ranks(catalog, plan, &ranked, &always_active, &mut names)?;
+        }
+        if !modeled.is_empty() {
+            plan = add_models(catalog, plan, &modeled, &mut names)?;
         }
         Ok(PerCustomer {
             plan,

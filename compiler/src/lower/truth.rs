@@ -142,6 +142,7 @@ pub(crate) fn without_purchases(p: &Pred) -> Tri {
     eval(p, &|v| match v {
         Value::Attribute(_)
         | Value::Campaign(_)
+        | Value::Cluster(_)
         | Value::Metric(Metric {
             kind: MetricKind::Contacts { .. },
             ..

@@ -3,6 +3,7 @@
 
 pub mod rhythms;
 
+use crate::cluster::{ClusterUrl, EngineChoice};
 use crate::error::RuntimeError;
 use crate::physical::{Rule, RuleSet, read_once};
 use crate::project::Project;
@@ -38,12 +39,16 @@ pub struct EngineOptions {
     /// Plans of DataFusion's own nodes and segql's UDFs only: no segql physical rule and no
     /// in-memory rewrite (for engines that run DataFusion plans elsewhere).
     pub portable: bool,
+    /// Where the queries run: in this process or on a Ballista cluster (whose plans are then
+    /// portable). Default: the project's `[engine]`, else this process.
+    pub engine: Option<EngineChoice>,
 }
 
 /// A session over one project.
 pub struct Engine {
     ctx: SessionContext,
     rules: RuleSet,
+    cluster: Option<ClusterUrl>,
     /// The project.
     pub project: Project,
     /// The normalized tables.
@@ -60,7 +65,24 @@ impl Engine {
         options: EngineOptions,
         need_as_of: bool,
     ) -> Result<Engine, RuntimeError> {
-        let rules = RuleSet::from_options(&options.disabled_rules, options.portable)?;
+        let cluster = crate::cluster::chosen(options.engine.as_ref(), &project);
+        let rules = RuleSet::from_options(
+            &options.disabled_rules,
+            options.portable || cluster.is_some(),
+        )?;
+        if let Some(url) = &cluster {
+            if options.memory_limit.is_some() {
+                return Err(RuntimeError::Usage {
+                    message: format!(
+                        "--memory-limit limits this process, and the queries run on {url}"
+                    ),
+                    help: Some(
+                        "give each executor its limit: `segql executor --memory-limit SIZE`".into(),
+                    ),
+                });
+            }
+            crate::cluster::reach(url).await?;
+        }
         // DataFusion's own settings can be tuned with `DATAFUSION_*` environment variables
         // (e.g. `DATAFUSION_EXECUTION_BATCH_SIZE`); the command line's options win.
         let mut config = SessionConfig::from_env().map_err(|e| RuntimeError::Usage {
@@ -85,6 +107,10 @@ impl Engine {
             .with_default_features()
             .with_physical_optimizer_rules(rules.optimizer_rules())
             .build();
+        let state = match &cluster {
+            Some(url) => crate::cluster::remote_state(state, url)?,
+            None => state,
+        };
         let ctx = SessionContext::new_with_state(state);
         for f in segql_compiler::udf::all() {
             ctx.register_udf(f);
@@ -117,11 +143,13 @@ impl Engine {
         let mut engine = Engine {
             ctx,
             rules,
+            cluster,
             project,
             tables,
             catalog,
         };
         engine.reload_snapshots().await?;
+        engine.catalog.models = crate::models::load(&engine.project);
         let derived = engine.project.derived_partners();
         if need_as_of && !derived.is_empty() {
             // Partners with `derive = true`: thresholds from their purchase gaps, unless set.
@@ -226,6 +254,11 @@ impl Engine {
         &self.ctx
     }
 
+    /// The Ballista cluster the engine runs its queries on, if not in this process.
+    pub fn cluster(&self) -> Option<&ClusterUrl> {
+        self.cluster.as_ref()
+    }
+
     /// The segql physical rules the engine applies.
     pub fn rules(&self) -> &RuleSet {
         &self.rules
@@ -241,6 +274,12 @@ impl Engine {
     ) -> Result<Arc<dyn ExecutionPlan>, RuntimeError> {
         let state = self.ctx.state();
         let mut optimized = self.optimize(plan)?;
+        if let Some(url) = &self.cluster
+            && let Some(table) = in_memory_table(&optimized)
+        {
+            let what = format!("this command's plan (its table `{table}`)");
+            return Err(crate::cluster::in_memory_only(&what, url));
+        }
         if self.rules.is_on(Rule::ReadOnce) {
             let budget = read_once::budget(&state);
             optimized = match read_once::read_once(&state, optimized, budget).await {
@@ -390,13 +429,60 @@ impl Engine {
             .map_err(|e| RuntimeError::data("optimizing the query", e))
     }
 
-    /// The physical plan, as text.
+    /// The physical plan, as text. On a cluster: the scheduler's physical plan and the
+    /// stages it runs it in, as the scheduler explains them.
     pub async fn physical_plan(&self, plan: &LogicalPlan) -> Result<String, RuntimeError> {
+        if let Some(url) = &self.cluster {
+            use datafusion::arrow::array::AsArray;
+            let explain = LogicalPlanBuilder::from(plan.clone())
+                .explain(false, false)
+                .and_then(|b| b.build())
+                .map_err(|e| RuntimeError::data("explaining the query", e))?;
+            let mut parts = Vec::new();
+            for b in self.collect(explain).await? {
+                let (kind, text) = (
+                    b.column(0).as_string::<i32>(),
+                    b.column(1).as_string::<i32>(),
+                );
+                for i in 0..b.num_rows() {
+                    match kind.value(i) {
+                        "physical_plan" => {
+                            parts.push(format!("Physical plan on {url}:\n{}", text.value(i)))
+                        }
+                        "distributed_plan" => {
+                            parts.push(format!("Stages:\n{}", text.value(i).trim_end()))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            return Ok(parts.join("\n"));
+        }
         let physical = self.physical(plan).await?;
         Ok(datafusion::physical_plan::displayable(physical.as_ref())
             .indent(false)
             .to_string())
     }
+}
+
+/// The name of a table of `plan` held in this process's memory, if any: a cluster cannot be
+/// sent one (it has file scans and values only).
+fn in_memory_table(plan: &LogicalPlan) -> Option<String> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut found = None;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source)
+            && provider
+                .downcast_ref::<datafusion::datasource::listing::ListingTable>()
+                .is_none()
+        {
+            found = Some(scan.table_name.to_string());
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
 }
 
 /// Gives the catalog the tables read, and marks those not read yet.

@@ -53,6 +53,31 @@ pub struct ProjectFile {
     pub repl: Option<Spanned<ReplConfig>>,
     /// Where campaigns' snapshots live.
     pub snapshots: Option<Spanned<SnapshotsConfig>>,
+    /// Where queries run.
+    pub engine: Option<Spanned<EngineConfig>>,
+    /// The customer feature set (`segql features`, models).
+    pub features: Option<Spanned<FeaturesConfig>>,
+}
+
+/// `[features]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturesConfig {
+    /// Categories with a share-of-spend feature: the largest by turnover (default
+    /// `models::TOP_CATEGORIES`).
+    pub top_categories: Option<usize>,
+    /// Partners with a share-of-spend feature: the largest by turnover (default
+    /// `models::TOP_PARTNERS`).
+    pub top_partners: Option<usize>,
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// `local` (this process, the default) or a Ballista scheduler, `ballista://HOST:PORT`;
+    /// `--engine` overrides it.
+    pub url: Option<Spanned<String>>,
 }
 
 /// `[snapshots]`
@@ -598,6 +623,11 @@ impl Project {
         {
             return Err(self.invalid(format!("[repl] memory_budget: {m}"), Some(b.span())));
         }
+        if let Some(u) = f.engine.as_ref().and_then(|e| e.get_ref().url.as_ref())
+            && let Err(m) = crate::cluster::EngineChoice::parse(u.get_ref())
+        {
+            return Err(self.invalid(format!("[engine] url: {m}"), Some(u.span())));
+        }
         if let Some(a) = &f.project.as_of
             && chrono::NaiveDate::parse_from_str(a.get_ref(), "%Y-%m-%d").is_err()
         {
@@ -820,6 +850,15 @@ impl Project {
             .as_ref()
             .and_then(|r| r.get_ref().memory_budget.as_ref())
             .and_then(|b| crate::cache::warm::parse_bytes(b.get_ref()).ok())
+    }
+
+    /// The Ballista cluster of `[engine] url`, if it names one (validated when loaded).
+    pub fn cluster(&self) -> Option<crate::cluster::ClusterUrl> {
+        let url = self.file.engine.as_ref()?.get_ref().url.as_ref()?;
+        match crate::cluster::EngineChoice::parse(url.get_ref()) {
+            Ok(crate::cluster::EngineChoice::Cluster(u)) => Some(u),
+            _ => None,
+        }
     }
 
     /// The as-of date of `[project] as_of`, if set.

@@ -204,7 +204,7 @@ pub async fn history(
     // aggregates most lines by customer runs slower than over files grouped by customer
     // (bench/RESULTS.md), however many batches the copy skips.
     let others = engine.tables.customers.is_some() || engine.tables.communications.is_some();
-    let warm = if spec.budget == 0 || options.portable || one_pass {
+    let warm = if spec.budget == 0 || engine.rules().is_portable() || one_pass {
         None
     } else if spec.transactions_in_memory {
         progress(Progress::Reading);

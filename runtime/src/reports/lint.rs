@@ -623,7 +623,7 @@ fn whole_operand(o: &Operand) -> bool {
                 ) || MetricKind::by_name(&name.name)
                     .is_some_and(|m| m.value_type() == ValueType::Count))
         }
-        OperandKind::Contacts { .. } => true,
+        OperandKind::Contacts { .. } | OperandKind::Cluster { .. } => true,
         OperandKind::Spend { .. } => false,
     }
 }
@@ -982,7 +982,7 @@ impl<'a> Walker<'a, '_> {
                 }
                 self.window(window.as_ref());
             }
-            OperandKind::Contacts { .. } => {}
+            OperandKind::Contacts { .. } | OperandKind::Cluster { .. } => {}
         }
     }
 
