@@ -178,10 +178,17 @@ fn start_process(who: String, common: &Common) {
         std::thread::spawn(|| {
             let mut sink = Vec::new();
             let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+            // An exit runs no destructor: the temporary work directory goes first.
+            if let Some(dir) = TEMPORARY_WORK_DIR.get() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
             std::process::exit(0);
         });
     }
 }
+
+/// An executor's temporary work directory (none given), removed when standard input closes.
+static TEMPORARY_WORK_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 /// Runs a scheduler until the process is stopped.
 pub(super) async fn scheduler(a: SchedulerArgs) -> Result<ExitCode> {
@@ -210,6 +217,27 @@ pub(super) async fn scheduler(a: SchedulerArgs) -> Result<ExitCode> {
 
 /// Runs an executor until the process is stopped.
 pub(super) async fn executor(a: ExecutorArgs) -> Result<ExitCode> {
+    // Without --work-dir, a temporary one made here, so that the watch on standard input can
+    // remove it (it is also removed when this function returns).
+    let temp = match &a.work_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("segql-executor-")
+                .tempdir()
+                .map_err(|e| RuntimeError::Io {
+                    path: std::env::temp_dir().display().to_string(),
+                    reason: e.to_string(),
+                })?,
+        ),
+    };
+    if let Some(t) = &temp {
+        let _ = TEMPORARY_WORK_DIR.set(t.path().to_path_buf());
+    }
+    let work_dir = a
+        .work_dir
+        .clone()
+        .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()));
     let options = ExecutorOptions {
         scheduler: a.scheduler.clone(),
         bind: a.bind.clone(),
@@ -218,7 +246,7 @@ pub(super) async fn executor(a: ExecutorArgs) -> Result<ExitCode> {
         grpc_port: a.grpc_port,
         concurrent_tasks: a.resources.concurrent_tasks.map(usize::from),
         memory_limit: a.resources.memory_limit.map(|b| b as u64),
-        work_dir: a.work_dir.clone(),
+        work_dir,
     };
     start_process("executor".into(), &a.common);
     let bind = a.bind.clone();

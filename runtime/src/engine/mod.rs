@@ -440,10 +440,17 @@ impl Engine {
                 .map_err(|e| RuntimeError::data("explaining the query", e))?;
             let mut parts = Vec::new();
             for b in self.collect(explain).await? {
-                let (kind, text) = (
-                    b.column(0).as_string::<i32>(),
-                    b.column(1).as_string::<i32>(),
-                );
+                let (Some(kind), Some(text)) = (
+                    b.column(0).as_string_opt::<i32>(),
+                    b.column(1).as_string_opt::<i32>(),
+                ) else {
+                    return Err(RuntimeError::Usage {
+                        message: format!(
+                            "the scheduler at {url} explained the plan in columns of an unexpected type"
+                        ),
+                        help: Some("run `segql explain` with `--engine local`".into()),
+                    });
+                };
                 for i in 0..b.num_rows() {
                     match kind.value(i) {
                         "physical_plan" => {
