@@ -480,3 +480,92 @@ fn an_executor_killed_in_the_middle_of_a_run_never_changes_its_result() {
         );
     }
 }
+
+/// `segql cluster start`: a scheduler and two executors as its children, the address printed
+/// once both registered, a query answered there as here; on SIGTERM every child stops and
+/// every temporary work directory is removed.
+#[test]
+fn cluster_start_runs_a_cluster_and_stops_it_whole() {
+    let mut child = segql_command()
+        .args(["cluster", "start", "--executors", "2", "--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("segql cluster start runs");
+    /// Kills the cluster if an assertion fails before it is stopped.
+    struct Guard(Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let out = child.stdout.take().unwrap();
+    let mut guard = Guard(child);
+    let (tx, lines) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let mut work_dirs = Vec::new();
+    let url = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("`cluster ready at` within the patience");
+        if let Some((_, dir)) = line.split_once(", work directory ") {
+            work_dirs.push(PathBuf::from(dir));
+        }
+        if let Some(rest) = line.strip_prefix("cluster ready at ") {
+            break rest.split(':').take(3).collect::<Vec<_>>().join(":");
+        }
+    };
+    assert_eq!(work_dirs.len(), 2, "{work_dirs:?}");
+    assert!(work_dirs.iter().all(|d| d.is_dir()), "{work_dirs:?}");
+    let project = example_dir();
+    let args = |engine: &str| {
+        segql(&[
+            "run",
+            "--project",
+            project.to_str().unwrap(),
+            "-e",
+            "recency < 30d and frequency >= 2",
+            "--count",
+            "--engine",
+            engine,
+        ])
+    };
+    let (here, there) = (args("local"), args(&url));
+    assert!(there.status.success(), "{}", stderr(&there));
+    assert!(
+        stdout(&here).trim().parse::<u64>().is_ok(),
+        "{}",
+        stdout(&here)
+    );
+    assert_eq!(stdout(&there), stdout(&here));
+    let pid = guard.0.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let stopped = Instant::now() + PATIENCE;
+    while guard.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < stopped, "segql cluster start did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The executors stop when their standard input closes, removing their directories.
+    let gone = Instant::now() + Duration::from_secs(30);
+    while work_dirs.iter().any(|d| d.exists()) {
+        assert!(
+            Instant::now() < gone,
+            "work directories left: {work_dirs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
