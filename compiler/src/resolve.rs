@@ -1051,6 +1051,9 @@ impl Resolver<'_> {
                 if !ty.ordered() && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
                     return Err(self.bad_operator(op.as_str(), &value, ty, lhs.span, s));
                 }
+                if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                    self.label_operator(&value, op.as_str(), lhs.span, s)?;
+                }
                 let rhs = self.constant(rhs, &value, ty, s)?;
                 Ok(Pred::Cmp {
                     value,
@@ -1084,6 +1087,7 @@ impl Resolver<'_> {
                 if !ty.ordered() {
                     return Err(self.bad_operator("between", &value, ty, lhs.span, s));
                 }
+                self.label_operator(&value, "between", lhs.span, s)?;
                 let low = self.constant(low, &value, ty, s)?;
                 let high = self.constant(high, &value, ty, s)?;
                 Ok(Pred::Between {
@@ -1525,7 +1529,52 @@ impl Resolver<'_> {
         }
     }
 
+    /// `l` as a constant `value` is compared with; a cluster's number must be one of its
+    /// model's clusters.
     fn constant(
+        &self,
+        l: &Literal,
+        value: &Value,
+        ty: ValueType,
+        s: usize,
+    ) -> Result<Const, CompileError> {
+        let c = self.constant_of_type(l, value, ty, s)?;
+        if let (Value::Cluster(model), Const::Number(text)) = (value, &c)
+            && let Some(Ok(m)) = self.catalog.models.get(model)
+        {
+            let k = m.centroids.len();
+            if !text.parse::<usize>().is_ok_and(|n| (1..=k).contains(&n)) {
+                return Err(CompileError::InvalidValue {
+                    message: format!("model `{model}` has clusters 1 to {k}"),
+                    src: self.src(s),
+                    span: l.span,
+                });
+            }
+        }
+        Ok(c)
+    }
+
+    /// A cluster is a label: only `=`, `!=` and `in (...)` compare it.
+    fn label_operator(
+        &self,
+        value: &Value,
+        op: &str,
+        span: Span,
+        s: usize,
+    ) -> Result<(), CompileError> {
+        match value {
+            Value::Cluster(model) => Err(CompileError::InvalidValue {
+                message: format!(
+                    "`cluster({model})` is a cluster's number, not a quantity: `{op}` does not apply; use `=`, `!=` or `in (...)`"
+                ),
+                src: self.src(s),
+                span,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn constant_of_type(
         &self,
         l: &Literal,
         value: &Value,

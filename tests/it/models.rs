@@ -201,7 +201,7 @@ fn clusters_by_condition(d: &Path, model: &str) -> BTreeMap<String, usize> {
         &[
             "run",
             "-e",
-            &format!("cluster({model}) >= 1"),
+            &format!("cluster({model}) = 1 or cluster({model}) != 1"),
             "--format",
             "csv",
         ],
@@ -350,4 +350,52 @@ fn bad_inputs_are_refused_and_nothing_is_written() {
     insta::assert_snapshot!("model_unknown", String::from_utf8_lossy(&o.stderr));
     // The usable model still runs beside the unusable ones.
     ok(&segql(d, &["run", "-e", "cluster(habits) = 1", "--count"]));
+}
+
+/// A cluster's number is a label of its model: a number that is not one of its clusters, or
+/// an operator of quantities, is an error at the spot, not a segment of nobody.
+#[test]
+fn a_cluster_is_one_of_the_models_numbers_compared_as_a_label() {
+    let project = crate::common::example_dir();
+    let run = |expr: &str| {
+        crate::common::segql_command()
+            .args([
+                "run",
+                "--project",
+                project.to_str().unwrap(),
+                "-e",
+                expr,
+                "--count",
+            ])
+            .output()
+            .unwrap()
+    };
+    let k = 5;
+    for (expr, says) in [
+        (
+            "cluster(habits) = 9",
+            format!("model `habits` has clusters 1 to {k}"),
+        ),
+        (
+            "cluster(habits) in (1, 0)",
+            format!("model `habits` has clusters 1 to {k}"),
+        ),
+        (
+            "cluster(habits) = 1.5",
+            format!("model `habits` has clusters 1 to {k}"),
+        ),
+        ("cluster(habits) < 3", "`<` does not apply".to_string()),
+        (
+            "cluster(habits) between 1 and 2",
+            "`between` does not apply".to_string(),
+        ),
+    ] {
+        let o = run(expr);
+        let err = crate::common::stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{expr}: {err}");
+        assert!(err.contains(&says), "{expr}: {err}");
+        assert!(err.contains("segql::types::invalid_value"), "{expr}: {err}");
+    }
+    let o = run(&format!("cluster(habits) = {k}"));
+    assert!(o.status.success(), "{}", crate::common::stderr(&o));
 }
