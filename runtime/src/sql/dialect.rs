@@ -303,14 +303,15 @@ impl Unparse for Unparsing {
                     "1".into()
                 };
                 // As Arrow casts: `round(v * 10^s)` half away from zero, then `10^-s` units.
-                // `floor(|x| + 0.5)` is that rounding for |x| >= 0.5 (the sum is exact or
-                // rounds within the same integer); below, the units are 0.
+                // `floor(|x| + 0.5)` is that rounding for 0.5 <= |x| < 2^52 (the sum is exact
+                // or rounds within the same integer); below, the units are 0; from 2^52 on,
+                // every double is a whole number already (and `+ 0.5` could round up).
                 let x = format!(
                     "(CAST({} AS DOUBLE PRECISION) * CAST({v} AS DOUBLE PRECISION))",
                     ten(s)
                 );
                 let text = format!(
-                    "CAST(CAST(CAST(CASE WHEN abs({x}) < 0.5 THEN 0 ELSE sign({x}) * floor(abs({x}) + 0.5) END AS BIGINT) AS DECIMAL(38, 0)) * CAST({unit} AS DECIMAL(38, {s})) AS DECIMAL({p}, {s}))"
+                    "CAST(CAST(CAST(CASE WHEN abs({x}) < 0.5 THEN 0 WHEN abs({x}) >= 4503599627370496 THEN {x} ELSE sign({x}) * floor(abs({x}) + 0.5) END AS BIGINT) AS DECIMAL(38, 0)) * CAST({unit} AS DECIMAL(38, {s})) AS DECIMAL({p}, {s}))"
                 );
                 Ok(Some(parse_expr(&text)?))
             }
