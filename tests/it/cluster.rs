@@ -148,8 +148,16 @@ fn process(dir: &tempfile::TempDir, name: &str, args: &[&str]) -> std::process::
     c
 }
 
+/// `segql ARGS`, which must end within the patience (a stalled cluster fails the test).
 fn segql(args: &[&str]) -> Output {
-    segql_command().args(args).output().expect("segql runs")
+    let child = segql_command()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("segql runs");
+    output_within(child, 4 * PATIENCE)
 }
 
 /// The example project's segment files.
@@ -459,7 +467,7 @@ fn an_executor_killed_in_the_middle_of_a_run_never_changes_its_result() {
     let mut cluster = cluster;
     cluster.executors[0].kill().unwrap();
     cluster.executors[0].wait().unwrap();
-    let there = run.wait_with_output().unwrap();
+    let there = output_within(run, 4 * PATIENCE);
     // The scheduler noticed. Ballista resets the lost executor's tasks (and the shuffle
     // output it held) and runs them on the other: the run finishes with the local result.
     // Should the loss come too late for that (the client fetching a result from it), the run
@@ -478,6 +486,41 @@ fn an_executor_killed_in_the_middle_of_a_run_never_changes_its_result() {
             "{}",
             stderr(&there)
         );
+    }
+}
+
+/// The output of `child` (its standard output and error piped), which must end within
+/// `limit`: else it is killed and the test fails, rather than wait for ever.
+fn output_within(mut child: Child, limit: Duration) -> Output {
+    use std::io::Read;
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the run did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
     }
 }
 
