@@ -13,10 +13,7 @@
 # the local engine and the cluster run the same binary. The cluster's processes share this
 # machine's cores with each other (and with the client), so the figures are what the cluster
 # costs, not what more machines would gain.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$PWD
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 CUSTOMERS=${CUSTOMERS:-1000000}
 WORKLOADS=${WORKLOADS:-"1-simple 2-five-conditions 3-rfm-segment 4-holdout-campaign 5-references profile"}
 RUNS=${RUNS:-3}
@@ -35,18 +32,10 @@ stop_cluster() {
 }
 trap 'stop_cluster; rm -rf "$TMP"' EXIT
 
-if [ -z "${SKIP_BUILD:-}" ] && [ -z "${SEGQL_BIN:-}" ]; then
-    echo "== building (dev profile)" >&2
-    cargo build >&2
-fi
-BIN=$TMP/segql
-cp "${SEGQL_BIN:-$CARGO_TARGET_DIR/debug/segql}" "$BIN"
-DATA=$CARGO_TARGET_DIR/bench-data/demo-$CUSTOMERS
-if [ ! -f "$DATA/transactions.parquet" ]; then
-    echo "== generating $CUSTOMERS customers into $DATA" >&2
-    "$BIN" demo --customers "$CUSTOMERS" --out "$DATA" --format parquet >&2
-fi
-cp "$ROOT/bench/segql.toml" "$DATA/segql.toml"
+SEGQL=$TMP/segql
+dev_segql "$SEGQL"
+BIN=$SEGQL
+DATA=$(data_set "$CUSTOMERS")
 
 # start_cluster N [EXECUTOR OPTIONS...]: a scheduler and N executors; sets URL.
 start_cluster() {

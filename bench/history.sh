@@ -16,30 +16,18 @@
 # date) and the 52 separate runs; wall time, CPU time (user + system: comparable when the
 # machine is busy) and peak RSS of each, and a check that every
 # point's members equal the separate run's count.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$PWD
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 CUSTOMERS=${CUSTOMERS:-1000000}
 WORKLOADS=${WORKLOADS:-"1-simple 2-five-conditions 3-rfm-segment 4-holdout-campaign 5-references"}
 SEPARATE=${SEPARATE:-1}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-# The binary timed: a copy, so that a build during the run (the target directory may be
-# shared) changes nothing it runs.
-if [ -z "${SKIP_BUILD:-}" ] && [ -z "${SEGQL_BIN:-}" ]; then
-    echo "== building (dev profile)" >&2
-    cargo build >&2
-fi
-BIN=$TMP/segql
-cp "${SEGQL_BIN:-$CARGO_TARGET_DIR/debug/segql}" "$BIN"
-DATA=$CARGO_TARGET_DIR/bench-data/demo-$CUSTOMERS
-if [ ! -f "$DATA/transactions.parquet" ]; then
-    echo "== generating $CUSTOMERS customers into $DATA" >&2
-    "$BIN" demo --customers "$CUSTOMERS" --out "$DATA" --format parquet >&2
-fi
-cp "$ROOT/bench/segql.toml" "$DATA/segql.toml"
+# The binary timed: a copy (dev_segql).
+SEGQL=$TMP/segql
+dev_segql "$SEGQL"
+BIN=$SEGQL
+DATA=$(data_set "$CUSTOMERS")
 FROM=2025-11-03
 TO=2026-11-01
 SUNDAYS=$(python3 -c "

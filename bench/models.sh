@@ -15,27 +15,16 @@
 # KMeans(n_clusters=16, init="k-means++", n_init=1, random_state=42), the same as segql's
 # defaults. Each side's time and peak RSS is its whole process; the inertia of both fits is
 # printed on the same matrix. Last, the condition `cluster(NAME) = 3` over every customer.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$PWD
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 CUSTOMERS=${CUSTOMERS:-1000000}
 K=${K:-16}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-if [ -z "${SKIP_BUILD:-}" ] && [ -z "${SEGQL_BIN:-}" ]; then
-    echo "== building (dev profile)" >&2
-    cargo build >&2
-fi
-BIN=$TMP/segql
-cp "${SEGQL_BIN:-$CARGO_TARGET_DIR/debug/segql}" "$BIN"
-DATA=$CARGO_TARGET_DIR/bench-data/demo-$CUSTOMERS
-if [ ! -f "$DATA/transactions.parquet" ]; then
-    echo "== generating $CUSTOMERS customers into $DATA" >&2
-    "$BIN" demo --customers "$CUSTOMERS" --out "$DATA" --format parquet >&2
-fi
-cp "$ROOT/bench/segql.toml" "$DATA/segql.toml"
+SEGQL=$TMP/segql
+dev_segql "$SEGQL"
+BIN=$SEGQL
+DATA=$(data_set "$CUSTOMERS")
 
 VENV=$CARGO_TARGET_DIR/bench-venv-models
 if [ ! -x "$VENV/bin/python" ]; then
