@@ -38,6 +38,17 @@ pub(crate) async fn measure_campaign(
     program: &mut Program,
     ask: &Ask,
 ) -> Result<Measurement> {
+    let req = measure_request(engine, program, ask).await?;
+    Ok(measure::measure(engine, &req).await?)
+}
+
+/// The response and the snapshots of `ask` (their definition checked), as `segql measure`
+/// and `segql score fit` read them.
+pub(crate) async fn measure_request(
+    engine: &mut Engine,
+    program: &mut Program,
+    ask: &Ask,
+) -> Result<Request> {
     let def = campaign_def(engine, program, &ask.campaign).await?;
     let (response, response_text) = match (&ask.respond, &def) {
         (Some(text), _) => {
@@ -115,15 +126,14 @@ pub(crate) async fn measure_campaign(
         }
         infos.push(info);
     }
-    let req = Request {
+    Ok(Request {
         campaign: ask.campaign.clone(),
         response,
         response_text,
         snapshots: infos,
         by: ask.by.as_deref().map(By::parse),
         partial: ask.partial,
-    };
-    Ok(measure::measure(engine, &req).await?)
+    })
 }
 
 /// The campaign `name` resolved, when the files define it.

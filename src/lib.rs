@@ -3,6 +3,7 @@
 //! ```text
 //! cli  (arguments, one file per command) --+--> render (report layouts for people)
 //! repl (session, :commands, editor)      --+--> campaign (snapshots, measurement, report)
+//!                                           +--> report (the HTML report: figures, SVG, page)
 //! ```
 //! Both call the runtime for reports and the grammar's lexer for text; `cli` reaches `repl`
 //! only to start it (`segql repl`).
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod diagnostics;
 mod render;
 pub mod repl;
+mod report;
 
 /// A plan DataFusion refused, as the compile error it is (a bug in segql when it happens).
 pub(crate) fn compile_err(e: segql_runtime::datafusion::error::DataFusionError) -> miette::Report {

@@ -79,6 +79,12 @@ pub struct Catalog {
     pub snapshots: Vec<SnapshotTable>,
     /// The project's models (`models/NAME.json`) by name, or why one cannot be used.
     pub models: std::collections::BTreeMap<String, crate::models::ModelEntry>,
+    /// The project's score models (`models/NAME.json` of kind `score`) by name, or why one
+    /// cannot be used in `score(NAME)` (a clusters model among them).
+    pub scores: std::collections::BTreeMap<String, crate::models::ScoreEntry>,
+    /// The feature set look-alikes compare customers on, once computed
+    /// ([`Catalog::lookalike_features`]).
+    pub features: Option<crate::models::FeatureSet>,
 }
 
 /// One campaign's audience frozen on a date: `customer_id` (the transactions' id type) and
@@ -148,6 +154,8 @@ impl Wanted {
 struct WantedCell {
     customers: AtomicBool,
     communications: AtomicBool,
+    /// The look-alikes' feature set.
+    features: AtomicBool,
     /// Set while a compilation that reads wanted tables and compiles again runs.
     recording: AtomicBool,
 }
@@ -158,6 +166,7 @@ impl Clone for WantedCell {
         WantedCell {
             customers: copy(&self.customers),
             communications: copy(&self.communications),
+            features: copy(&self.features),
             recording: copy(&self.recording),
         }
     }
@@ -407,7 +416,26 @@ impl Catalog {
             facts: DataFacts::default(),
             snapshots: Vec::new(),
             models: Default::default(),
+            scores: Default::default(),
+            features: None,
         }
+    }
+
+    /// The feature set look-alikes compare customers on, when computed; otherwise records
+    /// that it is wanted ([`Catalog::take_features_wanted`]): whoever compiles computes it
+    /// (the project's feature set, its categories and partners those with the largest
+    /// turnover in all the data) and compiles again.
+    pub fn lookalike_features(&self) -> Option<&crate::models::FeatureSet> {
+        if self.features.is_none() {
+            self.wanted.features.store(true, Ordering::Relaxed);
+        }
+        self.features.as_ref()
+    }
+
+    /// True when a compilation since the last call asked for the look-alikes' feature set
+    /// before it was computed; forgets it.
+    pub fn take_features_wanted(&self) -> bool {
+        self.wanted.features.swap(false, Ordering::Relaxed)
     }
 
     /// The snapshots of `campaign`, oldest first.

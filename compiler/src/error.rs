@@ -143,6 +143,30 @@ pub enum CompileError {
         span: Span,
     },
 
+    /// `score(NAME)` / `uplift(NAME)` of a model that cannot be used: a clusters model,
+    /// another feature-set version or project, a broken file.
+    #[error("model `{name}` cannot be used in `{what}({name})`: {reason}")]
+    #[diagnostic(
+        code(segql::resolve::score_model_unusable),
+        help(
+            "`score(NAME)` and `uplift(NAME)` name a score model: fit one with `segql score fit {name} --campaign CAMPAIGN` (a clusters model is named in `cluster(NAME)`)"
+        )
+    )]
+    ScoreModelUnusable {
+        /// The model's name.
+        name: String,
+        /// `score` or `uplift`.
+        what: &'static str,
+        /// Why.
+        reason: String,
+        /// The file.
+        #[source_code]
+        src: Src,
+        /// Where it is named.
+        #[label("this model")]
+        span: Span,
+    },
+
     /// A metric written where a condition belongs.
     #[error("`{name}` is a {what}, not a condition")]
     #[diagnostic(code(segql::resolve::not_a_condition))]
@@ -558,6 +582,7 @@ impl CompileError {
             | CompileError::MissingColumn { src, span, .. }
             | CompileError::InvalidValue { src, span, .. }
             | CompileError::ModelUnusable { src, span, .. }
+            | CompileError::ScoreModelUnusable { src, span, .. }
             | CompileError::NoResponse { src, span, .. }
             | CompileError::InvalidResponse { src, span, .. }
             | CompileError::NoSnapshot { src, span, .. }

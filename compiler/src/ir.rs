@@ -260,6 +260,89 @@ pub enum Value {
     /// `cluster(NAME)`: the number of the clusters model's nearest centroid (from 1) to the
     /// customer's features as of the as-of date (`Catalog::models`).
     Cluster(String),
+    /// `score(NAME)` / `uplift(NAME)` (a probability, or a difference of two), or the rank
+    /// `top ... by` it reads, from the score model's features as of the as-of date
+    /// (`Catalog::scores`).
+    Score(ScoreRef),
+    /// `lookalike(SEGMENT, N)`: true for the customers outside the segment most like its
+    /// members on the customer features as of the as-of date (`lower::lookalike`).
+    Lookalike(Lookalike),
+}
+
+/// A look-alike audience: the candidates (customers with a purchase, outside the segment)
+/// nearest to the segment's members, the first `n` of them.
+#[derive(Debug, Clone)]
+pub struct Lookalike {
+    /// The segment whose members are the seeds.
+    pub segment: String,
+    /// Its condition (references inlined).
+    pub seeds: Arc<Pred>,
+    /// How many candidates: a count, or a share of the candidates.
+    pub n: TopN,
+}
+
+impl PartialEq for Lookalike {
+    fn eq(&self, o: &Self) -> bool {
+        (&self.segment, self.n) == (&o.segment, o.n)
+    }
+}
+impl Eq for Lookalike {}
+impl std::hash::Hash for Lookalike {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (&self.segment, self.n).hash(h)
+    }
+}
+impl PartialOrd for Lookalike {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Lookalike {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (&self.segment, self.n).cmp(&(&o.segment, o.n))
+    }
+}
+
+/// A score model's value: which model, which of its values, which part.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScoreRef {
+    /// The model's name.
+    pub model: String,
+    /// `uplift(NAME)` rather than `score(NAME)`.
+    pub uplift: bool,
+    /// The value, or the rank or population `top` reads.
+    pub part: ScorePart,
+}
+
+/// What of a score a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ScorePart {
+    /// The value.
+    Value,
+    /// The position (1 = largest) among customers with a purchase (at the model's
+    /// partners) up to the as-of date, ties by customer id: what `top` reads.
+    Rank,
+    /// How many customers are ranked (hidden; with `Rank`).
+    Population,
+}
+
+impl ScoreRef {
+    /// The same score's `part`.
+    pub fn with(&self, part: ScorePart) -> ScoreRef {
+        ScoreRef {
+            part,
+            ..self.clone()
+        }
+    }
+
+    /// `score(NAME)` or `uplift(NAME)`.
+    pub fn written(&self) -> String {
+        format!(
+            "{}({})",
+            if self.uplift { "uplift" } else { "score" },
+            self.model
+        )
+    }
 }
 
 /// Which snapshots of a campaign a condition reads (never any taken after the as-of date).
@@ -326,7 +409,7 @@ pub struct CampaignRef {
 }
 
 /// How many customers `top` keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TopN {
     /// The first N.
     Count(u64),
@@ -471,6 +554,14 @@ pub enum Pred {
         /// How many.
         n: TopN,
     },
+    /// `top N by score(NAME)` / `top P% by uplift(NAME)`: the largest scores among customers
+    /// with a purchase (at the model's partners) up to the as-of date, ties by customer id.
+    TopScore {
+        /// The ranked score (its `ScorePart::Value`).
+        score: ScoreRef,
+        /// How many.
+        n: TopN,
+    },
     /// `value [not] between low and high`, inclusive.
     Between {
         /// The compared value.
@@ -507,6 +598,16 @@ impl Pred {
                 for v in [
                     Value::Metric(metric.clone()),
                     Value::TopRank(metric.clone()),
+                ] {
+                    if !out.contains(&v) {
+                        out.push(v);
+                    }
+                }
+            }
+            Pred::TopScore { score, .. } => {
+                for v in [
+                    Value::Score(score.clone()),
+                    Value::Score(score.with(ScorePart::Rank)),
                 ] {
                     if !out.contains(&v) {
                         out.push(v);
@@ -598,6 +699,25 @@ impl Value {
                 }
             }
             Value::Cluster(m) => format!("cluster_{}", slug(std::slice::from_ref(m))),
+            Value::Score(s) => {
+                let base = format!(
+                    "{}_{}",
+                    if s.uplift { "uplift" } else { "score" },
+                    slug(std::slice::from_ref(&s.model))
+                );
+                match s.part {
+                    ScorePart::Value => base,
+                    ScorePart::Rank => format!("top_rank_{base}"),
+                    ScorePart::Population => format!("__active_{base}"),
+                }
+            }
+            Value::Lookalike(l) => {
+                let n = match l.n {
+                    TopN::Count(n) => n.to_string(),
+                    TopN::Basis(bp) => format!("{bp}bp"),
+                };
+                format!("lookalike_{}_{n}", slug(std::slice::from_ref(&l.segment)))
+            }
             Value::Lifecycle(scope) if scope.is_empty() => "lifecycle".into(),
             Value::Lifecycle(scope) => format!("lifecycle_at_{}", slug(scope)),
             Value::SinceFirst(m) => {

@@ -313,3 +313,82 @@ pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
 /// A model a segment may name, as the runtime found it: fitted, or unusable and why (another
 /// feature-set version, another project, a broken file).
 pub type ModelEntry = Result<std::sync::Arc<ClusterModel>, String>;
+
+/// One logistic regression of a score model: P = 1 / (1 + exp(-(intercept + Σ β_j z_j)))
+/// over the standardised features `z`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logit {
+    /// β₀.
+    pub intercept: f64,
+    /// β, one per feature.
+    pub coefficients: Vec<f64>,
+}
+
+impl Logit {
+    /// The linear predictor: the intercept, then each term added left to right (as the
+    /// plan's expression is).
+    pub fn eta(&self, z: &[f64]) -> f64 {
+        let mut s = self.intercept;
+        for (b, x) in self.coefficients.iter().zip(z) {
+            s += b * x;
+        }
+        s
+    }
+
+    /// The probability: 1 / (1 + exp(-eta)), as the plan computes it.
+    pub fn probability(&self, z: &[f64]) -> f64 {
+        1.0 / (1.0 + (-self.eta(z)).exp())
+    }
+}
+
+/// A fitted score model: `score(NAME)` is the probability of a response to the campaign it
+/// was fitted on, `uplift(NAME)` that probability minus the control group's model's, both
+/// from the customer's standardised features as of the evaluation date.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreModel {
+    /// The model's name.
+    pub name: String,
+    /// The file it was read from (for `explain`).
+    pub file: String,
+    /// The date the features were computed as of when it was fitted (the snapshot's).
+    pub as_of: NaiveDate,
+    /// The campaign whose response it models.
+    pub campaign: String,
+    /// The features.
+    pub features: FeatureSet,
+    /// One scaling per feature, in the features' order.
+    pub scaling: Vec<Scaling>,
+    /// The response model, fitted on the test group.
+    pub response: Logit,
+    /// The control group's response model, when the campaign had one.
+    pub control: Option<Logit>,
+}
+
+impl ScoreModel {
+    /// Standardised features of raw values (`None`: missing, taken as the mean).
+    pub fn standardise(&self, raw: &[Option<f64>]) -> Vec<f64> {
+        raw.iter()
+            .zip(&self.scaling)
+            .map(|(x, s)| match x {
+                Some(x) => (s.transform.apply(*x) - s.mean) / s.std,
+                None => 0.0,
+            })
+            .collect()
+    }
+
+    /// `score(NAME)` for standardised features `z`.
+    pub fn score(&self, z: &[f64]) -> f64 {
+        self.response.probability(z)
+    }
+
+    /// `uplift(NAME)` for standardised features `z` (`None` without a control model).
+    pub fn uplift(&self, z: &[f64]) -> Option<f64> {
+        self.control
+            .as_ref()
+            .map(|c| self.response.probability(z) - c.probability(z))
+    }
+}
+
+/// A score model a segment may name, or why it is unusable (another kind, feature-set
+/// version or project, a broken file).
+pub type ScoreEntry = Result<std::sync::Arc<ScoreModel>, String>;

@@ -192,7 +192,7 @@ impl<'a> Uses<'a> {
                 self.values(values);
                 self.window(window.as_ref());
             }
-            OperandKind::Cluster { .. } => {}
+            OperandKind::Cluster { .. } | OperandKind::Score { .. } => {}
         }
     }
 
@@ -338,7 +338,7 @@ fn substitute<'a>(e: &mut Expr, by_name: &impl Fn(&str) -> Option<&'a Arg>, args
             values(v);
             window(w);
         }
-        OperandKind::Cluster { .. } => {}
+        OperandKind::Cluster { .. } | OperandKind::Score { .. } => {}
     };
     match &mut e.kind {
         ExprKind::And(v) | ExprKind::Or(v) => {
@@ -367,6 +367,7 @@ fn substitute<'a>(e: &mut Expr, by_name: &impl Fn(&str) -> Option<&'a Arg>, args
             window(w);
         }
         ExprKind::Top { by, .. } => operand(by),
+        ExprKind::Lookalike { .. } => {}
         ExprKind::Upcoming { window: w, .. } => duration(&mut w.duration),
         ExprKind::Redeemed { window: w } | ExprKind::CampaignCond { window: w, .. } => window(w),
         ExprKind::Contacted { window: d, .. } => duration(d),
@@ -406,7 +407,7 @@ pub fn operand_for_typing(o: &Operand) -> Operand {
         OperandKind::Name { scope, window, .. } => (scope.as_mut().map(|(v, _)| v), window),
         OperandKind::Contacts { window, .. } => (None, window),
         OperandKind::Spend { values, window, .. } => (Some(values), window),
-        OperandKind::Cluster { .. } => return o,
+        OperandKind::Cluster { .. } | OperandKind::Score { .. } => return o,
     };
     for v in values.into_iter().flatten() {
         if matches!(v.kind, LiteralKind::Param(_)) {

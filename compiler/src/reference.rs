@@ -323,6 +323,7 @@ impl Ctx<'_> {
                     },
                 }
             }
+            Pred::TopScore { .. } => false,
             Pred::Upcoming { attribute, days } => {
                 let Some(Attr::Date(d)) = self.attrs.and_then(|m| m.get(attribute)) else {
                     return false;
@@ -399,6 +400,12 @@ impl Ctx<'_> {
             // checked against the model's own assignment of the customers it was fitted on
             // (tests/it/models.rs).
             Value::Cluster(_) => V::Null,
+            // Score models likewise: `score(NAME)` is checked against the model's own
+            // probability of features computed apart (tests/it/scores.rs).
+            Value::Score(_) => V::Null,
+            // Look-alikes compare features the generated cases do not compute; checked
+            // against a direct computation in tests/it/lookalike.rs.
+            Value::Lookalike(_) => V::Null,
             Value::Rfm(part) => match self.ranks.and_then(|r| r.rfm) {
                 None => V::Null,
                 Some((r, f, m)) => {

@@ -525,6 +525,25 @@ impl Resolver<'_> {
         r
     }
 
+    /// `id` names no segment: the closest name, or the known ones.
+    fn unknown_segment(&self, id: &ast::Ident, s: usize) -> CompileError {
+        let names: Vec<&str> = self.program.names().collect();
+        let help = match closest(&id.name, names.iter().copied()) {
+            Some(c) => Some(format!("did you mean `{c}`?")),
+            None if names.is_empty() => Some(
+                "no segments are defined here; define one with `segment NAME = ...`".to_string(),
+            ),
+            None => Some(format!("known segments: {}", names.join(", "))),
+        };
+        CompileError::UnknownName {
+            what: "segment",
+            name: id.name.clone(),
+            src: self.src(s),
+            span: id.span,
+            help,
+        }
+    }
+
     fn needs_arguments(&self, def: &ast::SegmentDef, s: usize, span: Span) -> CompileError {
         let params = params_text(def);
         CompileError::NeedsArguments {
@@ -827,22 +846,7 @@ impl Resolver<'_> {
                         ),
                     });
                 }
-                let names: Vec<&str> = self.program.names().collect();
-                let help = match closest(&id.name, names.iter().copied()) {
-                    Some(c) => Some(format!("did you mean `{c}`?")),
-                    None if names.is_empty() => Some(
-                        "no segments are defined here; define one with `segment NAME = ...`"
-                            .to_string(),
-                    ),
-                    None => Some(format!("known segments: {}", names.join(", "))),
-                };
-                Err(CompileError::UnknownName {
-                    what: "segment",
-                    name: id.name.clone(),
-                    src: self.src(s),
-                    span: id.span,
-                    help,
-                })
+                Err(self.unknown_segment(id, s))
             }
             ExprKind::Bought {
                 dimension,
@@ -877,7 +881,9 @@ impl Resolver<'_> {
             }
             ExprKind::Top { count, by } => {
                 let metric = match self.operand(by, s)? {
-                    (Value::Metric(m), ty) if ty.ordered() => m,
+                    // `top N by score(NAME)`: ranked in the score's own step.
+                    (Value::Score(r), _) => Err(r),
+                    (Value::Metric(m), ty) if ty.ordered() => Ok(m),
                     (Value::SinceFirst(_), _) => {
                         return Err(CompileError::TypeMismatch {
                             message: "`top` ranks customers by a metric over a window ending at the as-of date, not from the first purchase".into(),
@@ -919,7 +925,62 @@ impl Resolver<'_> {
                         s,
                     )?),
                 };
-                Ok(Pred::Top { metric, n })
+                Ok(match metric {
+                    Ok(metric) => Pred::Top { metric, n },
+                    Err(score) => Pred::TopScore { score, n },
+                })
+            }
+            ExprKind::Lookalike { segment, count } => {
+                let Some(entry) = self.program.segment(&segment.name) else {
+                    return Err(self.unknown_segment(segment, s));
+                };
+                if !entry.def.params.is_empty() {
+                    return Err(self.needs_arguments(&entry.def, s, segment.span));
+                }
+                let seeds = self.segment(&segment.name, s, segment.span)?;
+                if seeds
+                    .values()
+                    .iter()
+                    .any(|v| matches!(v, Value::Lookalike(_)))
+                {
+                    return Err(CompileError::InvalidValue {
+                        message: format!(
+                            "`{}` uses `lookalike` itself: a look-alike's seeds must be a segment of rules",
+                            segment.name
+                        ),
+                        src: self.src(s),
+                        span: segment.span,
+                    });
+                }
+                let n = match count {
+                    ast::TopCount::Count(n, span) => {
+                        if *n == 0 {
+                            return Err(CompileError::InvalidValue {
+                                message: "a look-alike of 0 customers is nobody".into(),
+                                src: self.src(s),
+                                span: *span,
+                            });
+                        }
+                        TopN::Count(*n)
+                    }
+                    ast::TopCount::Percent(text, span) => TopN::Basis(self.basis_points(
+                        text,
+                        *span,
+                        1,
+                        "a share is a percentage above 0% and at most 100%, with at most two decimals",
+                        s,
+                    )?),
+                };
+                Ok(Pred::Cmp {
+                    value: Value::Lookalike(Lookalike {
+                        segment: segment.name.clone(),
+                        seeds: Arc::new(seeds),
+                        n,
+                    }),
+                    ty: ValueType::Bool,
+                    op: CmpOp::Eq,
+                    rhs: Const::Bool(true),
+                })
             }
             ExprKind::Upcoming {
                 attribute,
@@ -1240,6 +1301,7 @@ impl Resolver<'_> {
 
     fn operand(&self, op: &ast::Operand, s: usize) -> Result<(Value, ValueType), CompileError> {
         match &op.kind {
+            ast::OperandKind::Score { model, uplift } => self.score(model, *uplift, s),
             ast::OperandKind::Cluster { model } => match self.catalog.models.get(&model.name) {
                 Some(Ok(_)) => Ok((Value::Cluster(model.name.clone()), ValueType::Count)),
                 Some(Err(why)) => Err(CompileError::ModelUnusable {
@@ -1526,6 +1588,64 @@ impl Resolver<'_> {
             src: self.src(s),
             span: name.span,
             help: Some(help),
+        }
+    }
+
+    /// `score(NAME)` / `uplift(NAME)`: a usable score model (with a control model for an
+    /// uplift), a probability or a difference of two.
+    fn score(
+        &self,
+        model: &ast::Ident,
+        uplift: bool,
+        s: usize,
+    ) -> Result<(Value, ValueType), CompileError> {
+        let what = if uplift { "uplift" } else { "score" };
+        match self.catalog.scores.get(&model.name) {
+            Some(Ok(m)) => {
+                if uplift && m.control.is_none() {
+                    return Err(CompileError::InvalidValue {
+                        message: format!(
+                            "score model `{}` has no uplift: campaign `{}` had no control group to fit one on (use `score({})`)",
+                            model.name, m.campaign, model.name
+                        ),
+                        src: self.src(s),
+                        span: model.span,
+                    });
+                }
+                Ok((
+                    Value::Score(ScoreRef {
+                        model: model.name.clone(),
+                        uplift,
+                        part: ScorePart::Value,
+                    }),
+                    ValueType::Number,
+                ))
+            }
+            Some(Err(why)) => Err(CompileError::ScoreModelUnusable {
+                name: model.name.clone(),
+                what,
+                reason: why.clone(),
+                src: self.src(s),
+                span: model.span,
+            }),
+            None => {
+                let names = self.catalog.scores.keys().map(String::as_str);
+                let help = match closest(&model.name, names) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None if self.catalog.scores.is_empty() => "the project has no models; fit one with `segql score fit NAME --campaign CAMPAIGN`".into(),
+                    None => format!(
+                        "known models: {}",
+                        self.catalog.scores.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                Err(CompileError::UnknownName {
+                    what: "model",
+                    name: model.name.clone(),
+                    src: self.src(s),
+                    span: model.span,
+                    help: Some(help),
+                })
+            }
         }
     }
 

@@ -215,7 +215,9 @@ impl Expr {
         match &self.kind {
             ExprKind::And(v) | ExprKind::Or(v) => v.iter().flat_map(Expr::segment_refs).collect(),
             ExprKind::Not(x) | ExprKind::Group(x) => x.segment_refs(),
-            ExprKind::SegmentRef(id) | ExprKind::Call { name: id, .. } => vec![id.name.as_str()],
+            ExprKind::SegmentRef(id)
+            | ExprKind::Call { name: id, .. }
+            | ExprKind::Lookalike { segment: id, .. } => vec![id.name.as_str()],
             _ => Vec::new(),
         }
     }
@@ -301,6 +303,14 @@ pub enum ExprKind {
         /// The ranked value.
         by: Operand,
     },
+    /// `lookalike(SEGMENT, 5000)` / `lookalike(SEGMENT, 10%)`: the customers outside the
+    /// segment most like its members on the customer features.
+    Lookalike {
+        /// The segment whose members are the seeds.
+        segment: Ident,
+        /// How many: a count, or a percentage of the candidates as written (without `%`).
+        count: TopCount,
+    },
     /// `redeemed [within W]`: points were redeemed.
     Redeemed {
         /// `within W`
@@ -371,6 +381,14 @@ pub enum OperandKind {
     Cluster {
         /// The model's name (its file `models/NAME.json`).
         model: Ident,
+    },
+    /// `score(MODEL)` (the probability of a response, 0 to 1) or `uplift(MODEL)` (its
+    /// difference with the control group's), from a score model's logistic regressions.
+    Score {
+        /// The model's name (its file `models/NAME.json`).
+        model: Ident,
+        /// `uplift(MODEL)`.
+        uplift: bool,
     },
 }
 

@@ -713,6 +713,10 @@ impl<'a> Printer<'a> {
                 TopCount::Count(n, _) => format!("top {n} by {}", self.operand(by)),
                 TopCount::Percent(p, _) => format!("top {p}% by {}", self.operand(by)),
             },
+            ExprKind::Lookalike { segment, count } => match count {
+                TopCount::Count(n, _) => format!("lookalike({}, {n})", segment.name),
+                TopCount::Percent(p, _) => format!("lookalike({}, {p}%)", segment.name),
+            },
             ExprKind::Redeemed { window } => match window {
                 Some(w) => format!("redeemed {}", self.window(w)),
                 None => "redeemed".to_string(),
@@ -842,6 +846,11 @@ impl<'a> Printer<'a> {
                 s
             }
             OperandKind::Cluster { model } => format!("cluster({})", model.name),
+            OperandKind::Score { model, uplift } => format!(
+                "{}({})",
+                if *uplift { "uplift" } else { "score" },
+                model.name
+            ),
         }
     }
 

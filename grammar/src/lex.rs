@@ -35,7 +35,7 @@ pub const KEYWORDS: [&str; 21] = [
 
 /// Words with a meaning in some places that remain usable as names (the other `kw_` rules of
 /// `segql.pest`).
-pub const CONTEXT_WORDS: [&str; 24] = [
+pub const CONTEXT_WORDS: [&str; 27] = [
     "of",
     "first_purchase",
     "at",
@@ -60,6 +60,9 @@ pub const CONTEXT_WORDS: [&str; 24] = [
     "date",
     "list",
     "cluster",
+    "score",
+    "uplift",
+    "lookalike",
 ];
 
 /// True for a reserved word.

@@ -369,6 +369,32 @@ impl Builder<'_> {
                 })
             }
             Rule::bought => self.bought(p),
+            Rule::lookalike => {
+                let mut segment = None;
+                let mut count = None;
+                for c in p.into_inner() {
+                    match c.as_rule() {
+                        Rule::ident => segment = Some(ident(&c)),
+                        Rule::integer => {
+                            count = Some(TopCount::Count(self.integer(&c)?, span_of(&c)))
+                        }
+                        Rule::percent => {
+                            count = Some(TopCount::Percent(
+                                c.as_str().trim_end_matches('%').to_string(),
+                                span_of(&c),
+                            ))
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(Expr {
+                    kind: ExprKind::Lookalike {
+                        segment: segment.expect("lookalike names a segment"),
+                        count: count.expect("lookalike has a count"),
+                    },
+                    span,
+                })
+            }
             Rule::top => {
                 let mut count = None;
                 let mut by = None;
@@ -636,12 +662,19 @@ impl Builder<'_> {
                 }
             }
             Rule::model_value => {
-                let name = inner
-                    .into_inner()
+                let mut parts = inner.into_inner();
+                let word = parts.next().map(|w| w.as_rule());
+                let name = parts
                     .find(|c| c.as_rule() == Rule::ident)
                     .expect("a model value names its model");
-                OperandKind::Cluster {
-                    model: ident(&name),
+                match word {
+                    Some(Rule::kw_score) | Some(Rule::kw_uplift) => OperandKind::Score {
+                        model: ident(&name),
+                        uplift: word == Some(Rule::kw_uplift),
+                    },
+                    _ => OperandKind::Cluster {
+                        model: ident(&name),
+                    },
                 }
             }
             r => unreachable!("unexpected operand {r:?}"),
@@ -857,6 +890,9 @@ pub(crate) fn describe_rule(rule: Rule) -> &'static str {
         Rule::top | Rule::kw_top => "`top N by VALUE`",
         Rule::kw_percentile => "`percentile`",
         Rule::model_value | Rule::kw_cluster => "`cluster(MODEL)`",
+        Rule::kw_score => "`score(MODEL)`",
+        Rule::kw_uplift => "`uplift(MODEL)`",
+        Rule::lookalike | Rule::kw_lookalike => "`lookalike(SEGMENT, N)`",
         Rule::upcoming => "a condition",
         Rule::kw_anniversary => "`anniversary`",
         Rule::redeemed | Rule::kw_redeemed => "`redeemed`",

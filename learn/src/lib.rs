@@ -1,5 +1,6 @@
 //! Model fitting for segql, in plain Rust with no dependencies: k-means with greedy
-//! k-means++ seeding ([`kmeans`]), the silhouette coefficient, and a seeded generator
+//! k-means++ seeding ([`kmeans`]), the silhouette coefficient, L2-regularised logistic
+//! regression by Newton's method with the AUC ([`logistic`]), and a seeded generator
 //! ([`Rng`]).
 //!
 //! Every result is a function of the data and the seed alone: work is split into fixed
@@ -7,8 +8,10 @@
 //! threads, so the same input gives the same bits.
 
 pub mod kmeans;
+pub mod logistic;
 
 pub use kmeans::{KMeans, KMeansOptions, silhouette};
+pub use logistic::{Logistic, LogisticOptions};
 
 /// SplitMix64 (Steele, Lea and Flood, 2014): a small, fast, well-mixed 64-bit generator; the
 /// stream is fixed by the seed.

@@ -7,7 +7,8 @@
 //! The client sends the optimized logical plan (DataFusion's own nodes, file scans and
 //! segql's UDFs, see [`crate::physical::RuleSet::portable`]); the scheduler plans it into
 //! stages split at shuffles and the executors run their tasks. Every process reads the data
-//! files itself: the paths must be the same on every machine.
+//! files itself: the paths must be the same on every machine, or URLs of an object store
+//! that each process reaches with its own environment's credentials ([`crate::stores`]).
 
 use crate::error::RuntimeError;
 use ballista_core::extension::SessionStateExt;
@@ -200,9 +201,25 @@ fn with_segql_functions(mut state: SessionState) -> datafusion::common::Result<S
     Ok(state)
 }
 
-/// The scheduler's sessions: Ballista's, with segql's functions.
+/// The scheduler's sessions: Ballista's, with segql's functions and object stores (it lists
+/// a table's files when it plans the stages).
 fn scheduler_session(config: SessionConfig) -> datafusion::common::Result<SessionState> {
-    with_segql_functions(ballista_core::utils::default_session_builder(config)?)
+    let state = ballista_core::utils::default_session_builder(config)?;
+    let state = datafusion::execution::SessionStateBuilder::new_from_existing(state)
+        .with_runtime_env(crate::stores::runtime_env())
+        .build();
+    with_segql_functions(state)
+}
+
+/// The runtime of an executor's tasks: spills in `work_dir`, object stores from the
+/// executor's own environment (Ballista's memory pool is set on it afterwards).
+fn executor_runtime(work_dir: PathBuf) -> ballista_core::RuntimeProducer {
+    Arc::new(move |_| {
+        datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_temp_file_path(work_dir.clone())
+            .with_object_store_registry(crate::stores::registry())
+            .build_arc()
+    })
 }
 
 /// The functions an executor resolves plans' function names with: DataFusion's and segql's.
@@ -420,6 +437,7 @@ pub async fn run_executor(
         job_data_ttl_seconds: 3600,
         job_data_clean_up_interval_seconds: 600,
         override_function_registry: Some(Arc::new(executor_functions())),
+        override_runtime_producer: Some(executor_runtime(work_dir.clone())),
         ..defaults
     };
     started(&ExecutorStarted {
@@ -479,5 +497,20 @@ mod tests {
             );
             assert!(state.udf(f.name()).is_ok(), "scheduler lacks {}", f.name());
         }
+    }
+
+    #[test]
+    fn every_side_of_a_cluster_resolves_object_store_urls() {
+        use datafusion::execution::object_store::ObjectStoreUrl;
+        // Making a bucket's store reads the environment and asks nothing of the network.
+        let url = ObjectStoreUrl::parse("s3://segql-any-bucket").unwrap();
+        let scheduler = scheduler_session(SessionConfig::new()).unwrap();
+        assert!(scheduler.runtime_env().object_store(&url).is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let executor = executor_runtime(dir.path().to_path_buf())(&SessionConfig::new()).unwrap();
+        assert!(executor.object_store(&url).is_ok());
+        // DataFusion's own registry knows no such store.
+        let plain = datafusion::execution::runtime_env::RuntimeEnv::default();
+        assert!(plain.object_store(&url).is_err());
     }
 }

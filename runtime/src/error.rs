@@ -65,17 +65,31 @@ pub enum RuntimeError {
 
     /// A table's path matches no file.
     #[error("the {table} path `{path}` matches no file")]
-    #[diagnostic(
-        code(segql::data::no_files),
-        help(
-            "paths are relative to the project directory; a path may be a file, a directory or a glob like data/*.parquet"
-        )
-    )]
+    #[diagnostic(code(segql::data::no_files))]
     NoFiles {
         /// Which table.
         table: String,
         /// The configured path.
         path: String,
+        /// What a path may be ([`RuntimeError::no_files`]).
+        #[help]
+        help: &'static str,
+    },
+
+    /// An object store (`s3://`, `gs://`) did not answer for a table's path: no such bucket,
+    /// no credentials, no connection.
+    #[error("cannot read the {table} path `{path}` from its object store: {reason}")]
+    #[diagnostic(code(segql::data::object_store))]
+    ObjectStore {
+        /// Which table.
+        table: String,
+        /// The configured URL.
+        path: String,
+        /// The store's words.
+        reason: String,
+        /// What to check.
+        #[help]
+        help: String,
     },
 
     /// The file format cannot be told from the name.
@@ -389,6 +403,20 @@ pub enum RuntimeError {
 }
 
 impl RuntimeError {
+    /// [`RuntimeError::NoFiles`] for `table`'s `path`, with what such a path may be.
+    pub fn no_files(table: &str, path: &str) -> Self {
+        let help = if crate::stores::is_url(path) {
+            "a URL may name an object, the objects under a prefix (s3://bucket/exports/), or a glob over keys like s3://bucket/exports/*.parquet; check the bucket and the keys"
+        } else {
+            "paths are relative to the project directory; a path may be a file, a directory or a glob like data/*.parquet"
+        };
+        RuntimeError::NoFiles {
+            table: table.into(),
+            path: path.into(),
+            help,
+        }
+    }
+
     /// Wraps an engine error with what was being done. A segql error the engine carried
     /// (found while explaining a failed read) comes back as it is.
     pub fn data(context: impl Into<String>, e: datafusion::error::DataFusionError) -> Self {

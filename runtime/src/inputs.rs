@@ -96,6 +96,10 @@ impl Inputs {
 
     /// Adds the files of `table` at `path` (a file, a directory or a glob) relative to `base`.
     fn add_table(&mut self, base: &Path, table: &str, path: &str) {
+        // Objects in a store are no local file: outputs are written on this machine only.
+        if crate::stores::is_url(path) {
+            return;
+        }
         let full = if Path::new(path).is_absolute() {
             PathBuf::from(path)
         } else {

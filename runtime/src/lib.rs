@@ -33,6 +33,7 @@ pub mod reports;
 pub mod snapshots;
 pub mod sources;
 pub mod sql;
+pub mod stores;
 
 pub use datafusion;
 pub use engine::{Engine, EngineOptions, segql_settings};

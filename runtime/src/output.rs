@@ -378,6 +378,17 @@ impl OutputFile {
             )));
         };
         let shown = p.display().to_string();
+        if crate::stores::is_url(&shown) {
+            return Err(RuntimeError::Usage {
+                message: format!(
+                    "`{shown}` is an object-store URL: segql writes its outputs to local files only"
+                ),
+                help: Some(
+                    "write a local file, then copy it to the store (e.g. `aws s3 cp`, `gcloud storage cp`)"
+                        .into(),
+                ),
+            });
+        }
         if let Some(fd) = descriptor(p) {
             // `/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`: the descriptor the shell opened
             // (a redirect to a file, maybe appending), never the file behind it replaced.

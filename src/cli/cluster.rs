@@ -98,6 +98,9 @@ enum ClusterCommand {
     /// Start a scheduler and executors on this machine, print the cluster's address when
     /// every executor has registered, and run them until Ctrl-C or SIGTERM.
     Start(StartArgs),
+    /// Fit k-means clusters of customers on their features and write models/NAME.json for
+    /// `cluster(NAME) = 3` (the same as `segql clusters fit`).
+    Fit(Box<super::models::FitArgs>),
 }
 
 /// `segql cluster start`.
@@ -267,6 +270,7 @@ pub(super) async fn executor(a: ExecutorArgs) -> Result<ExitCode> {
 pub(super) async fn cluster(a: ClusterArgs) -> Result<ExitCode> {
     match a.command {
         ClusterCommand::Start(s) => start(s).await,
+        ClusterCommand::Fit(f) => super::models::fit(*f).await,
     }
 }
 

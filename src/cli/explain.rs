@@ -138,13 +138,33 @@ fn model_lines(
     segments: &[segql_compiler::ir::Segment],
 ) -> Vec<String> {
     let mut names = std::collections::BTreeSet::new();
+    let mut scores = std::collections::BTreeSet::new();
     for s in segments {
         for v in s.pred.values() {
-            if let segql_compiler::ir::Value::Cluster(n) = v {
-                names.insert(n);
+            match v {
+                segql_compiler::ir::Value::Cluster(n) => {
+                    names.insert(n);
+                }
+                segql_compiler::ir::Value::Score(r) => {
+                    scores.insert((r.written(), r.model));
+                }
+                _ => {}
             }
         }
     }
+    let scored = scores.into_iter().filter_map(|(written, n)| match engine.catalog.scores.get(&n) {
+        Some(Ok(m)) => Some(format!(
+            "{written}: {}, fitted on campaign {}'s test group as of {}{}, a logistic regression over {} features (feature set v{}); evaluated as of {}",
+            m.file,
+            m.campaign,
+            m.as_of,
+            if m.control.is_some() { " (and its control group)" } else { "" },
+            m.scaling.len(),
+            segql_compiler::models::FEATURE_SET_VERSION,
+            engine.catalog.as_of,
+        )),
+        _ => None,
+    });
     names
         .into_iter()
         .filter_map(|n| match engine.catalog.models.get(&n) {
@@ -159,5 +179,6 @@ fn model_lines(
             )),
             _ => None,
         })
+        .chain(scored)
         .collect()
 }

@@ -21,12 +21,15 @@ mod history;
 mod interactive;
 mod kpis;
 mod lint;
+mod lookalike;
 mod measure;
 mod messages;
 mod models;
+mod report;
 mod reports;
 mod rfm;
 mod run;
+mod scores;
 mod shell;
 mod sql;
 mod stages;
@@ -93,6 +96,16 @@ enum Command {
     /// Customer clusters: `segql clusters fit NAME --k 16` writes models/NAME.json for
     /// `cluster(NAME) = 3` in segments and prints each cluster's profile.
     Clusters(models::ClustersArgs),
+    /// Response scores: `segql score fit NAME --campaign CAMPAIGN` fits the campaign's
+    /// response on its test group (and the uplift with its control group), writes
+    /// models/NAME.json for `score(NAME)` and `uplift(NAME)` in segments.
+    Score(scores::ScoreArgs),
+    /// Look-alikes: `segql lookalike check SEGMENT` hides a share of the segment's members
+    /// and prints how many of them `lookalike(SEGMENT, N)` finds.
+    Lookalike(lookalike::LookalikeArgs),
+    /// One self-contained HTML page (charts as inline SVG, each with its numbers) of the
+    /// segments, the RFM grid, lifecycle, program KPIs, campaigns and segments over time.
+    Report(report::ReportArgs),
     /// Did a campaign work? Its snapshots' test groups against their control groups.
     Measure(measure::MeasureArgs),
     /// List campaigns' snapshots (frozen audiences), or import one sent by another system.
@@ -136,6 +149,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rfm(a) => rfm::rfm(a).await,
         Command::Features(a) => models::features(a).await,
         Command::Clusters(a) => models::clusters(a).await,
+        Command::Score(a) => scores::score(a).await,
+        Command::Lookalike(a) => lookalike::lookalike(a).await,
+        Command::Report(a) => report::report(a).await,
         Command::Measure(a) => measure::measure_cmd(a).await,
         Command::Snapshots(a) => measure::snapshots_cmd(*a).await,
         Command::Scheduler(a) => cluster::scheduler(a).await,

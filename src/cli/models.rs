@@ -87,7 +87,7 @@ enum ClustersCommand {
 
 /// `segql clusters fit`.
 #[derive(Debug, Args)]
-struct FitArgs {
+pub(super) struct FitArgs {
     /// The model's name: `cluster(NAME)` in segments, the file models/NAME.json.
     name: String,
     /// Segment files that define --segment. Default: every .seg file in the project directory.
@@ -143,7 +143,7 @@ pub(super) async fn clusters(a: ClustersArgs) -> Result<ExitCode> {
     }
 }
 
-async fn fit(a: FitArgs) -> Result<ExitCode> {
+pub(super) async fn fit(a: FitArgs) -> Result<ExitCode> {
     let ks = parse_k(&a.k)?;
     if !models::valid_name(&a.name) {
         return Err(RuntimeError::Usage {

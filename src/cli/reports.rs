@@ -136,7 +136,7 @@ pub(super) async fn profile(a: ProfileArgs) -> Result<ExitCode> {
         select(&mut engine, &mut program, a.expr.as_deref(), &a.segment).await?
     };
     if let Some(model) = &a.by_cluster {
-        segments.extend(cluster_segments(&mut engine, &mut program, model).await?);
+        segments.extend(segment_profile::cluster_segments(&engine, model)?);
     }
     let rows = segment_profile::segment_profile(&engine, &segments).await?;
     let batch = segment_profile::to_batch(&rows).into_diagnostic()?;
@@ -205,33 +205,4 @@ pub(super) async fn thresholds(a: ThresholdArgs) -> Result<ExitCode> {
         outln!("{}", thresholds::project_block(&engine, &rhythms));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// One segment per cluster of `model`, named `cluster(MODEL) = N` (an unknown or unusable
-/// model gets the language's diagnostic).
-async fn cluster_segments(
-    engine: &mut segql_runtime::Engine,
-    program: &mut segql_compiler::Program,
-    model: &str,
-) -> Result<Vec<segql_compiler::ir::Segment>> {
-    let checked = select(engine, program, Some(&format!("cluster({model}) = 1")), &[]).await?;
-    let k = match engine.catalog.models.get(model) {
-        Some(Ok(m)) => m.centroids.len(),
-        _ => 0,
-    };
-    let pred = &checked[0].pred;
-    Ok((1..=k)
-        .map(|n| {
-            let mut pred = pred.clone();
-            if let segql_compiler::ir::Pred::Cmp { rhs, .. } = &mut pred {
-                *rhs = segql_compiler::ir::Const::Number(n.to_string());
-            }
-            segql_compiler::ir::Segment {
-                name: format!("cluster({model}) = {n}"),
-                description: None,
-                pred,
-                campaign: None,
-            }
-        })
-        .collect())
 }

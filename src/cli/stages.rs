@@ -53,6 +53,7 @@ pub(super) async fn select(
         let pred = engine
             .compile(|c| resolve_expr(program, c, &ast, src))
             .await??;
+        engine.prepare(&[&pred]).await?;
         return Ok(vec![Segment {
             name: "expression".into(),
             description: None,
@@ -88,8 +89,10 @@ pub(super) async fn select(
                 .map(|n| resolve_segment(program, c, n))
                 .collect::<Result<Vec<_>, _>>()
         })
-        .await?;
-    Ok(resolved?)
+        .await??;
+    let preds: Vec<&segql_compiler::ir::Pred> = resolved.iter().map(|s| &s.pred).collect();
+    engine.prepare(&preds).await?;
+    Ok(resolved)
 }
 
 /// The plan of one segment, or of a campaign (with its cap and `group` column).

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The commands with what they do, as `:help` lists them.
-pub(super) const COMMANDS: [(&str, &str); 17] = [
+pub(super) const COMMANDS: [(&str, &str); 18] = [
     (":help", "this list"),
     (":schema", "the columns segments can use"),
     (":segments", "the segments defined so far"),
@@ -35,7 +35,7 @@ pub(super) const COMMANDS: [(&str, &str); 17] = [
     ),
     (":timing", "show how long each answer took"),
     (
-        ":profile [NAME...]",
+        ":profile [NAME...] [--by-cluster MODEL]",
         "segments (or the last expression) side by side with the base",
     ),
     (
@@ -57,6 +57,10 @@ pub(super) const COMMANDS: [(&str, &str); 17] = [
     (
         ":measure CAMPAIGN [DATE...] [by BY] [partial]",
         "the campaign's snapshots against their control groups",
+    ),
+    (
+        ":report FILE [FROM] [PARTNER]",
+        "the HTML report (or .csv numbers) of the session's segments, as `segql report`",
     ),
     (":quit", "leave (or Ctrl-D)"),
 ];
@@ -180,6 +184,7 @@ impl Session {
             "kpis" => self.kpis(&args, out).await?,
             "snapshot" => self.snapshot(&args, out).await?,
             "measure" => self.measure(&args, out).await?,
+            "report" => self.report_page(&args, out).await?,
             other => writeln!(out, "unknown command :{other}; :help lists the commands")?,
         }
         Ok(Control::Continue)
@@ -208,6 +213,83 @@ impl Session {
         .await;
         match taken {
             Ok(said) => writeln!(out, "{said}"),
+            Err(e) => writeln!(out, "{}", render(e)),
+        }
+    }
+
+    /// `:report FILE [FROM] [PARTNER]`: the page of `segql report` (CSV numbers for a `.csv`
+    /// file) for every segment of the session, as of the session's date.
+    async fn report_page(&mut self, args: &[&str], out: &mut dyn Write) -> std::io::Result<()> {
+        let usage = "usage: :report FILE.html|FILE.csv [FROM as YYYY-MM-DD] [PARTNER]";
+        let Some((file, rest)) = args.split_first() else {
+            return writeln!(out, "{usage}");
+        };
+        let path = PathBuf::from(file);
+        let csv = match path.extension().map(|e| e.to_string_lossy().to_lowercase()) {
+            Some(e) if e == "csv" => true,
+            Some(e) if e == "html" || e == "htm" => false,
+            _ => return writeln!(out, "{usage}"),
+        };
+        let mut scope = crate::report::Scope::default();
+        let mut rest = rest.to_vec();
+        if let Some(d) = rest
+            .first()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        {
+            scope.from = Some(d);
+            rest.remove(0);
+        }
+        if !rest.is_empty() {
+            scope.partner = Some(rest.join(" ").trim_matches('"').to_string());
+        }
+        let mut inputs = segql_runtime::Inputs::of_project(&self.engine.project);
+        for s in &self.program.sources {
+            if let Some(p) = &s.path {
+                inputs.add_named(p, &s.name, "the segment file");
+            }
+        }
+        if let Err(e) = inputs.check(&[(&path, ":report")]) {
+            return writeln!(out, "{}", render(e));
+        }
+        let r: Result<(), Report> = async {
+            let names: Vec<String> = self
+                .program
+                .segments
+                .iter()
+                .filter(|s| s.top_level && s.def.params.is_empty())
+                .map(|s| s.def.name.name.clone())
+                .collect();
+            let program = &self.program;
+            let segments = self
+                .engine
+                .compile(|c| {
+                    names
+                        .iter()
+                        .map(|n| segql_compiler::resolve_segment(program, c, n))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await??;
+            let options = self.options.clone();
+            let figures = crate::report::gather(
+                &mut self.engine,
+                &options,
+                &mut self.program,
+                segments,
+                &scope,
+            )
+            .await?;
+            let sections = crate::report::sections(&figures);
+            let text = if csv {
+                crate::report::csv(&sections)
+            } else {
+                crate::report::html::page(&figures, &sections)
+            };
+            segql_runtime::output::write_text(Some(&path), &text)?;
+            Ok(())
+        }
+        .await;
+        match r {
+            Ok(()) => writeln!(out, "wrote {}", path.display()),
             Err(e) => writeln!(out, "{}", render(e)),
         }
     }
@@ -244,7 +326,26 @@ impl Session {
     }
 
     async fn profile(&mut self, args: &[&str], out: &mut dyn Write) -> std::io::Result<()> {
-        let segments: Result<Vec<segql_compiler::ir::Segment>, Report> = if args.is_empty() {
+        // `--by-cluster MODEL`: one more row per cluster of the model.
+        let mut by_cluster = None;
+        let mut names = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if *a == "--by-cluster" {
+                match it.next() {
+                    Some(m) => by_cluster = Some(m.to_string()),
+                    None => return writeln!(out, "usage: :profile [NAME...] --by-cluster MODEL"),
+                }
+            } else {
+                names.push(*a);
+            }
+        }
+        let args = &names[..];
+        let segments: Result<Vec<segql_compiler::ir::Segment>, Report> = if args.is_empty()
+            && by_cluster.is_some()
+        {
+            Ok(Vec::new())
+        } else if args.is_empty() {
             match &self.last {
                 None => {
                     return writeln!(out, "usage: :profile NAME... (or type a condition first)");
@@ -263,6 +364,26 @@ impl Session {
                         .map_err(Report::from)
                 })
                 .collect()
+        };
+        let segments = match (segments, &by_cluster) {
+            (Ok(mut s), Some(m)) => segment_profile::cluster_segments(&self.engine, m)
+                .map(|c| {
+                    s.extend(c);
+                    s
+                })
+                .map_err(Report::from),
+            (s, _) => s,
+        };
+        let segments = match segments {
+            Ok(s) => {
+                let preds: Vec<_> = s.iter().map(|s| &s.pred).collect();
+                self.engine
+                    .prepare(&preds)
+                    .await
+                    .map_err(Report::from)
+                    .map(|()| s)
+            }
+            Err(e) => Err(e),
         };
         let r = match segments {
             Ok(s) => segment_profile::segment_profile(&self.engine, &s)

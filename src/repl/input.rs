@@ -44,6 +44,10 @@ impl Session {
                 return Ok(Control::Continue);
             }
         };
+        if let Err(e) = self.engine.prepare(&[&pred]).await {
+            writeln!(out, "{}", render(e))?;
+            return Ok(Control::Continue);
+        }
         let catalog = segql_runtime::cache::catalog_of(&self.engine, Some(&self.warm));
         let found = match catalog {
             Ok(catalog) => {

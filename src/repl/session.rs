@@ -138,6 +138,7 @@ impl Session {
     pub async fn answer(&mut self, text: &str) -> Result<Answer, Report> {
         let (ast, src) = self.program.parse_inline("expression", text)?;
         let pred = resolve_expr(&self.program, &self.engine.catalog, &ast, src)?;
+        self.engine.prepare(&[&pred]).await?;
         Ok(self
             .cache
             .answer(&self.engine, Some(&self.warm), &pred, self.show)

@@ -11,12 +11,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 /// How long a cluster may take to start, or a lost executor to be noticed.
-const PATIENCE: Duration = Duration::from_secs(90);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(90);
 
 /// A scheduler and its executors, each stopped (killed) when dropped; their work
 /// directories and logs live in `dir`.
-struct Cluster {
-    url: String,
+pub(crate) struct Cluster {
+    pub(crate) url: String,
     scheduler: Child,
     executors: Vec<Child>,
     /// The scheduler's lines (listening, executors registered and removed).
@@ -28,13 +28,19 @@ impl Cluster {
     /// Starts a scheduler and `n` executors of `tasks` task slots each, and waits until every
     /// executor has registered.
     fn start(n: usize, tasks: usize) -> Cluster {
+        Cluster::start_with(n, tasks, &[])
+    }
+
+    /// [`Cluster::start`] with these environment variables in every process's environment
+    /// (an object store's credentials).
+    pub(crate) fn start_with(n: usize, tasks: usize, env: &[(&str, &str)]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut scheduler = process(
             &dir,
             "scheduler",
             &["scheduler", "--port", "0", "--executor-timeout", "6"],
         );
-        scheduler.stdout(Stdio::piped());
+        scheduler.stdout(Stdio::piped()).envs(env.iter().copied());
         let mut scheduler = scheduler.spawn().expect("the scheduler starts");
         let (tx, lines) = channel();
         let out = scheduler.stdout.take().unwrap();
@@ -71,6 +77,7 @@ impl Cluster {
                 work.to_str().unwrap(),
             ];
             let mut c = process(&cluster.dir, &format!("executor-{i}"), &args);
+            c.envs(env.iter().copied());
             cluster
                 .executors
                 .push(c.spawn().expect("an executor starts"));
@@ -105,7 +112,7 @@ impl Cluster {
     }
 
     /// Every process's standard error, for a failure's message.
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         let mut out = String::new();
         for e in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
             if e.path().extension().is_some_and(|x| x == "log") {
@@ -491,7 +498,7 @@ fn an_executor_killed_in_the_middle_of_a_run_never_changes_its_result() {
 
 /// The output of `child` (its standard output and error piped), which must end within
 /// `limit`: else it is killed and the test fails, rather than wait for ever.
-fn output_within(mut child: Child, limit: Duration) -> Output {
+pub(crate) fn output_within(mut child: Child, limit: Duration) -> Output {
     use std::io::Read;
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();

@@ -153,3 +153,21 @@ pub fn write_parquet(path: &std::path::Path, columns: Vec<(&str, ArrayRef)>) {
     w.write(&batch).unwrap();
     w.close().unwrap();
 }
+
+/// A small deterministic generator for planted data (xorshift64*).
+pub struct Gen(pub u64);
+
+impl Gen {
+    /// The next draw, uniform in [0, 1).
+    pub fn next(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A draw uniform within `spread` of `centre`.
+    pub fn around(&mut self, centre: f64, spread: f64) -> f64 {
+        centre + (self.next() - 0.5) * 2.0 * spread
+    }
+}

@@ -1,5 +1,6 @@
 //! Real SQL engines for the tests of `segql sql`: DuckDB from PyPI in a virtualenv made once
-//! under the target directory, driven by `tests/engines/duckdb_driver.py`, and a PostgreSQL
+//! under the target directory (with moto, the S3-compatible server of the object-store
+//! tests), driven by `tests/engines/duckdb_driver.py`, and a PostgreSQL
 //! server started with `initdb`/`pg_ctl` on a temporary directory (once per test run, stopped
 //! when the test process ends, even on a panic or a kill).
 
@@ -10,6 +11,9 @@ use std::sync::{Mutex, OnceLock};
 
 /// The DuckDB release the tests install.
 const DUCKDB: &str = "duckdb==2.0.1";
+
+/// The moto release (a real S3-compatible server, with boto3) the tests install.
+const MOTO: &str = "moto[server]==5.2.6";
 
 /// Tables to load: name, then `("parquet" | "csv", files)`.
 pub type Tables = BTreeMap<String, (&'static str, Vec<PathBuf>)>;
@@ -41,25 +45,27 @@ fn target_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
 }
 
-/// The virtualenv's Python with DuckDB, made on first use.
-fn duckdb_python() -> &'static Path {
+/// The virtualenv's Python with DuckDB and moto, made (or completed) on first use.
+pub fn test_python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         let venv = target_dir().join("test-venv");
         let python = venv.join("bin/python");
-        let has_duckdb = |p: &Path| {
+        let has_packages = |p: &Path| {
             Command::new(p)
                 .args([
                     "-c",
-                    "import duckdb, sys; sys.exit(duckdb.__version__ != sys.argv[1])",
+                    "import duckdb, moto, sys; \
+                     sys.exit((duckdb.__version__, moto.__version__) != tuple(sys.argv[1:]))",
                 ])
                 .arg(DUCKDB.trim_start_matches("duckdb=="))
+                .arg(MOTO.rsplit_once("==").unwrap().1)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success())
         };
-        if !has_duckdb(&python) {
+        if !has_packages(&python) {
             let made = Command::new("python3")
                 .args(["-m", "venv"])
                 .arg(&venv)
@@ -71,12 +77,12 @@ fn duckdb_python() -> &'static Path {
                 String::from_utf8_lossy(&made.stderr)
             );
             let pip = Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", DUCKDB])
+                .args(["install", "--quiet", DUCKDB, MOTO])
                 .output()
                 .expect("pip runs");
             assert!(
                 pip.status.success(),
-                "pip install {DUCKDB} failed: {}",
+                "pip install {DUCKDB} {MOTO} failed: {}",
                 String::from_utf8_lossy(&pip.stderr)
             );
         }
@@ -144,7 +150,7 @@ pub fn duckdb_many(
     std::fs::write(&spec_path, spec(tables, all_varchar)).unwrap();
     let sql_path = dir.path().join("query.sql");
     std::fs::write(&sql_path, scripts.join(NEXT)).unwrap();
-    let out = Command::new(duckdb_python())
+    let out = Command::new(test_python())
         .arg(driver())
         .arg("run")
         .arg(&spec_path)
@@ -345,7 +351,7 @@ impl Postgres {
         let dir = tempfile::tempdir().unwrap();
         let spec_path = dir.path().join("spec.json");
         std::fs::write(&spec_path, spec(tables, &[])).unwrap();
-        let export = Command::new(duckdb_python())
+        let export = Command::new(test_python())
             .arg(driver())
             .arg("export")
             .arg(&spec_path)

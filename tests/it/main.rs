@@ -19,9 +19,18 @@
 //!   starts them) against `segql run`; what a dialect cannot express is refused.
 //! - `models`: customer features against hand computations; clusters models: planted
 //!   clusters recovered, `cluster(NAME)` replaying the fit, bad inputs refused.
+//! - `lookalike`: `lookalike(SEGMENT, N)` against a direct computation from the features
+//!   file; a planted group found from part of it; `segql lookalike check`'s recall.
+//! - `scores`: response scores fitted on a campaign's snapshot: a planted response found
+//!   (AUC, a rising lift table), a random one not, `score(NAME)` and `top ... by score(NAME)`
+//!   against a direct computation, the same bytes again, bad inputs refused.
 //! - `cluster`: a Ballista cluster of segql's own binary (a scheduler, two executors) runs the
 //!   example project byte for byte as the local engine; a killed executor's tasks run again.
 //! - `segtest`: `segql test`, assertions in `.segtest` files on fixtures or the project's data.
+//! - `report`: `segql report`'s page in headless Chromium (every chart drawn, no request, no
+//!   error, its tables' numbers the CSV's and the other commands'); escaping; empty data.
+//! - `stores`: tables at `s3://` URLs on a real S3-compatible server (moto) answer as the local
+//!   files, here and on a cluster; missing buckets, objects, servers and credentials.
 
 // Diagnostics carry their source text and spans, so error values are large.
 #![allow(clippy::result_large_err)]
@@ -39,13 +48,17 @@ mod history;
 mod kpis;
 mod layout;
 mod lint;
+mod lookalike;
 mod measure;
 mod models;
 mod mutations;
 mod plans;
 mod reference;
 mod repl;
+mod report;
 mod rfm;
+mod scores;
 mod segtest;
 mod sql;
+mod stores;
 mod warm;

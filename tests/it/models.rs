@@ -3,7 +3,7 @@
 //! `cluster(NAME)` condition against the fit's own assignment, the same seed giving the same
 //! file bytes, and every bad input refused with nothing written.
 
-use crate::common::{segql_command, stderr, stdout, write};
+use crate::common::{Gen, segql_command, stderr, stdout, write};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
@@ -113,22 +113,6 @@ fn features_match_values_computed_by_hand() {
     }
     // The text attribute is no feature; the order of columns is the feature set's.
     assert!(!names.contains(&"attr_city"));
-}
-
-/// A small deterministic generator for planted data (xorshift64*).
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn around(&mut self, centre: f64, spread: f64) -> f64 {
-        centre + (self.next() - 0.5) * 2.0 * spread
-    }
 }
 
 /// Three planted groups of 40 customers: weekly small fuel purchases, monthly large grocery

@@ -490,3 +490,23 @@ fn the_repl_takes_snapshots_and_measures_campaigns() {
         "{out}"
     );
 }
+
+#[test]
+fn profile_breaks_down_by_a_clusters_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "segment big = monetary > 20000\n:profile big --by-cluster habits\n:profile --by-cluster nope\n:quit\n";
+    let (out, err, ok) = repl_script(script, dir.path());
+    assert!(ok, "{err}");
+    assert!(out.contains("| big "), "{out}");
+    // The example's model has five clusters: a row each.
+    for n in 1..=5 {
+        assert!(out.contains(&format!("| cluster(habits) = {n} ")), "{out}");
+    }
+    assert!(!out.contains("cluster(habits) = 6"), "{out}");
+    // An unknown model is reported and the session goes on.
+    assert!(out.contains("there is no clusters model `nope`"), "{out}");
+    assert!(
+        out.contains("known models: ") && out.contains("habits"),
+        "{out}"
+    );
+}

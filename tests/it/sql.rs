@@ -136,6 +136,8 @@ async fn example() -> (Engine, Vec<Segment>) {
         "partners",
         "offers",
         "clusters",
+        "scores",
+        "lookalikes",
     ];
     for f in files {
         program

@@ -75,12 +75,12 @@ async fn open_example() -> Engine {
 #[test]
 fn warm_answers_equal_cold_scans_on_the_example() {
     crate::common::block_on(async {
-        let engine = open_example().await;
+        let mut engine = open_example().await;
         let warm = Warm::load_in_batches(&engine, DEFAULT_BUDGET, 500).await;
         assert!(warm.skipped.is_empty(), "{:?}", warm.skipped);
         let tx = warm.transactions.as_ref().unwrap();
         assert!(tx.batches() > 10, "{} batches", tx.batches());
-        let catalog = warm.catalog(&engine.catalog).unwrap();
+        let mut catalog = warm.catalog(&engine.catalog).unwrap();
         let mut nonempty = 0;
         for text in CONDITIONS {
             if same_rows(&engine, &catalog, text).await > 0 {
@@ -114,6 +114,8 @@ fn warm_answers_equal_cold_scans_on_the_example() {
         for name in names {
             let seg: Segment =
                 segql_compiler::resolve_segment(&program, &engine.catalog, &name).unwrap();
+            engine.prepare(&[&seg.pred]).await.unwrap();
+            catalog.features = engine.catalog.features.clone();
             let lower = |c: &Catalog| {
                 if seg.campaign.is_some() {
                     lower_campaign(c, &seg)

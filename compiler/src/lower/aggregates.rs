@@ -227,7 +227,9 @@ pub(super) fn needed(values: &[Value], hints: &ScanHints) -> Vec<Agg> {
             | Value::TopRank(_)
             | Value::Population(_)
             | Value::Campaign(_)
-            | Value::Cluster(_) => {}
+            | Value::Cluster(_)
+            | Value::Score(_)
+            | Value::Lookalike(_) => {}
         }
     }
     if aggs.is_empty() {

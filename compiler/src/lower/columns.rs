@@ -77,7 +77,10 @@ pub(super) fn value_column(
         | Value::TopRank(_)
         | Value::Population(_) => unreachable!("ranks are added after the values"),
         Value::Campaign(_) => unreachable!("campaigns are joined after the values"),
-        Value::Cluster(_) => unreachable!("models are applied after the values"),
+        Value::Cluster(_) | Value::Score(_) => {
+            unreachable!("models are applied after the values")
+        }
+        Value::Lookalike(_) => unreachable!("look-alikes are added after the values"),
         Value::Attribute(a) => qual(joined.attributes, a.as_str()),
         Value::Lifecycle(scope) => {
             let t = catalog.lifecycle_for(scope);

@@ -95,6 +95,18 @@ impl PerCustomer {
                 };
                 definite(e, truth)
             }
+            Pred::TopScore { score, n } => {
+                let rank = ident(&self.names[&Value::Score(score.with(ScorePart::Rank))]);
+                let e = match n {
+                    TopN::Count(c) => rank.lt_eq(lit(*c as i64)),
+                    TopN::Basis(bp) => {
+                        let active =
+                            ident(&self.names[&Value::Score(score.with(ScorePart::Population))]);
+                        (active * lit(*bp as i64)).gt((rank - lit(1i64)) * lit(10_000i64))
+                    }
+                };
+                definite(e, truth)
+            }
             Pred::Upcoming { attribute, days } => {
                 let col = ident(&self.names[&Value::Attribute(attribute.clone())]);
                 let part = |p: &str| {
@@ -139,7 +151,9 @@ fn not_null(v: &Value, e: Expr, truth: Truth) -> Expr {
         | Value::Population(_) => true,
         Value::Metric(m) | Value::SinceFirst(m) => m.kind.nullable(),
         Value::Attribute(_) => true,
-        Value::Lifecycle(_) | Value::Campaign(_) | Value::Cluster(_) => false,
+        // A score's rank is missing without a purchase; its value never is.
+        Value::Score(s) => s.part != ScorePart::Value,
+        Value::Lifecycle(_) | Value::Campaign(_) | Value::Cluster(_) | Value::Lookalike(_) => false,
     };
     if nullable { definite(e, truth) } else { e }
 }

@@ -87,9 +87,17 @@ pub fn scan_hints(catalog: &Catalog, pred: &Pred) -> ScanHints {
             p => out.push(p),
         }
     }
+    let mut hints = ScanHints::default();
+    // A look-alike compares every customer with its seeds: nobody may be left out.
+    if pred
+        .values()
+        .iter()
+        .any(|v| matches!(v, Value::Lookalike(_)))
+    {
+        return hints;
+    }
     let mut all = Vec::new();
     conjuncts(pred, &mut all);
-    let mut hints = ScanHints::default();
     let lapsed = |s: &Const| matches!(s, Const::Stage(Stage::AtRisk | Stage::Churned));
     for c in all {
         let stages = match c {

@@ -68,7 +68,9 @@ pub fn history_in_one_pass(seg: &Segment) -> bool {
         | Value::TopRank(_)
         | Value::Population(_)
         | Value::Campaign(_)
-        | Value::Cluster(_) => false,
+        | Value::Cluster(_)
+        | Value::Score(_)
+        | Value::Lookalike(_) => false,
     })
 }
 

@@ -14,7 +14,8 @@
 //! `aggregates` (the aggregates the values read), `scan` (the scan and its aggregation by
 //! customer, through `first_purchase` windows and the `receipts` roll-up), `customers` (the
 //! customers join), `columns` (one column per value), `contacts` (messages), `ranks`
-//! (population-relative values), `models` (features and the values models compute). `per_customer` chains them into a [`PerCustomer`] table;
+//! (population-relative values), `models` (features and the values models compute; with
+//! `scores`, response scores and their ranks), `lookalike` (look-alike audiences). `per_customer` chains them into a [`PerCustomer`] table;
 //! `conditions` turns predicates into expressions over its columns; `truth` decides
 //! predicates for customers without purchases or without a customers row before any data is
 //! read; `exprs` holds the expression helpers they share.
@@ -29,11 +30,13 @@ mod exprs;
 mod first_purchase;
 mod hints;
 mod history;
+mod lookalike;
 mod models;
 mod per_customer;
 mod ranks;
 mod receipts;
 mod scan;
+mod scores;
 mod truth;
 
 pub use campaigns::{responders, response_catalog, snapshots_read};
@@ -43,6 +46,7 @@ pub use history::{
     SPANNING, history_aggregates, history_in_one_pass, history_narrows, lower_definition_with,
     lower_history, member_column, turnover_column, turnover_value,
 };
+pub use lookalike::SPREAD_FLOOR;
 pub use models::{lower_features, lower_top_values};
 pub use per_customer::PerCustomer;
 

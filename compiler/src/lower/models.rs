@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 /// True for the values a model computes.
 pub(super) fn is_modeled(v: &Value) -> bool {
-    matches!(v, Value::Cluster(_))
+    matches!(v, Value::Cluster(_) | Value::Score(_))
 }
 
 /// The model `name` of the catalog.
@@ -46,6 +46,11 @@ pub(super) fn model_inputs(catalog: &Catalog, modeled: &[Value]) -> Vec<Value> {
                     out.push(x);
                 }
             }
+        }
+    }
+    for x in super::scores::score_inputs(catalog, modeled) {
+        if !out.contains(&x) {
+            out.push(x);
         }
     }
     out
@@ -98,7 +103,7 @@ pub(super) fn feature_exprs(
 }
 
 /// The transformed feature, as [`Transform::apply`] computes it.
-fn transformed(t: Transform, x: Expr) -> Result<Expr> {
+pub(super) fn transformed(t: Transform, x: Expr) -> Result<Expr> {
     Ok(match t {
         Transform::Identity => x,
         Transform::Log => {
@@ -172,7 +177,8 @@ pub(super) fn add_models(
         cols.push(guarded.alias(names.add(v)));
         plan = b.project(cols)?.build()?;
     }
-    Ok(plan)
+    // `score(NAME)` / `uplift(NAME)` and their ranks.
+    super::scores::add_scores(catalog, plan, modeled, names)
 }
 
 /// The features file's plan: `customer_id` and one `Float64` column per feature of `set`,

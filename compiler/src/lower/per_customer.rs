@@ -12,9 +12,11 @@ use super::contacts::{is_contacts, join_contacts};
 use super::customers::join_customers;
 use super::exprs::{qcol, qual, unique};
 use super::hints::ScanHints;
+use super::lookalike::{add_lookalikes, is_lookalike, lookalike_inputs};
 use super::models::{add_models, is_modeled, model_inputs};
 use super::ranks::{add_ranks, is_ranked, ranking_inputs};
 use super::scan::aggregate_by_customer;
+use super::scores::ranks_a_score;
 use crate::builder::PlanBuilder;
 use crate::catalog::Catalog;
 use crate::ir::*;
@@ -112,10 +114,25 @@ struct Sources {
     ranked: Vec<Value>,
     /// Computed by models from other values (their inputs are scanned).
     modeled: Vec<Value>,
+    /// Look-alike memberships, computed last from features and their seeds' values.
+    lookalikes: Vec<Value>,
 }
 
 impl Sources {
     fn of(catalog: &Catalog, values: &[Value]) -> Sources {
+        let lookalikes: Vec<Value> = values.iter().filter(|v| is_lookalike(v)).cloned().collect();
+        // Look-alikes read features and their seeds' values, of every kind.
+        let mut values: Vec<Value> = values
+            .iter()
+            .filter(|v| !is_lookalike(v))
+            .cloned()
+            .collect();
+        for v in lookalike_inputs(catalog, &lookalikes) {
+            if !values.contains(&v) {
+                values.push(v);
+            }
+        }
+        let values = &values[..];
         let contacts: Vec<Value> = values.iter().filter(|v| is_contacts(v)).cloned().collect();
         let campaigns: Vec<Value> = values.iter().filter(|v| is_campaign(v)).cloned().collect();
         let mut ranked: Vec<Value> = values.iter().filter(|v| is_ranked(v)).cloned().collect();
@@ -152,6 +169,7 @@ impl Sources {
             campaigns,
             ranked,
             modeled,
+            lookalikes,
         }
     }
 }
@@ -212,6 +230,7 @@ impl PerCustomer {
             campaigns,
             ranked,
             modeled,
+            lookalikes,
         } = Sources::of(catalog, values);
         let aggs = aggregates::needed(&scanned, hints);
         let aggregated = aggregate_by_customer(
@@ -220,7 +239,7 @@ impl PerCustomer {
             aggs,
             full_base,
             hints,
-            !ranked.is_empty(),
+            !ranked.is_empty() || !lookalikes.is_empty() || modeled.iter().any(ranks_a_score),
         )?;
         let joined = join_customers(catalog, &aggregated.plan, &scanned, full_base)?;
         let mut names = ColumnNames::new();
@@ -240,6 +259,9 @@ impl PerCustomer {
         }
         if !modeled.is_empty() {
             plan = add_models(catalog, plan, &modeled, &mut names)?;
+        }
+        if !lookalikes.is_empty() {
+            plan = add_lookalikes(catalog, plan, &lookalikes, &mut names)?;
         }
         Ok(PerCustomer {
             plan,

@@ -80,6 +80,10 @@ fn eval(p: &Pred, value: &dyn Fn(&Value) -> Known) -> Tri {
             Known::Missing => Tri::False,
             _ => Tri::Unknown,
         },
+        Pred::TopScore { score, .. } => match value(&Value::Score(score.with(ScorePart::Rank))) {
+            Known::Missing => Tri::False,
+            _ => Tri::Unknown,
+        },
         Pred::Upcoming { attribute, .. } => match value(&Value::Attribute(attribute.clone())) {
             Known::Missing => Tri::False,
             _ => Tri::Unknown,
@@ -143,6 +147,10 @@ pub(crate) fn without_purchases(p: &Pred) -> Tri {
         Value::Attribute(_)
         | Value::Campaign(_)
         | Value::Cluster(_)
+        | Value::Score(ScoreRef {
+            part: ScorePart::Value,
+            ..
+        })
         | Value::Metric(Metric {
             kind: MetricKind::Contacts { .. },
             ..
@@ -159,7 +167,10 @@ pub(crate) fn without_purchases(p: &Pred) -> Tri {
         | Value::Abc(_)
         | Value::Percentile(_)
         | Value::TopRank(_)
-        | Value::Population(_) => Known::Missing,
+        | Value::Population(_)
+        | Value::Score(_) => Known::Missing,
+        // Look-alikes hold customers with purchases only.
+        Value::Lookalike(_) => Known::Missing,
     })
 }
 

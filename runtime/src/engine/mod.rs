@@ -93,7 +93,9 @@ impl Engine {
         if let Some(n) = options.target_partitions {
             config = config.with_target_partitions(n.max(1));
         }
-        let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+        // `s3://` and `gs://` tables through this process's object stores.
+        let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_object_store_registry(crate::stores::registry());
         if let Some(bytes) = options.memory_limit {
             runtime = runtime.with_memory_limit(bytes, 1.0);
         }
@@ -150,6 +152,7 @@ impl Engine {
         };
         engine.reload_snapshots().await?;
         engine.catalog.models = crate::models::load(&engine.project);
+        engine.catalog.scores = crate::models::load_scores(&engine.project);
         let derived = engine.project.derived_partners();
         if need_as_of && !derived.is_empty() {
             // Partners with `derive = true`: thresholds from their purchase gaps, unless set.
@@ -233,11 +236,39 @@ impl Engine {
             let out = compile(&self.catalog);
             self.catalog.record_wanted(false);
             let wanted = self.catalog.take_wanted();
-            if !wanted.any() {
+            let features = self.catalog.take_features_wanted();
+            if !wanted.any() && !features {
                 return Ok(out);
             }
-            self.read(wanted).await?;
+            if wanted.any() {
+                self.read(wanted).await?;
+            }
+            if features {
+                // Computing them compiles (and reads the customers): no recursion back here,
+                // as that compilation does not ask for them.
+                let set = Box::pin(crate::models::lookalike_feature_set(self)).await?;
+                self.catalog.features = Some(set);
+            }
         }
+    }
+
+    /// Computes what a plan of `preds` needs beyond the tables before it is compiled outside
+    /// [`Engine::compile`] (the REPL's profile, its warm copy): the look-alikes' feature set
+    /// when one of them names a look-alike.
+    pub async fn prepare(
+        &mut self,
+        preds: &[&segql_compiler::ir::Pred],
+    ) -> Result<(), RuntimeError> {
+        let looks = preds.iter().any(|p| {
+            p.values()
+                .iter()
+                .any(|v| matches!(v, segql_compiler::ir::Value::Lookalike(_)))
+        });
+        if looks && self.catalog.features.is_none() {
+            let set = crate::models::lookalike_feature_set(self).await?;
+            self.catalog.features = Some(set);
+        }
+        Ok(())
     }
 
     /// Reads the tables in `wanted` that are still unread; `tables.unread` names them all.

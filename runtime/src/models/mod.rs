@@ -7,7 +7,12 @@
 //! - model files, `models/NAME.json` ([`ModelFile`]: keys sorted, floats in their shortest
 //!   round-trip form, so a fit with the same seed gives the same bytes), loaded into the
 //!   catalog ([`load`]) with whatever makes one unusable (another feature-set version,
-//!   another project, a broken file) kept as the reason.
+//!   another project, a broken file) kept as the reason;
+//! - response scores ([`score`]): logistic regressions of a campaign's response, their
+//!   files of kind `score` loaded apart ([`load_scores`]).
+
+pub mod lookalike;
+pub mod score;
 
 use crate::engine::Engine;
 use crate::error::RuntimeError;
@@ -182,56 +187,14 @@ impl ModelFile {
         if self.kind != "clusters" {
             return Err(format!("its kind is `{}`, not `clusters`", self.kind));
         }
-        if self.feature_set.version != FEATURE_SET_VERSION {
-            return Err(format!(
-                "it was fitted on feature set version {}, and this segql computes version {FEATURE_SET_VERSION}",
-                self.feature_set.version
-            ));
-        }
-        if self.project != project {
-            return Err(format!(
-                "it was fitted for the project `{}`, not `{project}`",
-                self.project
-            ));
-        }
-        let as_of = NaiveDate::parse_from_str(&self.as_of, "%Y-%m-%d")
-            .map_err(|_| format!("`as_of` is not a date: {:?}", self.as_of))?;
-        let set = self.feature_set.set();
+        let (as_of, set, scaling) = checked_features(
+            &self.feature_set,
+            &self.features,
+            &self.as_of,
+            project,
+            &self.project,
+        )?;
         let features = set.features();
-        let names: Vec<&str> = features.iter().map(|f| f.name.as_str()).collect();
-        let listed: Vec<&str> = self.features.iter().map(|f| f.name.as_str()).collect();
-        if names != listed {
-            return Err(format!(
-                "its features ({}) are not those of its feature set ({})",
-                listed.join(", "),
-                names.join(", ")
-            ));
-        }
-        let mut scaling = Vec::new();
-        for (f, e) in features.iter().zip(&self.features) {
-            let transform = Transform::by_name(&e.transform).ok_or_else(|| {
-                format!("feature `{}`: unknown transform `{}`", e.name, e.transform)
-            })?;
-            if transform != f.transform {
-                return Err(format!(
-                    "feature `{}` is scaled by `{}`, its formula by `{}`",
-                    e.name,
-                    e.transform,
-                    f.transform.name()
-                ));
-            }
-            if !(e.std.is_finite() && e.std > 0.0 && e.mean.is_finite()) {
-                return Err(format!(
-                    "feature `{}`: its mean and std must be finite, std positive",
-                    e.name
-                ));
-            }
-            scaling.push(Scaling {
-                transform,
-                mean: e.mean,
-                std: e.std,
-            });
-        }
         if self.clusters.is_empty() {
             return Err("it has no clusters".into());
         }
@@ -264,17 +227,144 @@ impl ModelFile {
     }
 }
 
+/// The feature set, scalings and date a model file records, checked against this segql's
+/// feature set version and the project `project`; the reason otherwise.
+fn checked_features(
+    set_entry: &FeatureSetEntry,
+    entries: &[FeatureEntry],
+    as_of_text: &str,
+    project: &str,
+    fitted_for: &str,
+) -> Result<(NaiveDate, FeatureSet, Vec<Scaling>), String> {
+    if set_entry.version != FEATURE_SET_VERSION {
+        return Err(format!(
+            "it was fitted on feature set version {}, and this segql computes version {FEATURE_SET_VERSION}",
+            set_entry.version
+        ));
+    }
+    if fitted_for != project {
+        return Err(format!(
+            "it was fitted for the project `{}`, not `{project}`",
+            fitted_for
+        ));
+    }
+    let as_of = NaiveDate::parse_from_str(as_of_text, "%Y-%m-%d")
+        .map_err(|_| format!("`as_of` is not a date: {:?}", as_of_text))?;
+    let set = set_entry.set();
+    let features = set.features();
+    let names: Vec<&str> = features.iter().map(|f| f.name.as_str()).collect();
+    let listed: Vec<&str> = entries.iter().map(|f| f.name.as_str()).collect();
+    if names != listed {
+        return Err(format!(
+            "its features ({}) are not those of its feature set ({})",
+            listed.join(", "),
+            names.join(", ")
+        ));
+    }
+    let mut scaling = Vec::new();
+    for (f, e) in features.iter().zip(entries) {
+        let transform = Transform::by_name(&e.transform)
+            .ok_or_else(|| format!("feature `{}`: unknown transform `{}`", e.name, e.transform))?;
+        if transform != f.transform {
+            return Err(format!(
+                "feature `{}` is scaled by `{}`, its formula by `{}`",
+                e.name,
+                e.transform,
+                f.transform.name()
+            ));
+        }
+        if !(e.std.is_finite() && e.std > 0.0 && e.mean.is_finite()) {
+            return Err(format!(
+                "feature `{}`: its mean and std must be finite, std positive",
+                e.name
+            ));
+        }
+        scaling.push(Scaling {
+            transform,
+            mean: e.mean,
+            std: e.std,
+        });
+    }
+    Ok((as_of, set, scaling))
+}
+
 /// Every model file of the project (`models/*.json`) by name (the file's stem), usable or
 /// with the reason it is not.
 pub fn load(project: &Project) -> BTreeMap<String, ModelEntry> {
-    let mut out = BTreeMap::new();
+    let me = project_name(project);
+    model_files(project)
+        .into_iter()
+        .map(|(name, shown, text)| {
+            let entry = text
+                .and_then(|(kind, text)| {
+                    if kind == "score" {
+                        return Err(format!(
+                            "{shown}: its kind is `score`, not `clusters` (a score model is named in `score({name})`)"
+                        ));
+                    }
+                    if kind != "clusters" {
+                        return Err(format!("{shown}: its kind is `{kind}`, not `clusters`"));
+                    }
+                    serde_json::from_str::<ModelFile>(&text)
+                        .map_err(|e| format!("{shown} is not a model file: {e}"))
+                })
+                .and_then(|f| {
+                    f.model(&name, &shown, &me)
+                        .map_err(|why| format!("{shown}: {why}"))
+                })
+                .map(Arc::new);
+            (name, entry)
+        })
+        .collect()
+}
+
+/// Every model file of the project as [`load`] finds them, as score models: usable, or
+/// with the reason it is not (a clusters model among them).
+pub fn load_scores(project: &Project) -> BTreeMap<String, segql_compiler::models::ScoreEntry> {
+    let me = project_name(project);
+    model_files(project)
+        .into_iter()
+        .map(|(name, shown, text)| {
+            let entry = text
+                .and_then(|(kind, text)| {
+                    if kind != "score" {
+                        return Err(format!("{shown}: its kind is `{kind}`, not `score`"));
+                    }
+                    serde_json::from_str::<score::ScoreFile>(&text)
+                        .map_err(|e| format!("{shown} is not a model file: {e}"))
+                })
+                .and_then(|f| {
+                    f.model(&name, &shown, &me)
+                        .map_err(|why| format!("{shown}: {why}"))
+                })
+                .map(Arc::new);
+            (name, entry)
+        })
+        .collect()
+}
+
+/// The `kind` of the project's `models/NAME.json` when there is one, or why it cannot be read
+/// as a model file.
+pub fn existing_kind(project: &Project, name: &str) -> Option<Result<String, String>> {
+    model_files(project)
+        .into_iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, _, read)| read.map(|(kind, _)| kind))
+}
+
+/// A model file's `kind` and text, or why it cannot be read.
+type KindAndText = Result<(String, String), String>;
+
+/// The project's `models/*.json`: name (the stem), the path shown, and the file's `kind`
+/// and text, or why it cannot be read.
+fn model_files(project: &Project) -> Vec<(String, String, KindAndText)> {
+    let mut out = Vec::new();
     let Some(dir) = dir(project) else {
         return out;
     };
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return out;
     };
-    let me = project_name(project);
     for e in entries.flatten() {
         let path = e.path();
         if path.extension().is_none_or(|x| x != "json") {
@@ -284,18 +374,21 @@ pub fn load(project: &Project) -> BTreeMap<String, ModelEntry> {
             continue;
         };
         let shown = Path::new(DIR).join(e.file_name()).display().to_string();
-        let entry = std::fs::read_to_string(&path)
+        let read = std::fs::read_to_string(&path)
             .map_err(|e| format!("{shown} cannot be read: {}", crate::output::io_reason(&e)))
             .and_then(|text| {
-                serde_json::from_str::<ModelFile>(&text)
-                    .map_err(|e| format!("{shown} is not a model file: {e}"))
-            })
-            .and_then(|f| {
-                f.model(&name, &shown, &me)
-                    .map_err(|why| format!("{shown}: {why}"))
-            })
-            .map(Arc::new);
-        out.insert(name, entry);
+                let value = serde_json::from_str::<serde_json::Value>(&text)
+                    .map_err(|e| format!("{shown} is not a model file: {e}"))?;
+                let kind = value
+                    .get("kind")
+                    .and_then(|k| k.as_str())
+                    .ok_or_else(|| {
+                        format!("{shown} is not a model file: it has no `kind` (clusters or score)")
+                    })?
+                    .to_string();
+                Ok((kind, text))
+            });
+        out.push((name, shown, read));
     }
     out
 }
@@ -313,6 +406,12 @@ pub fn valid_name(name: &str) -> bool {
 /// Writes `file` as `models/NAME.json` (beside the target, then renamed); creates the
 /// directory.
 pub fn write(project: &Project, name: &str, file: &ModelFile) -> Result<PathBuf, RuntimeError> {
+    write_text(project, name, &file.to_text())
+}
+
+/// Writes `text` as `models/NAME.json` (beside the target, then renamed); creates the
+/// directory.
+pub fn write_text(project: &Project, name: &str, text: &str) -> Result<PathBuf, RuntimeError> {
     let Some(dir) = dir(project) else {
         return Err(RuntimeError::Usage {
             message: "models are files of a project; this data was named by flags".into(),
@@ -331,7 +430,7 @@ pub fn write(project: &Project, name: &str, file: &ModelFile) -> Result<PathBuf,
         path: path.display().to_string(),
         reason: crate::output::io_reason(&e),
     };
-    f.write_all(file.to_text().as_bytes()).map_err(io)?;
+    f.write_all(text.as_bytes()).map_err(io)?;
     f.commit().map_err(io)?;
     Ok(path)
 }
@@ -342,6 +441,24 @@ pub fn write(project: &Project, name: &str, file: &ModelFile) -> Result<PathBuf,
 pub async fn feature_set(
     engine: &mut Engine,
     scope: &[String],
+) -> Result<FeatureSet, RuntimeError> {
+    let as_of = engine.catalog.as_of;
+    feature_set_until(engine, scope, as_of).await
+}
+
+/// The feature set look-alikes compare customers on: the project's ([`feature_set`] over
+/// every partner), its categories and partners those with the largest turnover in all the
+/// data, so that a look-alike evaluated as of any date compares the same features.
+pub async fn lookalike_feature_set(engine: &mut Engine) -> Result<FeatureSet, RuntimeError> {
+    let all = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
+    feature_set_until(engine, &[], all).await
+}
+
+/// [`feature_set`] with the largest values by turnover up to `until`.
+async fn feature_set_until(
+    engine: &mut Engine,
+    scope: &[String],
+    until: NaiveDate,
 ) -> Result<FeatureSet, RuntimeError> {
     let cfg = engine
         .project
@@ -372,7 +489,9 @@ pub async fn feature_set(
         if n == 0 || !engine.catalog.has_tx_column(dimension.column()) {
             continue;
         }
-        let plan = lower_top_values(&engine.catalog, dimension, scope, n)
+        let mut catalog = engine.catalog.clone();
+        catalog.as_of = until;
+        let plan = lower_top_values(&catalog, dimension, scope, n)
             .map_err(|e| RuntimeError::data("planning the largest values", e))?;
         let batches = engine.collect(plan).await?;
         let mut values = Vec::new();

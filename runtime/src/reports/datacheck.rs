@@ -68,7 +68,10 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 /// Reads every file and value (the first unreadable one is the error), then counts.
 pub async fn check_data(project: &Project) -> Result<DataReport, RuntimeError> {
     find_unreadable(project, &Kind::ALL).await?;
-    let ctx = SessionContext::new();
+    let ctx = SessionContext::new_with_config_rt(
+        datafusion::prelude::SessionConfig::new(),
+        crate::stores::runtime_env(),
+    );
     let mut report = DataReport::default();
     // Valid customer ids of each table, as text, for the checks across tables.
     let mut id_sets: Vec<(Kind, LogicalPlan)> = Vec::new();
@@ -182,17 +185,17 @@ pub async fn check_data(project: &Project) -> Result<DataReport, RuntimeError> {
             }
         };
         // Columns that some files of the table lack: missing values there.
-        if let Ok((layout, format)) = table_layout(project, cfg, kind) {
+        if let Ok((layout, format)) = table_layout(project, cfg, kind).await {
             let files: Vec<std::path::PathBuf> = layout
                 .groups
                 .iter()
                 .flat_map(|(_, f)| f.iter().cloned())
                 .collect();
             for (col, lacking) in layout.partly_missing() {
-                let rows: u64 = lacking
-                    .iter()
-                    .map(|f| rows_of(f, format, csv_delimiter(cfg, f)))
-                    .sum();
+                let mut rows = 0;
+                for f in &lacking {
+                    rows += rows_of(f, format, csv_delimiter(cfg, f)).await;
+                }
                 let names: Vec<String> = lacking
                     .iter()
                     .take(3)

@@ -624,7 +624,7 @@ fn whole_operand(o: &Operand) -> bool {
                     .is_some_and(|m| m.value_type() == ValueType::Count))
         }
         OperandKind::Contacts { .. } | OperandKind::Cluster { .. } => true,
-        OperandKind::Spend { .. } => false,
+        OperandKind::Spend { .. } | OperandKind::Score { .. } => false,
     }
 }
 
@@ -982,7 +982,9 @@ impl<'a> Walker<'a, '_> {
                 }
                 self.window(window.as_ref());
             }
-            OperandKind::Contacts { .. } | OperandKind::Cluster { .. } => {}
+            OperandKind::Contacts { .. }
+            | OperandKind::Cluster { .. }
+            | OperandKind::Score { .. } => {}
         }
     }
 
@@ -1021,6 +1023,7 @@ impl<'a> Walker<'a, '_> {
             ExprKind::Redeemed { window } => self.window(window.as_ref()),
             ExprKind::Call { name, args } => self.found.calls.push((name, args)),
             ExprKind::SegmentRef(_)
+            | ExprKind::Lookalike { .. }
             | ExprKind::Upcoming { .. }
             | ExprKind::CampaignCond { .. }
             | ExprKind::Contacted { .. } => {}

@@ -15,7 +15,8 @@ use datafusion::logical_expr::{
     Expr, ExprFunctionExt, LogicalPlanBuilder, cast as cast_expr, ident, lit,
 };
 use segql_compiler::CompileError;
-use segql_compiler::ir::{Metric, MetricKind, Segment, Value};
+use segql_compiler::ir::{Const, Metric, MetricKind, Pred, Segment, Value, ValueType};
+use segql_grammar::ast::CmpOp;
 use std::sync::Arc;
 
 /// The name of the report's first row, the whole base.
@@ -143,6 +144,44 @@ pub async fn segment_profile(
                 items_per_check: round(per(get(format!("items_{i}")), purchases), 2),
                 mean_recency_days: round(get(format!("recency_{i}")), 1),
             }
+        })
+        .collect())
+}
+
+/// One segment per cluster of the clusters model `model`, `cluster(MODEL) = 1`, `= 2`, ...,
+/// named so (`profile --by-cluster`, the REPL's `:profile --by-cluster`).
+pub fn cluster_segments(engine: &Engine, model: &str) -> Result<Vec<Segment>, RuntimeError> {
+    let m = match engine.catalog.models.get(model) {
+        Some(Ok(m)) => m,
+        Some(Err(why)) => {
+            return Err(RuntimeError::Model {
+                message: format!("model `{model}` cannot be used: {why}"),
+                help: Some(format!("fit it again: segql clusters fit {model} --k K")),
+            });
+        }
+        None => {
+            let known: Vec<&str> = engine.catalog.models.keys().map(String::as_str).collect();
+            return Err(RuntimeError::Model {
+                message: format!("there is no clusters model `{model}`"),
+                help: Some(if known.is_empty() {
+                    "the project has no models; fit one with `segql clusters fit NAME --k 8`".into()
+                } else {
+                    format!("known models: {}", known.join(", "))
+                }),
+            });
+        }
+    };
+    Ok((1..=m.centroids.len())
+        .map(|n| Segment {
+            name: format!("cluster({model}) = {n}"),
+            description: None,
+            pred: Pred::Cmp {
+                value: Value::Cluster(model.to_string()),
+                ty: ValueType::Count,
+                op: CmpOp::Eq,
+                rhs: Const::Number(n.to_string()),
+            },
+            campaign: None,
         })
         .collect())
 }

@@ -52,17 +52,42 @@ pub(crate) fn tables(project: &Project) -> Vec<(Kind, &TableConfig)> {
     .collect()
 }
 
-/// Expands a configured path (file, directory or glob) into a sorted list of files.
+/// Expands a configured path (file, directory or glob, or an object-store URL of one) into a
+/// sorted list of files; a file in an object store is its URL (`s3://BUCKET/KEY`) held as a
+/// path ([`url_of`]).
+pub async fn expand(base: &Path, path: &str, table: &str) -> Result<Vec<PathBuf>, RuntimeError> {
+    if !crate::stores::is_url(path) {
+        return expand_path(base, path, table);
+    }
+    let objects = crate::stores::list(table, path).await?;
+    if objects.is_empty() {
+        return Err(RuntimeError::no_files(table, path));
+    }
+    if let Some(o) = objects.iter().find(|o| o.size == 0) {
+        return Err(RuntimeError::EmptyFile {
+            table: table.into(),
+            path: o.url.clone(),
+        });
+    }
+    let files: Vec<PathBuf> = objects.into_iter().map(|o| PathBuf::from(o.url)).collect();
+    one_file_type(&files, path, table)?;
+    Ok(files)
+}
+
+/// The URL of a table's file that is in an object store (see [`expand`]), `None` for a local
+/// file.
+pub(crate) fn url_of(file: &Path) -> Option<&str> {
+    file.to_str().filter(|f| crate::stores::is_url(f))
+}
+
+/// Expands a configured local path (file, directory or glob) into a sorted list of files.
 pub fn expand_path(base: &Path, path: &str, table: &str) -> Result<Vec<PathBuf>, RuntimeError> {
     let full = if Path::new(path).is_absolute() {
         PathBuf::from(path)
     } else {
         base.join(path)
     };
-    let no_files = || RuntimeError::NoFiles {
-        table: table.to_string(),
-        path: path.to_string(),
-    };
+    let no_files = || RuntimeError::no_files(table, path);
     let mut files = Vec::new();
     if path.contains(['*', '?', '[']) {
         let pattern = full.to_string_lossy().to_string();
@@ -89,6 +114,12 @@ pub fn expand_path(base: &Path, path: &str, table: &str) -> Result<Vec<PathBuf>,
     if files.is_empty() {
         return Err(no_files());
     }
+    one_file_type(&files, path, table)?;
+    Ok(files)
+}
+
+/// Refuses a table's files of more than one file type.
+fn one_file_type(files: &[PathBuf], path: &str, table: &str) -> Result<(), RuntimeError> {
     let ext = |p: &PathBuf| p.extension().map(|e| e.to_ascii_lowercase());
     if let Some(other) = files.iter().find(|f| ext(f) != ext(&files[0])) {
         return Err(RuntimeError::Usage {
@@ -103,7 +134,7 @@ pub fn expand_path(base: &Path, path: &str, table: &str) -> Result<Vec<PathBuf>,
             ),
         });
     }
-    Ok(files)
+    Ok(())
 }
 
 pub(crate) fn format_of(p: &Path) -> Option<FileFormat> {
@@ -178,13 +209,13 @@ pub(crate) fn reject_empty_files(
 }
 
 /// A table's files (none of them empty) and their format.
-pub(crate) fn locate(
+pub(crate) async fn locate(
     project: &Project,
     cfg: &TableConfig,
     kind: Kind,
 ) -> Result<(Vec<PathBuf>, FileFormat), RuntimeError> {
     let table = kind.name();
-    let files = expand_path(&project.dir, cfg.path.get_ref(), table)?;
+    let files = expand(&project.dir, cfg.path.get_ref(), table).await?;
     reject_empty_files(project, cfg, table, &files)?;
     let format = match cfg.format {
         Some(f) => f,

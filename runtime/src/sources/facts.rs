@@ -4,7 +4,7 @@
 //! file must have the table's required columns), their row counts, and what the statistics of
 //! Parquet transaction files prove about every line.
 
-use super::discovery::{Kind, csv_delimiter, locate, shown_path};
+use super::discovery::{Kind, csv_delimiter, locate, shown_path, url_of};
 use crate::error::RuntimeError;
 use crate::project::config::{FileFormat, Project, TX_REQUIRED, TableConfig};
 use segql_compiler::DataFacts;
@@ -51,20 +51,33 @@ impl Layout {
 
 /// The column names of one file: a CSV file's header, a Parquet file's schema. `None` when the
 /// file cannot be read that far (reading it reports why).
-pub(crate) fn columns_of(file: &Path, format: FileFormat, delimiter: u8) -> Option<Vec<String>> {
+pub(crate) async fn columns_of(
+    file: &Path,
+    format: FileFormat,
+    delimiter: u8,
+) -> Option<Vec<String>> {
     match format {
         FileFormat::Csv => {
-            let mut r = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .delimiter(delimiter)
-                .from_path(file)
-                .ok()?;
-            Some(r.headers().ok()?.iter().map(str::to_string).collect())
+            let builder = || {
+                let mut b = csv::ReaderBuilder::new();
+                b.has_headers(true).delimiter(delimiter);
+                b
+            };
+            let header = match url_of(file) {
+                Some(url) => {
+                    let head = crate::stores::read_first_line(url).await.ok()?;
+                    builder()
+                        .from_reader(head.as_slice())
+                        .headers()
+                        .ok()?
+                        .clone()
+                }
+                None => builder().from_path(file).ok()?.headers().ok()?.clone(),
+            };
+            Some(header.iter().map(str::to_string).collect())
         }
         FileFormat::Parquet => {
-            use datafusion::parquet::file::metadata::ParquetMetaDataReader;
-            let f = std::fs::File::open(file).ok()?;
-            let meta = ParquetMetaDataReader::new().parse_and_finish(&f).ok()?;
+            let meta = parquet_metadata(file).await?;
             let schema = meta.file_metadata().schema_descr();
             Some(
                 schema
@@ -74,6 +87,21 @@ pub(crate) fn columns_of(file: &Path, format: FileFormat, delimiter: u8) -> Opti
                     .map(|f| f.name().to_string())
                     .collect(),
             )
+        }
+    }
+}
+
+/// The footer metadata of a Parquet file, local or in an object store; `None` when it cannot
+/// be read.
+async fn parquet_metadata(
+    file: &Path,
+) -> Option<datafusion::parquet::file::metadata::ParquetMetaData> {
+    use datafusion::parquet::file::metadata::ParquetMetaDataReader;
+    match url_of(file) {
+        Some(url) => crate::stores::parquet_metadata(url).await.ok(),
+        None => {
+            let f = std::fs::File::open(file).ok()?;
+            ParquetMetaDataReader::new().parse_and_finish(&f).ok()
         }
     }
 }
@@ -94,7 +122,7 @@ fn required(cfg: &TableConfig, kind: Kind) -> Vec<(String, &'static str)> {
 /// Groups `files` by their columns (one file is one group, its columns not read), and checks that a required column present in some file
 /// is present in all (a column missing everywhere is reported by the read, with "did you
 /// mean").
-pub(crate) fn layout(
+pub(crate) async fn layout(
     project: &Project,
     cfg: &TableConfig,
     kind: Kind,
@@ -110,7 +138,7 @@ pub(crate) fn layout(
     for f in files {
         let delimiter = csv_delimiter(cfg, f);
         // A file whose columns cannot be read joins the first group: reading it reports why.
-        let cols = match columns_of(f, format, delimiter) {
+        let cols = match columns_of(f, format, delimiter).await {
             Some(c) => c,
             None => match groups.first() {
                 Some((c, _)) => c.clone(),
@@ -149,32 +177,37 @@ pub(crate) fn layout(
 
 /// The number of records of one file (a CSV file's lines after the header, a Parquet file's
 /// rows), 0 when it cannot be read.
-pub(crate) fn rows_of(file: &Path, format: FileFormat, delimiter: u8) -> u64 {
+pub(crate) async fn rows_of(file: &Path, format: FileFormat, delimiter: u8) -> u64 {
     match format {
-        FileFormat::Csv => csv::ReaderBuilder::new()
-            .has_headers(true)
-            .delimiter(delimiter)
-            .from_path(file)
-            .map(|mut r| r.byte_records().filter(Result::is_ok).count() as u64)
-            .unwrap_or(0),
-        FileFormat::Parquet => {
-            use datafusion::parquet::file::metadata::ParquetMetaDataReader;
-            std::fs::File::open(file)
-                .ok()
-                .and_then(|f| ParquetMetaDataReader::new().parse_and_finish(&f).ok())
-                .map_or(0, |m| m.file_metadata().num_rows().max(0) as u64)
+        FileFormat::Csv => {
+            let mut b = csv::ReaderBuilder::new();
+            b.has_headers(true).delimiter(delimiter);
+            fn count<R: std::io::Read>(mut r: csv::Reader<R>) -> usize {
+                r.byte_records().filter(Result::is_ok).count()
+            }
+            let n = match url_of(file) {
+                Some(url) => match crate::stores::read_all(url).await {
+                    Ok(bytes) => count(b.from_reader(bytes.as_slice())),
+                    Err(_) => 0,
+                },
+                None => b.from_path(file).map(count).unwrap_or(0),
+            };
+            n as u64
         }
+        FileFormat::Parquet => parquet_metadata(file)
+            .await
+            .map_or(0, |m| m.file_metadata().num_rows().max(0) as u64),
     }
 }
 
 /// A table's files grouped by their columns, and their format.
-pub(crate) fn table_layout(
+pub(crate) async fn table_layout(
     project: &Project,
     cfg: &TableConfig,
     kind: Kind,
 ) -> Result<(Layout, FileFormat), RuntimeError> {
-    let (files, format) = locate(project, cfg, kind)?;
-    Ok((layout(project, cfg, kind, &files, format)?, format))
+    let (files, format) = locate(project, cfg, kind).await?;
+    Ok((layout(project, cfg, kind, &files, format).await?, format))
 }
 
 /// What the footers of Parquet files bound about a floating-point `amount` column: the largest
@@ -193,11 +226,10 @@ pub(crate) struct AmountBound {
 /// ([`AmountBound`]). Only Parquet files, only statistics that are exact for the normalized
 /// column (a text id, an integer id, a Date32 date); CSV files and anything unknown prove
 /// nothing.
-pub(crate) fn transaction_facts(
+pub(crate) async fn transaction_facts(
     cfg: &TableConfig,
     files: &[PathBuf],
 ) -> (DataFacts, Option<AmountBound>) {
-    use datafusion::parquet::file::metadata::ParquetMetaDataReader;
     use datafusion::parquet::file::statistics::Statistics;
     let mapped = |canonical| cfg.mapped(canonical).unwrap_or(canonical);
     let (id_col, ts_col, amount_col) = (mapped("customer_id"), mapped("ts"), mapped("amount"));
@@ -210,10 +242,7 @@ pub(crate) fn transaction_facts(
     let mut dates_known = true;
     for f in files {
         // A footer that cannot be read proves nothing; reading the data reports the error.
-        let Ok(file) = std::fs::File::open(f) else {
-            return (DataFacts::default(), None);
-        };
-        let Ok(meta) = ParquetMetaDataReader::new().parse_and_finish(&file) else {
+        let Some(meta) = parquet_metadata(f).await else {
             return (DataFacts::default(), None);
         };
         let schema = meta.file_metadata().schema_descr();

@@ -111,7 +111,7 @@ async fn read_tables(
             (Kind::Communications, &f.communications),
         ] {
             if let Some(cfg) = cfg {
-                locate(project, cfg.get_ref(), kind)?;
+                locate(project, cfg.get_ref(), kind).await?;
             }
         }
         return Ok(tables);

@@ -8,7 +8,7 @@
 //! batch that fails, halving finds the first row that fails. `segql check --data` runs the
 //! same probe over everything.
 
-use super::discovery::{Kind, csv_delimiter, expand_path, is_csv, shown_path, tables};
+use super::discovery::{Kind, csv_delimiter, expand, is_csv, shown_path, tables, url_of};
 use super::facts::columns_of;
 use super::normalize::role;
 use super::read::load;
@@ -81,9 +81,12 @@ pub(crate) async fn explain_load(
 /// Reads every file of the tables of `kinds` and converts every column as a run would: the
 /// first file that cannot be read, or value that cannot be converted, is the error.
 pub(crate) async fn find_unreadable(project: &Project, kinds: &[Kind]) -> Result<(), RuntimeError> {
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+    let ctx = SessionContext::new_with_config_rt(
+        SessionConfig::new().with_target_partitions(1),
+        crate::stores::runtime_env(),
+    );
     for (kind, cfg) in tables(project).into_iter().filter(|t| kinds.contains(&t.0)) {
-        let Ok(files) = expand_path(&project.dir, cfg.path.get_ref(), kind.name()) else {
+        let Ok(files) = expand(&project.dir, cfg.path.get_ref(), kind.name()).await else {
             continue;
         };
         for file in &files {
@@ -94,7 +97,8 @@ pub(crate) async fn find_unreadable(project: &Project, kinds: &[Kind]) -> Result
             if let Err(RuntimeError::Corrupt { reason, .. }) = &mut probed
                 && is_csv(cfg, file)
                 && reason.contains("unequal lengths")
-                && let Some((line, found, header)) = ragged_line(file, csv_delimiter(cfg, file))
+                && let Some(bytes) = reader_of(file).await
+                && let Some((line, found, header)) = ragged_line(bytes, csv_delimiter(cfg, file))
             {
                 *reason = format!("line {line} has {found} fields where the header has {header}");
             }
@@ -104,15 +108,26 @@ pub(crate) async fn find_unreadable(project: &Project, kinds: &[Kind]) -> Result
     Ok(())
 }
 
-/// The first record of a CSV file whose number of fields differs from the header's, as (its
-/// line from 1, its fields, the header's fields); quoted fields may span lines.
-fn ragged_line(file: &Path, delimiter: u8) -> Option<(u64, usize, usize)> {
+/// A reader of a file's bytes: a local file, or an object read whole from its store (only
+/// after a read failed); `None` when it cannot be read (reading it reports why).
+async fn reader_of(file: &Path) -> Option<Box<dyn std::io::Read + Send>> {
+    match url_of(file) {
+        Some(url) => crate::stores::read_all(url)
+            .await
+            .ok()
+            .map(|b| Box::new(std::io::Cursor::new(b)) as _),
+        None => std::fs::File::open(file).ok().map(|f| Box::new(f) as _),
+    }
+}
+
+/// The first record of a CSV file's bytes whose number of fields differs from the header's,
+/// as (its line from 1, its fields, the header's fields); quoted fields may span lines.
+fn ragged_line(bytes: impl std::io::Read, delimiter: u8) -> Option<(u64, usize, usize)> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
-        .from_path(file)
-        .ok()?;
+        .from_reader(bytes);
     let mut record = csv::ByteRecord::new();
     let mut header = None;
     loop {
@@ -128,9 +143,9 @@ fn ragged_line(file: &Path, delimiter: u8) -> Option<(u64, usize, usize)> {
     }
 }
 
-/// The first line of a file that is not UTF-8, and the byte in it (both from 1).
-fn first_invalid_utf8(file: &Path) -> Option<(u64, usize)> {
-    let mut r = std::io::BufReader::new(std::fs::File::open(file).ok()?);
+/// The first line of a file's bytes that is not UTF-8, and the byte in it (both from 1).
+fn first_invalid_utf8(bytes: impl std::io::Read) -> Option<(u64, usize)> {
+    let mut r = std::io::BufReader::new(bytes);
     let mut line = Vec::new();
     let mut n = 0u64;
     loop {
@@ -174,7 +189,7 @@ async fn probe_file(
     let table = kind.name();
     let csv = is_csv(cfg, file);
     if csv {
-        if let Some((line, byte)) = first_invalid_utf8(file) {
+        if let Some((line, byte)) = reader_of(file).await.and_then(first_invalid_utf8) {
             let name = file
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
@@ -188,6 +203,14 @@ async fn probe_file(
                     "segql reads UTF-8 only: convert the file, e.g. `iconv -f cp1251 -t utf-8 {name} > utf8-{name}` (cp1251 is Windows Cyrillic: name the file's own encoding), or export it again as UTF-8"
                 ),
             });
+        }
+    } else if let Some(url) = url_of(file) {
+        match crate::stores::parquet_metadata(url).await {
+            Ok(_) => {}
+            Err(RuntimeError::Io { reason, .. }) => {
+                return Err(corrupt(table, shown, false, reason));
+            }
+            Err(e) => return Err(e),
         }
     } else {
         use datafusion::parquet::file::reader::SerializedFileReader;
@@ -213,14 +236,18 @@ async fn probe_file(
     } else {
         FileFormat::Parquet
     };
-    if let Some(cols) = columns_of(file, format, csv_delimiter(cfg, file)) {
+    if let Some(cols) = columns_of(file, format, csv_delimiter(cfg, file)).await {
         let required = ["customer_id", "ts", "amount"];
         one.columns
             .retain(|k, v| required.contains(&k.get_ref().as_str()) || cols.contains(v.get_ref()));
     }
     // The one file, as a path that is never taken for a glob of others.
-    // Absolute: the project directory may itself be relative, and `load` joins it again.
-    let file = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    // Absolute: the project directory may itself be relative, and `load` joins it again
+    // (a URL is absolute already).
+    let file = match url_of(file) {
+        Some(_) => file.to_path_buf(),
+        None => std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf()),
+    };
     one.path = Spanned::new(0..0, glob::Pattern::escape(&file.display().to_string()));
     let plan = match load(ctx, project, &one, kind).await {
         Ok((p, _)) => p,

@@ -24,18 +24,18 @@ pub(crate) async fn load(
     kind: Kind,
 ) -> Result<(LogicalPlan, DataFacts), RuntimeError> {
     let table = kind.name();
-    let (files, format) = locate(project, cfg, kind)?;
+    let (files, format) = locate(project, cfg, kind).await?;
     let ext = files[0]
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .and_then(|n| n.rfind('.').map(|i| n[i..].to_string()))
         .unwrap_or_default();
     let (facts, amounts) = match (kind, format) {
-        (Kind::Transactions, FileFormat::Parquet) => transaction_facts(cfg, &files),
+        (Kind::Transactions, FileFormat::Parquet) => transaction_facts(cfg, &files).await,
         _ => (DataFacts::default(), None),
     };
     let what = format!("reading {table} from {}", cfg.path.get_ref());
-    let layout = layout(project, cfg, kind, &files, format)?;
+    let layout = layout(project, cfg, kind, &files, format).await?;
     let (schema, plan) = match format {
         _ if layout.groups.len() > 1 => {
             // Files that differ in columns: one scan per set of columns, each widened to every
