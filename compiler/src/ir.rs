@@ -57,6 +57,9 @@ pub enum MetricKind {
     /// The number of distinct values of a transaction column among the purchases (NULL and
     /// empty text left out): `partners`, `categories`, `products`, `stores`.
     Distinct(Dimension),
+    /// Purchases (as `Frequency` counts them) with a line on a Saturday or a Sunday: an input
+    /// of the customer features, not a name of the language.
+    WeekendPurchases,
 }
 
 impl MetricKind {
@@ -95,7 +98,8 @@ impl MetricKind {
             MetricKind::Frequency
             | MetricKind::Bought { .. }
             | MetricKind::Contacts { .. }
-            | MetricKind::Distinct(_) => ValueType::Count,
+            | MetricKind::Distinct(_)
+            | MetricKind::WeekendPurchases => ValueType::Count,
             MetricKind::Monetary | MetricKind::AvgCheck | MetricKind::Spend { .. } => {
                 ValueType::Money
             }
@@ -743,6 +747,7 @@ impl Value {
                     MetricKind::Contacts { channel: Some(c) } => {
                         format!("contacts_{}", slug(std::slice::from_ref(c)))
                     }
+                    MetricKind::WeekendPurchases => "weekend_purchases".to_string(),
                     k => MetricKind::NAMED
                         .iter()
                         .find(|(_, m)| m == k)

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 /// The version of the feature set: which features there are and their formulas. Model files
 /// record it; a model of another version is refused.
-pub const FEATURE_SET_VERSION: u32 = 1;
+pub const FEATURE_SET_VERSION: u32 = 2;
 
 /// The windows (days up to the as-of date) of the windowed recency-frequency-monetary
 /// features, besides all time.
@@ -182,6 +182,15 @@ impl FeatureSet {
             Transform::Identity,
             "mean days between purchases".into(),
         );
+        push(
+            "weekend_share".into(),
+            Formula::Share {
+                part: self.metric(MetricKind::WeekendPurchases, None),
+                whole: self.frequency(),
+            },
+            Transform::Identity,
+            "share of purchases on a weekend".into(),
+        );
         let whole = self.metric(MetricKind::Monetary, None);
         for (dimension, values, word) in [
             (Dimension::Category, &self.categories, "category"),
@@ -300,14 +309,33 @@ impl ClusterModel {
     }
 }
 
-/// Σ (a_i - b_i)², summed left to right (as the plan's expression is).
+/// Σ (a_i - b_i)², summed pairwise (as the plan's expression is, [`pairwise_sum`]).
 pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
-    let mut d = 0.0;
-    for (x, y) in a.iter().zip(b) {
-        let e = x - y;
-        d += e * e;
+    let terms: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let e = x - y;
+            e * e
+        })
+        .collect();
+    pairwise_sum(&terms)
+}
+
+/// The sum of `xs` in the order the plans add a model's terms: adjacent pairs, then pairs
+/// of those, until one is left (0 for none).
+pub fn pairwise_sum(xs: &[f64]) -> f64 {
+    let mut level = xs.to_vec();
+    if level.is_empty() {
+        return 0.0;
     }
-    d
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|p| if p.len() == 2 { p[0] + p[1] } else { p[0] })
+            .collect();
+    }
+    level[0]
 }
 
 /// A model a segment may name, as the runtime found it: fitted, or unusable and why (another
@@ -325,14 +353,12 @@ pub struct Logit {
 }
 
 impl Logit {
-    /// The linear predictor: the intercept, then each term added left to right (as the
-    /// plan's expression is).
+    /// The linear predictor: the intercept and each term, added pairwise as the plan adds
+    /// them ([`pairwise_sum`]).
     pub fn eta(&self, z: &[f64]) -> f64 {
-        let mut s = self.intercept;
-        for (b, x) in self.coefficients.iter().zip(z) {
-            s += b * x;
-        }
-        s
+        let mut terms = vec![self.intercept];
+        terms.extend(self.coefficients.iter().zip(z).map(|(b, x)| b * x));
+        pairwise_sum(&terms)
     }
 
     /// The probability: 1 / (1 + exp(-eta)), as the plan computes it.

@@ -8,7 +8,7 @@
 
 use crate::catalog::{LifecycleThresholds, Ranking, RfmMethod, RfmSegments};
 use crate::ir::*;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate, Weekday};
 use segql_grammar::ast::{CmpOp, Dimension};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -521,6 +521,10 @@ impl Ctx<'_> {
             MetricKind::FirstPurchase => txs().map(|t| t.ts).min().map_or(V::Null, V::Date),
             MetricKind::LastPurchase => txs().map(|t| t.ts).max().map_or(V::Null, V::Date),
             MetricKind::Frequency => V::Num(Dec::int(self.purchases(txs()))),
+            MetricKind::WeekendPurchases => {
+                let weekend = |t: &&Tx| matches!(t.ts.weekday(), Weekday::Sat | Weekday::Sun);
+                V::Num(Dec::int(self.purchases(txs().filter(weekend))))
+            }
             MetricKind::Monetary => V::Num(sum(&mut txs().map(|t| t.amount))),
             MetricKind::Items => V::Num(sum(&mut txs().filter_map(|t| t.quantity))),
             MetricKind::PointsEarned => V::Num(sum(&mut txs().filter_map(|t| t.points_earned))),

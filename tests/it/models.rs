@@ -87,6 +87,8 @@ fn features_match_values_computed_by_hand() {
         ("tenure", [Some(181.0), Some(121.0)]),
         // (06-29 - 01-01) / (3 - 1) = 180 / 2; one purchase has no gap.
         ("mean_gap_days", [Some(90.0), None]),
+        // c1 bought on Saturdays 06-29 and 06-15 and Monday 01-01; c2 on Friday 03-01.
+        ("weekend_share", [Some(2.0 / 3.0), Some(0.0)]),
         ("share_category_food", [Some(0.3), Some(1.0)]),
         ("share_category_fuel", [Some(0.7), Some(0.0)]),
         ("share_partner_b", [Some(0.3), Some(1.0)]),
@@ -213,7 +215,10 @@ fn planted_clusters_are_recovered_and_the_condition_replays_them() {
     let file = d.join("models/habits.json");
     let first = std::fs::read(&file).unwrap();
     let model: serde_json::Value = serde_json::from_slice(&first).unwrap();
-    assert_eq!(model["feature_set"]["version"], 1);
+    assert_eq!(
+        model["feature_set"]["version"],
+        segql_compiler::models::FEATURE_SET_VERSION
+    );
     assert_eq!(model["project"], "shop");
     assert_eq!(model["clusters"].as_array().unwrap().len(), 3);
 
@@ -299,7 +304,13 @@ fn bad_inputs_are_refused_and_nothing_is_written() {
     write(
         d,
         "models/old.json",
-        text.replace("\"version\": 1", "\"version\": 0"),
+        text.replace(
+            &format!(
+                "\"version\": {}",
+                segql_compiler::models::FEATURE_SET_VERSION
+            ),
+            "\"version\": 0",
+        ),
     );
     write(
         d,
@@ -310,7 +321,7 @@ fn bad_inputs_are_refused_and_nothing_is_written() {
     let o = segql(d, &["check", "segs.seg"]);
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("model `old` cannot be used: models/old.json: it was fitted on feature set version 0, and this segql computes version 1"),
+        stderr(&o).contains(&format!("model `old` cannot be used: models/old.json: it was fitted on feature set version 0, and this segql computes version {}", segql_compiler::models::FEATURE_SET_VERSION)),
         "{}",
         stderr(&o)
     );

@@ -185,7 +185,10 @@ fn a_planted_response_is_scored_and_the_conditions_replay_the_model() {
     assert_eq!(model["kind"], "score");
     assert_eq!(model["campaign"], "promo");
     assert_eq!(model["as_of"], "2024-06-01");
-    assert_eq!(model["feature_set"]["version"], 1);
+    assert_eq!(
+        model["feature_set"]["version"],
+        segql_compiler::models::FEATURE_SET_VERSION
+    );
     let auc = model["fit"]["auc"].as_f64().unwrap();
     assert!(auc >= 0.7, "AUC {auc}");
     // The lift table rises: the top three deciles respond more than the bottom three, and
@@ -456,7 +459,13 @@ fn score_and_cluster_name_models_of_their_own_kind() {
     write(
         d,
         "models/old.json",
-        text.replace("\"version\": 1", "\"version\": 0"),
+        text.replace(
+            &format!(
+                "\"version\": {}",
+                segql_compiler::models::FEATURE_SET_VERSION
+            ),
+            "\"version\": 0",
+        ),
     );
     write(d, "bad.seg", "segment s = top 10% by score(old)\n");
     let e = fails(&segql(d, &["check", "bad.seg"]));

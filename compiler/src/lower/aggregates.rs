@@ -6,10 +6,12 @@ use super::first_purchase::Anchors;
 use super::hints::ScanHints;
 use crate::ir::*;
 use chrono::NaiveDate;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result;
+use datafusion::functions::expr_fn::date_part;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
-use datafusion::logical_expr::{Expr, ExprFunctionExt, ident, lit};
+use datafusion::logical_expr::{Expr, ExprFunctionExt, cast, ident, lit};
 use segql_grammar::ast::Dimension;
 
 /// What an aggregate computes.
@@ -37,6 +39,8 @@ pub(super) struct Agg {
     /// (all of them when empty) instead of ending at the as-of date.
     pub(super) from_first: Option<Vec<String>>,
     filters: Vec<(Dimension, Vec<String>)>,
+    /// Only lines on a Saturday or a Sunday.
+    weekend: bool,
 }
 
 impl Agg {
@@ -65,6 +69,7 @@ impl Agg {
             window: m.window,
             from_first: None,
             filters,
+            weekend: m.kind == MetricKind::WeekendPurchases,
         }
     }
 
@@ -111,6 +116,9 @@ impl Agg {
         for (d, vals) in &self.filters {
             s.push_str(&format!("_{d}_{}", crate::ir::slug(vals)));
         }
+        if self.weekend {
+            s.push_str("_weekend");
+        }
         if self.from_first.is_some() {
             s.push_str("_first");
         }
@@ -142,6 +150,11 @@ impl Agg {
         }
         for (d, vals) in &self.filters {
             filters.push(one_of(*d, vals));
+        }
+        if self.weekend {
+            // Day of the week, Sunday 0 to Saturday 6.
+            let dow = cast(date_part(lit("dow"), ident("ts")), DataType::Int64);
+            filters.push(dow.in_list(vec![lit(0i64), lit(6i64)], false));
         }
         if let AggKind::Distinct(d) = self.kind {
             // NULL and empty text are no value.
@@ -195,7 +208,9 @@ pub(super) fn needed(values: &[Value], hints: &ScanHints) -> Vec<Agg> {
                 match &m.kind {
                     MetricKind::Recency | MetricKind::LastPurchase => need(of(AggKind::MaxTs)),
                     MetricKind::Tenure | MetricKind::FirstPurchase => need(of(AggKind::MinTs)),
-                    MetricKind::Frequency | MetricKind::Bought { .. } => need(of(AggKind::Count)),
+                    MetricKind::Frequency
+                    | MetricKind::Bought { .. }
+                    | MetricKind::WeekendPurchases => need(of(AggKind::Count)),
                     MetricKind::Monetary | MetricKind::Spend { .. } => need(of(AggKind::SumAmount)),
                     MetricKind::AvgCheck => {
                         need(of(AggKind::SumAmount));
@@ -239,6 +254,7 @@ pub(super) fn needed(values: &[Value], hints: &ScanHints) -> Vec<Agg> {
             window: None,
             from_first: None,
             filters: vec![],
+            weekend: false,
         });
     }
     aggs

@@ -115,9 +115,9 @@ pub(super) fn value_column(
                 MetricKind::Tenure => days_since(agg(&of(AggKind::MinTs))),
                 MetricKind::LastPurchase => agg(&of(AggKind::MaxTs)),
                 MetricKind::FirstPurchase => agg(&of(AggKind::MinTs)),
-                MetricKind::Frequency | MetricKind::Bought { .. } => {
-                    zero_if_null(&of(AggKind::Count))
-                }
+                MetricKind::Frequency
+                | MetricKind::Bought { .. }
+                | MetricKind::WeekendPurchases => zero_if_null(&of(AggKind::Count)),
                 MetricKind::Monetary | MetricKind::Spend { .. } => {
                     let a = of(AggKind::SumAmount);
                     money(zero_if_null(&a), &aggregated.data_type(&a))

@@ -148,3 +148,25 @@ pub fn upcoming_keys(as_of: NaiveDate, days: u64) -> Vec<u32> {
     }
     keys.into_iter().collect()
 }
+
+/// The sum of `terms` added pairwise ([`crate::models::pairwise_sum`]'s order): adjacent
+/// pairs, then pairs of those, so the expression is log2(n) deep, not n (SQL parsers limit
+/// the nesting of what `segql sql` writes), 0 for none.
+pub(super) fn balanced_sum(terms: Vec<Expr>) -> Expr {
+    let mut level = terms;
+    if level.is_empty() {
+        return lit(0.0f64);
+    }
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        let mut it = level.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => a + b,
+                None => a,
+            });
+        }
+        level = next;
+    }
+    level.pop().expect("one term left")
+}

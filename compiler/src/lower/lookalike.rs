@@ -178,22 +178,18 @@ pub(super) fn add_lookalikes(
         }
         let step = with_windows(step, w)?;
         // The distance of each candidate; none for the others (no seeds: no distance).
-        let mut dist: Option<Expr> = None;
+        let mut squares = Vec::with_capacity(d);
         for j in 0..d {
             let spread = greatest(vec![
                 coalesce(vec![ident(format!("__la_ss{j}")), lit(0.0f64)]),
                 lit(SPREAD_FLOOR),
             ]);
             let e = (ident(format!("__la_z{j}")) - ident(format!("__la_sm{j}"))) / spread;
-            let sq = e.clone() * e;
-            dist = Some(match dist {
-                None => lit(0.0f64) + sq,
-                Some(d) => d + sq,
-            });
+            squares.push(e.clone() * e);
         }
+        let dist = super::exprs::balanced_sum(squares);
         let candidate = ident("__la_u").and(!ident("__la_s"));
-        let key = when(candidate, dist.unwrap_or(lit(0.0f64)))
-            .otherwise(lit(ScalarValue::Float64(None)))?;
+        let key = when(candidate, dist).otherwise(lit(ScalarValue::Float64(None)))?;
         let mut cols = keep.clone();
         cols.push(key.alias("__la_key"));
         let step = PlanBuilder::from(step).project(cols)?.build()?;

@@ -145,16 +145,15 @@ pub(super) fn add_models(
         let b = PlanBuilder::from(plan).project(zs)?;
         let mut ds = keep.clone();
         for (k, c) in m.centroids.iter().enumerate() {
-            let mut d: Option<Expr> = None;
-            for (j, cj) in c.iter().enumerate() {
-                let e = ident(format!("__z{j}")) - lit(*cj);
-                let sq = e.clone() * e;
-                d = Some(match d {
-                    None => lit(0.0f64) + sq,
-                    Some(d) => d + sq,
-                });
-            }
-            ds.push(d.unwrap_or(lit(0.0f64)).alias(format!("__d{k}")));
+            let squares = c
+                .iter()
+                .enumerate()
+                .map(|(j, cj)| {
+                    let e = ident(format!("__z{j}")) - lit(*cj);
+                    e.clone() * e
+                })
+                .collect();
+            ds.push(super::exprs::balanced_sum(squares).alias(format!("__d{k}")));
         }
         let b = b.project(ds)?;
         let dists: Vec<Expr> = (0..m.centroids.len())

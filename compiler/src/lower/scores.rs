@@ -59,13 +59,16 @@ pub(super) fn score_inputs(catalog: &Catalog, modeled: &[Value]) -> Vec<Value> {
     out
 }
 
-/// β₀ + Σ β_j z_j over the columns `z`, added left to right, as [`Logit::eta`].
+/// β₀ + Σ β_j z_j over the columns `z`, added pairwise, as [`Logit::eta`].
 fn eta(l: &Logit, z: &[String]) -> Expr {
-    let mut e = lit(l.intercept);
-    for (b, c) in l.coefficients.iter().zip(z) {
-        e = e + lit(*b) * ident(c);
-    }
-    e
+    let mut terms = vec![lit(l.intercept)];
+    terms.extend(
+        l.coefficients
+            .iter()
+            .zip(z)
+            .map(|(b, c)| lit(*b) * ident(c)),
+    );
+    super::exprs::balanced_sum(terms)
 }
 
 /// 1 / (1 + exp(-eta)), as [`Logit::probability`].

@@ -12,6 +12,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use segql_compiler::ir::Pred;
 use segql_compiler::lower::{SPREAD_FLOOR, lower_segment};
+use segql_compiler::models::pairwise_sum;
 use std::collections::HashSet;
 
 /// The salt of the hash that picks the hidden members (`holdout_bucket(SALT, id)`).
@@ -49,12 +50,15 @@ pub fn rank(f: &Features, seeds: &[bool]) -> Vec<(usize, f64)> {
     let mut out: Vec<(usize, f64)> = (0..n)
         .filter(|i| !seeds[*i])
         .map(|i| {
-            let mut dist = 0.0;
-            for (j, (m, s)) in centre.iter().enumerate() {
-                let e = (z[i * d + j] - m) / s;
-                dist += e * e;
-            }
-            (i, dist)
+            let squares: Vec<f64> = centre
+                .iter()
+                .enumerate()
+                .map(|(j, (m, s))| {
+                    let e = (z[i * d + j] - m) / s;
+                    e * e
+                })
+                .collect();
+            (i, pairwise_sum(&squares))
         })
         .collect();
     out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
