@@ -62,6 +62,7 @@ pub struct StoreUrl {
 impl StoreUrl {
     /// The store's root URL, `SCHEME://BUCKET`.
     pub fn root(&self) -> Url {
+        // `parse` checked that it parses.
         Url::parse(&format!("{}://{}", self.scheme, self.bucket)).expect("a valid bucket URL")
     }
 
@@ -85,6 +86,9 @@ pub fn parse(text: &str) -> Result<StoreUrl, String> {
         return Err(format!(
             "`{text}` names no bucket: give it like {scheme}://BUCKET/KEY"
         ));
+    }
+    if let Err(e) = Url::parse(&format!("{scheme}://{bucket}")) {
+        return Err(format!("`{bucket}` is not a bucket name ({e})"));
     }
     Ok(StoreUrl {
         scheme,
@@ -424,6 +428,11 @@ mod tests {
         );
         assert_eq!(u.root().as_str(), "s3://b");
         assert!(parse("az://c/x.csv").unwrap_err().contains("not `az://`"));
+        assert!(
+            parse("s3://my bucket/x.csv")
+                .unwrap_err()
+                .contains("`my bucket` is not a bucket name")
+        );
         assert!(
             parse("s3:///x.csv")
                 .unwrap_err()

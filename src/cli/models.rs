@@ -179,6 +179,22 @@ pub(super) async fn fit(a: FitArgs) -> Result<ExitCode> {
         write_text(None, &out)?;
         return Ok(ExitCode::SUCCESS);
     }
+    // Only a clusters model is fitted again under its name: never a file of another kind.
+    let refused = match models::existing_kind(&engine.project, &a.name) {
+        Some(Ok(kind)) if kind == "score" => Some("is a score model".to_string()),
+        Some(Ok(kind)) if kind != "clusters" => {
+            Some(format!("is not a clusters model (its kind is `{kind}`)"))
+        }
+        Some(Err(why)) => Some(format!("is not a clusters model ({why})")),
+        _ => None,
+    };
+    if let Some(what) = refused {
+        return Err(RuntimeError::Model {
+            message: format!("models/{}.json {what}; it is not replaced", a.name),
+            help: Some("choose another name for the clusters model".into()),
+        }
+        .into());
+    }
     let fit = models::fit_clusters(&mut engine, &opts).await?;
     let path = models::write(&engine.project, &a.name, &fit.file)?;
     let mut out = format!(

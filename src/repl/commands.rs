@@ -119,6 +119,12 @@ impl Session {
             "explain" => match &self.last {
                 None => writeln!(out, "nothing to explain yet: type a condition first")?,
                 Some((_, _, pred)) => {
+                    let pred = pred.clone();
+                    let pred = &pred;
+                    if let Err(e) = self.engine.prepare(&[pred]).await {
+                        writeln!(out, "{}", render(e))?;
+                        return Ok(Control::Continue);
+                    }
                     let plan = self
                         .cache
                         .table_for(&self.engine, Some(&self.warm), pred)
@@ -269,6 +275,8 @@ impl Session {
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .await??;
+            let preds: Vec<_> = segments.iter().map(|s| &s.pred).collect();
+            self.engine.prepare(&preds).await?;
             let options = self.options.clone();
             let figures = crate::report::gather(
                 &mut self.engine,
@@ -548,6 +556,7 @@ impl Session {
             return writeln!(out, "{}", render(e));
         }
         let r = async {
+            self.engine.prepare(&[pred]).await?;
             let (p, _) = self.cache.table_for(&self.engine, Some(&self.warm), pred)?;
             let plan = p
                 .members(pred)

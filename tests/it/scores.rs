@@ -438,6 +438,19 @@ fn score_and_cluster_name_models_of_their_own_kind() {
         std::fs::read_to_string(d.join("models/notes.json")).unwrap(),
         "[\"not a model\"]\n"
     );
+    // Nor a clusters model over a score model or a file of the user's.
+    let response = std::fs::read(d.join("models/response.json")).unwrap();
+    let e = fails(&segql(d, &["clusters", "fit", "response", "--k", "3"]));
+    assert!(e.contains("models/response.json is a score model"), "{e}");
+    assert_eq!(
+        std::fs::read(d.join("models/response.json")).unwrap(),
+        response
+    );
+    let e = fails(&segql(d, &["cluster", "fit", "notes", "--k", "3"]));
+    assert!(
+        e.contains("models/notes.json is not a clusters model"),
+        "{e}"
+    );
     std::fs::remove_file(d.join("models/notes.json")).unwrap();
     let mut errors = String::new();
     for (segment, says) in [

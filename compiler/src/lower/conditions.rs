@@ -86,7 +86,7 @@ impl PerCustomer {
             Pred::Top { metric, n } => {
                 let rank = ident(&self.names[&Value::TopRank(metric.clone())]);
                 let e = match n {
-                    TopN::Count(c) => rank.lt_eq(lit(*c as i64)),
+                    TopN::Count(c) => rank.lt_eq(lit(i64::try_from(*c).unwrap_or(i64::MAX))),
                     TopN::Basis(bp) => {
                         let active = ident(&self.names[&Value::Population(metric.clone())]);
                         // rank <= ceil(bp / 10000 * active), in integers.
@@ -98,7 +98,7 @@ impl PerCustomer {
             Pred::TopScore { score, n } => {
                 let rank = ident(&self.names[&Value::Score(score.with(ScorePart::Rank))]);
                 let e = match n {
-                    TopN::Count(c) => rank.lt_eq(lit(*c as i64)),
+                    TopN::Count(c) => rank.lt_eq(lit(i64::try_from(*c).unwrap_or(i64::MAX))),
                     TopN::Basis(bp) => {
                         let active =
                             ident(&self.names[&Value::Score(score.with(ScorePart::Population))]);

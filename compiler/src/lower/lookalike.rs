@@ -19,7 +19,7 @@ use crate::ir::*;
 use crate::models::{FeatureSet, Transform};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, plan_err};
-use datafusion::functions::expr_fn::{coalesce, greatest};
+use datafusion::functions::expr_fn::{abs, coalesce, greatest};
 use datafusion::functions_aggregate::average::avg_udaf;
 use datafusion::functions_aggregate::count::count_udaf;
 use datafusion::functions_aggregate::stddev::stddev_pop_udaf;
@@ -35,6 +35,10 @@ use std::sync::Arc;
 /// measured in: a feature on which every seed has the same value weighs as if they spread
 /// over a quarter of the population's standard deviation, not infinitely.
 pub const SPREAD_FLOOR: f64 = 0.25;
+
+/// A population's standard deviation at most this times max(|mean|, 1) is taken as none:
+/// the feature has one value (sums in another order may leave a spread of rounding).
+pub const CONSTANT: f64 = 1e-12;
 
 /// True for look-alike memberships.
 pub(super) fn is_lookalike(v: &Value) -> bool {
@@ -162,9 +166,11 @@ pub(super) fn add_lookalikes(
                 ident(format!("__la_m{j}")),
                 ident(format!("__la_sd{j}")),
             );
+            // A spread within rounding of none (a feature with one value) standardises to 0.
+            let none = lit(CONSTANT) * greatest(vec![abs(m.clone()), lit(1.0f64)]);
             let z = when(t.clone().is_null(), lit(0.0f64))
                 .when(sd.clone().is_null(), lit(0.0f64))
-                .when(sd.clone().lt_eq(lit(0.0f64)), lit(0.0f64))
+                .when(sd.clone().lt_eq(none), lit(0.0f64))
                 .otherwise((t - m) / sd)?;
             cols.push(z.alias(format!("__la_z{j}")));
         }
@@ -206,7 +212,7 @@ pub(super) fn add_lookalikes(
         let step = with_windows(step, vec![("__la_n".to_string(), n)])?;
         let place = cast(ident("__la_place"), DataType::Int64);
         let within = match l.n {
-            TopN::Count(c) => place.lt_eq(lit(c as i64)),
+            TopN::Count(c) => place.lt_eq(lit(i64::try_from(c).unwrap_or(i64::MAX))),
             // place <= ceil(bp / 10000 * candidates), in integers.
             TopN::Basis(bp) => {
                 (ident("__la_n") * lit(bp as i64)).gt((place - lit(1i64)) * lit(10_000i64))

@@ -46,7 +46,7 @@ pub use history::{
     SPANNING, history_aggregates, history_in_one_pass, history_narrows, lower_definition_with,
     lower_history, member_column, turnover_column, turnover_value,
 };
-pub use lookalike::SPREAD_FLOOR;
+pub use lookalike::{CONSTANT, SPREAD_FLOOR};
 pub use models::{lower_features, lower_top_values};
 pub use per_customer::PerCustomer;
 

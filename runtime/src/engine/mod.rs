@@ -231,6 +231,7 @@ impl Engine {
         mut compile: impl FnMut(&Catalog) -> T,
     ) -> Result<T, RuntimeError> {
         self.catalog.take_wanted();
+        self.catalog.take_features_wanted();
         loop {
             self.catalog.record_wanted(true);
             let out = compile(&self.catalog);

@@ -11,7 +11,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use segql_compiler::ir::Pred;
-use segql_compiler::lower::{SPREAD_FLOOR, lower_segment};
+use segql_compiler::lower::{CONSTANT, SPREAD_FLOOR, lower_segment};
 use segql_compiler::models::pairwise_sum;
 use std::collections::HashSet;
 
@@ -20,7 +20,8 @@ pub const HIDE_SALT: &str = "lookalike check";
 
 /// The candidates of a look-alike whose seeds are the customers `seeds` marks (rows of
 /// `f`), nearest first, ties by row (the customers' order): each candidate's row and
-/// distance. Computed as the plan computes it, in the same order of operations.
+/// distance. The plan's formulas; its averages and deviations sum in another order, so a
+/// distance may differ in the last bits.
 pub fn rank(f: &Features, seeds: &[bool]) -> Vec<(usize, f64)> {
     let d = f.features.len();
     let n = f.ids.len();
@@ -33,7 +34,7 @@ pub fn rank(f: &Features, seeds: &[bool]) -> Vec<(usize, f64)> {
         let (m, sd) = mean_std(&known);
         for i in 0..n {
             z[i * d + j] = match (t[i], sd) {
-                (Some(x), Some(sd)) if sd > 0.0 => (x - m) / sd,
+                (Some(x), Some(sd)) if sd > CONSTANT * m.abs().max(1.0) => (x - m) / sd,
                 _ => 0.0,
             };
         }

@@ -156,7 +156,11 @@ pub fn cluster_segments(engine: &Engine, model: &str) -> Result<Vec<Segment>, Ru
         Some(Err(why)) => {
             return Err(RuntimeError::Model {
                 message: format!("model `{model}` cannot be used: {why}"),
-                help: Some(format!("fit it again: segql clusters fit {model} --k K")),
+                help: Some(if why.contains("kind") {
+                    "--by-cluster names a clusters model: fit one under its own name with `segql clusters fit NAME --k K`".into()
+                } else {
+                    format!("fit it again: segql clusters fit {model} --k K")
+                }),
             });
         }
         None => {
