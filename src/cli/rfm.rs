@@ -15,6 +15,9 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 #[command(mut_arg("format", |a| a.help("Output format (table: the grids and the segments; csv/json/parquet: one row per cell, then per segment)")))]
 pub(super) struct RfmArgs {
+    /// One partner's grid: customers scored on their purchases at the partner alone.
+    #[arg(long, value_name = "PARTNER")]
+    partner: Option<String>,
     #[command(flatten)]
     out: OutputArgs,
     #[command(flatten)]
@@ -25,7 +28,10 @@ pub(super) struct RfmArgs {
 pub(super) async fn rfm(a: RfmArgs) -> Result<ExitCode> {
     let (project, _) = load_guarded(&a.data, &[], a.out.path())?;
     let engine = a.data.engine_of(project, true, false).await?;
-    let grid = rfm_grid::rfm_grid(&engine).await?;
+    if let Some(p) = &a.partner {
+        engine.check_partners(std::slice::from_ref(p)).await?;
+    }
+    let grid = rfm_grid::rfm_grid_at(&engine, a.partner.as_deref()).await?;
     let format = a.out.format()?;
     if format == Format::Table {
         write_text(a.out.path(), &tables(&grid).into_diagnostic()?)?;

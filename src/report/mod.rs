@@ -125,7 +125,7 @@ pub(crate) async fn gather(
         .collect(),
     };
     let profile = segment_profile::segment_profile(engine, &segments).await?;
-    let rfm = rfm_grid::rfm_grid(engine).await?;
+    let rfm = rfm_grid::rfm_grid_at(engine, scope.partner.as_deref()).await?;
     let transitions = transitions::transitions(
         &engine.project,
         &options,
@@ -167,8 +167,10 @@ pub(crate) async fn gather(
         if segql_runtime::snapshots::of_campaign(&engine.project, &name)?.is_empty() {
             continue;
         }
+        // A partner's report takes the partner's line of `segql measure --by partner`.
         let ask = crate::campaign::Ask {
             campaign: name.clone(),
+            by: scope.partner.as_ref().map(|_| "partner".to_string()),
             ..Default::default()
         };
         let m = crate::campaign::measure_campaign(engine, program, &ask)
@@ -603,7 +605,7 @@ fn rfm_section(f: &Figures) -> Section {
     )];
     if let Some(p) = &f.partner {
         notes.push(format!(
-            "RFM scores rank every customer on all partners' purchases, not {p}'s alone."
+            "Per-partner grid: customers scored and ranked on their purchases at {p} alone (as `segql rfm --partner`)."
         ));
     }
     Section {
@@ -858,8 +860,10 @@ fn campaign_section(f: &Figures) -> Section {
                 .into(),
         );
     }
-    if f.partner.is_some() && !f.campaigns.is_empty() {
-        notes.push("Campaigns are measured over all partners' purchases.".into());
+    if let Some(p) = f.partner.as_ref().filter(|_| !f.campaigns.is_empty()) {
+        notes.push(format!(
+            "At {p}, as `segql measure --by partner` measures it: a responder is a member who responded and bought at {p} in the window, and revenue is revenue at {p}."
+        ));
     }
     let pct = |x: Option<f64>| x.map(|v| (v * 10000.0).round() / 100.0);
     for (i, (name, m)) in f.campaigns.iter().enumerate() {
@@ -871,7 +875,7 @@ fn campaign_section(f: &Figures) -> Section {
             }
         };
         let lines: Vec<&segql_runtime::measure::Line> =
-            m.lines.iter().filter(|l| l.key.is_none()).collect();
+            m.lines.iter().filter(|l| l.key == f.partner).collect();
         let rows: Vec<String> = lines
             .iter()
             .map(|l| format!("snapshot {}", l.snapshot))

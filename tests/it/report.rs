@@ -676,6 +676,64 @@ fn a_partner_report_shows_the_partners_figures() {
             p["customers"]
         );
     }
+    // The RFM grid of the partner's purchases: `segql rfm --partner`, whose customers are
+    // those with a purchase at the partner in the RFM window (`segql run --count`).
+    let rfm = rows(&ok(&[
+        "rfm",
+        "--project",
+        &project,
+        "--as-of",
+        "2026-10-31",
+        "--partner",
+        "OKKO",
+        "--format",
+        "csv",
+    ]));
+    let mut scored = 0;
+    for r in rfm.iter().filter(|r| r["part"] == "cell") {
+        let cell = format!("R{} F{}", r["r"], r["f"]);
+        assert_eq!(
+            get("rfm-grid", &cell, "customers"),
+            r["customers"],
+            "{cell}"
+        );
+        scored += num(&r["customers"]) as i64;
+    }
+    let active = ok(&[
+        "run",
+        "--project",
+        &project,
+        "--as-of",
+        "2026-10-31",
+        "-e",
+        "frequency at \"OKKO\" within 365d >= 1",
+        "--count",
+    ]);
+    assert_eq!(scored.to_string(), active.trim());
+    // The campaign at the partner: OKKO's line of `segql measure --by partner`.
+    let measured = rows(&ok(&[
+        "measure",
+        "autumn_bonus",
+        "--project",
+        &project,
+        "--as-of",
+        "2026-10-31",
+        "--by",
+        "partner",
+        "--format",
+        "csv",
+    ]));
+    let m = measured.iter().find(|r| r["partner"] == "OKKO").unwrap();
+    let row = format!("snapshot {}", m["snapshot"]);
+    let pts = |k: &str| (num(&m[k]) * 10000.0).round() / 100.0;
+    assert_eq!(
+        num(&get("campaign-0-rates", &row, "test response rate, %")),
+        pts("test_response_rate")
+    );
+    assert_eq!(
+        num(&get("campaign-0-uplift", &row, "uplift, points")),
+        pts("uplift")
+    );
     // KPIs, inflow and churn: the partner's rows of `segql kpis --by partner`.
     let kpis = rows(&ok(&[
         "kpis",

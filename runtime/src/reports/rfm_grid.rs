@@ -95,7 +95,22 @@ impl std::ops::AddAssign for Sums {
 
 /// The RFM grid of `engine`'s project as of its as-of date.
 pub async fn rfm_grid(engine: &Engine) -> Result<RfmGrid, RuntimeError> {
-    let ranking = &engine.catalog.ranking;
+    rfm_grid_at(engine, None).await
+}
+
+/// The RFM grid of one partner's purchases (`segql rfm --partner P`): customers scored and
+/// ranked on what they bought at the partner alone, as if the partner's transactions were
+/// the whole program's; the grid of [`rfm_grid`] without one.
+pub async fn rfm_grid_at(engine: &Engine, partner: Option<&str>) -> Result<RfmGrid, RuntimeError> {
+    let mut catalog = engine.catalog.clone();
+    if let Some(p) = partner {
+        catalog.transactions = LogicalPlanBuilder::from(catalog.transactions)
+            .filter(ident("partner").eq(lit(p)))
+            .and_then(|b| b.build())
+            .map_err(CompileError::from)?;
+    }
+    let catalog = &catalog;
+    let ranking = &catalog.ranking;
     let monetary = Value::Metric(Metric {
         kind: MetricKind::Monetary,
         window: Some(ranking.rfm_window),
@@ -107,8 +122,8 @@ pub async fn rfm_grid(engine: &Engine) -> Result<RfmGrid, RuntimeError> {
         Value::Rfm(RfmPart::Segment),
         monetary.clone(),
     ];
-    let per_customer = segql_compiler::PerCustomer::build(&engine.catalog, &values, false)
-        .map_err(CompileError::from)?;
+    let per_customer =
+        segql_compiler::PerCustomer::build(catalog, &values, false).map_err(CompileError::from)?;
     let col = |v: &Value| ident(per_customer.column(v).expect("the value is a column"));
     let plan = LogicalPlanBuilder::from(per_customer.plan.clone())
         .filter(col(&values[0]).is_not_null())
