@@ -375,15 +375,7 @@ impl Builder<'_> {
                 for c in p.into_inner() {
                     match c.as_rule() {
                         Rule::ident => segment = Some(ident(&c)),
-                        Rule::integer => {
-                            count = Some(TopCount::Count(self.integer(&c)?, span_of(&c)))
-                        }
-                        Rule::percent => {
-                            count = Some(TopCount::Percent(
-                                c.as_str().trim_end_matches('%').to_string(),
-                                span_of(&c),
-                            ))
-                        }
+                        Rule::integer | Rule::percent => count = Some(self.top_count(&c)?),
                         _ => {}
                     }
                 }
@@ -400,15 +392,7 @@ impl Builder<'_> {
                 let mut by = None;
                 for c in p.into_inner() {
                     match c.as_rule() {
-                        Rule::integer => {
-                            count = Some(TopCount::Count(self.integer(&c)?, span_of(&c)))
-                        }
-                        Rule::percent => {
-                            count = Some(TopCount::Percent(
-                                c.as_str().trim_end_matches('%').to_string(),
-                                span_of(&c),
-                            ))
-                        }
+                        Rule::integer | Rule::percent => count = Some(self.top_count(&c)?),
                         Rule::operand => by = Some(self.operand(c)?),
                         _ => {}
                     }
@@ -726,6 +710,16 @@ impl Builder<'_> {
             duration: duration.expect("window has a duration"),
             since_first,
             span,
+        })
+    }
+
+    /// `100` or `20%` of `top` and `lookalike`.
+    fn top_count(&self, c: &Pair<Rule>) -> Result<TopCount, ParseError> {
+        Ok(match c.as_rule() {
+            Rule::percent => {
+                TopCount::Percent(c.as_str().trim_end_matches('%').to_string(), span_of(c))
+            }
+            _ => TopCount::Count(self.integer(c)?, span_of(c)),
         })
     }
 

@@ -171,3 +171,34 @@ impl Gen {
         centre + (self.next() - 0.5) * 2.0 * spread
     }
 }
+
+/// Runs segql with `args` in `dir`.
+pub fn segql_in(dir: &Path, args: &[&str]) -> Output {
+    segql_command()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("segql runs")
+}
+
+/// The standard output of a run that must have succeeded.
+pub fn succeeded(o: &Output) -> String {
+    assert!(o.status.success(), "failed: {}", stderr(o));
+    stdout(o)
+}
+
+/// A CSV text (of `--format csv`) as rows of column name -> cell.
+pub fn csv_rows(text: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}

@@ -3,23 +3,9 @@
 //! formulas of docs/features.md), a planted group found from a part of it, the recall
 //! `segql lookalike check` reports, shares, and bad input refused.
 
-use crate::common::{Gen, segql_command, stderr, stdout, write};
+use crate::common::{Gen, segql_in as segql, stderr, succeeded as ok, write};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Output;
-
-fn segql(dir: &Path, args: &[&str]) -> Output {
-    segql_command()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("segql runs")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "failed: {}", stderr(o));
-    stdout(o)
-}
 
 const SEGMENTS: &str = "\
 segment coffee_kyiv = bought category \"coffee\" at least 3 times and city = \"Kyiv\"

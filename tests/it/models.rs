@@ -3,46 +3,12 @@
 //! `cluster(NAME)` condition against the fit's own assignment, the same seed giving the same
 //! file bytes, and every bad input refused with nothing written.
 
-use crate::common::{Gen, segql_command, stderr, stdout, write};
+use crate::common::{Gen, csv_rows, segql_in as segql, stderr, succeeded as ok, write};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Output;
-
-fn segql(dir: &Path, args: &[&str]) -> Output {
-    segql_command()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("segql runs")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "failed: {}", stderr(o));
-    stdout(o)
-}
 
 const PROJECT: &str = "[project]\nname = \"shop\"\nas_of = \"2024-06-30\"\n\n\
     [transactions]\npath = \"tx.csv\"\n\n[customers]\npath = \"customers.csv\"\n";
-
-/// A CSV text as rows of name -> cell.
-fn csv_rows(text: &str) -> Vec<BTreeMap<String, String>> {
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split(',').map(str::to_string))
-                .collect()
-        })
-        .collect()
-}
 
 /// Features of two customers, every value computed by hand from the rows below (as of
 /// 2024-06-30; a window of N days holds the as-of day and the N - 1 days before).

@@ -1,18 +1,9 @@
 //! RFM settings of `segql.toml` (methods, bins, segments) and their errors, and `segql rfm`,
 //! the grid report, against an independent sum of generated data.
 
-use crate::common::{segql_command, stderr, stdout, write};
+use crate::common::{csv_rows, segql_in as segql, stderr, stdout, write};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Output;
-
-fn segql(dir: &Path, args: &[&str]) -> Output {
-    segql_command()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("segql runs")
-}
 
 const TX: &str = "[transactions]\npath = \"tx.csv\"\n";
 
@@ -228,22 +219,6 @@ fn generated() -> Vec<(String, i64, i64)> {
         }
     }
     rows
-}
-
-/// A CSV file of `segql run --format csv` or `segql rfm --format csv` as rows of named fields.
-fn csv_rows(text: &str) -> Vec<BTreeMap<String, String>> {
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split(','))
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
 }
 
 /// Runs `segql ARGS --project . --as-of AS_OF --format csv` and returns its rows.

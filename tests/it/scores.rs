@@ -4,23 +4,10 @@
 //! score(NAME)` equal the model's probability computed here from `segql features`; the same
 //! data gives the same file bytes; every bad input is refused with nothing written.
 
-use crate::common::{segql_command, stderr, stdout, write};
+use crate::common::{Gen, csv_rows, segql_in as segql, stderr, stdout, succeeded as ok, write};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
-
-fn segql(dir: &Path, args: &[&str]) -> Output {
-    segql_command()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("segql runs")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "failed: {}", stderr(o));
-    stdout(o)
-}
 
 fn fails(o: &Output) -> String {
     assert!(!o.status.success(), "succeeded: {}", stdout(o));
@@ -34,18 +21,6 @@ const PROJECT: &str = "[project]\nname = \"shop\"\nas_of = \"2024-06-30\"\n\n\
 
 const SEGMENTS: &str = "campaign promo = frequency >= 1 holdout 30% respond within 14d\n\
     campaign everyone = frequency >= 1 respond within 14d\n";
-
-/// A small deterministic generator (xorshift64*).
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// `n` customers with 1 to 30 purchases from January to May 2024 and a random age; a
 /// purchase in the response window for those `responds(purchases, draw)` picks. Writes the
@@ -106,26 +81,6 @@ fn project(d: &Path, n: usize, responds: &dyn Fn(usize, f64) -> bool) -> BTreeMa
 /// purchase to 62% for thirty.
 fn planted(purchases: usize, draw: f64) -> bool {
     draw < 1.0 / (1.0 + (4.0 - 0.15 * purchases as f64).exp())
-}
-
-/// A CSV text as rows of name -> cell.
-fn csv_rows(text: &str) -> Vec<BTreeMap<String, String>> {
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split(',').map(str::to_string))
-                .collect()
-        })
-        .collect()
 }
 
 /// The model's probability of each customer's features (`segql features` as of the data's
