@@ -271,3 +271,41 @@ fn bad_lookalikes_are_refused_with_a_span() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--hide 100%"), "{}", stderr(&o));
 }
+
+/// The REPL compiles outside `Engine::compile`: a look-alike there is prepared first, in a
+/// typed condition, `:report`, and `:explain` and `:export` after `:as-of` (a new engine).
+#[test]
+fn the_repl_answers_look_alikes_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let example = crate::common::example_dir();
+    let files = example.join("segments/lookalikes.seg");
+    let script = "\
+lookalike(lapsed_valuable, 40)
+:as-of 2026-09-30
+:explain
+:export like.csv
+:report r.csv
+:quit
+";
+    let (out, err, success) = crate::repl::repl_in(&example, &[files.to_str().unwrap()], script, d);
+    assert!(success, "{err}");
+    assert!(!out.contains("not computed yet"), "{out}");
+    assert!(out.contains("40 members ("), "{out}");
+    assert!(out.contains("__la_key"), "{out}");
+    let exported = std::fs::read_to_string(d.join("like.csv")).unwrap();
+    assert_eq!(exported.lines().count(), 41, "{exported}");
+    let report = std::fs::read_to_string(d.join("r.csv")).unwrap();
+    assert!(report.contains("like_lapsed_valuable"), "{report}");
+}
+
+/// A count past the largest 64-bit integer is everyone, not nobody.
+#[test]
+fn a_huge_count_is_every_candidate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    planted(d);
+    let all = members(d, "lookalike(coffee_kyiv, 100%)");
+    let huge = members(d, "lookalike(coffee_kyiv, 18446744073709551615)");
+    assert_eq!(huge, all);
+}
