@@ -139,11 +139,15 @@ fn model_lines(
 ) -> Vec<String> {
     let mut names = std::collections::BTreeSet::new();
     let mut scores = std::collections::BTreeSet::new();
+    let mut looks = std::collections::BTreeSet::new();
     for s in segments {
         for v in s.pred.values() {
             match v {
                 segql_compiler::ir::Value::Cluster(n) => {
                     names.insert(n);
+                }
+                segql_compiler::ir::Value::Lookalike(l) => {
+                    looks.insert(l);
                 }
                 segql_compiler::ir::Value::Score(r) => {
                     scores.insert((r.written(), r.model));
@@ -180,5 +184,23 @@ fn model_lines(
             _ => None,
         })
         .chain(scored)
+        .chain(looks.into_iter().map(|l| {
+            let n = match l.n {
+                segql_compiler::ir::TopN::Count(c) => c.to_string(),
+                segql_compiler::ir::TopN::Basis(bp) => format!("{}%", bp as f64 / 100.0),
+            };
+            let features = engine
+                .catalog
+                .features
+                .as_ref()
+                .map_or(0, |f| f.features().len());
+            format!(
+                "lookalike({}, {n}): the candidates nearest to the segment's members as of {} over {features} features (feature set v{}), each in units of the members' spread (at least {} of the population's); docs/features.md",
+                l.segment,
+                engine.catalog.as_of,
+                segql_compiler::models::FEATURE_SET_VERSION,
+                segql_compiler::lower::SPREAD_FLOOR,
+            )
+        }))
         .collect()
 }

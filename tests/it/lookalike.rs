@@ -309,3 +309,29 @@ fn a_huge_count_is_every_candidate() {
     let huge = members(d, "lookalike(coffee_kyiv, 18446744073709551615)");
     assert_eq!(huge, all);
 }
+
+/// `explain` says what a look-alike compares.
+#[test]
+fn explain_names_the_look_alike_and_its_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    planted(d);
+    let out = ok(&segql(
+        d,
+        &[
+            "explain",
+            "segments.seg",
+            "-e",
+            "lookalike(coffee_kyiv, 12.5%)",
+        ],
+    ));
+    let features = ok(&segql(d, &["features", "--format", "csv"]));
+    let n = features.lines().next().unwrap().split(',').count() - 1;
+    assert!(
+        out.contains(&format!(
+            "lookalike(coffee_kyiv, 12.5%): the candidates nearest to the segment's members as of 2024-06-30 over {n} features (feature set v{}",
+            segql_compiler::models::FEATURE_SET_VERSION
+        )),
+        "{out}"
+    );
+}
