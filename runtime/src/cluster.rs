@@ -356,8 +356,9 @@ pub struct ExecutorOptions {
     /// Memory for all running tasks together, in bytes, shared evenly between the task
     /// slots; past it, sorts, joins and aggregations spill to the work directory or fail.
     pub memory_limit: Option<u64>,
-    /// Where shuffle files and spills go (default: a temporary directory removed on exit).
-    pub work_dir: Option<PathBuf>,
+    /// Where shuffle files and spills go (made when missing; the caller removes a temporary
+    /// one).
+    pub work_dir: PathBuf,
 }
 
 /// What an executor is, once it has its ports.
@@ -399,27 +400,11 @@ pub async fn run_executor(
     while grpc_port == port {
         grpc_port = free_port(&options.bind, 0)?;
     }
-    // A temporary work directory lives as long as the executor.
-    let (_temp, work_dir) = match &options.work_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d).map_err(|e| RuntimeError::Io {
-                path: d.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            (None, d.clone())
-        }
-        None => {
-            let t = tempfile::Builder::new()
-                .prefix("segql-executor-")
-                .tempdir()
-                .map_err(|e| RuntimeError::Io {
-                    path: std::env::temp_dir().display().to_string(),
-                    reason: e.to_string(),
-                })?;
-            let path = t.path().to_path_buf();
-            (Some(t), path)
-        }
-    };
+    let work_dir = options.work_dir.clone();
+    std::fs::create_dir_all(&work_dir).map_err(|e| RuntimeError::Io {
+        path: work_dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
     let defaults = ExecutorProcessConfig::default();
     let config = ExecutorProcessConfig {
         bind_host: options.bind.clone(),

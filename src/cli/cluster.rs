@@ -222,25 +222,22 @@ pub(super) async fn scheduler(a: SchedulerArgs) -> Result<ExitCode> {
 pub(super) async fn executor(a: ExecutorArgs) -> Result<ExitCode> {
     // Without --work-dir, a temporary one made here, so that the watch on standard input can
     // remove it (it is also removed when this function returns).
-    let temp = match &a.work_dir {
-        Some(_) => None,
-        None => Some(
-            tempfile::Builder::new()
+    // `_temp` removes the temporary directory when this function returns.
+    let (_temp, work_dir) = match &a.work_dir {
+        Some(d) => (None, d.clone()),
+        None => {
+            let t = tempfile::Builder::new()
                 .prefix("segql-executor-")
                 .tempdir()
                 .map_err(|e| RuntimeError::Io {
                     path: std::env::temp_dir().display().to_string(),
                     reason: e.to_string(),
-                })?,
-        ),
+                })?;
+            let path = t.path().to_path_buf();
+            let _ = TEMPORARY_WORK_DIR.set(path.clone());
+            (Some(t), path)
+        }
     };
-    if let Some(t) = &temp {
-        let _ = TEMPORARY_WORK_DIR.set(t.path().to_path_buf());
-    }
-    let work_dir = a
-        .work_dir
-        .clone()
-        .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()));
     let options = ExecutorOptions {
         scheduler: a.scheduler.clone(),
         bind: a.bind.clone(),
