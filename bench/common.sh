@@ -35,3 +35,18 @@ data_set() {
     cp "$ROOT/bench/segql.toml" "$d/segql.toml"
     echo "$d"
 }
+
+# timed_row ROW LABEL CMD...: runs CMD (its output in $TMP/out and $TMP/err) under GNU time
+# and prints a Markdown row: ROW, LABEL, seconds, CPU seconds, peak MB.
+timed_row() {
+    local row=$1 label=$2
+    shift 2
+    /usr/bin/time -f "%e %U %S %M" -o "$TMP/time" "$@" >"$TMP/out" 2>"$TMP/err" || {
+        echo "$label failed:" >&2
+        cat "$TMP/err" >&2
+        return 1
+    }
+    read -r secs user sys kb <"$TMP/time"
+    printf '| %s | %s | %.1f | %.1f | %d |\n' "$row" "$label" "$secs" \
+        "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" $((kb / 1024))
+}

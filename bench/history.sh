@@ -39,16 +39,7 @@ print(' '.join(str(s + d.timedelta(weeks=i)) for i in range(52)))")
 # the peak RSS is its largest process's), prints its wall time and peak RSS; its output in
 # $TMP/out.
 timed() {
-    local label=$1
-    shift
-    /usr/bin/time -f "%e %U %S %M" -o "$TMP/time" bash -c '"$@"' _ "$@" >"$TMP/out" 2>"$TMP/err" || {
-        echo "$label failed:" >&2
-        cat "$TMP/err" >&2
-        return 1
-    }
-    read -r secs user sys kb <"$TMP/time"
-    printf '| %s | %s | %.1f | %.1f | %d |\n' "$WORKLOAD" "$label" "$secs" \
-        "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" $((kb / 1024))
+    timed_row "$WORKLOAD" "$1" bash -c '"$@"' _ "${@:2}"
 }
 
 echo "== $CUSTOMERS customers, 52 weekly points ($FROM to $TO); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2

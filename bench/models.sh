@@ -34,16 +34,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 timed() {
-    local label=$1
-    shift
-    /usr/bin/time -f "%e %U %S %M" -o "$TMP/time" "$@" >"$TMP/out" 2>"$TMP/err" || {
-        echo "$label failed:" >&2
-        cat "$TMP/err" >&2
-        return 1
-    }
-    read -r secs user sys kb <"$TMP/time"
-    printf '| %s | %s | %.1f | %.1f | %d |\n' "$CUSTOMERS" "$label" "$secs" \
-        "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" $((kb / 1024))
+    timed_row "$CUSTOMERS" "$@"
 }
 
 echo "== $CUSTOMERS customers, k = $K; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2

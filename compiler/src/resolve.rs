@@ -525,6 +525,32 @@ impl Resolver<'_> {
         r
     }
 
+    /// `model` names none of the `known` models: the closest name, the known ones, or how to
+    /// fit one (`fit`, a command).
+    fn unknown_model<'k>(
+        &self,
+        model: &ast::Ident,
+        known: impl Iterator<Item = &'k String>,
+        fit: &str,
+        s: usize,
+    ) -> CompileError {
+        let known: Vec<&str> = known.map(String::as_str).collect();
+        let help = match closest(&model.name, known.iter().copied()) {
+            Some(c) => format!("did you mean `{c}`?"),
+            None if known.is_empty() => {
+                format!("the project has no models; fit one with `{fit}`")
+            }
+            None => format!("known models: {}", known.join(", ")),
+        };
+        CompileError::UnknownName {
+            what: "model",
+            name: model.name.clone(),
+            src: self.src(s),
+            span: model.span,
+            help: Some(help),
+        }
+    }
+
     /// `id` names no segment: the closest name, or the known ones.
     fn unknown_segment(&self, id: &ast::Ident, s: usize) -> CompileError {
         let names: Vec<&str> = self.program.names().collect();
@@ -1310,24 +1336,12 @@ impl Resolver<'_> {
                     src: self.src(s),
                     span: model.span,
                 }),
-                None => {
-                    let names = self.catalog.models.keys().map(String::as_str);
-                    let help = match closest(&model.name, names) {
-                            Some(c) => format!("did you mean `{c}`?"),
-                            None if self.catalog.models.is_empty() => "the project has no models; fit one with `segql clusters fit NAME --k 8`".into(),
-                            None => format!(
-                                "known models: {}",
-                                self.catalog.models.keys().cloned().collect::<Vec<_>>().join(", ")
-                            ),
-                        };
-                    Err(CompileError::UnknownName {
-                        what: "model",
-                        name: model.name.clone(),
-                        src: self.src(s),
-                        span: model.span,
-                        help: Some(help),
-                    })
-                }
+                None => Err(self.unknown_model(
+                    model,
+                    self.catalog.models.keys(),
+                    "segql clusters fit NAME --k 8",
+                    s,
+                )),
             },
             ast::OperandKind::Contacts { channel, window } => {
                 if let Some(span) = window.and_then(|w| w.since_first) {
@@ -1628,24 +1642,12 @@ impl Resolver<'_> {
                 src: self.src(s),
                 span: model.span,
             }),
-            None => {
-                let names = self.catalog.scores.keys().map(String::as_str);
-                let help = match closest(&model.name, names) {
-                    Some(c) => format!("did you mean `{c}`?"),
-                    None if self.catalog.scores.is_empty() => "the project has no models; fit one with `segql score fit NAME --campaign CAMPAIGN`".into(),
-                    None => format!(
-                        "known models: {}",
-                        self.catalog.scores.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                };
-                Err(CompileError::UnknownName {
-                    what: "model",
-                    name: model.name.clone(),
-                    src: self.src(s),
-                    span: model.span,
-                    help: Some(help),
-                })
-            }
+            None => Err(self.unknown_model(
+                model,
+                self.catalog.scores.keys(),
+                "segql score fit NAME --campaign CAMPAIGN",
+                s,
+            )),
         }
     }
 
