@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::LogicalPlan;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Day thresholds of the lifecycle stages (see `docs/language.md`).
@@ -77,6 +78,9 @@ pub struct Catalog {
     pub facts: DataFacts,
     /// The campaigns' snapshots (frozen audiences), whatever their date.
     pub snapshots: Vec<SnapshotTable>,
+    /// How each campaign of the project's segment files with a `respond` is responded to,
+    /// by name (what the features' responses to past campaigns count).
+    pub responses: std::collections::BTreeMap<String, Arc<crate::ir::Response>>,
     /// The project's models (`models/NAME.json`) by name, or why one cannot be used.
     pub models: std::collections::BTreeMap<String, crate::models::ModelEntry>,
     /// The project's score models (`models/NAME.json` of kind `score`) by name, or why one
@@ -415,6 +419,7 @@ impl Catalog {
             ranking: Ranking::default(),
             facts: DataFacts::default(),
             snapshots: Vec::new(),
+            responses: Default::default(),
             models: Default::default(),
             scores: Default::default(),
             features: None,

@@ -261,6 +261,10 @@ pub enum Value {
     /// `treated(...)`, `held_out(...)`, `responded(...)`: true or false, from the campaign's
     /// snapshots.
     Campaign(CampaignRef),
+    /// How many of the campaigns' snapshots, their response windows over by the as-of date,
+    /// the customer was sent (in a test group), or sent and responded to: a count (a
+    /// feature, not written in the language).
+    PastCampaigns(PastCampaigns),
     /// `cluster(NAME)`: the number of the clusters model's nearest centroid (from 1) to the
     /// customer's features as of the as-of date (`Catalog::models`).
     Cluster(String),
@@ -410,6 +414,15 @@ pub struct CampaignRef {
     pub snapshots: Snapshots,
     /// For `responded`: the campaign's response.
     pub response: Option<Arc<Response>>,
+}
+
+/// The campaigns a [`Value::PastCampaigns`] counts, and what it counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PastCampaigns {
+    /// The campaigns (the catalog's `responses` hold how each is responded to).
+    pub campaigns: Vec<String>,
+    /// Counts the snapshots responded to; else the snapshots sent.
+    pub responded: bool,
 }
 
 /// How many customers `top` keeps.
@@ -701,6 +714,10 @@ impl Value {
                     Snapshots::On(d) => format!("{base}_{}", d.format("%Y%m%d")),
                     Snapshots::Within(w) => format!("{base}_{w}d"),
                 }
+            }
+            Value::PastCampaigns(p) => {
+                let what = if p.responded { "responded" } else { "sent" };
+                format!("campaigns_{what}_{}", slug(&p.campaigns))
             }
             Value::Cluster(m) => format!("cluster_{}", slug(std::slice::from_ref(m))),
             Value::Score(s) => {

@@ -45,5 +45,6 @@ pub use lower::{
 };
 pub use program::Program;
 pub use resolve::{
-    check_all, check_template, expanded_text, resolve_expr, resolve_response, resolve_segment,
+    campaign_responses, check_all, check_template, expanded_text, resolve_expr, resolve_response,
+    resolve_segment,
 };

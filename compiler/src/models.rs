@@ -6,14 +6,14 @@
 //! standardised and the centroids; `cluster(NAME)` is the number of the nearest centroid,
 //! computed in the plan from the customer's features as of the evaluation date.
 
-use crate::ir::{Metric, MetricKind, Value};
+use crate::ir::{Metric, MetricKind, PastCampaigns, Value};
 use chrono::NaiveDate;
 use segql_grammar::ast::Dimension;
 use std::collections::BTreeSet;
 
 /// The version of the feature set: which features there are and their formulas. Model files
 /// record it; a model of another version is refused.
-pub const FEATURE_SET_VERSION: u32 = 2;
+pub const FEATURE_SET_VERSION: u32 = 3;
 
 /// The windows (days up to the as-of date) of the windowed recency-frequency-monetary
 /// features, besides all time.
@@ -29,6 +29,13 @@ pub enum Formula {
         /// The numerator (spend on a category or at a partner).
         part: Value,
         /// The denominator (all spend).
+        whole: Value,
+    },
+    /// `part / whole`, missing when `whole` is not positive (nothing to take a rate of).
+    Rate {
+        /// The numerator (campaigns responded to).
+        part: Value,
+        /// The denominator (campaigns sent).
         whole: Value,
     },
     /// Mean days between purchases: (last purchase - first purchase) / (frequency - 1),
@@ -104,6 +111,9 @@ pub struct FeatureSet {
     pub partners: Vec<String>,
     /// Numeric customer attributes taken as they are.
     pub attributes: Vec<String>,
+    /// The campaigns whose snapshots the responses to past campaigns count (none: no such
+    /// features).
+    pub campaigns: Vec<String>,
 }
 
 impl FeatureSet {
@@ -214,6 +224,35 @@ impl FeatureSet {
                 );
             }
         }
+        if !self.campaigns.is_empty() {
+            let past = |responded| {
+                Value::PastCampaigns(PastCampaigns {
+                    campaigns: self.campaigns.clone(),
+                    responded,
+                })
+            };
+            push(
+                "campaigns_sent".into(),
+                Formula::Value(past(false)),
+                Transform::Log,
+                "campaigns sent".into(),
+            );
+            push(
+                "campaigns_responded".into(),
+                Formula::Value(past(true)),
+                Transform::Log,
+                "campaigns responded to".into(),
+            );
+            push(
+                "response_rate".into(),
+                Formula::Rate {
+                    part: past(true),
+                    whole: past(false),
+                },
+                Transform::Identity,
+                "share of the campaigns sent responded to".into(),
+            );
+        }
         for a in &self.attributes {
             push(
                 format!("attr_{}", crate::ir::slug(std::slice::from_ref(a))),
@@ -231,7 +270,9 @@ impl FeatureSet {
         for f in self.features() {
             let vs = match f.formula {
                 Formula::Value(v) => vec![v],
-                Formula::Share { part, whole } => vec![part, whole],
+                Formula::Share { part, whole } | Formula::Rate { part, whole } => {
+                    vec![part, whole]
+                }
                 Formula::MeanGap {
                     first,
                     last,

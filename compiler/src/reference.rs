@@ -396,6 +396,9 @@ impl Ctx<'_> {
             },
             Value::Lifecycle(scope) => V::Text(self.stage(scope).name().to_string()),
             Value::Campaign(r) => V::Bool(self.campaign(r)),
+            // A feature, not a value of the language: checked against a computation of the
+            // snapshots apart (tests/it/features.rs).
+            Value::PastCampaigns(_) => V::Null,
             // Fitted models are data the generated cases do not hold; `cluster(NAME)` is
             // checked against the model's own assignment of the customers it was fitted on
             // (tests/it/models.rs).

@@ -84,6 +84,32 @@ pub fn resolve_response(
     )
 }
 
+/// How each campaign of the program with a `respond` is responded to, by name: what the
+/// features' responses to past campaigns count. A campaign whose response does not resolve
+/// is left out (`segql check` reports it at the campaign).
+pub fn campaign_responses(
+    program: &Program,
+    catalog: &Catalog,
+) -> std::collections::BTreeMap<String, Arc<Response>> {
+    let mut out = std::collections::BTreeMap::new();
+    for entry in &program.segments {
+        let Some(r) = entry.def.campaign.as_ref().and_then(|c| c.respond.as_ref()) else {
+            continue;
+        };
+        let mut resolver = Resolver {
+            program,
+            catalog,
+            stack: vec![],
+            leaves: 0,
+            root: (entry.source, entry.def.name.span),
+        };
+        if let Ok(response) = resolver.response(r, entry.source) {
+            out.insert(entry.def.name.name.clone(), response);
+        }
+    }
+    out
+}
+
 /// Resolves every segment of the program, collecting every error instead of stopping at the
 /// first.
 pub fn check_all(program: &Program, catalog: &Catalog) -> Vec<CompileError> {
@@ -1329,10 +1355,15 @@ impl Resolver<'_> {
         match &op.kind {
             ast::OperandKind::Score { model, uplift } => self.score(model, *uplift, s),
             ast::OperandKind::Cluster { model } => match self.catalog.models.get(&model.name) {
-                Some(Ok(_)) => Ok((Value::Cluster(model.name.clone()), ValueType::Count)),
-                Some(Err(why)) => Err(CompileError::ModelUnusable {
+                Some(Ok(m)) if self.unknown_responses(&m.features).is_none() => {
+                    Ok((Value::Cluster(model.name.clone()), ValueType::Count))
+                }
+                Some(found) => Err(CompileError::ModelUnusable {
                     name: model.name.clone(),
-                    reason: why.clone(),
+                    reason: match found {
+                        Ok(m) => self.unknown_responses(&m.features).unwrap_or_default(),
+                        Err(why) => why.clone(),
+                    },
                     src: self.src(s),
                     span: model.span,
                 }),
@@ -1607,6 +1638,23 @@ impl Resolver<'_> {
 
     /// `score(NAME)` / `uplift(NAME)`: a usable score model (with a control model for an
     /// uplift), a probability or a difference of two.
+    /// Why a model's features cannot be computed here: they count the responses to a
+    /// campaign the project's segment files no longer define with a `respond`.
+    fn unknown_responses(&self, set: &crate::models::FeatureSet) -> Option<String> {
+        let missing: Vec<&str> = set
+            .campaigns
+            .iter()
+            .filter(|c| !self.catalog.responses.contains_key(*c))
+            .map(String::as_str)
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "its features count the responses to campaign `{}`, which no segment file of the project defines with a `respond`",
+                missing.join("`, `")
+            )
+        })
+    }
+
     fn score(
         &self,
         model: &ast::Ident,
@@ -1616,6 +1664,15 @@ impl Resolver<'_> {
         let what = if uplift { "uplift" } else { "score" };
         match self.catalog.scores.get(&model.name) {
             Some(Ok(m)) => {
+                if let Some(why) = self.unknown_responses(&m.features) {
+                    return Err(CompileError::ScoreModelUnusable {
+                        name: model.name.clone(),
+                        what,
+                        reason: why,
+                        src: self.src(s),
+                        span: model.span,
+                    });
+                }
                 if uplift && m.control.is_none() {
                     return Err(CompileError::InvalidValue {
                         message: format!(

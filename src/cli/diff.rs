@@ -323,7 +323,7 @@ fn at_revision(
     let Some(files) = files else {
         return Ok(OldFiles {
             project_dir: dir.path().join(&rel_project),
-            files: super::stages::imported_first(all),
+            files: segql_runtime::project::imported_first(all),
             _dir: dir,
         });
     };

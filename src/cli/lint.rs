@@ -62,7 +62,7 @@ pub(super) async fn lint(a: LintArgs) -> Result<ExitCode> {
     let files = if a.files.is_empty() {
         super::stages::segment_files(&engine.project)
     } else {
-        super::stages::imported_first(a.files.clone())
+        segql_runtime::project::imported_first(a.files.clone())
     };
     let mut program = Program::new(a.data.import_root(&engine.project).as_deref());
     for f in &files {

@@ -63,24 +63,178 @@ fn features_match_values_computed_by_hand() {
     ];
     assert_eq!(rows.len(), 2);
     assert_eq!(names.len(), expected.len() + 1, "{names:?}");
-    for (name, values) in &expected {
+    assert_features(&rows, &expected, "");
+    // The text attribute is no feature; the order of columns is the feature set's.
+    assert!(!names.contains(&"attr_city"));
+}
+
+/// Each feature's value per row of a features file (`None`: missing) within 1e-9.
+fn assert_features<const N: usize>(
+    rows: &[BTreeMap<String, String>],
+    expected: &[(&str, [Option<f64>; N])],
+    when: &str,
+) {
+    for (name, values) in expected {
         for (row, want) in rows.iter().zip(values) {
             let cell = &row[*name];
+            let at = format!("{name} of {}{when}", row["customer_id"]);
             match want {
-                None => assert_eq!(cell, "", "{name} of {}", row["customer_id"]),
+                None => assert_eq!(cell, "", "{at}"),
                 Some(w) => {
-                    let got: f64 = cell.parse().unwrap_or_else(|_| panic!("{name}: {cell}"));
-                    assert!(
-                        (got - w).abs() < 1e-9,
-                        "{name} of {}: {got} vs {w}",
-                        row["customer_id"]
-                    );
+                    let got: f64 = cell.parse().unwrap_or_else(|_| panic!("{at}: {cell}"));
+                    assert!((got - w).abs() < 1e-9, "{at}: {got} vs {w}");
                 }
             }
         }
     }
-    // The text attribute is no feature; the order of columns is the feature set's.
-    assert!(!names.contains(&"attr_city"));
+}
+
+/// The responses to past campaigns, computed by hand from audiences imported with known
+/// groups: only test groups count, a response is the campaign's own (`respond ...`), and a
+/// snapshot counts once its response window is over by the as-of date.
+#[test]
+fn campaign_responses_match_values_computed_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "segql.toml", PROJECT);
+    write(
+        d,
+        "offers.seg",
+        "campaign spring = frequency >= 1 respond within 14d\n\
+         campaign coffee = frequency >= 1 respond bought category \"coffee\" within 7d\n\
+         campaign late = frequency >= 1 respond within 30d\n",
+    );
+    write(
+        d,
+        "tx.csv",
+        "customer_id,ts,amount,partner,category\n\
+         c1,2024-01-10,10.00,A,fuel\n\
+         c1,2024-03-05,20.00,A,fuel\n\
+         c1,2024-06-03,5.00,B,coffee\n\
+         c2,2024-01-10,50.00,B,food\n\
+         c2,2024-05-20,30.00,B,food\n\
+         c2,2024-06-05,10.00,B,food\n\
+         c3,2024-02-01,40.00,A,fuel\n\
+         c3,2024-03-10,3.00,B,coffee\n\
+         c3,2024-05-10,15.00,A,fuel\n\
+         c3,2024-06-20,4.00,B,coffee\n\
+         c4,2024-01-05,10.00,A,fuel\n",
+    );
+    write(
+        d,
+        "customers.csv",
+        "customer_id,age\nc1,30\nc2,40\nc3,50\nc4,60\n",
+    );
+    let audiences = [
+        ("spring", "2024-03-01", "c1,test\nc2,test\nc3,control\n"),
+        ("spring", "2024-05-01", "c1,test\nc2,test\nc3,test\n"),
+        (
+            "coffee",
+            "2024-06-01",
+            "c1,test\nc2,test\nc3,test\nc4,control\n",
+        ),
+        ("late", "2024-06-10", "c1,test\nc2,test\nc3,test\n"),
+    ];
+    for (campaign, date, rows) in audiences {
+        write(d, "audience.csv", format!("customer_id,group\n{rows}"));
+        let file = d.join("audience.csv");
+        ok(&segql(
+            d,
+            &[
+                "snapshots",
+                "import",
+                campaign,
+                "--from",
+                file.to_str().unwrap(),
+                "--date",
+                date,
+            ],
+        ));
+    }
+    let columns = |as_of: &str| {
+        ok(&segql(
+            d,
+            &["features", "--as-of", as_of, "--output", "f.csv"],
+        ));
+        csv_rows(&std::fs::read_to_string(d.join("f.csv")).unwrap())
+    };
+    // As of 06-30: spring's two snapshots (windows over on 03-15 and 05-15) and coffee's
+    // (06-08); late's window (to 07-10) is still open, so late is no feature.
+    // c1: sent spring 03-01, spring 05-01, coffee; bought on 03-05 (spring 03-01's window
+    //     03-02..03-15) and coffee on 06-03 (coffee's 06-02..06-08): 2 of 3.
+    // c2: sent the same three; 05-20 is past spring 05-01's window, food is not coffee: 0.
+    // c3: control of spring 03-01 (its coffee of 03-10 does not count); sent spring 05-01
+    //     (bought 05-10) and coffee (nothing in 06-02..06-08): 1 of 2.
+    // c4: only in coffee's control group: sent none, no rate.
+    let june: Vec<(&str, [Option<f64>; 4])> = vec![
+        (
+            "campaigns_sent",
+            [Some(3.0), Some(3.0), Some(2.0), Some(0.0)],
+        ),
+        (
+            "campaigns_responded",
+            [Some(2.0), Some(0.0), Some(1.0), Some(0.0)],
+        ),
+        (
+            "response_rate",
+            [Some(2.0 / 3.0), Some(0.0), Some(0.5), None],
+        ),
+    ];
+    // As of 05-31: coffee was not sent yet; spring's two snapshots are over.
+    let may: Vec<(&str, [Option<f64>; 4])> = vec![
+        (
+            "campaigns_sent",
+            [Some(2.0), Some(2.0), Some(1.0), Some(0.0)],
+        ),
+        (
+            "campaigns_responded",
+            [Some(1.0), Some(0.0), Some(1.0), Some(0.0)],
+        ),
+        ("response_rate", [Some(0.5), Some(0.0), Some(1.0), None]),
+    ];
+    for (as_of, expected) in [("2024-06-30", june), ("2024-05-31", may)] {
+        let rows = columns(as_of);
+        assert_eq!(rows.len(), 4, "{as_of}");
+        assert_features(&rows, &expected, &format!(" as of {as_of}"));
+    }
+    // Before any response window is over there is no such feature, nor when turned off.
+    let rows = columns("2024-03-14");
+    assert!(
+        !rows[0].contains_key("campaigns_sent"),
+        "{:?}",
+        rows[0].keys()
+    );
+    write(
+        d,
+        "segql.toml",
+        format!("{PROJECT}\n[features]\ncampaigns = false\n"),
+    );
+    let rows = columns("2024-06-30");
+    assert!(
+        !rows[0].contains_key("campaigns_sent"),
+        "{:?}",
+        rows[0].keys()
+    );
+    write(d, "segql.toml", PROJECT);
+    // A clusters model records the campaigns it counts; without their `respond` it cannot
+    // be used, and says why at the name.
+    ok(&segql(d, &["clusters", "fit", "h", "--k", "2"]));
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("models/h.json")).unwrap()).unwrap();
+    assert_eq!(
+        model["feature_set"]["campaigns"],
+        serde_json::json!(["coffee", "spring"])
+    );
+    write(
+        d,
+        "offers.seg",
+        "campaign spring = frequency >= 1 respond within 14d\n",
+    );
+    let e = stderr(&segql(d, &["run", "-e", "cluster(h) = 1"]));
+    assert!(
+        e.contains("responses to campaign `coffee`, which no segment file of the project defines"),
+        "{e}"
+    );
 }
 
 /// Three planted groups of 40 customers: weekly small fuel purchases, monthly large grocery

@@ -242,6 +242,7 @@ pub(super) fn needed(values: &[Value], hints: &ScanHints) -> Vec<Agg> {
             | Value::TopRank(_)
             | Value::Population(_)
             | Value::Campaign(_)
+            | Value::PastCampaigns(_)
             | Value::Cluster(_)
             | Value::Score(_)
             | Value::Lookalike(_) => {}

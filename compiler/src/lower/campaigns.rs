@@ -12,16 +12,43 @@ use crate::builder::PlanBuilder;
 use crate::catalog::{Catalog, SnapshotTable};
 use crate::ir::*;
 use chrono::Days;
-use datafusion::common::Result;
+use datafusion::common::{Result, plan_err};
 use datafusion::functions::expr_fn::coalesce;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::logical_expr::{
     Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, ident, lit,
 };
+use std::sync::Arc;
 
 /// True for the values read from campaigns' snapshots.
 pub(super) fn is_campaign(v: &Value) -> bool {
-    matches!(v, Value::Campaign(_))
+    matches!(v, Value::Campaign(_) | Value::PastCampaigns(_))
+}
+
+/// The snapshots `p` counts, each with its campaign's response: taken up to the as-of date,
+/// their response windows over by it (a response still open is not known yet).
+pub fn past_snapshots<'a>(
+    catalog: &'a Catalog,
+    p: &PastCampaigns,
+) -> Result<Vec<(&'a SnapshotTable, &'a Arc<Response>)>> {
+    let mut out = Vec::new();
+    for name in &p.campaigns {
+        let Some(response) = catalog.responses.get(name) else {
+            return plan_err!(
+                "the responses to campaign `{name}` are unknown: no segment file of the project defines it with a `respond`"
+            );
+        };
+        for s in catalog.snapshots_of(name) {
+            let over = s
+                .as_of
+                .checked_add_days(Days::new(response.days))
+                .is_some_and(|end| end <= catalog.as_of);
+            if over {
+                out.push((s, response));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The snapshots `r` reads: taken up to the as-of date, and on its date or in its window.
@@ -82,7 +109,16 @@ pub fn responders(
         .build()
 }
 
-/// Adds one true/false column per campaign value to `table`, named in `names`.
+/// A campaign value for a customer in no snapshot: false, or a count of 0.
+fn none(v: &Value) -> Expr {
+    match v {
+        Value::PastCampaigns(_) => lit(0i64),
+        _ => lit(false),
+    }
+}
+
+/// Adds one column per campaign value to `table`, named in `names`: true or false for
+/// `treated`/`held_out`/`responded`, a count for [`Value::PastCampaigns`].
 pub(super) fn join_campaigns(
     catalog: &Catalog,
     table: LogicalPlan,
@@ -91,6 +127,25 @@ pub(super) fn join_campaigns(
 ) -> Result<LogicalPlan> {
     let mut branches = Vec::new();
     for (k, v) in values.iter().enumerate() {
+        let tagged = |rows: LogicalPlan| -> Result<LogicalPlan> {
+            PlanBuilder::from(rows)
+                .project(vec![ident("customer_id"), lit(k as i32).alias("__which")])?
+                .build()
+        };
+        if let Value::PastCampaigns(p) = v {
+            for (s, response) in past_snapshots(catalog, p)? {
+                let rows = if p.responded {
+                    responders(catalog, s, response)?
+                } else {
+                    s.plan.clone()
+                };
+                let sent = PlanBuilder::from(rows)
+                    .filter(ident("group").eq(lit("test")))?
+                    .build()?;
+                branches.push(tagged(sent)?);
+            }
+            continue;
+        }
         let Value::Campaign(r) = v else { continue };
         for s in snapshots_read(catalog, r) {
             let rows = match (r.role, &r.response) {
@@ -105,11 +160,7 @@ pub(super) fn join_campaigns(
                     return datafusion::common::plan_err!("`responded` without a response");
                 }
             };
-            branches.push(
-                PlanBuilder::from(rows)
-                    .project(vec![ident("customer_id"), lit(k as i32).alias("__which")])?
-                    .build()?,
-            );
+            branches.push(tagged(rows)?);
         }
     }
     let mut branches = branches.into_iter();
@@ -121,7 +172,7 @@ pub(super) fn join_campaigns(
             .into_iter()
             .map(Expr::Column)
             .collect();
-        cols.extend(values.iter().map(|v| lit(false).alias(names.add(v))));
+        cols.extend(values.iter().map(|v| none(v).alias(names.add(v))));
         return PlanBuilder::from(table).project(cols)?.build();
     };
     let mut union = LogicalPlanBuilder::from(first);
@@ -144,8 +195,12 @@ pub(super) fn join_campaigns(
         .iter()
         .enumerate()
         .map(|(k, v)| {
-            let n = qual("c", format!("__c{k}")).gt(lit(0i64));
-            (v, coalesce(vec![n, lit(false)]))
+            let n = qual("c", format!("__c{k}"));
+            let e = match v {
+                Value::PastCampaigns(_) => n,
+                _ => n.gt(lit(0i64)),
+            };
+            (v, coalesce(vec![e, none(v)]))
         })
         .collect();
     join_by_customer(table, flags, "c", added, names)

@@ -76,7 +76,9 @@ pub(super) fn value_column(
         | Value::Percentile(_)
         | Value::TopRank(_)
         | Value::Population(_) => unreachable!("ranks are added after the values"),
-        Value::Campaign(_) => unreachable!("campaigns are joined after the values"),
+        Value::Campaign(_) | Value::PastCampaigns(_) => {
+            unreachable!("campaigns are joined after the values")
+        }
         Value::Cluster(_) | Value::Score(_) => {
             unreachable!("models are applied after the values")
         }

@@ -153,7 +153,11 @@ fn not_null(v: &Value, e: Expr, truth: Truth) -> Expr {
         Value::Attribute(_) => true,
         // A score's rank is missing without a purchase; its value never is.
         Value::Score(s) => s.part != ScorePart::Value,
-        Value::Lifecycle(_) | Value::Campaign(_) | Value::Cluster(_) | Value::Lookalike(_) => false,
+        Value::Lifecycle(_)
+        | Value::Campaign(_)
+        | Value::PastCampaigns(_)
+        | Value::Cluster(_)
+        | Value::Lookalike(_) => false,
     };
     if nullable { definite(e, truth) } else { e }
 }

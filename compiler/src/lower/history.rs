@@ -68,6 +68,7 @@ pub fn history_in_one_pass(seg: &Segment) -> bool {
         | Value::TopRank(_)
         | Value::Population(_)
         | Value::Campaign(_)
+        | Value::PastCampaigns(_)
         | Value::Cluster(_)
         | Value::Score(_)
         | Value::Lookalike(_) => false,

@@ -84,6 +84,14 @@ pub(super) fn feature_exprs(
                 )
                 .otherwise(lit(0.0f64))?
             }
+            Formula::Rate { part, whole } => {
+                let whole = col(whole)?;
+                when(
+                    whole.clone().gt(lit(ScalarValue::Int64(Some(0)))),
+                    float(col(part)?) / float(whole),
+                )
+                .otherwise(lit(ScalarValue::Float64(None)))?
+            }
             Formula::MeanGap {
                 first,
                 last,

@@ -134,7 +134,7 @@ impl Sources {
         }
         let values = &values[..];
         let contacts: Vec<Value> = values.iter().filter(|v| is_contacts(v)).cloned().collect();
-        let campaigns: Vec<Value> = values.iter().filter(|v| is_campaign(v)).cloned().collect();
+        let mut campaigns: Vec<Value> = values.iter().filter(|v| is_campaign(v)).cloned().collect();
         let mut ranked: Vec<Value> = values.iter().filter(|v| is_ranked(v)).cloned().collect();
         // `top` compares a rank with the number of active customers.
         for v in ranked.clone() {
@@ -151,10 +151,15 @@ impl Sources {
             .filter(|v| !is_contacts(v) && !is_campaign(v) && !is_ranked(v) && !is_modeled(v))
             .cloned()
             .collect();
-        // Models compute their features from values of the scan.
+        // Models compute their features from values of the scan and of the snapshots.
         for v in model_inputs(catalog, &modeled) {
-            if !scanned.contains(&v) {
-                scanned.push(v);
+            let to = if is_campaign(&v) {
+                &mut campaigns
+            } else {
+                &mut scanned
+            };
+            if !to.contains(&v) {
+                to.push(v);
             }
         }
         // Ranks are computed from windowed metrics of every customer.

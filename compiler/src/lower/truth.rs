@@ -146,6 +146,7 @@ pub(crate) fn without_purchases(p: &Pred) -> Tri {
     eval(p, &|v| match v {
         Value::Attribute(_)
         | Value::Campaign(_)
+        | Value::PastCampaigns(_)
         | Value::Cluster(_)
         | Value::Score(ScoreRef {
             part: ScorePart::Value,

@@ -151,6 +151,7 @@ impl Engine {
             catalog,
         };
         engine.reload_snapshots().await?;
+        engine.catalog.responses = project_responses(&engine.project, &engine.catalog);
         engine.catalog.models = crate::models::load(&engine.project);
         engine.catalog.scores = crate::models::load_scores(&engine.project);
         let derived = engine.project.derived_partners();
@@ -599,4 +600,21 @@ pub fn segql_settings(config: &mut SessionConfig) {
             .execution
             .skip_partial_aggregation_probe_ratio_threshold = 0.5;
     }
+}
+
+/// How each campaign the project's segment files define is responded to (what the
+/// features' responses to past campaigns count); none for a project of command-line flags.
+/// A file that does not load is skipped here: the commands that read it report it.
+fn project_responses(
+    project: &Project,
+    catalog: &Catalog,
+) -> std::collections::BTreeMap<String, std::sync::Arc<segql_compiler::ir::Response>> {
+    if project.source.is_none() {
+        return Default::default();
+    }
+    let mut program = segql_compiler::Program::new(Some(&project.dir));
+    for f in crate::project::segment_files(project) {
+        let _ = program.load_file(&f);
+    }
+    segql_compiler::campaign_responses(&program, catalog)
 }

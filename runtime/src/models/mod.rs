@@ -108,6 +108,8 @@ pub struct FeatureSetEntry {
     pub categories: Vec<String>,
     /// Partners with a share feature.
     pub partners: Vec<String>,
+    /// The campaigns whose snapshots the responses to past campaigns count.
+    pub campaigns: Vec<String>,
     /// Only purchases at these partners count.
     pub scope: Vec<String>,
     /// [`FEATURE_SET_VERSION`] when fitted.
@@ -156,6 +158,7 @@ impl FeatureSetEntry {
     fn of(set: &FeatureSet) -> FeatureSetEntry {
         FeatureSetEntry {
             attributes: set.attributes.clone(),
+            campaigns: set.campaigns.clone(),
             categories: set.categories.clone(),
             partners: set.partners.clone(),
             scope: set.scope.clone(),
@@ -169,6 +172,7 @@ impl FeatureSetEntry {
             categories: self.categories.clone(),
             partners: self.partners.clone(),
             attributes: self.attributes.clone(),
+            campaigns: self.campaigns.clone(),
         }
     }
 }
@@ -514,6 +518,9 @@ async fn feature_set_until(
             _ => set.partners = values,
         }
     }
+    if cfg.campaigns != Some(false) {
+        set.campaigns = campaigns_over(&engine.catalog, until);
+    }
     let attributes = engine.compile(|c| c.attributes()).await?;
     set.attributes = attributes
         .into_iter()
@@ -521,6 +528,23 @@ async fn feature_set_until(
         .map(|(n, _)| n)
         .collect();
     Ok(set)
+}
+
+/// The campaigns with a response and a snapshot whose response window is over by `until`,
+/// by name: those the responses to past campaigns count.
+fn campaigns_over(catalog: &segql_compiler::Catalog, until: NaiveDate) -> Vec<String> {
+    catalog
+        .responses
+        .iter()
+        .filter(|(name, response)| {
+            catalog.snapshots_of(name).iter().any(|s| {
+                s.as_of
+                    .checked_add_days(chrono::Days::new(response.days))
+                    .is_some_and(|end| end <= until)
+            })
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// The features of customers: ids, and per feature one value per customer (`None`: missing).

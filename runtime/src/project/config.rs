@@ -69,6 +69,8 @@ pub struct FeaturesConfig {
     /// Partners with a share-of-spend feature: the largest by turnover (default
     /// `models::TOP_PARTNERS`).
     pub top_partners: Option<usize>,
+    /// The responses to past campaigns as features (default true).
+    pub campaigns: Option<bool>,
 }
 
 /// `[engine]`

@@ -312,10 +312,11 @@ fn rename_scan(
     if scan.table_name.schema().is_some() || !TABLES.contains(&table.as_str()) {
         return Err(refuse(
             dialect,
-            "campaign snapshots (`treated`, `held_out`, `responded`)",
+            "campaign snapshots (`treated`, `held_out`, `responded`, and the responses to past campaigns among a model's or a look-alike's features)",
             Some(
                 "snapshots are segql's own files; run these segments with `segql run`, or load \
-                 the snapshots into the warehouse and select them there"
+                 the snapshots into the warehouse and select them there (`[features] campaigns = \
+                 false` leaves the responses to past campaigns out of the features)"
                     .into(),
             ),
         ));
