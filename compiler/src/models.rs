@@ -85,6 +85,20 @@ impl Transform {
     }
 }
 
+impl Feature {
+    /// True for the responses to past campaigns.
+    pub fn reads_campaigns(&self) -> bool {
+        let past = |v: &Value| matches!(v, Value::PastCampaigns(_));
+        match &self.formula {
+            Formula::Value(v) => past(v),
+            Formula::Share { part, whole } | Formula::Rate { part, whole } => {
+                past(part) || past(whole)
+            }
+            Formula::MeanGap { .. } => false,
+        }
+    }
+}
+
 /// One feature: its column name, formula and transform.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Feature {
@@ -114,6 +128,9 @@ pub struct FeatureSet {
     /// The campaigns whose snapshots the responses to past campaigns count (none: no such
     /// features).
     pub campaigns: Vec<String>,
+    /// Features left out of a fitted model's set by name: responses to past campaigns in
+    /// which every customer fitted on was alike (a campaign sent to everyone).
+    pub omitted: Vec<String>,
 }
 
 impl FeatureSet {
@@ -261,6 +278,7 @@ impl FeatureSet {
                 format!("attribute {a}"),
             );
         }
+        out.retain(|f| !self.omitted.contains(&f.name));
         out
     }
 

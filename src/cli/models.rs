@@ -198,7 +198,7 @@ pub(super) async fn fit(a: FitArgs) -> Result<ExitCode> {
     let fit = models::fit_clusters(&mut engine, &opts).await?;
     let path = models::write(&engine.project, &a.name, &fit.file)?;
     let mut out = format!(
-        "{} clusters of {} customers as of {} ({} features, feature set v{}), inertia {:.2}{}; wrote {}\n\n",
+        "{} clusters of {} customers as of {} ({} features, feature set v{}), inertia {:.2}{}; wrote {}\n{}\n",
         fit.file.fit.k,
         segql_runtime::output::thousands(&fit.file.fit.customers.to_string()),
         fit.file.as_of,
@@ -210,6 +210,7 @@ pub(super) async fn fit(a: FitArgs) -> Result<ExitCode> {
             .silhouette
             .map_or(String::new(), |s| format!(", silhouette {s:.3}")),
         path.display(),
+        fit.file.feature_set.omitted_line().unwrap_or_default(),
     );
     for p in models::profile(&fit) {
         out.push_str(&format!(

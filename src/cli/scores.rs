@@ -153,6 +153,7 @@ pub(crate) fn report(name: &str, path: &str, fit: &ScoreFit) -> String {
         f.feature_set.version,
         t.l2,
     );
+    out.push_str(&f.feature_set.omitted_line().unwrap_or_default());
     out.push_str(&format!(
         "fitted on {} customers ({} responders); judged on a held-out fifth of {} customers ({} responders)\n\n",
         n(t.train.customers),

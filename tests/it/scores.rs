@@ -61,20 +61,23 @@ fn project(d: &Path, n: usize, responds: &dyn Fn(usize, f64) -> bool) -> BTreeMa
     write(d, "tx.csv", tx);
     write(d, "customers.csv", customers);
     for campaign in ["promo", "everyone"] {
-        ok(&segql(
-            d,
-            &[
-                "run",
-                "segs.seg",
-                "--segment",
-                campaign,
-                "--snapshot",
-                "--as-of",
-                "2024-06-01",
-            ],
-        ));
+        snapshot(d, campaign, "2024-06-01");
     }
     responded
+}
+
+/// Snapshots `campaign` of segs.seg as of `date`.
+fn snapshot(d: &Path, campaign: &str, date: &str) {
+    let args = [
+        "run",
+        "segs.seg",
+        "--segment",
+        campaign,
+        "--snapshot",
+        "--as-of",
+        date,
+    ];
+    ok(&segql(d, &args));
 }
 
 /// Frequent buyers respond: P = 1 / (1 + exp(4 - 0.15 × purchases)), from 2% for one
@@ -254,6 +257,104 @@ fn a_planted_response_is_scored_and_the_conditions_replay_the_model() {
         "{explain}"
     );
     ok(&segql(d, &["check", "segs.seg"]));
+}
+
+/// Customers who responded to an earlier campaign respond to the next: a trait no purchase
+/// shows (everyone buys weekly; the earlier campaign's response is a coffee instead of the
+/// fuel the others buy in its window, and no category is a feature). A score fitted on the
+/// later campaign finds it through the responses to past campaigns, and only through them.
+#[test]
+fn a_score_learns_from_the_responses_to_past_campaigns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let toml = format!("{PROJECT}\n[features]\ntop_categories = 0\n");
+    write(d, "segql.toml", &toml);
+    write(
+        d,
+        "segs.seg",
+        "campaign first = frequency >= 1 respond bought category \"coffee\" within 14d\n\
+         campaign second = frequency >= 1 respond within 14d\n",
+    );
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    let day = |m: u32, d: u32| chrono::NaiveDate::from_ymd_opt(2024, m, d).unwrap();
+    let mut g = Gen(0x9E37_79B9_7F4A_7C15);
+    let mut tx = String::from("customer_id,ts,amount,partner,category\n");
+    let mut customers = String::from("customer_id,age\n");
+    for i in 0..1000 {
+        let id = format!("c{i:04}");
+        customers.push_str(&format!("{id},{}\n", 20 + (g.next() * 50.0) as u32));
+        let responsive = g.next() < 0.4;
+        // Weekly fuel from January to May, none in either campaign's window.
+        let offset = (g.next() * 7.0) as i64;
+        for w in 0..22 {
+            let ts = start + chrono::Duration::days(offset + 7 * w);
+            if (ts >= day(4, 2) && ts <= day(4, 15)) || ts >= day(6, 1) {
+                continue;
+            }
+            tx.push_str(&format!("{id},{ts},{:.2},A,fuel\n", 20.0 + g.next() * 40.0));
+        }
+        // `first` (sent on 04-01): a coffee on 04-05 is a response, fuel is not.
+        let coffee = g.next() < if responsive { 0.95 } else { 0.05 };
+        let category = if coffee { "coffee" } else { "fuel" };
+        tx.push_str(&format!("{id},{},30.00,A,{category}\n", day(4, 5)));
+        // `second` (sent on 06-01): any purchase by 06-15.
+        if g.next() < if responsive { 0.8 } else { 0.05 } {
+            tx.push_str(&format!("{id},{},30.00,A,fuel\n", day(6, 5)));
+        }
+    }
+    write(d, "tx.csv", tx);
+    write(d, "customers.csv", customers);
+    for (campaign, date) in [("first", "2024-04-01"), ("second", "2024-06-01")] {
+        snapshot(d, campaign, date);
+    }
+    let report = ok(&segql(d, &["score", "fit", "past", "--campaign", "second"]));
+    let model = model_of(d, "past");
+    // As of 06-01 `first`'s window (to 04-15) is over, `second`'s own is not.
+    assert_eq!(
+        model["feature_set"]["campaigns"],
+        serde_json::json!(["first"])
+    );
+    // Everyone was sent `first`: the count of campaigns sent is left out, and said so.
+    assert_eq!(
+        model["feature_set"]["omitted"],
+        serde_json::json!(["campaigns_sent"])
+    );
+    assert!(
+        report.contains("left out: `campaigns_sent`, alike for every customer fitted on"),
+        "{report}"
+    );
+    let auc = model["fit"]["auc"].as_f64().unwrap();
+    assert!(auc >= 0.8, "AUC {auc}");
+    // The largest coefficient is one of the campaign features.
+    let names: Vec<&str> = model["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    let coef: Vec<f64> = model["response"]["coefficients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap().abs())
+        .collect();
+    let top = (0..coef.len())
+        .max_by(|a, b| coef[*a].total_cmp(&coef[*b]))
+        .unwrap();
+    assert!(
+        ["campaigns_responded", "response_rate"].contains(&names[top]),
+        "{names:?} {coef:?}"
+    );
+    // Without them, nothing the purchases show predicts the response.
+    write(d, "segql.toml", format!("{toml}campaigns = false\n"));
+    ok(&segql(
+        d,
+        &["score", "fit", "blind", "--campaign", "second"],
+    ));
+    let blind = model_of(d, "blind");
+    assert_eq!(blind["feature_set"]["campaigns"], serde_json::json!([]));
+    let auc = blind["fit"]["auc"].as_f64().unwrap();
+    assert!(auc < 0.65, "AUC without the campaigns {auc}");
 }
 
 #[test]

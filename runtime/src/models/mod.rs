@@ -18,7 +18,7 @@ use crate::engine::Engine;
 use crate::error::RuntimeError;
 use crate::project::Project;
 use chrono::NaiveDate;
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use segql_compiler::catalog::AttrType;
@@ -110,6 +110,8 @@ pub struct FeatureSetEntry {
     pub partners: Vec<String>,
     /// The campaigns whose snapshots the responses to past campaigns count.
     pub campaigns: Vec<String>,
+    /// Features left out: responses to past campaigns alike for every customer fitted on.
+    pub omitted: Vec<String>,
     /// Only purchases at these partners count.
     pub scope: Vec<String>,
     /// [`FEATURE_SET_VERSION`] when fitted.
@@ -159,11 +161,22 @@ impl FeatureSetEntry {
         FeatureSetEntry {
             attributes: set.attributes.clone(),
             campaigns: set.campaigns.clone(),
+            omitted: set.omitted.clone(),
             categories: set.categories.clone(),
             partners: set.partners.clone(),
             scope: set.scope.clone(),
             version: FEATURE_SET_VERSION,
         }
+    }
+
+    /// A line naming the features left out (`omitted`), when there are some.
+    pub fn omitted_line(&self) -> Option<String> {
+        (!self.omitted.is_empty()).then(|| {
+            format!(
+                "left out: `{}`, alike for every customer fitted on (the responses to past campaigns they were all sent, or none of them)\n",
+                self.omitted.join("`, `")
+            )
+        })
     }
 
     fn set(&self) -> FeatureSet {
@@ -173,6 +186,7 @@ impl FeatureSetEntry {
             partners: self.partners.clone(),
             attributes: self.attributes.clone(),
             campaigns: self.campaigns.clone(),
+            omitted: self.omitted.clone(),
         }
     }
 }
@@ -558,8 +572,80 @@ pub struct Features {
     pub ids: Vec<String>,
     /// The raw values, row by row (`features.len()` per customer).
     pub values: Vec<Option<f64>>,
-    /// The batches as computed (`customer_id` and one column per feature).
-    pub batches: Vec<RecordBatch>,
+}
+
+impl Features {
+    /// The features without the responses to past campaigns in which every customer of
+    /// `rows` (all when `None`) is alike ([`spread`]), recorded in the set's `omitted`: a
+    /// campaign sent to everyone, or to none of them. segql adds those features on its own,
+    /// so they are left out rather than refused; any other such feature is an error of
+    /// [`standardise`].
+    pub fn without_alike_campaign_features(self, rows: Option<&[usize]>) -> Features {
+        let d = self.features.len();
+        let all: Vec<usize>;
+        let rows = match rows {
+            Some(r) => r,
+            None => {
+                all = (0..self.ids.len()).collect();
+                &all
+            }
+        };
+        let alike: Vec<usize> = (0..d)
+            .filter(|j| self.features[*j].reads_campaigns())
+            .filter(|j| {
+                let column = rows.iter().map(|i| self.values[i * d + j]);
+                spread(column, self.features[*j].transform).is_none()
+            })
+            .collect();
+        if alike.is_empty() {
+            return self;
+        }
+        let mut set = self.set;
+        set.omitted
+            .extend(alike.iter().map(|j| self.features[*j].name.clone()));
+        let values = self
+            .values
+            .chunks(d.max(1))
+            .flat_map(|row| {
+                row.iter()
+                    .enumerate()
+                    .filter(|(j, _)| !alike.contains(j))
+                    .map(|(_, x)| *x)
+            })
+            .collect();
+        Features {
+            features: set.features(),
+            set,
+            ids: self.ids,
+            values,
+        }
+    }
+}
+
+/// The mean and (population) standard deviation of the transformed non-missing values;
+/// `None` when they hold no value or one value (a spread within rounding of none).
+pub fn spread(
+    values: impl Iterator<Item = Option<f64>> + Clone,
+    transform: segql_compiler::models::Transform,
+) -> Option<(f64, f64)> {
+    let (mut sum, mut count) = (0.0, 0usize);
+    for x in values.clone().flatten() {
+        sum += transform.apply(x);
+        count += 1;
+    }
+    if count == 0 {
+        return None;
+    }
+    let mean = sum / count as f64;
+    let ss: f64 = values
+        .flatten()
+        .map(|x| {
+            let e = transform.apply(x) - mean;
+            e * e
+        })
+        .sum();
+    let std = (ss / count as f64).sqrt();
+    (std.is_finite() && std > 1e-12 * mean.abs().max(1.0)).then_some((mean, std))
 }
 
 /// The plan of the features of `set` as of the engine's date: of `members`' members, else
@@ -606,7 +692,6 @@ pub async fn features(
         features,
         ids,
         values,
-        batches,
     })
 }
 
@@ -626,27 +711,8 @@ pub fn standardise(f: &Features) -> Result<(Vec<f64>, Vec<Scaling>), RuntimeErro
     let n = f.ids.len();
     let mut scaling = Vec::with_capacity(d);
     for (j, feat) in f.features.iter().enumerate() {
-        let (mut sum, mut count) = (0.0, 0usize);
-        for i in 0..n {
-            if let Some(x) = f.values[i * d + j] {
-                sum += feat.transform.apply(x);
-                count += 1;
-            }
-        }
-        let mean = if count > 0 { sum / count as f64 } else { 0.0 };
-        let mut ss = 0.0;
-        for i in 0..n {
-            if let Some(x) = f.values[i * d + j] {
-                let e = feat.transform.apply(x) - mean;
-                ss += e * e;
-            }
-        }
-        let std = if count > 0 {
-            (ss / count as f64).sqrt()
-        } else {
-            0.0
-        };
-        if std.is_nan() || std <= 1e-12 * mean.abs().max(1.0) {
+        let column = f.values.iter().skip(j).step_by(d.max(1)).copied();
+        let Some((mean, std)) = spread(column, feat.transform) else {
             let value = f.values.iter().skip(j).step_by(d).flatten().next();
             return Err(RuntimeError::Model {
                 message: match value {
@@ -664,7 +730,7 @@ pub fn standardise(f: &Features) -> Result<(Vec<f64>, Vec<Scaling>), RuntimeErro
                         .into(),
                 ),
             });
-        }
+        };
         scaling.push(Scaling {
             transform: feat.transform,
             mean: round15(mean),
@@ -732,6 +798,7 @@ async fn prepared(
             help: Some("check --as-of, --partner and --segment".into()),
         });
     }
+    let f = f.without_alike_campaign_features(None);
     let (z, scaling) = standardise(&f)?;
     Ok((f, z, scaling))
 }

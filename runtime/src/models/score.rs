@@ -277,7 +277,6 @@ fn subset(f: &Features, rows: &[usize]) -> Features {
             .iter()
             .flat_map(|i| f.values[i * d..(i + 1) * d].iter().copied())
             .collect(),
-        batches: Vec::new(),
     }
 }
 
@@ -406,7 +405,6 @@ pub async fn fit_score(engine: &mut Engine, req: &ScoreRequest) -> Result<ScoreF
         responded.extend(texts(&batch, 0)?.into_iter().flatten());
     }
     let f = member_features(engine, req, taken).await?;
-    let d = f.features.len();
     let y: Vec<bool> = f.ids.iter().map(|id| responded.contains(id)).collect();
     let (mut train, mut hold, mut ctrain, mut chold) = (vec![], vec![], vec![], vec![]);
     for (i, id) in f.ids.iter().enumerate() {
@@ -462,7 +460,10 @@ pub async fn fit_score(engine: &mut Engine, req: &ScoreRequest) -> Result<ScoreF
             ),
         ));
     }
-    // Standardised on the fitted part of the test group.
+    // Standardised on the fitted part of the test group, without the responses to past
+    // campaigns in which all of it is alike.
+    let f = f.without_alike_campaign_features(Some(&train));
+    let d = f.features.len();
     let (z_train, scaling) = standardise(&subset(&f, &train)).map_err(|e| match e {
         RuntimeError::Model { message, .. } => RuntimeError::Model {
             message: message.replacen(" customers", " customers of the test group's fitted part", 1),
