@@ -75,6 +75,14 @@ impl Transform {
             .find(|t| t.name() == name)
     }
 
+    /// [`Transform::apply`] as a function.
+    pub fn function(self) -> fn(f64) -> f64 {
+        match self {
+            Transform::Log => |x| Transform::Log.apply(x),
+            Transform::Identity => |x| Transform::Identity.apply(x),
+        }
+    }
+
     /// Applies the transform (the plan computes the same: `ln(1.0 + x)` for positive `x`).
     pub fn apply(self, x: f64) -> f64 {
         match self {

@@ -1,7 +1,7 @@
 //! Model fitting for segql, in plain Rust with no dependencies: k-means with greedy
 //! k-means++ seeding ([`kmeans`]), the silhouette coefficient, L2-regularised logistic
-//! regression by Newton's method with the AUC ([`logistic`]), and a seeded generator
-//! ([`Rng`]).
+//! regression by Newton's method with the AUC ([`logistic`]), standardising a matrix of
+//! features with missing values ([`scale`]), and a seeded generator ([`Rng`]).
 //!
 //! Every result is a function of the data and the seed alone: work is split into fixed
 //! chunks of rows whose partial sums are added in chunk order, whatever the number of
@@ -9,6 +9,7 @@
 
 pub mod kmeans;
 pub mod logistic;
+pub mod scale;
 
 pub use kmeans::{KMeans, KMeansOptions, silhouette};
 pub use logistic::{Logistic, LogisticOptions};

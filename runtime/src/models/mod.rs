@@ -576,7 +576,7 @@ pub struct Features {
 
 impl Features {
     /// The features without the responses to past campaigns in which every customer of
-    /// `rows` (all when `None`) is alike ([`spread`]), recorded in the set's `omitted`: a
+    /// `rows` (all when `None`) is alike ([`segql_learn::scale::spread`]), recorded in the set's `omitted`: a
     /// campaign sent to everyone, or to none of them. segql adds those features on its own,
     /// so they are left out rather than refused; any other such feature is an error of
     /// [`standardise`].
@@ -594,7 +594,7 @@ impl Features {
             .filter(|j| self.features[*j].reads_campaigns())
             .filter(|j| {
                 let column = rows.iter().map(|i| self.values[i * d + j]);
-                spread(column, self.features[*j].transform).is_none()
+                segql_learn::scale::spread(column, self.features[*j].transform.function()).is_none()
             })
             .collect();
         if alike.is_empty() {
@@ -620,32 +620,6 @@ impl Features {
             values,
         }
     }
-}
-
-/// The mean and (population) standard deviation of the transformed non-missing values;
-/// `None` when they hold no value or one value (a spread within rounding of none).
-pub fn spread(
-    values: impl Iterator<Item = Option<f64>> + Clone,
-    transform: segql_compiler::models::Transform,
-) -> Option<(f64, f64)> {
-    let (mut sum, mut count) = (0.0, 0usize);
-    for x in values.clone().flatten() {
-        sum += transform.apply(x);
-        count += 1;
-    }
-    if count == 0 {
-        return None;
-    }
-    let mean = sum / count as f64;
-    let ss: f64 = values
-        .flatten()
-        .map(|x| {
-            let e = transform.apply(x) - mean;
-            e * e
-        })
-        .sum();
-    let std = (ss / count as f64).sqrt();
-    (std.is_finite() && std > 1e-12 * mean.abs().max(1.0)).then_some((mean, std))
 }
 
 /// The plan of the features of `set` as of the engine's date: of `members`' members, else
@@ -709,10 +683,11 @@ pub fn round15(x: f64) -> f64 {
 pub fn standardise(f: &Features) -> Result<(Vec<f64>, Vec<Scaling>), RuntimeError> {
     let d = f.features.len();
     let n = f.ids.len();
+    let t: Vec<fn(f64) -> f64> = f.features.iter().map(|x| x.transform.function()).collect();
+    let spreads = segql_learn::scale::spreads(&f.values, d, &t);
     let mut scaling = Vec::with_capacity(d);
     for (j, feat) in f.features.iter().enumerate() {
-        let column = f.values.iter().skip(j).step_by(d.max(1)).copied();
-        let Some((mean, std)) = spread(column, feat.transform) else {
+        let Some((mean, std)) = spreads[j] else {
             let value = f.values.iter().skip(j).step_by(d).flatten().next();
             return Err(RuntimeError::Model {
                 message: match value {
@@ -737,15 +712,8 @@ pub fn standardise(f: &Features) -> Result<(Vec<f64>, Vec<Scaling>), RuntimeErro
             std: round15(std),
         });
     }
-    let mut z = Vec::with_capacity(n * d);
-    for i in 0..n {
-        for (j, s) in scaling.iter().enumerate() {
-            z.push(match f.values[i * d + j] {
-                Some(x) => (s.transform.apply(x) - s.mean) / s.std,
-                None => 0.0,
-            });
-        }
-    }
+    let by: Vec<(f64, f64)> = scaling.iter().map(|s| (s.mean, s.std)).collect();
+    let z = segql_learn::scale::standardised(&f.values, d, &t, &by);
     Ok((z, scaling))
 }
 
@@ -947,17 +915,7 @@ pub fn profile(fit: &ClusterFit) -> Vec<ClusterProfile> {
     let d = f.features.len();
     let n = f.ids.len();
     let k = fit.kmeans.centroids.len();
-    let raw_mean = |rows: &dyn Fn(usize) -> bool, j: usize| -> Option<f64> {
-        let (mut s, mut c) = (0.0, 0usize);
-        for i in (0..n).filter(|i| rows(*i)) {
-            if let Some(x) = f.values[i * d + j] {
-                s += x;
-                c += 1;
-            }
-        }
-        (c > 0).then(|| s / c as f64)
-    };
-    let base: Vec<Option<f64>> = (0..d).map(|j| raw_mean(&|_| true, j)).collect();
+    let (base, means) = segql_learn::scale::means_by_label(&f.values, d, &fit.kmeans.labels, k);
     (0..k)
         .map(|c| {
             let centroid = &fit.kmeans.centroids[c];
@@ -968,15 +926,10 @@ pub fn profile(fit: &ClusterFit) -> Vec<ClusterProfile> {
                     .total_cmp(&centroid[*a].abs())
                     .then(a.cmp(b))
             });
-            let labels = &fit.kmeans.labels;
             let traits = order
                 .iter()
                 .take(3)
-                .map(|&j| {
-                    let feat = &f.features[j];
-                    let mine = raw_mean(&|i| labels[i] == c, j);
-                    describe(feat, mine, base[j])
-                })
+                .map(|&j| describe(&f.features[j], means[c][j], base[j]))
                 .collect();
             ClusterProfile {
                 number: c + 1,
