@@ -281,6 +281,51 @@ fn example_segments_answer_the_same_on_duckdb_postgres_and_datafusion() {
     });
 }
 
+/// The example's clusters model and look-alike segments, whose features count the responses
+/// to past campaigns, are refused while a snapshot is read (`example_refusals`); without the
+/// snapshots (a warehouse holding none) DataFusion's SQL of them gives `segql run`'s rows.
+#[test]
+fn model_segments_without_snapshots_answer_the_same_in_datafusion_sql() {
+    crate::common::block_on(async {
+        let (mut engine, segments) = example().await;
+        engine.catalog.snapshots.clear();
+        let tables = example_tables();
+        let mut checked = Vec::new();
+        for s in &segments {
+            let models = s.pred.values().iter().any(|v| {
+                matches!(
+                    v,
+                    segql_compiler::ir::Value::Cluster(_) | segql_compiler::ir::Value::Lookalike(_)
+                )
+            });
+            if !models {
+                continue;
+            }
+            engine.prepare(&[&s.pred]).await.unwrap();
+            let q = engine
+                .compile(|c| segql_compiler::lower_definition(c, s))
+                .await
+                .unwrap()
+                .unwrap();
+            let plan = q.sorted().unwrap();
+            let want = rows_of(&engine.collect(plan.clone()).await.unwrap());
+            let written = to_sql(&plan, Dialect::DataFusion, &BTreeMap::new())
+                .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            let got = datafusion(&tables, &written.sql).await.unwrap();
+            compare(&s.name, &want, &got).unwrap();
+            checked.push(s.name.as_str());
+        }
+        assert_eq!(
+            checked,
+            [
+                "habits_top_cooling",
+                "habits_coffee_or_grocery",
+                "like_lapsed_valuable"
+            ]
+        );
+    });
+}
+
 /// The holdout function of each dialect gives segql's bucket for thousands of ids, text and
 /// numbers, non-ASCII and empty ones included, and NULL for a NULL argument.
 #[test]
