@@ -217,11 +217,7 @@ fn response_text(program: &Program, campaign: &str) -> String {
     let Some(r) = e.def.campaign.as_ref().and_then(|c| c.respond.as_ref()) else {
         return String::new();
     };
-    match (&r.condition, &r.window) {
-        (Some(c), _) => segql_grammar::fmt::format_expr(c),
-        (None, Some(w)) => format!("any purchase {w}"),
-        _ => String::new(),
-    }
+    segql_compiler::resolve::written_response(r)
 }
 
 fn no_snapshot(

@@ -79,8 +79,12 @@ pub struct Catalog {
     /// The campaigns' snapshots (frozen audiences), whatever their date.
     pub snapshots: Vec<SnapshotTable>,
     /// How each campaign of the project's segment files with a `respond` is responded to,
-    /// by name (what the features' responses to past campaigns count).
-    pub responses: std::collections::BTreeMap<String, Arc<crate::ir::Response>>,
+    /// by name, or why its response does not resolve (what the features' responses to past
+    /// campaigns count).
+    pub responses: std::collections::BTreeMap<String, Result<Arc<crate::ir::Response>, String>>,
+    /// The project's segment files that did not load when the responses were read, each with
+    /// why (their campaigns are missing from `responses`).
+    pub unloaded: Vec<String>,
     /// The project's models (`models/NAME.json`) by name, or why one cannot be used.
     pub models: std::collections::BTreeMap<String, crate::models::ModelEntry>,
     /// The project's score models (`models/NAME.json` of kind `score`) by name, or why one
@@ -420,6 +424,7 @@ impl Catalog {
             facts: DataFacts::default(),
             snapshots: Vec::new(),
             responses: Default::default(),
+            unloaded: Vec::new(),
             models: Default::default(),
             scores: Default::default(),
             features: None,
@@ -441,6 +446,46 @@ impl Catalog {
     /// before it was computed; forgets it.
     pub fn take_features_wanted(&self) -> bool {
         self.wanted.features.swap(false, Ordering::Relaxed)
+    }
+
+    /// Why the features of `set` cannot be computed here: they count the responses to a
+    /// campaign the project's segment files no longer define with a `respond`, whose response
+    /// does not resolve, or whose response has changed since they were defined.
+    pub fn unknown_responses(&self, set: &crate::models::FeatureSet) -> Option<String> {
+        if !set.reads_campaigns() {
+            return None;
+        }
+        let why: Vec<String> = set
+            .campaigns
+            .iter()
+            .filter_map(|c| match self.responses.get(&c.name) {
+                None => {
+                    let unloaded = match self.unloaded.first() {
+                        Some(f) => format!(" ({f}; `segql check` says more)"),
+                        None => String::new(),
+                    };
+                    Some(format!(
+                        "campaign `{}`, which no segment file of the project defines with a `respond`{unloaded}",
+                        c.name
+                    ))
+                }
+                Some(Err(e)) => Some(format!(
+                    "campaign `{}`, whose response does not resolve: {e}",
+                    c.name
+                )),
+                Some(Ok(r)) if r.written != c.respond => Some(format!(
+                    "campaign `{}` as `respond {}`, and it is now `respond {}`",
+                    c.name, c.respond, r.written
+                )),
+                Some(Ok(_)) => None,
+            })
+            .collect();
+        (!why.is_empty()).then(|| {
+            format!(
+                "its features count the responses to {}: fit it again",
+                why.join("; ")
+            )
+        })
     }
 
     /// The snapshots of `campaign`, oldest first.

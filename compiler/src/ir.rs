@@ -377,6 +377,9 @@ pub struct Response {
     /// The canonical text of the response (how it was written, references inlined), which
     /// identifies it.
     pub text: String,
+    /// The `respond` clause in the canonical layout: `any purchase within 14d`, or the
+    /// condition ([`crate::resolve::written_response`]).
+    pub written: String,
 }
 
 impl PartialEq for Response {

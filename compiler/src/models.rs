@@ -134,14 +134,29 @@ pub struct FeatureSet {
     /// Numeric customer attributes taken as they are.
     pub attributes: Vec<String>,
     /// The campaigns whose snapshots the responses to past campaigns count (none: no such
-    /// features).
-    pub campaigns: Vec<String>,
+    /// features), each with its response as the features were defined with it.
+    pub campaigns: Vec<PastCampaign>,
     /// Features left out of a fitted model's set by name: responses to past campaigns in
     /// which every customer fitted on was alike (a campaign sent to everyone).
     pub omitted: Vec<String>,
 }
 
+/// A campaign whose snapshots the responses to past campaigns count.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PastCampaign {
+    /// The campaign's name.
+    pub name: String,
+    /// Its `respond` clause in the canonical layout (`Response::written`): a model's
+    /// features are those of this response; another one is another feature.
+    pub respond: String,
+}
+
 impl FeatureSet {
+    /// True when a feature reads the responses to past campaigns.
+    pub fn reads_campaigns(&self) -> bool {
+        self.features().iter().any(Feature::reads_campaigns)
+    }
+
     fn metric(&self, kind: MetricKind, window: Option<u64>) -> Value {
         Value::Metric(Metric {
             kind,
@@ -252,7 +267,7 @@ impl FeatureSet {
         if !self.campaigns.is_empty() {
             let past = |responded| {
                 Value::PastCampaigns(PastCampaigns {
-                    campaigns: self.campaigns.clone(),
+                    campaigns: self.campaigns.iter().map(|c| c.name.clone()).collect(),
                     responded,
                 })
             };

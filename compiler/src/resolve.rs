@@ -84,13 +84,21 @@ pub fn resolve_response(
     )
 }
 
-/// How each campaign of the program with a `respond` is responded to, by name: what the
-/// features' responses to past campaigns count. A campaign whose response does not resolve
-/// is left out (`segql check` reports it at the campaign).
+/// A `respond` clause in the canonical layout: `any purchase within 14d`, or its condition.
+pub fn written_response(r: &ast::Respond) -> String {
+    match (&r.condition, &r.window) {
+        (Some(c), _) => segql_grammar::fmt::format_expr(c),
+        (None, Some(w)) => format!("any purchase {w}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// How each campaign of the program with a `respond` is responded to, by name, or why its
+/// response does not resolve: what the features' responses to past campaigns count.
 pub fn campaign_responses(
     program: &Program,
     catalog: &Catalog,
-) -> std::collections::BTreeMap<String, Arc<Response>> {
+) -> std::collections::BTreeMap<String, Result<Arc<Response>, String>> {
     let mut out = std::collections::BTreeMap::new();
     for entry in &program.segments {
         let Some(r) = entry.def.campaign.as_ref().and_then(|c| c.respond.as_ref()) else {
@@ -103,9 +111,10 @@ pub fn campaign_responses(
             leaves: 0,
             root: (entry.source, entry.def.name.span),
         };
-        if let Ok(response) = resolver.response(r, entry.source) {
-            out.insert(entry.def.name.name.clone(), response);
-        }
+        let response = resolver
+            .response(r, entry.source)
+            .map_err(|e| e.to_string());
+        out.insert(entry.def.name.name.clone(), response);
     }
     out
 }
@@ -397,7 +406,12 @@ impl Resolver<'_> {
         };
         self.check_window(Some(days), r.span, s)?;
         let text = format!("{pred:?}");
-        Ok(Arc::new(Response { pred, days, text }))
+        Ok(Arc::new(Response {
+            pred,
+            days,
+            text,
+            written: written_response(r),
+        }))
     }
 
     /// `treated(NAME [, DATE]) [within W]`, `held_out(...)`, `responded(...)`.
@@ -1355,13 +1369,16 @@ impl Resolver<'_> {
         match &op.kind {
             ast::OperandKind::Score { model, uplift } => self.score(model, *uplift, s),
             ast::OperandKind::Cluster { model } => match self.catalog.models.get(&model.name) {
-                Some(Ok(m)) if self.unknown_responses(&m.features).is_none() => {
+                Some(Ok(m)) if self.catalog.unknown_responses(&m.features).is_none() => {
                     Ok((Value::Cluster(model.name.clone()), ValueType::Count))
                 }
                 Some(found) => Err(CompileError::ModelUnusable {
                     name: model.name.clone(),
                     reason: match found {
-                        Ok(m) => self.unknown_responses(&m.features).unwrap_or_default(),
+                        Ok(m) => self
+                            .catalog
+                            .unknown_responses(&m.features)
+                            .unwrap_or_default(),
                         Err(why) => why.clone(),
                     },
                     src: self.src(s),
@@ -1638,23 +1655,6 @@ impl Resolver<'_> {
 
     /// `score(NAME)` / `uplift(NAME)`: a usable score model (with a control model for an
     /// uplift), a probability or a difference of two.
-    /// Why a model's features cannot be computed here: they count the responses to a
-    /// campaign the project's segment files no longer define with a `respond`.
-    fn unknown_responses(&self, set: &crate::models::FeatureSet) -> Option<String> {
-        let missing: Vec<&str> = set
-            .campaigns
-            .iter()
-            .filter(|c| !self.catalog.responses.contains_key(*c))
-            .map(String::as_str)
-            .collect();
-        (!missing.is_empty()).then(|| {
-            format!(
-                "its features count the responses to campaign `{}`, which no segment file of the project defines with a `respond`",
-                missing.join("`, `")
-            )
-        })
-    }
-
     fn score(
         &self,
         model: &ast::Ident,
@@ -1664,7 +1664,7 @@ impl Resolver<'_> {
         let what = if uplift { "uplift" } else { "score" };
         match self.catalog.scores.get(&model.name) {
             Some(Ok(m)) => {
-                if let Some(why) = self.unknown_responses(&m.features) {
+                if let Some(why) = self.catalog.unknown_responses(&m.features) {
                     return Err(CompileError::ScoreModelUnusable {
                         name: model.name.clone(),
                         what,

@@ -47,6 +47,7 @@ async fn population(
     };
     let (project, mut program) = load_guarded(data, &files, output)?;
     let mut engine = data.engine_of(project, true, true).await?;
+    warn_unloaded(&engine);
     let members = match segment {
         Some(name) => {
             let s = select(&mut engine, &mut program, None, &[name.to_string()]).await?;
@@ -56,6 +57,16 @@ async fn population(
         None => None,
     };
     Ok((engine, members))
+}
+
+/// Warns of each segment file of the project that did not load: the campaigns it defines
+/// are not among the features' responses to past campaigns.
+pub(super) fn warn_unloaded(engine: &segql_runtime::Engine) {
+    for f in &engine.catalog.unloaded {
+        eprintln!(
+            "warning: {f}; its campaigns are not among the features' responses to past campaigns (`segql check` says more)"
+        );
+    }
 }
 
 /// Writes the features of every customer (or a segment's members) as of the as-of date.

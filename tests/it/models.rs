@@ -223,8 +223,30 @@ fn campaign_responses_match_values_computed_by_hand() {
         serde_json::from_slice(&std::fs::read(d.join("models/h.json")).unwrap()).unwrap();
     assert_eq!(
         model["feature_set"]["campaigns"],
-        serde_json::json!(["coffee", "spring"])
+        serde_json::json!([
+            {"name": "coffee", "respond": "bought category \"coffee\" within 7d"},
+            {"name": "spring", "respond": "any purchase within 14d"},
+        ])
     );
+    ok(&segql(d, &["run", "-e", "cluster(h) = 1", "--count"]));
+    // Another response is another feature: the model says so rather than count it.
+    let offers = std::fs::read_to_string(d.join("offers.seg")).unwrap();
+    write(d, "offers.seg", offers.replace("within 14d", "within 30d"));
+    let e = stderr(&segql(d, &["run", "-e", "cluster(h) = 1"]));
+    assert!(
+        e.contains("campaign `spring` as `respond any purchase within 14d`, and it is now `respond any purchase within 30d`: fit it again"),
+        "{e}"
+    );
+    // A segment file that does not load is named where it matters.
+    write(d, "offers.seg", &offers);
+    write(d, "broken.seg", "segment x = (\n");
+    let o = segql(d, &["features", "--output", "f.csv"]);
+    assert!(
+        stderr(&o).contains("warning: broken.seg does not load"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_file(d.join("broken.seg")).unwrap();
     write(
         d,
         "offers.seg",
@@ -448,6 +470,25 @@ fn bad_inputs_are_refused_and_nothing_is_written() {
     insta::assert_snapshot!(
         "model_of_another_version",
         String::from_utf8_lossy(&o.stderr)
+    );
+    // A file of version 2, before the responses to past campaigns, is refused for its version.
+    let v2 = text
+        .replace("    \"campaigns\": [],\n", "")
+        .replace("    \"omitted\": [],\n", "")
+        .replace(
+            &format!(
+                "\"version\": {}",
+                segql_compiler::models::FEATURE_SET_VERSION
+            ),
+            "\"version\": 2",
+        );
+    assert!(!v2.contains("omitted"), "{v2}");
+    write(d, "models/v2.json", v2);
+    let o = segql(d, &["run", "-e", "cluster(v2) = 1", "--count"]);
+    assert!(
+        stderr(&o).contains("models/v2.json: it was fitted on feature set version 2"),
+        "{}",
+        stderr(&o)
     );
     let o = segql(d, &["run", "-e", "cluster(theirs) = 1", "--count"]);
     assert!(

@@ -312,7 +312,7 @@ fn a_score_learns_from_the_responses_to_past_campaigns() {
     // As of 06-01 `first`'s window (to 04-15) is over, `second`'s own is not.
     assert_eq!(
         model["feature_set"]["campaigns"],
-        serde_json::json!(["first"])
+        serde_json::json!([{"name": "first", "respond": "bought category \"coffee\" within 14d"}])
     );
     // Everyone was sent `first`: the count of campaigns sent is left out, and said so.
     assert_eq!(

@@ -33,10 +33,16 @@ pub fn past_snapshots<'a>(
 ) -> Result<Vec<(&'a SnapshotTable, &'a Arc<Response>)>> {
     let mut out = Vec::new();
     for name in &p.campaigns {
-        let Some(response) = catalog.responses.get(name) else {
-            return plan_err!(
-                "the responses to campaign `{name}` are unknown: no segment file of the project defines it with a `respond`"
-            );
+        let response = match catalog.responses.get(name) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                return plan_err!("the response to campaign `{name}` does not resolve: {e}");
+            }
+            None => {
+                return plan_err!(
+                    "the responses to campaign `{name}` are unknown: no segment file of the project defines it with a `respond`"
+                );
+            }
         };
         for s in catalog.snapshots_of(name) {
             let over = s

@@ -151,7 +151,8 @@ impl Engine {
             catalog,
         };
         engine.reload_snapshots().await?;
-        engine.catalog.responses = project_responses(&engine.project, &engine.catalog);
+        (engine.catalog.responses, engine.catalog.unloaded) =
+            project_responses(&engine.project, &engine.catalog);
         engine.catalog.models = crate::models::load(&engine.project);
         engine.catalog.scores = crate::models::load_scores(&engine.project);
         let derived = engine.project.derived_partners();
@@ -199,6 +200,8 @@ impl Engine {
             &crate::sources::normalize::id_type(&self.tables.transactions),
         )
         .await?;
+        // The look-alikes' feature set names the campaigns with a snapshot: again when wanted.
+        self.catalog.features = None;
         Ok(())
     }
 
@@ -603,18 +606,28 @@ pub fn segql_settings(config: &mut SessionConfig) {
 }
 
 /// How each campaign the project's segment files define is responded to (what the
-/// features' responses to past campaigns count); none for a project of command-line flags.
-/// A file that does not load is skipped here: the commands that read it report it.
-fn project_responses(
-    project: &Project,
-    catalog: &Catalog,
-) -> std::collections::BTreeMap<String, std::sync::Arc<segql_compiler::ir::Response>> {
+/// features' responses to past campaigns count), and the files that did not load, each with
+/// why (the commands that read them report them in full); none for a project of
+/// command-line flags.
+fn project_responses(project: &Project, catalog: &Catalog) -> (Responses, Vec<String>) {
     if project.source.is_none() {
         return Default::default();
     }
     let mut program = segql_compiler::Program::new(Some(&project.dir));
+    let mut unloaded = Vec::new();
     for f in crate::project::segment_files(project) {
-        let _ = program.load_file(&f);
+        if let Err(e) = program.load_file(&f) {
+            unloaded.push(format!("{} does not load: {e}", f.display()));
+        }
     }
-    segql_compiler::campaign_responses(&program, catalog)
+    (
+        segql_compiler::campaign_responses(&program, catalog),
+        unloaded,
+    )
 }
+
+/// Campaigns' responses by name, or why one does not resolve.
+type Responses = std::collections::BTreeMap<
+    String,
+    Result<std::sync::Arc<segql_compiler::ir::Response>, String>,
+>;

@@ -25,7 +25,8 @@ use segql_compiler::catalog::AttrType;
 use segql_compiler::ir::Pred;
 use segql_compiler::lower::{lower_features, lower_top_values};
 use segql_compiler::models::{
-    ClusterModel, FEATURE_SET_VERSION, Feature, FeatureSet, ModelEntry, Scaling, Transform,
+    ClusterModel, FEATURE_SET_VERSION, Feature, FeatureSet, ModelEntry, PastCampaign, Scaling,
+    Transform,
 };
 use segql_grammar::ast::Dimension;
 use segql_learn::KMeans;
@@ -104,18 +105,31 @@ pub struct ClusterEntry {
 pub struct FeatureSetEntry {
     /// Numeric attributes.
     pub attributes: Vec<String>,
+    /// The campaigns whose snapshots the responses to past campaigns count (absent before
+    /// version 3, whose files are then refused for their version).
+    #[serde(default)]
+    pub campaigns: Vec<CampaignEntry>,
     /// Categories with a share feature.
     pub categories: Vec<String>,
+    /// Features left out: responses to past campaigns alike for every customer fitted on.
+    #[serde(default)]
+    pub omitted: Vec<String>,
     /// Partners with a share feature.
     pub partners: Vec<String>,
-    /// The campaigns whose snapshots the responses to past campaigns count.
-    pub campaigns: Vec<String>,
-    /// Features left out: responses to past campaigns alike for every customer fitted on.
-    pub omitted: Vec<String>,
     /// Only purchases at these partners count.
     pub scope: Vec<String>,
     /// [`FEATURE_SET_VERSION`] when fitted.
     pub version: u32,
+}
+
+/// A campaign of a feature set, as a model file records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignEntry {
+    /// The campaign.
+    pub name: String,
+    /// Its `respond` clause when fitted, in the canonical layout.
+    pub respond: String,
 }
 
 /// One feature's scaling.
@@ -160,7 +174,14 @@ impl FeatureSetEntry {
     fn of(set: &FeatureSet) -> FeatureSetEntry {
         FeatureSetEntry {
             attributes: set.attributes.clone(),
-            campaigns: set.campaigns.clone(),
+            campaigns: set
+                .campaigns
+                .iter()
+                .map(|c| CampaignEntry {
+                    name: c.name.clone(),
+                    respond: c.respond.clone(),
+                })
+                .collect(),
             omitted: set.omitted.clone(),
             categories: set.categories.clone(),
             partners: set.partners.clone(),
@@ -185,7 +206,14 @@ impl FeatureSetEntry {
             categories: self.categories.clone(),
             partners: self.partners.clone(),
             attributes: self.attributes.clone(),
-            campaigns: self.campaigns.clone(),
+            campaigns: self
+                .campaigns
+                .iter()
+                .map(|c| PastCampaign {
+                    name: c.name.clone(),
+                    respond: c.respond.clone(),
+                })
+                .collect(),
             omitted: self.omitted.clone(),
         }
     }
@@ -546,10 +574,11 @@ async fn feature_set_until(
 
 /// The campaigns with a response and a snapshot whose response window is over by `until`,
 /// by name: those the responses to past campaigns count.
-fn campaigns_over(catalog: &segql_compiler::Catalog, until: NaiveDate) -> Vec<String> {
+fn campaigns_over(catalog: &segql_compiler::Catalog, until: NaiveDate) -> Vec<PastCampaign> {
     catalog
         .responses
         .iter()
+        .filter_map(|(name, response)| Some((name, response.as_ref().ok()?)))
         .filter(|(name, response)| {
             catalog.snapshots_of(name).iter().any(|s| {
                 s.as_of
@@ -557,7 +586,10 @@ fn campaigns_over(catalog: &segql_compiler::Catalog, until: NaiveDate) -> Vec<St
                     .is_some_and(|end| end <= until)
             })
         })
-        .map(|(name, _)| name.clone())
+        .map(|(name, response)| PastCampaign {
+            name: name.clone(),
+            respond: response.written.clone(),
+        })
         .collect()
 }
 
@@ -603,6 +635,10 @@ impl Features {
         let mut set = self.set;
         set.omitted
             .extend(alike.iter().map(|j| self.features[*j].name.clone()));
+        // None left: the set names no campaign, so no response is needed to use the model.
+        if !set.reads_campaigns() {
+            set.campaigns.clear();
+        }
         let values = self
             .values
             .chunks(d.max(1))
@@ -963,5 +999,74 @@ fn number(x: f64) -> String {
         format!("{x:.1}")
     } else {
         format!("{x:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three customers; the campaign features' columns as given, every other feature varying.
+    fn features(sent: [f64; 3], responded: [f64; 3]) -> Features {
+        let set = FeatureSet {
+            campaigns: vec![PastCampaign {
+                name: "spring".into(),
+                respond: "any purchase within 14d".into(),
+            }],
+            ..FeatureSet::default()
+        };
+        let features = set.features();
+        let mut values = Vec::new();
+        for i in 0..3 {
+            for f in &features {
+                values.push(Some(match f.name.as_str() {
+                    "campaigns_sent" => sent[i],
+                    "campaigns_responded" => responded[i],
+                    "response_rate" if sent[i] > 0.0 => responded[i] / sent[i],
+                    "response_rate" => 0.0,
+                    _ => i as f64,
+                }));
+            }
+        }
+        Features {
+            set,
+            features,
+            ids: vec!["a".into(), "b".into(), "c".into()],
+            values,
+        }
+    }
+
+    #[test]
+    fn a_campaign_sent_to_everyone_leaves_out_its_count_alone() {
+        let f = features([1.0; 3], [0.0, 1.0, 1.0]).without_alike_campaign_features(None);
+        assert_eq!(f.set.omitted, ["campaigns_sent"]);
+        assert_eq!(f.set.campaigns.len(), 1);
+        let d = f.features.len();
+        assert!(f.features.iter().all(|x| x.name != "campaigns_sent"));
+        assert_eq!(f.values.len(), 3 * d);
+        // The columns kept are the same values, in order.
+        let j = f
+            .features
+            .iter()
+            .position(|x| x.name == "campaigns_responded")
+            .unwrap();
+        let column: Vec<_> = f.values.iter().skip(j).step_by(d).copied().collect();
+        assert_eq!(column, [Some(0.0), Some(1.0), Some(1.0)]);
+        assert_eq!(f.values[0], Some(0.0), "recency of the first customer");
+    }
+
+    #[test]
+    fn customers_alike_in_every_campaign_feature_need_no_campaign() {
+        let f = features([0.0; 3], [0.0; 3]).without_alike_campaign_features(Some(&[0, 2]));
+        assert_eq!(
+            f.set.omitted,
+            ["campaigns_sent", "campaigns_responded", "response_rate"]
+        );
+        assert!(f.set.campaigns.is_empty());
+        assert!(!f.set.reads_campaigns());
+        // Varying columns stay, whatever the rows.
+        let f = features([0.0, 1.0, 0.0], [0.0; 3]).without_alike_campaign_features(Some(&[0, 1]));
+        assert_eq!(f.set.omitted, ["campaigns_responded", "response_rate"]);
+        assert_eq!(f.set.campaigns.len(), 1, "campaigns_sent still reads it");
     }
 }

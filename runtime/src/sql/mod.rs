@@ -316,7 +316,8 @@ fn rename_scan(
             Some(
                 "snapshots are segql's own files; run these segments with `segql run`, or load \
                  the snapshots into the warehouse and select them there (`[features] campaigns = \
-                 false` leaves the responses to past campaigns out of the features)"
+                 false` leaves the responses to past campaigns out of the features: of \
+                 look-alikes at once, of a model when it is fitted again)"
                     .into(),
             ),
         ));
