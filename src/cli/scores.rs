@@ -209,6 +209,42 @@ pub(crate) fn report(name: &str, path: &str, fit: &ScoreFit) -> String {
                 ));
         }
         out.push('\n');
+        if !t.uplift_quintiles.is_empty() {
+            out.push_str(&format!(
+                "\n{:>5} {:>10} {:>11} {:>7} {:>10} {:>11} {:>7} {:>9} {:>10}\n",
+                "fifth",
+                "test",
+                "responders",
+                "rate",
+                "control",
+                "responders",
+                "rate",
+                "observed",
+                "predicted"
+            ));
+            let rate = |c: &segql_runtime::models::score::Counts| {
+                if c.customers > 0 {
+                    pct(c.responders as f64 / c.customers as f64)
+                } else {
+                    "-".into()
+                }
+            };
+            for q in &t.uplift_quintiles {
+                out.push_str(&format!(
+                    "{:>5} {:>10} {:>11} {:>7} {:>10} {:>11} {:>7} {:>9} {:>10}\n",
+                    q.quintile,
+                    n(q.test.customers),
+                    n(q.test.responders),
+                    rate(&q.test),
+                    n(q.control.customers),
+                    n(q.control.responders),
+                    rate(&q.control),
+                    q.observed.map_or("-".into(), signed),
+                    signed(q.predicted),
+                ));
+            }
+            out.push_str("\nthe held-out fifths of both groups in fifths by predicted uplift (1: the highest); observed is the test rate minus the control rate, in points, against the mean predicted\n");
+        }
     }
     if let Some(w) = &t.uplift_warning {
         out.push_str(&format!("warning: {w}\n"));

@@ -25,7 +25,11 @@ const SEGMENTS: &str = "campaign promo = frequency >= 1 holdout 30% respond with
 /// `n` customers with 1 to 30 purchases from January to May 2024 and a random age; a
 /// purchase in the response window for those `responds(purchases, draw)` picks. Writes the
 /// project and snapshots both campaigns as of 2024-06-01.
-fn project(d: &Path, n: usize, responds: &dyn Fn(usize, f64) -> bool) -> BTreeMap<String, bool> {
+fn project(
+    d: &Path,
+    n: usize,
+    responds: &dyn Fn(&str, usize, f64) -> bool,
+) -> BTreeMap<String, bool> {
     write(d, "segql.toml", PROJECT);
     write(d, "segs.seg", SEGMENTS);
     let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
@@ -50,7 +54,7 @@ fn project(d: &Path, n: usize, responds: &dyn Fn(usize, f64) -> bool) -> BTreeMa
                 10.0 + g.next() * 90.0
             ));
         }
-        let r = responds(purchases, g.next());
+        let r = responds(&id, purchases, g.next());
         if r {
             let day = chrono::NaiveDate::from_ymd_opt(2024, 6, 2).unwrap()
                 + chrono::Duration::days((g.next() * 14.0) as i64);
@@ -131,7 +135,7 @@ fn model_of(d: &Path, name: &str) -> serde_json::Value {
 fn a_planted_response_is_scored_and_the_conditions_replay_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    project(d, 1200, &planted);
+    project(d, 1200, &|_, p, draw| planted(p, draw));
     let report = ok(&segql(
         d,
         &["score", "fit", "response", "--campaign", "promo"],
@@ -357,11 +361,54 @@ fn a_score_learns_from_the_responses_to_past_campaigns() {
     assert!(auc < 0.65, "AUC without the campaigns {auc}");
 }
 
+/// Frequent buyers are persuadable: sent the offer, those with 15 purchases or more respond
+/// at 75%; everyone else, and the whole control group (`promo` holds 30% out by the holdout
+/// bucket), at 15%. The uplift model finds them: its first fifth by predicted uplift shows
+/// the planted uplift, its last none, and the fifths hold the held-out customers of both
+/// groups.
+#[test]
+fn a_planted_uplift_shows_in_the_first_fifth() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let control = |id: &str| segql_compiler::udf::holdout_bucket("promo", id) < 3000;
+    project(d, 2400, &|id, purchases, draw| {
+        let p = if purchases >= 15 && !control(id) {
+            0.75
+        } else {
+            0.15
+        };
+        draw < p
+    });
+    let report = ok(&segql(d, &["score", "fit", "up", "--campaign", "promo"]));
+    assert!(
+        report.contains("by predicted uplift (1: the highest)"),
+        "{report}"
+    );
+    let model = model_of(d, "up");
+    let q = model["fit"]["uplift_quintiles"].as_array().unwrap();
+    assert_eq!(q.len(), 5);
+    let sum = |group: &str| -> u64 {
+        q.iter()
+            .map(|x| x[group]["customers"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        sum("test"),
+        model["fit"]["held_out"]["customers"].as_u64().unwrap()
+    );
+    assert!(sum("control") > 50, "{q:?}");
+    let observed = |k: usize| q[k]["observed"].as_f64().unwrap();
+    let predicted = |k: usize| q[k]["predicted"].as_f64().unwrap();
+    assert!(observed(0) > 0.35, "{q:?}");
+    assert!(observed(0) > observed(4) + 0.3, "{q:?}");
+    assert!(predicted(0) > predicted(4), "{q:?}");
+}
+
 #[test]
 fn a_random_response_scores_near_chance() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    project(d, 1200, &|_, draw| draw < 0.3);
+    project(d, 1200, &|_, _, draw| draw < 0.3);
     ok(&segql(d, &["score", "fit", "noise", "--campaign", "promo"]));
     let auc = model_of(d, "noise")["fit"]["auc"].as_f64().unwrap();
     assert!((auc - 0.5).abs() < 0.12, "AUC {auc}");
@@ -371,7 +418,7 @@ fn a_random_response_scores_near_chance() {
 fn bad_inputs_are_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    project(d, 300, &planted);
+    project(d, 300, &|_, p, draw| planted(p, draw));
     let models = d.join("models");
     let mut errors = String::new();
     let mut refused = |args: &[&str], says: &str| {
@@ -451,7 +498,7 @@ fn bad_inputs_are_refused_and_nothing_is_written() {
 
     // Too few customers to hold out a fifth.
     let small = tempfile::tempdir().unwrap();
-    project(small.path(), 40, &planted);
+    project(small.path(), 40, &|_, p, draw| planted(p, draw));
     let e = fails(&segql(
         small.path(),
         &["score", "fit", "r", "--campaign", "promo"],
@@ -465,7 +512,7 @@ fn bad_inputs_are_refused_and_nothing_is_written() {
 fn score_and_cluster_name_models_of_their_own_kind() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    project(d, 600, &planted);
+    project(d, 600, &|_, p, draw| planted(p, draw));
     ok(&segql(
         d,
         &["score", "fit", "response", "--campaign", "promo"],

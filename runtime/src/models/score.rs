@@ -100,6 +100,23 @@ pub struct Decile {
     pub responders: usize,
 }
 
+/// One fifth of the held-out customers of both groups by predicted uplift (1: the highest):
+/// what the uplift model promises there, and what the groups did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpliftQuintile {
+    /// Its control group's customers.
+    pub control: Counts,
+    /// The test rate minus the control rate (none when a group has nobody in it).
+    pub observed: Option<f64>,
+    /// The mean predicted uplift of its customers.
+    pub predicted: f64,
+    /// Its number, 1 to 5.
+    pub quintile: usize,
+    /// Its test group's customers.
+    pub test: Counts,
+}
+
 /// How a score model was fitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +139,9 @@ pub struct ScoreFitEntry {
     pub train: Counts,
     /// Why the uplift is not to be trusted, when it is not.
     pub uplift_warning: Option<String>,
+    /// With a control model: the held-out fifths of both groups in fifths by predicted
+    /// uplift, observed against predicted.
+    pub uplift_quintiles: Vec<UpliftQuintile>,
 }
 
 fn logit(e: &LogitEntry) -> Logit {
@@ -355,6 +375,43 @@ pub fn deciles(p: &[f64], y: &[bool], ids: &[&str]) -> Vec<Decile> {
         .collect()
 }
 
+/// The number of uplift groups (`UpliftQuintile`).
+pub const UPLIFT_GROUPS: usize = 5;
+
+/// The customers `u` (predicted uplifts) of both groups (`test[i]`, responses `y`) in
+/// [`UPLIFT_GROUPS`] parts by predicted uplift (highest first, ties by id), each with its
+/// groups' counts, its observed uplift and its mean predicted one.
+pub fn uplift_quintiles(u: &[f64], test: &[bool], y: &[bool], ids: &[&str]) -> Vec<UpliftQuintile> {
+    let n = u.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|a, b| u[*b].total_cmp(&u[*a]).then(ids[*a].cmp(ids[*b])));
+    (0..UPLIFT_GROUPS)
+        .map(|k| {
+            let part = &order[k * n / UPLIFT_GROUPS..(k + 1) * n / UPLIFT_GROUPS];
+            let count = |in_test: bool| Counts {
+                customers: part.iter().filter(|i| test[**i] == in_test).count(),
+                responders: part
+                    .iter()
+                    .filter(|i| test[**i] == in_test && y[**i])
+                    .count(),
+            };
+            let (t, c) = (count(true), count(false));
+            let rate = |c: Counts| c.responders as f64 / c.customers as f64;
+            UpliftQuintile {
+                control: c,
+                observed: (t.customers > 0 && c.customers > 0).then(|| rate(t) - rate(c)),
+                predicted: if part.is_empty() {
+                    0.0
+                } else {
+                    part.iter().map(|i| u[*i]).sum::<f64>() / part.len() as f64
+                },
+                quintile: k + 1,
+                test: t,
+            }
+        })
+        .collect()
+}
+
 /// Fits a score model on the request's snapshot.
 /// Errors: a response window past the data, no responder or only responders in the test
 /// group, a held-out fifth too small to judge the model, a constant feature.
@@ -487,6 +544,7 @@ pub async fn fit_score(engine: &mut Engine, req: &ScoreRequest) -> Result<ScoreF
     let cc = counts(&ctrain, &y);
     let (mut control, mut warning, mut held_out_uplift, mut control_held_out) =
         (None, None, None, None);
+    let mut quintiles = Vec::new();
     if control_size > 0 {
         if cc.responders == 0 || cc.responders == cc.customers {
             warning = Some(format!(
@@ -523,11 +581,16 @@ pub async fn fit_score(engine: &mut Engine, req: &ScoreRequest) -> Result<ScoreF
             if ch.customers > 0 {
                 let zc = standardised(&f, &chold, &scaling);
                 let both: Vec<f64> = z_hold.iter().chain(&zc).copied().collect();
-                let predicted = both
+                let u: Vec<f64> = both
                     .chunks(d.max(1))
                     .map(|z| response.probability(z) - c.probability(z))
-                    .sum::<f64>()
-                    / (hold.len() + chold.len()) as f64;
+                    .collect();
+                let predicted = u.iter().sum::<f64>() / (hold.len() + chold.len()) as f64;
+                let rows: Vec<usize> = hold.iter().chain(&chold).copied().collect();
+                let in_test: Vec<bool> = (0..rows.len()).map(|r| r < hold.len()).collect();
+                let yb: Vec<bool> = rows.iter().map(|i| y[*i]).collect();
+                let ids: Vec<&str> = rows.iter().map(|i| f.ids[*i].as_str()).collect();
+                quintiles = uplift_quintiles(&u, &in_test, &yb, &ids);
                 let observed = hc.responders as f64 / hc.customers as f64
                     - ch.responders as f64 / ch.customers as f64;
                 held_out_uplift = Some((predicted, observed));
@@ -565,6 +628,7 @@ pub async fn fit_score(engine: &mut Engine, req: &ScoreRequest) -> Result<ScoreF
             response: req.response_text.clone(),
             train: tc,
             uplift_warning: warning,
+            uplift_quintiles: quintiles,
         },
         kind: "score".into(),
         project: project_name(&engine.project),
@@ -580,6 +644,44 @@ pub async fn fit_score(engine: &mut Engine, req: &ScoreRequest) -> Result<ScoreF
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ten customers, predicted uplifts 0.9 down to 0.0: two per fifth. Fifth 1 (c0, c1): c0
+    /// in the test group responded, c1 in the control group did not: +100 points observed.
+    #[test]
+    fn uplift_quintiles_by_hand() {
+        let u: Vec<f64> = (0..10).map(|i| 0.9 - 0.1 * i as f64).collect();
+        let ids: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let test = [
+            true, false, true, true, false, false, true, false, true, false,
+        ];
+        let y = [
+            true, false, false, true, true, false, false, false, true, true,
+        ];
+        let q = uplift_quintiles(&u, &test, &y, &ids);
+        assert_eq!(q.len(), 5);
+        assert_eq!(q[0].observed, Some(1.0));
+        assert!((q[0].predicted - 0.85).abs() < 1e-12);
+        // Fifth 2 (c2, c3): both test, no control: nothing observed.
+        assert_eq!(
+            q[1].test,
+            Counts {
+                customers: 2,
+                responders: 1
+            }
+        );
+        assert_eq!(q[1].observed, None);
+        // Fifth 3 (c4 control responded, c5 control not): no test.
+        assert_eq!(
+            q[2].control,
+            Counts {
+                customers: 2,
+                responders: 1
+            }
+        );
+        // Fifth 5 (c8 test responded, c9 control responded): 0.
+        assert_eq!(q[4].observed, Some(0.0));
+    }
 
     #[test]
     fn deciles_by_hand() {
