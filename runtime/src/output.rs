@@ -315,6 +315,40 @@ pub fn thousands(digits: &str) -> String {
     format!("{sign}{out}{frac}")
 }
 
+/// The most decimals a floating-point column is padded to in a table for people.
+pub const MAX_TABLE_DECIMALS: usize = 6;
+
+/// Floating-point numbers of one column written with as many decimals as the longest of
+/// them (at most [`MAX_TABLE_DECIMALS`]), so the column reads alike: `1,363.40` under
+/// `1,336.88`, not `1,363.4`. Text that is not plain digits (`NaN`, `inf`, `1e-7`) is left
+/// as it is.
+fn same_decimals(values: &mut [Option<String>]) {
+    let plain = |v: &str| {
+        let v = v.strip_prefix('-').unwrap_or(v);
+        !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.')
+    };
+    let decimals = |v: &str| v.find('.').map_or(0, |i| v.len() - i - 1);
+    let most = values
+        .iter()
+        .flatten()
+        .filter(|v| plain(v))
+        .map(|v| decimals(v))
+        .max()
+        .unwrap_or(0);
+    if most == 0 || most > MAX_TABLE_DECIMALS {
+        return;
+    }
+    for v in values.iter_mut().flatten() {
+        if plain(v) {
+            let have = decimals(v);
+            if !v.contains('.') {
+                v.push('.');
+            }
+            v.extend(std::iter::repeat_n('0', most - have));
+        }
+    }
+}
+
 /// A batch as a table for people shows it: numbers (not ids) with thousands separators.
 pub fn for_people(
     batch: &RecordBatch,
@@ -338,11 +372,15 @@ pub fn for_people(
             continue;
         }
         let fmt = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())?;
-        let text: StringArray = (0..col.len())
-            .map(|i| {
-                col.is_valid(i)
-                    .then(|| thousands(&fmt.value(i).to_string()))
-            })
+        let mut values: Vec<Option<String>> = (0..col.len())
+            .map(|i| col.is_valid(i).then(|| fmt.value(i).to_string()))
+            .collect();
+        if f.data_type().is_floating() {
+            same_decimals(&mut values);
+        }
+        let text: StringArray = values
+            .into_iter()
+            .map(|v| v.map(|v| thousands(&v)))
             .collect();
         fields.push(Field::new(f.name(), DataType::Utf8, true));
         columns.push(std::sync::Arc::new(text));
@@ -658,4 +696,36 @@ fn default_permissions() -> std::fs::Permissions {
         .and_then(|f| f.metadata())
         .map(|m| m.permissions())
         .expect("a temporary file has permissions")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_column_of_floats_reads_alike() {
+        let mut v: Vec<Option<String>> = ["1336.88", "1363.4", "7", "-0.5", "NaN"]
+            .iter()
+            .map(|s| Some(s.to_string()))
+            .chain([None])
+            .collect();
+        same_decimals(&mut v);
+        let got: Vec<Option<&str>> = v.iter().map(|s| s.as_deref()).collect();
+        assert_eq!(
+            got,
+            [
+                Some("1336.88"),
+                Some("1363.40"),
+                Some("7.00"),
+                Some("-0.50"),
+                Some("NaN"),
+                None
+            ]
+        );
+        // Past the most decimals a table pads to, the column is left as it is.
+        let mut v = vec![Some("47.93333333333333".to_string()), Some("2.5".into())];
+        same_decimals(&mut v);
+        assert_eq!(v[1].as_deref(), Some("2.5"));
+        assert_eq!(thousands("1363.40"), "1,363.40");
+    }
 }
