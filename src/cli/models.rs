@@ -47,7 +47,7 @@ async fn population(
     };
     let (project, mut program) = load_guarded(data, &files, output)?;
     let mut engine = data.engine_of(project, true, true).await?;
-    warn_unloaded(&engine);
+    warn_unloaded(&mut engine);
     let members = match segment {
         Some(name) => {
             let s = select(&mut engine, &mut program, None, &[name.to_string()]).await?;
@@ -61,7 +61,8 @@ async fn population(
 
 /// Warns of each segment file of the project that did not load: the campaigns it defines
 /// are not among the features' responses to past campaigns.
-pub(super) fn warn_unloaded(engine: &segql_runtime::Engine) {
+pub(super) fn warn_unloaded(engine: &mut segql_runtime::Engine) {
+    engine.read_responses();
     for f in &engine.catalog.unloaded {
         eprintln!(
             "warning: {f}; its campaigns are not among the features' responses to past campaigns (`segql check` says more)"

@@ -82,7 +82,7 @@ async fn fit(a: FitArgs) -> Result<ExitCode> {
     };
     let mut program = load_program(&files, a.data.import_root(&project).as_deref())?;
     let mut engine = a.data.engine_of(project.clone(), true, true).await?;
-    super::models::warn_unloaded(&engine);
+    super::models::warn_unloaded(&mut engine);
     // Only a score model is fitted again under its name: never a file of another kind.
     let refused = match models::existing_kind(&engine.project, &a.name) {
         Some(Ok(kind)) if kind == "clusters" => Some("is a clusters model".to_string()),

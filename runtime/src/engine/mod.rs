@@ -55,6 +55,8 @@ pub struct Engine {
     pub tables: Tables,
     /// What segments compile against.
     pub catalog: Catalog,
+    /// The campaigns' responses are in the catalog ([`Engine::read_responses`]).
+    responses_read: bool,
 }
 
 impl Engine {
@@ -149,12 +151,17 @@ impl Engine {
             project,
             tables,
             catalog,
+            responses_read: false,
         };
         engine.reload_snapshots().await?;
-        (engine.catalog.responses, engine.catalog.unloaded) =
-            project_responses(&engine.project, &engine.catalog);
         engine.catalog.models = crate::models::load(&engine.project);
         engine.catalog.scores = crate::models::load_scores(&engine.project);
+        // A model whose features count past campaigns is checked against their responses.
+        let models = engine.catalog.models.values().flatten().map(|m| &m.features);
+        let scores = engine.catalog.scores.values().flatten().map(|s| &s.features);
+        if models.chain(scores).any(|f| f.reads_campaigns()) {
+            engine.read_responses();
+        }
         let derived = engine.project.derived_partners();
         if need_as_of && !derived.is_empty() {
             // Partners with `derive = true`: thresholds from their purchase gaps, unless set.
@@ -188,6 +195,18 @@ impl Engine {
             }
         }
         Ok(engine)
+    }
+
+    /// Puts how each campaign of the project's segment files is responded to in the catalog
+    /// (`Catalog::responses`, and the files that did not load), once: what the features'
+    /// responses to past campaigns count. Done as the engine opens when a model counts them,
+    /// and before a feature set is chosen.
+    pub fn read_responses(&mut self) {
+        if !self.responses_read {
+            (self.catalog.responses, self.catalog.unloaded) =
+                project_responses(&self.project, &self.catalog);
+            self.responses_read = true;
+        }
     }
 
     /// Reads the project's snapshot directory again (after a snapshot was taken), so that

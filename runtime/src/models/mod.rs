@@ -506,6 +506,7 @@ async fn feature_set_until(
     scope: &[String],
     until: NaiveDate,
 ) -> Result<FeatureSet, RuntimeError> {
+    engine.read_responses();
     let cfg = engine
         .project
         .file
