@@ -44,11 +44,11 @@ pub(crate) fn transitions_matrix(t: &Transitions) -> Result<RecordBatch, ArrowEr
 
 /// Batches as a table for people: numbers with thousands separators.
 pub(crate) fn people_table(batches: &[RecordBatch]) -> Result<impl std::fmt::Display, ArrowError> {
-    let shown = batches
-        .iter()
-        .map(segql_runtime::output::for_people)
-        .collect::<Result<Vec<_>, _>>()?;
-    pretty_format_batches(&shown)
+    let Some(first) = batches.first() else {
+        return pretty_format_batches(&[]);
+    };
+    let shown = segql_runtime::output::for_people(&first.schema(), batches)?;
+    pretty_format_batches(&[shown])
 }
 
 /// An aligned text table: a header, a rule, the rows; numbers right-aligned.

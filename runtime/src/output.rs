@@ -112,15 +112,8 @@ pub async fn write_stream(
                 rows += b.num_rows() as u64;
                 all.push(b);
             }
-            if all.is_empty() {
-                all.push(RecordBatch::new_empty(schema.clone()));
-            }
-            let all = all
-                .iter()
-                .map(for_people)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| io_err(&name, e))?;
-            let text = pretty_format_batches(&all).map_err(|e| io_err(&name, e))?;
+            let shown = for_people(&schema, &all).map_err(|e| io_err(&name, e))?;
+            let text = pretty_format_batches(&[shown]).map_err(|e| io_err(&name, e))?;
             writeln!(sink, "{text}").map_err(|e| io_err(&name, e))?;
         }
         Format::Csv => {
@@ -349,14 +342,16 @@ fn same_decimals(values: &mut [Option<String>]) {
     }
 }
 
-/// A batch as a table for people shows it: numbers (not ids) with thousands separators.
+/// Batches of `schema` as one table for people shows it: numbers (not ids) with thousands
+/// separators, a floating-point column with the same decimals throughout.
 pub fn for_people(
-    batch: &RecordBatch,
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    batches: &[RecordBatch],
 ) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
     use datafusion::arrow::array::{Array, ArrayRef, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-    let schema = batch.schema();
+    let batch = datafusion::arrow::compute::concat_batches(schema, batches)?;
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (f, col) in schema.fields().iter().zip(batch.columns()) {
@@ -727,5 +722,28 @@ mod tests {
         same_decimals(&mut v);
         assert_eq!(v[1].as_deref(), Some("2.5"));
         assert_eq!(thousands("1363.40"), "1,363.40");
+    }
+
+    /// The decimals are the column's, whatever batch a value came in.
+    #[test]
+    fn the_decimals_are_the_whole_columns() {
+        use datafusion::arrow::array::{AsArray, Float64Array};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(vec![Field::new(
+            "avg_check",
+            DataType::Float64,
+            true,
+        )]));
+        let batch = |x: f64| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![std::sync::Arc::new(Float64Array::from(vec![x]))],
+            )
+            .unwrap()
+        };
+        let shown = for_people(&schema, &[batch(1336.88), batch(1363.4)]).unwrap();
+        let col = shown.column(0).as_string::<i32>();
+        assert_eq!((col.value(0), col.value(1)), ("1,336.88", "1,363.40"));
+        assert_eq!(for_people(&schema, &[]).unwrap().num_rows(), 0);
     }
 }

@@ -62,6 +62,9 @@ async fn population(
 /// Warns of each segment file of the project that did not load: the campaigns it defines
 /// are not among the features' responses to past campaigns.
 pub(super) fn warn_unloaded(engine: &mut segql_runtime::Engine) {
+    if !models::campaigns_wanted(engine) {
+        return;
+    }
     engine.read_responses();
     for f in &engine.catalog.unloaded {
         eprintln!(

@@ -590,6 +590,25 @@ fn score_and_cluster_name_models_of_their_own_kind() {
         "$ segql check bad.seg  # top 10% by score(old)\n{e}\n"
     ));
     insta::assert_snapshot!("score_model_kinds", errors);
+    // A file of version 2, before the keys version 3 added, is refused for its version.
+    let mut v2: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v2["fit"]
+        .as_object_mut()
+        .unwrap()
+        .remove("uplift_quintiles");
+    let set = v2["feature_set"].as_object_mut().unwrap();
+    set.remove("campaigns");
+    set.remove("omitted");
+    set.insert("version".into(), 2.into());
+    write(
+        d,
+        "models/v2.json",
+        serde_json::to_string_pretty(&v2).unwrap(),
+    );
+    write(d, "bad.seg", "segment s = score(v2) > 0.5\n");
+    let e = fails(&segql(d, &["check", "bad.seg"]));
+    assert!(e.contains("fitted on feature set version 2"), "{e}");
+    std::fs::remove_file(d.join("models/v2.json")).unwrap();
     std::fs::remove_file(d.join("bad.seg")).unwrap();
     ok(&segql(
         d,

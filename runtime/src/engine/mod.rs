@@ -157,8 +157,18 @@ impl Engine {
         engine.catalog.models = crate::models::load(&engine.project);
         engine.catalog.scores = crate::models::load_scores(&engine.project);
         // A model whose features count past campaigns is checked against their responses.
-        let models = engine.catalog.models.values().flatten().map(|m| &m.features);
-        let scores = engine.catalog.scores.values().flatten().map(|s| &s.features);
+        let models = engine
+            .catalog
+            .models
+            .values()
+            .flatten()
+            .map(|m| &m.features);
+        let scores = engine
+            .catalog
+            .scores
+            .values()
+            .flatten()
+            .map(|s| &s.features);
         if models.chain(scores).any(|f| f.reads_campaigns()) {
             engine.read_responses();
         }

@@ -506,7 +506,6 @@ async fn feature_set_until(
     scope: &[String],
     until: NaiveDate,
 ) -> Result<FeatureSet, RuntimeError> {
-    engine.read_responses();
     let cfg = engine
         .project
         .file
@@ -561,7 +560,8 @@ async fn feature_set_until(
             _ => set.partners = values,
         }
     }
-    if cfg.campaigns != Some(false) {
+    if campaigns_wanted(engine) {
+        engine.read_responses();
         set.campaigns = campaigns_over(&engine.catalog, until);
     }
     let attributes = engine.compile(|c| c.attributes()).await?;
@@ -571,6 +571,17 @@ async fn feature_set_until(
         .map(|(n, _)| n)
         .collect();
     Ok(set)
+}
+
+/// True unless `[features] campaigns = false` leaves the responses to past campaigns out.
+pub fn campaigns_wanted(engine: &Engine) -> bool {
+    let off = engine
+        .project
+        .file
+        .features
+        .as_ref()
+        .and_then(|f| f.get_ref().campaigns);
+    off != Some(false)
 }
 
 /// The campaigns with a response and a snapshot whose response window is over by `until`,

@@ -137,11 +137,12 @@ pub struct ScoreFitEntry {
     pub response: String,
     /// The test group's fitted part (four fifths).
     pub train: Counts,
+    /// With a control model: the held-out fifths of both groups in fifths by predicted
+    /// uplift, observed against predicted (absent in files written before them).
+    #[serde(default)]
+    pub uplift_quintiles: Vec<UpliftQuintile>,
     /// Why the uplift is not to be trusted, when it is not.
     pub uplift_warning: Option<String>,
-    /// With a control model: the held-out fifths of both groups in fifths by predicted
-    /// uplift, observed against predicted.
-    pub uplift_quintiles: Vec<UpliftQuintile>,
 }
 
 fn logit(e: &LogitEntry) -> Logit {
@@ -627,8 +628,8 @@ pub async fn fit_score(engine: &mut Engine, req: &ScoreRequest) -> Result<ScoreF
             l2: L2,
             response: req.response_text.clone(),
             train: tc,
-            uplift_warning: warning,
             uplift_quintiles: quintiles,
+            uplift_warning: warning,
         },
         kind: "score".into(),
         project: project_name(&engine.project),
