@@ -378,17 +378,6 @@ impl ClusterModel {
         }
         best.1 + 1
     }
-
-    /// Standardised features of raw values (`None`: missing).
-    pub fn standardise(&self, raw: &[Option<f64>]) -> Vec<f64> {
-        raw.iter()
-            .zip(&self.scaling)
-            .map(|(x, s)| match x {
-                Some(x) => (s.transform.apply(*x) - s.mean) / s.std,
-                None => 0.0,
-            })
-            .collect()
-    }
 }
 
 /// Σ (a_i - b_i)², summed pairwise (as the plan's expression is, [`pairwise_sum`]).
@@ -473,17 +462,6 @@ pub struct ScoreModel {
 }
 
 impl ScoreModel {
-    /// Standardised features of raw values (`None`: missing, taken as the mean).
-    pub fn standardise(&self, raw: &[Option<f64>]) -> Vec<f64> {
-        raw.iter()
-            .zip(&self.scaling)
-            .map(|(x, s)| match x {
-                Some(x) => (s.transform.apply(*x) - s.mean) / s.std,
-                None => 0.0,
-            })
-            .collect()
-    }
-
     /// `score(NAME)` for standardised features `z`.
     pub fn score(&self, z: &[f64]) -> f64 {
         self.response.probability(z)

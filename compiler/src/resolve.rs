@@ -972,25 +972,7 @@ impl Resolver<'_> {
                         });
                     }
                 };
-                let n = match count {
-                    ast::TopCount::Count(n, span) => {
-                        if *n == 0 {
-                            return Err(CompileError::InvalidValue {
-                                message: "`top 0` is nobody".into(),
-                                src: self.src(s),
-                                span: *span,
-                            });
-                        }
-                        TopN::Count(*n)
-                    }
-                    ast::TopCount::Percent(text, span) => TopN::Basis(self.basis_points(
-                        text,
-                        *span,
-                        1,
-                        "a share is a percentage above 0% and at most 100%, with at most two decimals",
-                        s,
-                    )?),
-                };
+                let n = self.top_n(count, "`top 0` is nobody", s)?;
                 Ok(match metric {
                     Ok(metric) => Pred::Top { metric, n },
                     Err(score) => Pred::TopScore { score, n },
@@ -1018,25 +1000,7 @@ impl Resolver<'_> {
                         span: segment.span,
                     });
                 }
-                let n = match count {
-                    ast::TopCount::Count(n, span) => {
-                        if *n == 0 {
-                            return Err(CompileError::InvalidValue {
-                                message: "a look-alike of 0 customers is nobody".into(),
-                                src: self.src(s),
-                                span: *span,
-                            });
-                        }
-                        TopN::Count(*n)
-                    }
-                    ast::TopCount::Percent(text, span) => TopN::Basis(self.basis_points(
-                        text,
-                        *span,
-                        1,
-                        "a share is a percentage above 0% and at most 100%, with at most two decimals",
-                        s,
-                    )?),
-                };
+                let n = self.top_n(count, "a look-alike of 0 customers is nobody", s)?;
                 Ok(Pred::Cmp {
                     value: Value::Lookalike(Lookalike {
                         segment: segment.name.clone(),
@@ -1365,22 +1329,36 @@ impl Resolver<'_> {
             .collect()
     }
 
+    /// How many customers `top` or `lookalike` keeps: a count above 0 (`zero` says why 0 is
+    /// refused), or a share above 0% and at most 100%.
+    fn top_n(&self, count: &ast::TopCount, zero: &str, s: usize) -> Result<TopN, CompileError> {
+        Ok(match count {
+            ast::TopCount::Count(0, span) => {
+                return Err(CompileError::InvalidValue {
+                    message: zero.into(),
+                    src: self.src(s),
+                    span: *span,
+                });
+            }
+            ast::TopCount::Count(n, _) => TopN::Count(*n),
+            ast::TopCount::Percent(text, span) => TopN::Basis(self.basis_points(
+                text,
+                *span,
+                1,
+                "a share is a percentage above 0% and at most 100%, with at most two decimals",
+                s,
+            )?),
+        })
+    }
+
     fn operand(&self, op: &ast::Operand, s: usize) -> Result<(Value, ValueType), CompileError> {
         match &op.kind {
             ast::OperandKind::Score { model, uplift } => self.score(model, *uplift, s),
             ast::OperandKind::Cluster { model } => match self.catalog.models.get(&model.name) {
-                Some(Ok(m)) if self.catalog.unknown_responses(&m.features).is_none() => {
-                    Ok((Value::Cluster(model.name.clone()), ValueType::Count))
-                }
-                Some(found) => Err(CompileError::ModelUnusable {
+                Some(Ok(_)) => Ok((Value::Cluster(model.name.clone()), ValueType::Count)),
+                Some(Err(why)) => Err(CompileError::ModelUnusable {
                     name: model.name.clone(),
-                    reason: match found {
-                        Ok(m) => self
-                            .catalog
-                            .unknown_responses(&m.features)
-                            .unwrap_or_default(),
-                        Err(why) => why.clone(),
-                    },
+                    reason: why.clone(),
                     src: self.src(s),
                     span: model.span,
                 }),
@@ -1664,15 +1642,6 @@ impl Resolver<'_> {
         let what = if uplift { "uplift" } else { "score" };
         match self.catalog.scores.get(&model.name) {
             Some(Ok(m)) => {
-                if let Some(why) = self.catalog.unknown_responses(&m.features) {
-                    return Err(CompileError::ScoreModelUnusable {
-                        name: model.name.clone(),
-                        what,
-                        reason: why,
-                        src: self.src(s),
-                        span: model.span,
-                    });
-                }
                 if uplift && m.control.is_none() {
                     return Err(CompileError::InvalidValue {
                         message: format!(

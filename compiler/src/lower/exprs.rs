@@ -6,7 +6,7 @@ use crate::ir::Const;
 use chrono::NaiveDate;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, Result, ScalarValue, TableReference};
-use datafusion::logical_expr::{Expr, ExprFunctionExt, cast, ident, lit};
+use datafusion::logical_expr::{Expr, ExprFunctionExt, LogicalPlan, cast, ident, lit};
 use segql_grammar::ast::Dimension;
 use std::collections::BTreeMap;
 
@@ -169,4 +169,13 @@ pub(super) fn balanced_sum(terms: Vec<Expr>) -> Expr {
         level = next;
     }
     level.pop().expect("one term left")
+}
+
+/// Every column of `plan`, by name: what a projection adding columns keeps.
+pub(super) fn every_column(plan: &LogicalPlan) -> Vec<Expr> {
+    plan.schema()
+        .fields()
+        .iter()
+        .map(|f| ident(f.name()))
+        .collect()
 }

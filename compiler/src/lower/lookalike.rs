@@ -11,6 +11,7 @@
 //! distance (ties by customer id) are in the look-alike. Window functions over the whole
 //! table; literal expressions only, so the plan runs wherever DataFusion does.
 
+use super::exprs::every_column;
 use super::models::{feature_exprs, transformed};
 use super::per_customer::{ColumnNames, PerCustomer};
 use crate::builder::PlanBuilder;
@@ -91,12 +92,7 @@ fn over_all(f: Arc<AggregateUDF>, arg: Expr) -> Expr {
 /// `plan` with `exprs` (window functions) computed and named `names`, every other column
 /// kept.
 fn with_windows(plan: LogicalPlan, exprs: Vec<(String, Expr)>) -> Result<LogicalPlan> {
-    let before: Vec<Expr> = plan
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| ident(f.name()))
-        .collect();
+    let before = every_column(&plan);
     let n = exprs.len();
     let (names, exprs): (Vec<String>, Vec<Expr>) = exprs.into_iter().unzip();
     let b = PlanBuilder::from(plan).window(exprs)?;
@@ -121,12 +117,7 @@ pub(super) fn add_lookalikes(
     for v in lookalikes {
         let Value::Lookalike(l) = v else { continue };
         let set = feature_set(catalog)?;
-        let keep: Vec<Expr> = plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| ident(f.name()))
-            .collect();
+        let keep = every_column(&plan);
         let Some(freq) = names.map().get(&set.frequency()) else {
             return plan_err!("the table lacks the purchases of look-alikes");
         };

@@ -5,7 +5,7 @@
 //! function of segql's own, so the plan runs wherever DataFusion does; a volatile guard keeps
 //! filters from being pushed below (and so from copying the computation into them).
 
-use super::exprs::{date_lit, day_number, one_of};
+use super::exprs::{date_lit, day_number, every_column, one_of};
 use super::per_customer::{ColumnNames, PerCustomer};
 use crate::builder::PlanBuilder;
 use crate::catalog::Catalog;
@@ -120,6 +120,24 @@ pub(super) fn transformed(t: Transform, x: Expr) -> Result<Expr> {
     })
 }
 
+/// The features of `set` standardised by `scaling`, one `Float64` expression each over the
+/// columns `names` holds: `(t(x) - mean) / std`, a missing value 0 (the mean), as the model
+/// files' scalings say.
+pub(super) fn standardised(
+    set: &FeatureSet,
+    scaling: &[crate::models::Scaling],
+    names: &HashMap<Value, String>,
+) -> Result<Vec<Expr>> {
+    feature_exprs(set, names)?
+        .into_iter()
+        .zip(scaling)
+        .map(|((_, x), s)| {
+            let z = (transformed(s.transform, x.clone())? - lit(s.mean)) / lit(s.std);
+            when(x.is_null(), lit(0.0f64)).otherwise(z)
+        })
+        .collect()
+}
+
 /// Adds one column per model value of `modeled` to `plan` (whose columns `names` holds):
 /// the standardised features, then the squared distances to the centroids, then the number
 /// of the nearest (ties to the lower number), each step a projection keeping every column.
@@ -133,22 +151,13 @@ pub(super) fn add_models(
     for v in modeled {
         let Value::Cluster(name) = v else { continue };
         let m = model(catalog, name)?.clone();
-        let keep: Vec<Expr> = plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| ident(f.name()))
-            .collect();
-        // Standardised features: a missing value counts as the mean (z = 0).
-        let raw = feature_exprs(&m.features, names.map())?;
+        let keep = every_column(&plan);
         let mut zs = keep.clone();
-        for (j, ((_, x), s)) in raw.into_iter().zip(&m.scaling).enumerate() {
-            let z = (transformed(s.transform, x.clone())? - lit(s.mean)) / lit(s.std);
-            zs.push(
-                when(x.is_null(), lit(0.0f64))
-                    .otherwise(z)?
-                    .alias(format!("__z{j}")),
-            );
+        for (j, z) in standardised(&m.features, &m.scaling, names.map())?
+            .into_iter()
+            .enumerate()
+        {
+            zs.push(z.alias(format!("__z{j}")));
         }
         let b = PlanBuilder::from(plan).project(zs)?;
         let mut ds = keep.clone();

@@ -457,12 +457,7 @@ pub(super) fn add_ranks(
     let rfm = rfm_windows(r, ranked, &mut w)?;
     let tiers = abc_windows(r, ranked, &mut w)?;
     let places = place_windows(ranked, &mut w)?;
-    let mut cols: Vec<Expr> = table
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| ident(f.name()))
-        .collect();
+    let mut cols = super::exprs::every_column(&table);
     let columns = w.columns.clone();
     let plan = w.add_to(table)?;
     for v in ranked {

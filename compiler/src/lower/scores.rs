@@ -6,7 +6,8 @@
 //! functions, no function of segql's own, in the order of operations of
 //! [`ScoreModel::score`], which computes the same in Rust.
 
-use super::models::{feature_exprs, transformed};
+use super::exprs::every_column;
+use super::models::standardised;
 use super::per_customer::ColumnNames;
 use crate::builder::PlanBuilder;
 use crate::catalog::Catalog;
@@ -76,14 +77,6 @@ fn probability(l: &Logit, z: &[String]) -> Expr {
     lit(1.0f64) / (lit(1.0f64) + exp(lit(0.0f64) - eta(l, z)))
 }
 
-fn keep(plan: &LogicalPlan) -> Vec<Expr> {
-    plan.schema()
-        .fields()
-        .iter()
-        .map(|f| ident(f.name()))
-        .collect()
-}
-
 /// Adds one column per score value of `modeled` to `plan` (whose columns `names` holds):
 /// per model, a projection of the standardised features, one of the scores read, then the
 /// ranks `top` reads (one window each).
@@ -112,18 +105,19 @@ pub(super) fn add_scores(
             })
             .collect();
         // The standardised features.
-        let raw = feature_exprs(&m.features, names.map())?;
-        let mut cols = keep(&plan);
+        let mut cols = every_column(&plan);
         let mut z = Vec::new();
-        for (j, ((_, x), s)) in raw.into_iter().zip(&m.scaling).enumerate() {
-            let e = (transformed(s.transform, x.clone())? - lit(s.mean)) / lit(s.std);
+        for (j, e) in standardised(&m.features, &m.scaling, names.map())?
+            .into_iter()
+            .enumerate()
+        {
             let c = format!("__s{k}_z{j}");
-            cols.push(when(x.is_null(), lit(0.0f64)).otherwise(e)?.alias(&c));
+            cols.push(e.alias(&c));
             z.push(c);
         }
         let zplan = PlanBuilder::from(plan).project(cols)?.build()?;
         // The values: the score, the uplift (test minus control).
-        let mut cols: Vec<Expr> = keep(&zplan)
+        let mut cols: Vec<Expr> = every_column(&zplan)
             .into_iter()
             .filter(|e| !matches!(e, Expr::Column(c) if z.contains(&c.name)))
             .collect();
@@ -186,7 +180,7 @@ pub(super) fn add_scores(
                 proj.push(ident(last.name()).alias(key.as_str()));
                 plan = b.project(proj)?.build()?;
             }
-            let mut cols: Vec<Expr> = keep(&plan)
+            let mut cols: Vec<Expr> = every_column(&plan)
                 .into_iter()
                 .filter(|e| !matches!(e, Expr::Column(c) if c.name == rk || c.name == pop))
                 .collect();

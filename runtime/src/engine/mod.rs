@@ -156,22 +156,7 @@ impl Engine {
         engine.reload_snapshots().await?;
         engine.catalog.models = crate::models::load(&engine.project);
         engine.catalog.scores = crate::models::load_scores(&engine.project);
-        // A model whose features count past campaigns is checked against their responses.
-        let models = engine
-            .catalog
-            .models
-            .values()
-            .flatten()
-            .map(|m| &m.features);
-        let scores = engine
-            .catalog
-            .scores
-            .values()
-            .flatten()
-            .map(|s| &s.features);
-        if models.chain(scores).any(|f| f.reads_campaigns()) {
-            engine.read_responses();
-        }
+        engine.check_models_responses();
         let derived = engine.project.derived_partners();
         if need_as_of && !derived.is_empty() {
             // Partners with `derive = true`: thresholds from their purchase gaps, unless set.
@@ -216,6 +201,46 @@ impl Engine {
             (self.catalog.responses, self.catalog.unloaded) =
                 project_responses(&self.project, &self.catalog);
             self.responses_read = true;
+        }
+    }
+
+    /// A model whose features count past campaigns needs their responses as it was fitted
+    /// with: reads them, and makes each model whose campaign is no longer defined, does not
+    /// resolve or has another response unusable, with the reason (as a model of another
+    /// feature-set version is).
+    fn check_models_responses(&mut self) {
+        let models = self.catalog.models.values().flatten().map(|m| &m.features);
+        let scores = self.catalog.scores.values().flatten().map(|s| &s.features);
+        if !models.chain(scores).any(|f| f.reads_campaigns()) {
+            return;
+        }
+        self.read_responses();
+        let catalog = &self.catalog;
+        let why = |file: &str, set| {
+            let why = catalog.unknown_responses(set)?;
+            Some(format!("{file}: {why}"))
+        };
+        let models: Vec<(String, String)> = catalog
+            .models
+            .iter()
+            .filter_map(|(n, m)| {
+                let m = m.as_ref().ok()?;
+                Some((n.clone(), why(&m.file, &m.features)?))
+            })
+            .collect();
+        let scores: Vec<(String, String)> = catalog
+            .scores
+            .iter()
+            .filter_map(|(n, m)| {
+                let m = m.as_ref().ok()?;
+                Some((n.clone(), why(&m.file, &m.features)?))
+            })
+            .collect();
+        for (name, why) in models {
+            self.catalog.models.insert(name, Err(why));
+        }
+        for (name, why) in scores {
+            self.catalog.scores.insert(name, Err(why));
         }
     }
 

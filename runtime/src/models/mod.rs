@@ -337,52 +337,46 @@ fn checked_features(
 /// Every model file of the project (`models/*.json`) by name (the file's stem), usable or
 /// with the reason it is not.
 pub fn load(project: &Project) -> BTreeMap<String, ModelEntry> {
-    let me = project_name(project);
-    model_files(project)
-        .into_iter()
-        .map(|(name, shown, text)| {
-            let entry = text
-                .and_then(|(kind, text)| {
-                    if kind == "score" {
-                        return Err(format!(
-                            "{shown}: its kind is `score`, not `clusters` (a score model is named in `score({name})`)"
-                        ));
-                    }
-                    if kind != "clusters" {
-                        return Err(format!("{shown}: its kind is `{kind}`, not `clusters`"));
-                    }
-                    serde_json::from_str::<ModelFile>(&text)
-                        .map_err(|e| format!("{shown} is not a model file: {e}"))
-                })
-                .and_then(|f| {
-                    f.model(&name, &shown, &me)
-                        .map_err(|why| format!("{shown}: {why}"))
-                })
-                .map(Arc::new);
-            (name, entry)
-        })
-        .collect()
+    load_kind(project, "clusters", |f: ModelFile, name, shown, me| {
+        f.model(name, shown, me)
+    })
 }
 
 /// Every model file of the project as [`load`] finds them, as score models: usable, or
 /// with the reason it is not (a clusters model among them).
 pub fn load_scores(project: &Project) -> BTreeMap<String, segql_compiler::models::ScoreEntry> {
+    load_kind(project, "score", |f: score::ScoreFile, name, shown, me| {
+        f.model(name, shown, me)
+    })
+}
+
+/// Every model file of the project read as a file `F` of kind `kind` and made a model by
+/// `model(file, name, shown path, project name)`; a file of another kind, one that does not
+/// parse or whose model is refused gets the reason, its path first.
+fn load_kind<F: serde::de::DeserializeOwned, M>(
+    project: &Project,
+    kind: &str,
+    model: impl Fn(F, &str, &str, &str) -> Result<M, String>,
+) -> BTreeMap<String, Result<Arc<M>, String>> {
     let me = project_name(project);
     model_files(project)
         .into_iter()
         .map(|(name, shown, text)| {
             let entry = text
-                .and_then(|(kind, text)| {
-                    if kind != "score" {
-                        return Err(format!("{shown}: its kind is `{kind}`, not `score`"));
+                .and_then(|(found, text)| {
+                    if found != kind {
+                        let named = match found.as_str() {
+                            "score" => format!(" (a score model is named in `score({name})`)"),
+                            _ => String::new(),
+                        };
+                        return Err(format!(
+                            "{shown}: its kind is `{found}`, not `{kind}`{named}"
+                        ));
                     }
-                    serde_json::from_str::<score::ScoreFile>(&text)
+                    serde_json::from_str::<F>(&text)
                         .map_err(|e| format!("{shown} is not a model file: {e}"))
                 })
-                .and_then(|f| {
-                    f.model(&name, &shown, &me)
-                        .map_err(|why| format!("{shown}: {why}"))
-                })
+                .and_then(|f| model(f, &name, &shown, &me).map_err(|why| format!("{shown}: {why}")))
                 .map(Arc::new);
             (name, entry)
         })
@@ -760,9 +754,15 @@ pub fn standardise(f: &Features) -> Result<(Vec<f64>, Vec<Scaling>), RuntimeErro
             std: round15(std),
         });
     }
+    Ok((scaled(&f.values, &scaling), scaling))
+}
+
+/// Rows of raw feature values (one per scaling each) standardised by `scaling`, a missing
+/// value 0 ([`segql_learn::scale::standardised`]).
+pub fn scaled(values: &[Option<f64>], scaling: &[Scaling]) -> Vec<f64> {
+    let t: Vec<fn(f64) -> f64> = scaling.iter().map(|s| s.transform.function()).collect();
     let by: Vec<(f64, f64)> = scaling.iter().map(|s| (s.mean, s.std)).collect();
-    let z = segql_learn::scale::standardised(&f.values, d, &t, &by);
-    Ok((z, scaling))
+    segql_learn::scale::standardised(values, scaling.len(), &t, &by)
 }
 
 /// A k-means fit: the model file and what the profile shows.

@@ -301,19 +301,9 @@ fn subset(f: &Features, rows: &[usize]) -> Features {
     }
 }
 
-/// Standardised rows by `scaling` (a missing value 0, the mean).
+/// Rows `rows` of the features standardised by `scaling` (a missing value 0, the mean).
 fn standardised(f: &Features, rows: &[usize], scaling: &[Scaling]) -> Vec<f64> {
-    let d = f.features.len();
-    let mut z = Vec::with_capacity(rows.len() * d);
-    for i in rows {
-        for (j, s) in scaling.iter().enumerate() {
-            z.push(match f.values[i * d + j] {
-                Some(x) => (s.transform.apply(x) - s.mean) / s.std,
-                None => 0.0,
-            });
-        }
-    }
-    z
+    super::scaled(&subset(f, rows).values, scaling)
 }
 
 fn counts(rows: &[usize], y: &[bool]) -> Counts {

@@ -152,16 +152,6 @@ pub async fn segment_profile(
 /// named so (`profile --by-cluster`, the REPL's `:profile --by-cluster`).
 pub fn cluster_segments(engine: &Engine, model: &str) -> Result<Vec<Segment>, RuntimeError> {
     let m = match engine.catalog.models.get(model) {
-        Some(Ok(m)) if engine.catalog.unknown_responses(&m.features).is_some() => {
-            let why = engine
-                .catalog
-                .unknown_responses(&m.features)
-                .unwrap_or_default();
-            return Err(RuntimeError::Model {
-                message: format!("model `{model}` cannot be used: {why}"),
-                help: Some(format!("fit it again: segql clusters fit {model} --k K")),
-            });
-        }
         Some(Ok(m)) => m,
         Some(Err(why)) => {
             return Err(RuntimeError::Model {
