@@ -446,6 +446,24 @@ fn segments_section(f: &Figures) -> Section {
     }
 }
 
+/// The RFM grid's and segments' columns: customers, their shares of the customers and of
+/// the revenue, the average monetary, from each row's (customers, shares, average).
+fn rfm_columns(
+    rows: impl Iterator<Item = (i64, Option<f64>, Option<f64>, Option<f64>)>,
+) -> Vec<Column> {
+    let rows: Vec<_> = rows.collect();
+    vec![
+        Column::new("customers", 0, rows.iter().map(|r| count(r.0)).collect()),
+        Column::new(
+            "share of customers, %",
+            1,
+            rows.iter().map(|r| r.1).collect(),
+        ),
+        Column::new("share of revenue, %", 1, rows.iter().map(|r| r.2).collect()),
+        Column::new("average monetary", 2, rows.iter().map(|r| r.3).collect()),
+    ]
+}
+
 fn rfm_section(f: &Figures) -> Section {
     let g = &f.rfm;
     let empty = g.customers == 0;
@@ -462,28 +480,14 @@ fn rfm_section(f: &Figures) -> Section {
             .iter()
             .map(|c| format!("R{} F{}", c.r, c.f))
             .collect(),
-        columns: vec![
-            Column::new(
-                "customers",
-                0,
-                g.cells.iter().map(|c| count(c.customers)).collect(),
-            ),
-            Column::new(
-                "share of customers, %",
-                1,
-                g.cells.iter().map(|c| c.share_of_customers_pct).collect(),
-            ),
-            Column::new(
-                "share of revenue, %",
-                1,
-                g.cells.iter().map(|c| c.share_of_revenue_pct).collect(),
-            ),
-            Column::new(
-                "average monetary",
-                2,
-                g.cells.iter().map(|c| c.avg_monetary).collect(),
-            ),
-        ],
+        columns: rfm_columns(g.cells.iter().map(|c| {
+            (
+                c.customers,
+                c.share_of_customers_pct,
+                c.share_of_revenue_pct,
+                c.avg_monetary,
+            )
+        })),
     };
     let grid = chart(
         "rfm-grid",
@@ -550,31 +554,14 @@ fn rfm_section(f: &Figures) -> Section {
     let segs = Table {
         row_header: "RFM segment".into(),
         rows: g.segments.iter().map(|s| s.segment.clone()).collect(),
-        columns: vec![
-            Column::new(
-                "customers",
-                0,
-                g.segments.iter().map(|s| count(s.customers)).collect(),
-            ),
-            Column::new(
-                "share of customers, %",
-                1,
-                g.segments
-                    .iter()
-                    .map(|s| s.share_of_customers_pct)
-                    .collect(),
-            ),
-            Column::new(
-                "share of revenue, %",
-                1,
-                g.segments.iter().map(|s| s.share_of_revenue_pct).collect(),
-            ),
-            Column::new(
-                "average monetary",
-                2,
-                g.segments.iter().map(|s| s.avg_monetary).collect(),
-            ),
-        ],
+        columns: rfm_columns(g.segments.iter().map(|s| {
+            (
+                s.customers,
+                s.share_of_customers_pct,
+                s.share_of_revenue_pct,
+                s.avg_monetary,
+            )
+        })),
     };
     let named = chart(
         "rfm-segments",
