@@ -18,6 +18,15 @@ pub(crate) const PALETTE: [&str; 6] = [
 /// Width of every chart, in CSS pixels.
 pub(crate) const WIDTH: f64 = 720.0;
 
+/// The width of a left column of category labels: the widest at 12 px, from 60 to 220.
+fn label_width(categories: &[String]) -> f64 {
+    categories
+        .iter()
+        .map(|c| text_width(c, 12.0))
+        .fold(60.0, f64::max)
+        .min(220.0)
+}
+
 /// An estimated text width: 12px sans-serif averages about 6.6px a character.
 fn text_width(s: &str, size: f64) -> f64 {
     s.chars().count() as f64 * size * 0.55
@@ -229,11 +238,7 @@ pub(crate) fn bars(
     let legend_h = if series.len() > 1 { 24.0 } else { 0.0 };
     let top = 10.0 + legend_h;
     let height = top + group_h * categories.len() as f64 + 46.0;
-    let label_w = categories
-        .iter()
-        .map(|c| text_width(c, 12.0))
-        .fold(60.0, f64::max)
-        .min(220.0);
+    let label_w = label_width(categories);
     let (x0, x1) = (label_w + 16.0, WIDTH - 70.0);
     let values = series
         .iter()
@@ -542,11 +547,7 @@ pub(crate) fn intervals(
     let row_h = 30.0;
     let top = 10.0;
     let height = top + row_h * categories.len() as f64 + 46.0;
-    let label_w = categories
-        .iter()
-        .map(|c| text_width(c, 12.0))
-        .fold(60.0, f64::max)
-        .min(220.0);
+    let label_w = label_width(categories);
     let (x0, x1) = (label_w + 16.0, WIDTH - 30.0);
     let all = estimate
         .iter()
