@@ -82,7 +82,16 @@ pub(super) async fn features(a: FeaturesArgs) -> Result<ExitCode> {
     let plan = models::features_plan(&mut engine, &set, members.as_ref().map(|(_, p)| p)).await?;
     let format = a.out.format()?;
     let stream = engine.stream(plan).await?;
-    segql_runtime::output::write_stream(stream, format, a.out.path()).await?;
+    let rows = segql_runtime::output::write_stream(stream, format, a.out.path()).await?;
+    if format == segql_runtime::Format::Table || a.out.path().is_some() {
+        eprintln!(
+            "{rows} customer{} by {} features (feature set v{}) as of {}",
+            if rows == 1 { "" } else { "s" },
+            set.features().len(),
+            segql_compiler::models::FEATURE_SET_VERSION,
+            engine.catalog.as_of
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -225,7 +234,9 @@ pub(super) async fn fit(a: FitArgs) -> Result<ExitCode> {
             .silhouette
             .map_or(String::new(), |s| format!(", silhouette {s:.3}")),
         path.display(),
-        fit.file.feature_set.omitted_line().unwrap_or_default(),
+        fit.file
+            .feature_set
+            .omitted_line(&models::excluded(&engine)),
     );
     for p in models::profile(&fit) {
         out.push_str(&format!(

@@ -130,7 +130,13 @@ async fn fit(a: FitArgs) -> Result<ExitCode> {
     )
     .await?;
     let path = models::write_text(&engine.project, &a.name, &fit.file.to_text())?;
-    let out = report(&a.name, &shown_path(&engine.project, &path), &fit);
+    let excluded = segql_runtime::models::excluded(&engine);
+    let out = report(
+        &a.name,
+        &shown_path(&engine.project, &path),
+        &fit,
+        &excluded,
+    );
     write_text(None, &out)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -141,7 +147,7 @@ fn pct(x: f64) -> String {
 
 /// The report of a fit: what it was fitted on, AUC, the lift table with calibration, the
 /// uplift and its warning.
-pub(crate) fn report(name: &str, path: &str, fit: &ScoreFit) -> String {
+pub(crate) fn report(name: &str, path: &str, fit: &ScoreFit, excluded: &[String]) -> String {
     let f = &fit.file;
     let t = &f.fit;
     let n = |x: usize| thousands(&x.to_string());
@@ -154,7 +160,7 @@ pub(crate) fn report(name: &str, path: &str, fit: &ScoreFit) -> String {
         f.feature_set.version,
         t.l2,
     );
-    out.push_str(&f.feature_set.omitted_line().unwrap_or_default());
+    out.push_str(&f.feature_set.omitted_line(excluded));
     out.push_str(&format!(
         "fitted on {} customers ({} responders); judged on a held-out fifth of {} customers ({} responders)\n\n",
         n(t.train.customers),

@@ -436,7 +436,46 @@ fn bad_inputs_are_refused_and_nothing_is_written() {
         "{}",
         stderr(&o)
     );
+    assert!(
+        stderr(&o).contains("`exclude = [\"attr_age\"]` under [features]"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!d.join("models").exists());
+    // Left out as the help says, it is fitted without it and says so; a name that is no
+    // feature is refused at [features], with the closest one.
+    let toml = std::fs::read_to_string(d.join("segql.toml")).unwrap();
+    write(
+        d,
+        "segql.toml",
+        format!("{toml}\n[features]\nexclude = [\"attr_age\"]\n"),
+    );
+    let fit = ok(&segql(d, &["clusters", "fit", "habits", "--k", "3"]));
+    assert!(
+        fit.contains("left out by [features] exclude: `attr_age`"),
+        "{fit}"
+    );
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("models/habits.json")).unwrap()).unwrap();
+    assert_eq!(
+        model["feature_set"]["omitted"],
+        serde_json::json!(["attr_age"])
+    );
+    ok(&segql(d, &["features", "--output", "f.csv"]));
+    let rows = csv_rows(&std::fs::read_to_string(d.join("f.csv")).unwrap());
+    assert!(!rows[0].contains_key("attr_age"), "{:?}", rows[0].keys());
+    write(
+        d,
+        "segql.toml",
+        format!("{toml}\n[features]\nexclude = [\"atr_age\"]\n"),
+    );
+    let e = stderr(&segql(d, &["features", "--output", "f.csv"]));
+    assert!(
+        e.contains("exclude names `atr_age`, which is not a feature of this project (did you mean `attr_age`?)"),
+        "{e}"
+    );
+    write(d, "segql.toml", toml);
+    std::fs::remove_dir_all(d.join("models")).unwrap();
 
     // A model of another feature-set version, of another project; an unknown model.
     planted(d);

@@ -191,13 +191,31 @@ impl FeatureSetEntry {
     }
 
     /// A line naming the features left out (`omitted`), when there are some.
-    pub fn omitted_line(&self) -> Option<String> {
-        (!self.omitted.is_empty()).then(|| {
-            format!(
-                "left out: `{}`, alike for every customer fitted on (the responses to past campaigns they were all sent, or none of them)\n",
-                self.omitted.join("`, `")
-            )
-        })
+    /// Those `[features] exclude` names (`excluded`) and those a fit left out for being alike
+    /// for every customer, each said apart.
+    pub fn omitted_line(&self, excluded: &[String]) -> String {
+        let (asked, alike): (Vec<&String>, Vec<&String>) =
+            self.omitted.iter().partition(|n| excluded.contains(n));
+        let names = |v: &[&String]| {
+            v.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut out = String::new();
+        if !asked.is_empty() {
+            out.push_str(&format!(
+                "left out by [features] exclude: {}\n",
+                names(&asked)
+            ));
+        }
+        if !alike.is_empty() {
+            out.push_str(&format!(
+                "left out: {}, alike for every customer fitted on (the responses to past campaigns they were all sent, or none of them)\n",
+                names(&alike)
+            ));
+        }
+        out
     }
 
     fn set(&self) -> FeatureSet {
@@ -564,7 +582,48 @@ async fn feature_set_until(
         .filter(|(_, t)| *t == Some(AttrType::Number))
         .map(|(n, _)| n)
         .collect();
+    // `[features] exclude`: names of this project's features (the responses to past
+    // campaigns are features whenever a snapshot's window is over, so always names).
+    let mut known: Vec<String> = set.features().into_iter().map(|f| f.name).collect();
+    for past in ["campaigns_sent", "campaigns_responded", "response_rate"] {
+        if !known.iter().any(|k| k == past) {
+            known.push(past.into());
+        }
+    }
+    for name in cfg.exclude.iter().flatten() {
+        if !known.contains(name) {
+            let span = engine
+                .project
+                .file
+                .features
+                .as_ref()
+                .map(|f| f.span().into());
+            return Err(RuntimeError::ProjectInvalid {
+                message: format!(
+                    "[features] exclude names `{name}`, which is not a feature of this project{}",
+                    match segql_compiler::error::closest(name, known.iter().map(String::as_str)) {
+                        Some(c) => format!(" (did you mean `{c}`?)"),
+                        None => String::new(),
+                    }
+                ),
+                src: engine.project.source.clone(),
+                span,
+            });
+        }
+        set.omitted.push(name.clone());
+    }
     Ok(set)
+}
+
+/// The features `[features] exclude` leaves out, by name.
+pub fn excluded(engine: &Engine) -> Vec<String> {
+    engine
+        .project
+        .file
+        .features
+        .as_ref()
+        .and_then(|f| f.get_ref().exclude.clone())
+        .unwrap_or_default()
 }
 
 /// True unless `[features] campaigns = false` leaves the responses to past campaigns out.
@@ -742,10 +801,10 @@ pub fn standardise(f: &Features) -> Result<(Vec<f64>, Vec<Scaling>), RuntimeErro
                         feat.name, feat.label
                     ),
                 },
-                help: Some(
-                    "fit on customers who differ in it (a wider segment or an earlier --as-of), or leave it out of the feature set ([features] in segql.toml, or the customers' columns)"
-                        .into(),
-                ),
+                help: Some(format!(
+                    "fit on customers who differ in it (a wider segment or an earlier --as-of), or leave it out: `exclude = [\"{}\"]` under [features] in segql.toml",
+                    feat.name
+                )),
             });
         };
         scaling.push(Scaling {

@@ -513,9 +513,19 @@ pub async fn fit_score(engine: &mut Engine, req: &ScoreRequest) -> Result<ScoreF
     let f = f.without_alike_campaign_features(Some(&train));
     let d = f.features.len();
     let (z_train, scaling) = standardise(&subset(&f, &train)).map_err(|e| match e {
-        RuntimeError::Model { message, .. } => RuntimeError::Model {
-            message: message.replacen(" customers", " customers of the test group's fitted part", 1),
-            help: Some("fit on a campaign whose customers differ in it, or leave it out of the feature set ([features] in segql.toml, or the customers' columns)".into()),
+        RuntimeError::Model { message, help } => RuntimeError::Model {
+            message: message.replacen(
+                " customers",
+                " customers of the test group's fitted part",
+                1,
+            ),
+            help: help.map(|h| {
+                h.replacen(
+                    "customers who differ in it (a wider segment or an earlier --as-of)",
+                    "a campaign whose customers differ in it",
+                    1,
+                )
+            }),
         },
         e => e,
     })?;

@@ -71,6 +71,8 @@ pub struct FeaturesConfig {
     pub top_partners: Option<usize>,
     /// The responses to past campaigns as features (default true).
     pub campaigns: Option<bool>,
+    /// Features left out, by name (`frequency_30d`, `share_partner_okko`, ...).
+    pub exclude: Option<Vec<String>>,
 }
 
 /// `[engine]`
